@@ -1,0 +1,58 @@
+"""Every setting Causeline reads, in one object (documented in docs/configuration.md).
+
+Values come from environment variables prefixed CAUSELINE_ (plus DATABASE_URL);
+nothing else in the code reads the environment, so tests build a Settings with
+explicit values and pass it down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAUSELINE_", extra="ignore")
+
+    # Storage
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "CAUSELINE_DATABASE_URL"),
+        description="postgresql:// URL; unset means an embedded PostgreSQL under `home`.",
+    )
+    home: Path = Field(default=Path(".causeline"), description="Data directory of the embedded PostgreSQL.")
+    db_pool_size: int = Field(default=5, ge=1, description="Connections for API and UI queries.")
+
+    # Network
+    host: str = Field(default="127.0.0.1", description="Interface the UI/API and OTLP ports bind to.")
+    port: int = Field(default=8000, ge=0, le=65535, description="UI and JSON API port (also accepts OTLP).")
+    otlp_port: int = Field(default=4318, ge=0, le=65535, description="OTLP/HTTP port; 0 disables the separate listener.")
+
+    # Ingest
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Request body cap, before and after decompression (413 beyond).")
+    queue_max_spans: int = Field(default=200_000, ge=1, description="Spans accepted but not yet committed; beyond it ingest answers 503.")
+    batch_max_spans: int = Field(default=20_000, ge=1, description="Most spans the writer commits in one transaction.")
+    batch_max_wait_ms: int = Field(default=20, ge=0, description="How long the writer waits to fill a batch once it has some spans.")
+    retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503 when the queue is full.")
+    max_attribute_value_bytes: int = Field(default=64 * 1024, ge=256, description="Longer attribute values are truncated with a marker.")
+    max_attributes_per_span: int = Field(default=512, ge=16, description="Attributes beyond this are dropped and counted on the span.")
+    max_events_per_span: int = Field(default=256, ge=1, description="Events beyond this are dropped and counted on the span.")
+    max_links_per_span: int = Field(default=128, ge=1, description="Links beyond this are dropped and counted on the span.")
+
+    # Auth
+    auth_disabled: bool = Field(default=False, description="Serve the API and UI without keys or login (the default project). Never in production.")
+    session_days: int = Field(default=14, ge=1, description="How long a UI login lasts.")
+    secure_cookies: bool = Field(default=False, description="Mark the session cookie Secure (set behind HTTPS).")
+
+    # First-run bootstrap
+    init_project: str = Field(default="default", description="Slug of the project created on first run.")
+    init_api_key: str | None = Field(default=None, description="Ingest+read key created on first run; generated and printed once when unset.")
+    init_admin_email: str = Field(default="admin@localhost", description="Login created on first run.")
+    init_admin_password: str | None = Field(default=None, description="Its password; generated and printed once when unset.")
+
+    # Demo
+    demo: bool = Field(default=True, description="`serve` loads the demo traces once into an empty embedded database.")
+
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, engine/session factory, query functions, embedded PostgreSQL."""

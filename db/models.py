@@ -1,0 +1,232 @@
+"""The PostgreSQL schema (ARCHITECTURE.md section 7). Alembic revisions must match it exactly.
+
+Every telemetry table is keyed by project_id first so it can later be distributed
+by project (Citus) without a redesign. Ids are raw bytes (16/8), money is numeric.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Identity, Index, Integer,
+    LargeBinary, MetaData, Numeric, SmallInteger, Text, UniqueConstraint, text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Money = Numeric(20, 10)
+TZ = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    slug: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    # The visible start of the key ("cl_ab12cd34"), for lists and logs; the secret is only hashed.
+    prefix: Mapped[str] = mapped_column(Text)
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    last_used_at: Mapped[datetime | None] = mapped_column(TZ)
+    revoked_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    email: Mapped[str] = mapped_column(Text, unique=True)  # stored lower-cased
+    password_hash: Mapped[str] = mapped_column(Text)
+    is_admin: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(Text)
+    __table_args__ = (CheckConstraint("role in ('owner', 'member', 'viewer')", name="role"),)
+
+
+class UserSession(Base):
+    """A UI login. The cookie holds a random token; only its hash is stored, so logout revokes it."""
+
+    __tablename__ = "user_sessions"
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    expires_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class SpanRow(Base):
+    __tablename__ = "spans"
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    trace_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    span_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    parent_span_id: Mapped[bytes | None] = mapped_column(LargeBinary)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[int] = mapped_column(SmallInteger)
+    category: Mapped[str] = mapped_column(Text)
+    operation: Mapped[str | None] = mapped_column(Text)
+    start_time: Mapped[datetime] = mapped_column(TZ)
+    end_time: Mapped[datetime] = mapped_column(TZ)
+    # Exact nanoseconds: timestamptz keeps microseconds only.
+    start_ns: Mapped[int] = mapped_column(BigInteger)
+    duration_ns: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(Text)
+    status_message: Mapped[str | None] = mapped_column(Text)
+    error_type: Mapped[str | None] = mapped_column(Text)
+    error_class: Mapped[str | None] = mapped_column(Text)
+    service_name: Mapped[str | None] = mapped_column(Text)
+    agent_name: Mapped[str | None] = mapped_column(Text)
+    tool_name: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(Text)
+    request_model: Mapped[str | None] = mapped_column(Text)
+    response_model: Mapped[str | None] = mapped_column(Text)
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cache_write_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    reasoning_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cost_usd: Mapped[Decimal | None] = mapped_column(Money)
+    cost_source: Mapped[str | None] = mapped_column(Text)
+    reported_cost_usd: Mapped[Decimal | None] = mapped_column(Money)
+    session_id: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[str | None] = mapped_column(Text)
+    input: Mapped[str | None] = mapped_column(Text)
+    output: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[dict] = mapped_column(JSONB)
+    events: Mapped[list] = mapped_column(JSONB)
+    links: Mapped[list] = mapped_column(JSONB)
+    resource: Mapped[dict] = mapped_column(JSONB)
+    scope: Mapped[str | None] = mapped_column(Text)
+    ingested_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    __table_args__ = (
+        Index("ix_spans_project_start", "project_id", "start_time"),
+    )
+
+
+class TraceRow(Base):
+    """One rollup row per trace, maintained by the batch writer from rows really inserted."""
+
+    __tablename__ = "traces"
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    trace_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    root_span_id: Mapped[bytes | None] = mapped_column(LargeBinary)
+    root_name: Mapped[str | None] = mapped_column(Text)
+    service_name: Mapped[str | None] = mapped_column(Text)
+    start_time: Mapped[datetime] = mapped_column(TZ)
+    end_time: Mapped[datetime] = mapped_column(TZ)
+    span_count: Mapped[int] = mapped_column(Integer)
+    error_count: Mapped[int] = mapped_column(Integer)
+    llm_calls: Mapped[int] = mapped_column(Integer)
+    unpriced_calls: Mapped[int] = mapped_column(Integer)
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_usd: Mapped[Decimal] = mapped_column(Money)
+    agents: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    models: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    services: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    session_id: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    __table_args__ = (
+        Index("ix_traces_project_start", "project_id", "start_time", "trace_id"),
+        Index("ix_traces_agents", "agents", postgresql_using="gin"),
+        Index("ix_traces_models", "models", postgresql_using="gin"),
+    )
+
+
+class SpanEdge(Base):
+    """Lineage: `span` --relation--> `linked` (its parent, or the span it links to)."""
+
+    __tablename__ = "span_edges"
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    trace_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    span_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    relation: Mapped[str] = mapped_column(Text, primary_key=True)
+    linked_trace_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    linked_span_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    __table_args__ = (
+        Index("ix_span_edges_linked", "project_id", "linked_trace_id", "linked_span_id"),
+    )
+
+
+class UsageRollup(Base):
+    """Model calls per project x hour x provider x model x agent ('' where unknown)."""
+
+    __tablename__ = "usage_rollups"
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(TZ, primary_key=True)
+    provider: Mapped[str] = mapped_column(Text, primary_key=True)
+    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    agent: Mapped[str] = mapped_column(Text, primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int] = mapped_column(BigInteger)
+    unpriced_calls: Mapped[int] = mapped_column(BigInteger)
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_usd: Mapped[Decimal] = mapped_column(Money)
+    duration_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditEvent(Base):
+    """Append-only; each row's hash covers the previous row's hash (a tamper-evident chain)."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    project_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    at: Mapped[datetime] = mapped_column(TZ)
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    target: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(JSONB)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+
+
+class ModelPrice(Base):
+    """Per-project price overrides, on top of genai-prices."""
+
+    __tablename__ = "model_prices"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    model_pattern: Mapped[str] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(Text)
+    input_per_mtok: Mapped[Decimal] = mapped_column(Money)
+    output_per_mtok: Mapped[Decimal] = mapped_column(Money)
+    cache_read_per_mtok: Mapped[Decimal | None] = mapped_column(Money)
+    cache_write_per_mtok: Mapped[Decimal | None] = mapped_column(Money)
+    effective_from: Mapped[datetime] = mapped_column(TZ)
+    effective_to: Mapped[datetime | None] = mapped_column(TZ)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    __table_args__ = (UniqueConstraint("project_id", "model_pattern", "provider", "effective_from"),)
