@@ -144,3 +144,50 @@ def delete_user_session(session: Session, token: str) -> None:
 
 
 _DUMMY_HASH = security.hash_password("causeline-timing-equalizer")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking, and for which project. Every query downstream is scoped by project_id."""
+
+    project_id: int
+    scopes: frozenset[str]
+    via: str  # "key:<prefix>", "user:<email>" or "open" (auth disabled)
+
+
+def resolve_principal(
+    session: Session, *, api_key: str | None, session_token: str | None, project_slug: str | None = None,
+) -> Principal | None:
+    """A key wins over a cookie; a user sees the requested project if a member, else their first."""
+    if api_key:
+        key = find_key(session, api_key)
+        if key is None:
+            return None
+        return Principal(key.project_id, key.scopes, f"key:{key.prefix}")
+    if session_token:
+        user = find_session_user(session, session_token)
+        if user is None or not user.project_ids:
+            return None
+        project_id = user.project_ids[0]
+        if project_slug:
+            project = get_project_by_slug(session, project_slug)
+            if project is None or project.id not in user.project_ids:
+                return None
+            project_id = project.id
+        return Principal(project_id, frozenset(security.SCOPES), f"user:{user.email}")
+    return None
+
+
+def open_principal(session: Session, project_slug: str) -> Principal | None:
+    """With auth disabled, everyone reads the bootstrap project."""
+    project = get_project_by_slug(session, project_slug)
+    return None if project is None else Principal(project.id, frozenset(security.SCOPES), "open")
+
+
+def bearer_token(authorization: str | None, x_key: str | None) -> str | None:
+    """The key from `Authorization: Bearer <key>` or `x-causeline-key: <key>`."""
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return x_key.strip() if x_key and x_key.strip() else None
