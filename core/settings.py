@@ -8,6 +8,7 @@ explicit values and pass it down.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,7 +53,11 @@ class Settings(BaseSettings):
     init_admin_password: str | None = Field(default=None, description="Its password; generated and printed once when unset.")
 
     # Demo
-    demo: bool = Field(default=True, description="`serve` loads the demo traces once into an empty embedded database.")
+    demo: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Load the demo agent's traces into an empty project at start: auto = only with the embedded database.",
+    )
+    metrics_public: bool = Field(default=False, description="Serve /metrics without a key (for a scraper on a private network).")
 
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

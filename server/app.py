@@ -28,6 +28,9 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
 
+    from server.health import make_router as health_router
+
+    app.include_router(health_router())
     if "collector" in parts:
         from collector.http import make_router as collector_router
 

@@ -1,0 +1,1 @@
+"""OTLP/HTTP receiver: validation, bounded queue, batch writer."""

@@ -1,0 +1,321 @@
+"""OTLP/HTTP trace payloads → validated RawSpans (protobuf or JSON), with per-span rejections.
+
+The whole request is refused (DecodeError → 400) only when it cannot be parsed at all.
+A span that is individually wrong (bad ids, times, strings) is rejected on its own and
+reported through partial_success; oversized attributes are truncated with a marker,
+never dropped silently.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from dataclasses import dataclass, field
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError as ProtoDecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+
+from core import wire
+from core.span import Event, Link, RawSpan
+
+TRUNCATED_ATTR = "causeline.truncated"  # keys whose values were cut
+DROPPED_ATTR = "causeline.dropped"  # {"attributes": n, "events": n, "links": n}
+MAX_DEPTH = 8  # nesting of array/kvlist values kept; deeper becomes a marker string
+MAX_REPORTED_ERRORS = 5  # distinct reasons quoted in partial_success.error_message
+
+
+class DecodeError(ValueError):
+    """The request body is not an OTLP trace export at all (HTTP 400, not retried)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_attribute_chars: int = 64 * 1024
+    max_attributes: int = 512
+    max_events: int = 256
+    max_links: int = 128
+
+
+@dataclass
+class Decoded:
+    spans: list[RawSpan] = field(default_factory=list)
+    rejected: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def reject(self, reason: str, count: int = 1) -> None:
+        self.rejected += count
+        if len(self.reasons) < MAX_REPORTED_ERRORS:
+            self.reasons.append(reason)
+
+    @property
+    def error_message(self) -> str:
+        if not self.rejected:
+            return ""
+        more = self.rejected - len(self.reasons)
+        text = "; ".join(self.reasons)
+        return f"{self.rejected} span(s) rejected: {text}" + (f"; and {more} more" if more > 0 else "")
+
+
+# -- entry points -------------------------------------------------------------------------------
+
+def decode_protobuf(body: bytes, limits: Limits = Limits()) -> Decoded:
+    request = ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except ProtoDecodeError as exc:
+        # upb refuses the whole message for one bad string; retry span by span so only
+        # the broken spans are rejected (or report precisely why nothing parses).
+        return _decode_protobuf_leniently(body, limits, exc)
+    out = Decoded()
+    for resource_spans in request.resource_spans:
+        resource = _attributes(resource_spans.resource.attributes, limits, None)
+        for scope_spans in resource_spans.scope_spans:
+            for pb_span in scope_spans.spans:
+                _add_span(out, pb_span, resource, scope_spans.scope, limits)
+    return out
+
+
+def decode_json(body: bytes, limits: Limits = Limits()) -> Decoded:
+    try:
+        document = json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"body is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
+    except json.JSONDecodeError as exc:
+        raise DecodeError(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise DecodeError("body is not valid JSON: nested too deeply") from None
+    if not isinstance(document, dict):
+        raise DecodeError("body must be a JSON object (ExportTraceServiceRequest)")
+    _hex_ids_to_base64(document)
+    request = ExportTraceServiceRequest()
+    try:
+        json_format.ParseDict(document, request, ignore_unknown_fields=True)
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+        raise DecodeError(f"invalid OTLP JSON: {_short(str(exc), 300)}") from None
+    return decode_protobuf(request.SerializeToString(), limits)
+
+
+# -- spans --------------------------------------------------------------------------------------
+
+def _add_span(out: Decoded, pb: PbSpan, resource: dict, scope: InstrumentationScope, limits: Limits) -> None:
+    problem = _span_problem(pb)
+    if problem:
+        out.reject(f"span {pb.span_id.hex() or '?'} ({_short(pb.name, 60)!r}): {problem}")
+        return
+    truncated: list[str] = []
+    attributes = _attributes(pb.attributes, limits, truncated)
+    dropped = {}
+    if len(pb.attributes) > limits.max_attributes:
+        dropped["attributes"] = len(pb.attributes) - limits.max_attributes
+    if pb.dropped_attributes_count:
+        dropped["attributes_at_source"] = pb.dropped_attributes_count
+    events = tuple(
+        Event(_clean(e.name, limits, truncated, "event.name"), e.time_unix_nano,
+              _attributes(e.attributes, limits, truncated))
+        for e in pb.events[: limits.max_events]
+    )
+    if len(pb.events) > limits.max_events:
+        dropped["events"] = len(pb.events) - limits.max_events
+    links = tuple(
+        Link(link.trace_id, link.span_id, _attributes(link.attributes, limits, truncated), link.flags)
+        for link in pb.links[: limits.max_links]
+        if len(link.trace_id) == 16 and len(link.span_id) == 8
+    )
+    bad_links = sum(1 for link in pb.links[: limits.max_links] if len(link.trace_id) != 16 or len(link.span_id) != 8)
+    if len(pb.links) > limits.max_links or bad_links:
+        dropped["links"] = max(0, len(pb.links) - limits.max_links) + bad_links
+    if truncated:
+        attributes[TRUNCATED_ATTR] = sorted(set(truncated))
+    if dropped:
+        attributes[DROPPED_ATTR] = dropped
+    out.spans.append(RawSpan(
+        trace_id=pb.trace_id,
+        span_id=pb.span_id,
+        parent_span_id=pb.parent_span_id or None,
+        name=_clean(pb.name, limits, truncated, "name"),
+        kind=int(pb.kind),
+        start_ns=pb.start_time_unix_nano,
+        end_ns=pb.end_time_unix_nano,
+        status_code=int(pb.status.code),
+        status_message=_clean(pb.status.message, limits, truncated, "status.message"),
+        attributes=attributes,
+        events=events,
+        links=links,
+        resource=resource,
+        scope_name=_clean(scope.name, limits, None, ""),
+        scope_version=_clean(scope.version, limits, None, ""),
+    ))
+
+
+def _span_problem(pb: PbSpan) -> str | None:
+    if len(pb.trace_id) != 16 or not any(pb.trace_id):
+        return f"trace_id must be 16 non-zero bytes (32 hex digits in JSON), got {len(pb.trace_id)} bytes"
+    if len(pb.span_id) != 8 or not any(pb.span_id):
+        return f"span_id must be 8 non-zero bytes (16 hex digits in JSON), got {len(pb.span_id)} bytes"
+    if pb.parent_span_id and len(pb.parent_span_id) != 8:
+        return f"parent_span_id must be empty or 8 bytes, got {len(pb.parent_span_id)} bytes"
+    if pb.start_time_unix_nano == 0:
+        return "start_time_unix_nano is missing"
+    if pb.end_time_unix_nano < pb.start_time_unix_nano:
+        return (f"end_time_unix_nano ({pb.end_time_unix_nano}) is before "
+                f"start_time_unix_nano ({pb.start_time_unix_nano})")
+    if pb.start_time_unix_nano >= 2**63 or pb.end_time_unix_nano >= 2**63:
+        return "timestamp beyond year 2262"
+    if not 0 <= pb.kind <= 5:
+        return f"kind {pb.kind} is not a SpanKind (0-5)"
+    if not 0 <= pb.status.code <= 2:
+        return f"status.code {pb.status.code} is not a StatusCode (0-2)"
+    return None
+
+
+# -- attribute values ---------------------------------------------------------------------------
+
+def _attributes(kvs, limits: Limits, truncated: list[str] | None) -> dict:
+    result = {}
+    for kv in kvs[: limits.max_attributes]:
+        key = _clean(kv.key, limits, None, "")[:256]
+        result[key] = _value(kv.value, limits, truncated, key, 0)
+    return result
+
+
+def _value(any_value, limits: Limits, truncated: list[str] | None, key: str, depth: int):
+    kind = any_value.WhichOneof("value")
+    if kind == "string_value":
+        return _clean(any_value.string_value, limits, truncated, key)
+    if kind == "int_value" or kind == "bool_value":
+        return getattr(any_value, kind)
+    if kind == "double_value":
+        number = any_value.double_value
+        return number if math.isfinite(number) else str(number)  # JSONB has no NaN/Infinity
+    if kind is None:
+        return None
+    if depth >= MAX_DEPTH:
+        return "[nested too deep]"
+    if kind == "array_value":
+        return [_value(v, limits, truncated, key, depth + 1) for v in any_value.array_value.values[: limits.max_attributes]]
+    if kind == "kvlist_value":
+        return {
+            _clean(kv.key, limits, None, "")[:256]: _value(kv.value, limits, truncated, key, depth + 1)
+            for kv in any_value.kvlist_value.values[: limits.max_attributes]
+        }
+    if kind == "bytes_value":
+        raw = any_value.bytes_value[: limits.max_attribute_chars]
+        return base64.b64encode(raw).decode("ascii")
+    return None
+
+
+def _clean(text: str, limits: Limits, truncated: list[str] | None, key: str) -> str:
+    """Strings go to PostgreSQL text/JSONB: NUL is not storable there, and size is capped."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if len(text) > limits.max_attribute_chars:
+        cut = len(text) - limits.max_attribute_chars
+        text = f"{text[: limits.max_attribute_chars]}…[truncated {cut} chars]"
+        if truncated is not None:
+            truncated.append(key)
+    return text
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n] + "…"
+
+
+# -- JSON ids -----------------------------------------------------------------------------------
+
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+
+
+def _hex_ids_to_base64(document: dict) -> None:
+    """OTLP/JSON ids are hex, but json_format reads bytes as base64: convert in place.
+
+    An id that is not hex becomes empty, so its span is rejected for its id length
+    (with a message) rather than the whole request failing.
+    """
+    for resource_spans in _list(document.get("resourceSpans", document.get("resource_spans"))):
+        for scope_spans in _list(_get(resource_spans, "scopeSpans", "scope_spans")):
+            for span in _list(_get(scope_spans, "spans")):
+                if not isinstance(span, dict):
+                    continue
+                _convert_ids(span)
+                for link in _list(span.get("links")):
+                    if isinstance(link, dict):
+                        _convert_ids(link)
+
+
+def _convert_ids(obj: dict) -> None:
+    for name in _ID_FIELDS:
+        snake = _snake(name)
+        key = name if name in obj else snake if snake in obj else None
+        if key is None:
+            continue
+        value = obj[key]
+        try:
+            raw = bytes.fromhex(value) if isinstance(value, str) else b""
+        except ValueError:
+            raw = b""
+        obj[key] = base64.b64encode(raw).decode("ascii")
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name)
+
+
+def _get(obj, *names):
+    if not isinstance(obj, dict):
+        return None
+    for name in names:
+        if name in obj:
+            return obj[name]
+    return None
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+# -- lenient protobuf path ----------------------------------------------------------------------
+
+def _decode_protobuf_leniently(body: bytes, limits: Limits, original: ProtoDecodeError) -> Decoded:
+    """Walk ExportTraceServiceRequest → ResourceSpans → ScopeSpans → Span at the wire level and
+    parse each span on its own. Raises DecodeError when the envelope itself is broken."""
+    out = Decoded()
+    try:
+        for resource_bytes in wire.fields(body, 1):
+            resource_msg = Resource()
+            resource_ok = _parse_into(resource_msg, wire.first(resource_bytes, 1))
+            resource = _attributes(resource_msg.attributes, limits, None) if resource_ok else {}
+            for scope_bytes in wire.fields(resource_bytes, 2):
+                scope = InstrumentationScope()
+                _parse_into(scope, wire.first(scope_bytes, 1))
+                for span_bytes in wire.fields(scope_bytes, 2):
+                    if not resource_ok:
+                        out.reject("resource has invalid UTF-8 or is malformed")
+                        continue
+                    pb = PbSpan()
+                    if not _parse_into(pb, span_bytes):
+                        out.reject("span has invalid UTF-8 in a string field or is malformed")
+                        continue
+                    _add_span(out, pb, resource, scope, limits)
+    except wire.WireError as exc:
+        raise DecodeError(f"body is not a valid protobuf ExportTraceServiceRequest: {exc}") from None
+    if not out.spans and not out.rejected:
+        raise DecodeError(f"body is not a valid protobuf ExportTraceServiceRequest: {original}")
+    return out
+
+
+def _parse_into(message, data: bytes | None) -> bool:
+    if data is None:
+        return True
+    try:
+        message.ParseFromString(data)
+        return True
+    except ProtoDecodeError:
+        return False
+
+
+__all__ = ["DecodeError", "Decoded", "Limits", "decode_json", "decode_protobuf"]

@@ -1,0 +1,266 @@
+"""The ingest write path: COPY into staging, insert what is new, roll up only what was inserted.
+
+One transaction per batch:
+  1. binary COPY of span rows and link edges into session-local staging tables;
+  2. one statement: INSERT ... ON CONFLICT DO NOTHING RETURNING, and from the returned
+     rows (the ones really inserted) the trace rollups, the usage rollups and the
+     parent edges — so a redelivered span is stored once and counted once;
+  3. commit. The caller acknowledges the spans only after this returns.
+
+This is the one place that speaks psycopg directly: SQLAlchemy has no COPY.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import psycopg
+from psycopg import sql
+
+from core.span import PARENT, Event, Link, Span
+
+STAGE_SPAN_COLUMNS = (
+    ("project_id", "int8"), ("trace_id", "bytea"), ("span_id", "bytea"), ("parent_span_id", "bytea"),
+    ("name", "text"), ("kind", "int2"), ("category", "text"), ("operation", "text"),
+    ("start_ns", "int8"), ("end_ns", "int8"), ("status", "text"), ("status_message", "text"),
+    ("error_type", "text"), ("error_class", "text"), ("service_name", "text"), ("agent_name", "text"),
+    ("tool_name", "text"), ("provider", "text"), ("request_model", "text"), ("response_model", "text"),
+    ("input_tokens", "int8"), ("output_tokens", "int8"), ("cache_read_tokens", "int8"),
+    ("cache_write_tokens", "int8"), ("reasoning_tokens", "int8"),
+    ("cost_usd", "numeric"), ("cost_source", "text"), ("reported_cost_usd", "numeric"),
+    ("session_id", "text"), ("user_id", "text"), ("input", "text"), ("output", "text"),
+    # JSON travels as text and is parsed once, by the INSERT.
+    ("attributes", "text"), ("events", "text"), ("links", "text"), ("resource", "text"), ("scope", "text"),
+)
+STAGE_EDGE_COLUMNS = (
+    ("project_id", "int8"), ("trace_id", "bytea"), ("span_id", "bytea"), ("relation", "text"),
+    ("linked_trace_id", "bytea"), ("linked_span_id", "bytea"),
+)
+
+_STAGE_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS stage_spans ({span_cols}) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_edges ({edge_cols}) ON COMMIT DELETE ROWS;
+""".format(
+    span_cols=", ".join(f"{name} {typ}" for name, typ in STAGE_SPAN_COLUMNS),
+    edge_cols=", ".join(f"{name} {typ}" for name, typ in STAGE_EDGE_COLUMNS),
+)
+
+_TS = "(timestamptz 'epoch' + ({col} / 1000) * interval '1 microsecond')"
+_MODEL = "COALESCE(response_model, request_model)"
+_MODEL_CALL = "category IN ('llm', 'embedding')"
+
+
+def _union(column: str) -> str:
+    # Distinct union of two text arrays, bounded so a hostile trace cannot grow a row without limit.
+    return (f"ARRAY(SELECT DISTINCT x FROM unnest(traces.{column} || excluded.{column}) AS x "
+            f"WHERE x IS NOT NULL ORDER BY x LIMIT 64)")
+
+
+_WRITE_SQL = f"""
+WITH ins AS (
+    INSERT INTO spans (
+        project_id, trace_id, span_id, parent_span_id, name, kind, category, operation,
+        start_time, end_time, start_ns, duration_ns, status, status_message, error_type, error_class,
+        service_name, agent_name, tool_name, provider, request_model, response_model,
+        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+        cost_usd, cost_source, reported_cost_usd, session_id, user_id, input, output,
+        attributes, events, links, resource, scope)
+    SELECT
+        project_id, trace_id, span_id, parent_span_id, name, kind, category, operation,
+        {_TS.format(col="start_ns")}, {_TS.format(col="end_ns")}, start_ns, end_ns - start_ns,
+        status, status_message, error_type, error_class,
+        service_name, agent_name, tool_name, provider, request_model, response_model,
+        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+        cost_usd, cost_source, reported_cost_usd, session_id, user_id, input, output,
+        attributes::jsonb, events::jsonb, links::jsonb, resource::jsonb, scope
+    FROM stage_spans
+    ORDER BY project_id, trace_id, span_id
+    ON CONFLICT DO NOTHING
+    RETURNING project_id, trace_id, span_id, parent_span_id, name, category, start_time, end_time,
+        duration_ns, status, service_name, agent_name, provider, request_model, response_model,
+        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+        cost_usd, cost_source, session_id, user_id
+),
+per_trace AS (
+    SELECT project_id, trace_id,
+        (array_agg(span_id ORDER BY start_time) FILTER (WHERE parent_span_id IS NULL))[1] AS root_span_id,
+        (array_agg(name ORDER BY start_time) FILTER (WHERE parent_span_id IS NULL))[1] AS root_name,
+        COALESCE((array_agg(service_name ORDER BY start_time) FILTER (WHERE parent_span_id IS NULL))[1],
+                 min(service_name)) AS service_name,
+        min(start_time) AS start_time, max(end_time) AS end_time,
+        count(*) AS span_count,
+        count(*) FILTER (WHERE status = 'error') AS error_count,
+        count(*) FILTER (WHERE {_MODEL_CALL}) AS llm_calls,
+        count(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced_calls,
+        COALESCE(sum(input_tokens), 0) AS input_tokens,
+        COALESCE(sum(output_tokens), 0) AS output_tokens,
+        COALESCE(sum(cache_read_tokens), 0) AS cache_read_tokens,
+        COALESCE(sum(cache_write_tokens), 0) AS cache_write_tokens,
+        COALESCE(sum(reasoning_tokens), 0) AS reasoning_tokens,
+        COALESCE(sum(cost_usd), 0) AS cost_usd,
+        COALESCE(array_agg(DISTINCT agent_name) FILTER (WHERE agent_name IS NOT NULL), '{{}}') AS agents,
+        COALESCE(array_agg(DISTINCT {_MODEL}) FILTER (WHERE {_MODEL} IS NOT NULL), '{{}}') AS models,
+        COALESCE(array_agg(DISTINCT service_name) FILTER (WHERE service_name IS NOT NULL), '{{}}') AS services,
+        min(session_id) AS session_id, min(user_id) AS user_id
+    FROM ins GROUP BY project_id, trace_id
+),
+up_traces AS (
+    INSERT INTO traces (
+        project_id, trace_id, root_span_id, root_name, service_name, start_time, end_time,
+        span_count, error_count, llm_calls, unpriced_calls, input_tokens, output_tokens,
+        cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, agents, models, services,
+        session_id, user_id)
+    SELECT project_id, trace_id, root_span_id, root_name, service_name, start_time, end_time,
+        span_count, error_count, llm_calls, unpriced_calls, input_tokens, output_tokens,
+        cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd,
+        agents[1:64], models[1:64], services[1:64], session_id, user_id
+    FROM per_trace ORDER BY project_id, trace_id
+    ON CONFLICT (project_id, trace_id) DO UPDATE SET
+        -- The first root to arrive names the trace; until then the trace has no root.
+        service_name = CASE WHEN traces.root_span_id IS NULL AND excluded.root_span_id IS NOT NULL
+                            THEN excluded.service_name ELSE COALESCE(traces.service_name, excluded.service_name) END,
+        root_span_id = COALESCE(traces.root_span_id, excluded.root_span_id),
+        root_name = COALESCE(traces.root_name, excluded.root_name),
+        start_time = LEAST(traces.start_time, excluded.start_time),
+        end_time = GREATEST(traces.end_time, excluded.end_time),
+        span_count = traces.span_count + excluded.span_count,
+        error_count = traces.error_count + excluded.error_count,
+        llm_calls = traces.llm_calls + excluded.llm_calls,
+        unpriced_calls = traces.unpriced_calls + excluded.unpriced_calls,
+        input_tokens = traces.input_tokens + excluded.input_tokens,
+        output_tokens = traces.output_tokens + excluded.output_tokens,
+        cache_read_tokens = traces.cache_read_tokens + excluded.cache_read_tokens,
+        cache_write_tokens = traces.cache_write_tokens + excluded.cache_write_tokens,
+        reasoning_tokens = traces.reasoning_tokens + excluded.reasoning_tokens,
+        cost_usd = traces.cost_usd + excluded.cost_usd,
+        agents = {_union("agents")},
+        models = {_union("models")},
+        services = {_union("services")},
+        session_id = COALESCE(traces.session_id, excluded.session_id),
+        user_id = COALESCE(traces.user_id, excluded.user_id),
+        updated_at = now()
+    RETURNING 1
+),
+up_usage AS (
+    INSERT INTO usage_rollups (
+        project_id, hour, provider, model, agent, calls, errors, unpriced_calls,
+        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+        cost_usd, duration_ns)
+    SELECT project_id, date_trunc('hour', start_time, 'UTC'), COALESCE(provider, ''),
+        COALESCE({_MODEL}, ''), COALESCE(agent_name, ''),
+        count(*), count(*) FILTER (WHERE status = 'error'), count(*) FILTER (WHERE cost_source = 'unpriced'),
+        COALESCE(sum(input_tokens), 0), COALESCE(sum(output_tokens), 0),
+        COALESCE(sum(cache_read_tokens), 0), COALESCE(sum(cache_write_tokens), 0),
+        COALESCE(sum(reasoning_tokens), 0), COALESCE(sum(cost_usd), 0), sum(duration_ns)
+    FROM ins WHERE {_MODEL_CALL}
+    GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (project_id, hour, provider, model, agent) DO UPDATE SET
+        calls = usage_rollups.calls + excluded.calls,
+        errors = usage_rollups.errors + excluded.errors,
+        unpriced_calls = usage_rollups.unpriced_calls + excluded.unpriced_calls,
+        input_tokens = usage_rollups.input_tokens + excluded.input_tokens,
+        output_tokens = usage_rollups.output_tokens + excluded.output_tokens,
+        cache_read_tokens = usage_rollups.cache_read_tokens + excluded.cache_read_tokens,
+        cache_write_tokens = usage_rollups.cache_write_tokens + excluded.cache_write_tokens,
+        reasoning_tokens = usage_rollups.reasoning_tokens + excluded.reasoning_tokens,
+        cost_usd = usage_rollups.cost_usd + excluded.cost_usd,
+        duration_ns = usage_rollups.duration_ns + excluded.duration_ns
+    RETURNING 1
+),
+parent_edges AS (
+    INSERT INTO span_edges (project_id, trace_id, span_id, relation, linked_trace_id, linked_span_id)
+    SELECT project_id, trace_id, span_id, '{PARENT}', trace_id, parent_span_id
+    FROM ins WHERE parent_span_id IS NOT NULL
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM up_traces), (SELECT count(*) FROM up_usage)
+"""
+
+_EDGE_SQL = """
+INSERT INTO span_edges (project_id, trace_id, span_id, relation, linked_trace_id, linked_span_id)
+SELECT DISTINCT project_id, trace_id, span_id, relation, linked_trace_id, linked_span_id FROM stage_edges
+ORDER BY 1, 2, 3, 4, 5, 6
+ON CONFLICT DO NOTHING
+"""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    received: int
+    inserted: int
+    traces_touched: int
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _events_json(events: Sequence[Event]) -> str:
+    return _dumps([{"name": e.name, "time_ns": e.time_ns, "attributes": e.attributes} for e in events])
+
+
+def _links_json(links: Sequence[Link]) -> str:
+    return _dumps([
+        {"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex(), "relation": link.relation,
+         "attributes": link.attributes}
+        for link in links
+    ])
+
+
+def span_row(project_id: int, span: Span, scope: str | None = None) -> tuple:
+    tokens = span.tokens
+    return (
+        project_id, span.trace_id, span.span_id, span.parent_span_id, span.name, span.otel_kind,
+        span.category, span.operation, span.start_ns, span.end_ns, span.status, span.status_message,
+        span.error_type, span.error_class, span.service_name, span.agent_name, span.tool_name,
+        span.provider, span.request_model, span.response_model,
+        tokens.input, tokens.output, tokens.cache_read, tokens.cache_write, tokens.reasoning,
+        span.cost_usd, span.cost_source, span.reported_cost_usd, span.session_id, span.user_id,
+        span.input, span.output, _dumps(span.attributes), _events_json(span.events),
+        _links_json(span.links), _dumps(span.resource), scope,
+    )
+
+
+def edge_rows(project_id: int, span: Span) -> Iterable[tuple]:
+    """Link edges; parent edges are derived from the inserted rows in SQL."""
+    for link in span.links:
+        yield (project_id, span.trace_id, span.span_id, link.relation, link.trace_id, link.span_id)
+
+
+def prepare_connection(conn: psycopg.Connection) -> None:
+    """Once per writer connection: staging tables and a UTC session."""
+    conn.execute("SET TIME ZONE 'UTC'")
+    conn.execute(_STAGE_DDL)
+    conn.commit()
+
+
+def write_batch(conn: psycopg.Connection, span_rows: Sequence[tuple], edges: Sequence[tuple]) -> WriteResult:
+    """Write and commit one batch. On any error the transaction is rolled back and the error raised:
+    nothing of the batch is acknowledged, and a redelivery is safe."""
+    try:
+        with conn.cursor() as cur:
+            _copy(cur, "stage_spans", STAGE_SPAN_COLUMNS, span_rows)
+            if edges:
+                _copy(cur, "stage_edges", STAGE_EDGE_COLUMNS, edges)
+            cur.execute(_WRITE_SQL)
+            inserted, traces_touched, _ = cur.fetchone()
+            if edges:
+                cur.execute(_EDGE_SQL)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return WriteResult(len(span_rows), inserted, traces_touched)
+
+
+def _copy(cur: psycopg.Cursor, table: str, columns, rows: Sequence[tuple]) -> None:
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns),
+    )
+    with cur.copy(statement) as copy:
+        copy.set_types([typ for _, typ in columns])
+        for row in rows:
+            copy.write_row(row)

@@ -1,0 +1,104 @@
+"""The `causeline` command: migrate, serve, keys."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core import security
+from core.settings import Settings
+from db.engine import make_engine, make_sessionmaker
+from db.migrate import upgrade
+from db.queries.auth import create_api_key, get_project_by_slug, list_keys, revoke_key
+from server.app import PARTS
+from server.runtime import database
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="causeline", description="Flight recorder and forensics backend for AI agents.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("migrate", help="apply database migrations (Alembic) up to head")
+
+    serve = commands.add_parser("serve", help="run the collector, API and UI")
+    serve.add_argument("--only", action="append", choices=PARTS,
+                       help="serve only this part (repeatable); e.g. --only collector for a scaled-out ingest tier")
+    serve.add_argument("--no-migrate", action="store_true",
+                       help="do not apply migrations first (default: applied in embedded mode only)")
+
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="action", required=True)
+    create = keys.add_parser("create", help="create a key; its secret is printed once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", default="ingest", help="comma-separated: ingest, read (default: ingest)")
+    create.add_argument("--project", help="project slug (default: CAUSELINE_INIT_PROJECT)")
+    listing = keys.add_parser("list", help="list keys (prefixes only)")
+    listing.add_argument("--project")
+    revoke = keys.add_parser("revoke", help="revoke a key by id or prefix")
+    revoke.add_argument("key", help="numeric id or visible prefix (cl_xxxxxxxx)")
+
+    args = parser.parse_args(argv)
+    settings = Settings()
+    try:
+        if args.command == "migrate":
+            with database(settings) as (url, _):
+                upgrade(url)
+                print("Database migrated to head.")
+            return 0
+        if args.command == "serve":
+            return _serve(settings, args)
+        return _keys(settings, args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(settings: Settings, args) -> int:
+    from server.serve import serve
+
+    with database(settings) as (url, embedded):
+        if embedded and not args.no_migrate:
+            upgrade(url)
+        serve(settings, url, embedded=embedded, parts=args.only or PARTS)
+    return 0
+
+
+def _keys(settings: Settings, args) -> int:
+    with database(settings) as (url, _):
+        engine = make_engine(url, pool_size=1)
+        try:
+            with make_sessionmaker(engine).begin() as session:
+                return _key_action(session, settings, args)
+        finally:
+            engine.dispose()
+
+
+def _key_action(session, settings: Settings, args) -> int:
+    if args.action == "revoke":
+        key = revoke_key(session, args.key)
+        if key is None:
+            print(f"no single key matches {args.key!r}", file=sys.stderr)
+            return 1
+        print(f"revoked key {key.id} ({key.prefix}…, {key.name})")
+        return 0
+    slug = args.project or settings.init_project
+    project = get_project_by_slug(session, slug)
+    if project is None:
+        print(f"no project {slug!r}", file=sys.stderr)
+        return 1
+    if args.action == "create":
+        try:
+            scopes = security.parse_scopes(args.scopes)
+        except ValueError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+        key = create_api_key(session, project.id, name=args.name, scopes=scopes)
+        print(f"created key {key.id} for project {slug} with scopes {','.join(key.scopes)}")
+        print(f"secret (shown once): {key.secret}")
+        return 0
+    for key in list_keys(session, project.id):
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        print(f"{key.id:>5}  {key.prefix}…  {','.join(key.scopes):<12}  {state:<18}  {key.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

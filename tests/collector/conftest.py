@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Engine
+
+from collector.service import IngestService
+from collector.writer import BatchWriter
+from core.settings import Settings
+from db.engine import libpq_url
+from db.queries.auth import create_api_key, create_project
+from server.app import create_app
+from tests.live import live_server
+
+
+@dataclass
+class Collector:
+    url: str
+    key: str  # ingest + read
+    read_only_key: str
+    project_id: int
+    engine: Engine
+    service: IngestService
+
+    @property
+    def traces_endpoint(self) -> str:
+        return f"{self.url}/v1/traces"
+
+    def auth(self, key: str | None = None) -> dict:
+        return {"authorization": f"Bearer {key or self.key}"}
+
+
+@pytest.fixture
+def project(sessionmaker):
+    with sessionmaker.begin() as session:
+        project = create_project(session, "acme")
+        key = create_api_key(session, project.id, name="test", scopes=["ingest", "read"])
+        read_only = create_api_key(session, project.id, name="reader", scopes=["read"])
+    return project.id, key.secret, read_only.secret
+
+
+def make_settings(database_url: str, **overrides) -> Settings:
+    return Settings(database_url=database_url, demo="off", **overrides)
+
+
+def start_collector(database_url, engine, sessionmaker, project, *, settings=None, writer=None, start_writer=True):
+    settings = settings or make_settings(database_url)
+    writer = writer or BatchWriter(
+        libpq_url(database_url), max_queue_spans=settings.queue_max_spans,
+        batch_max_spans=settings.batch_max_spans, batch_max_wait_ms=settings.batch_max_wait_ms,
+    )
+    service = IngestService(settings, sessionmaker, writer)
+    if start_writer:
+        service.start()
+    app = create_app(settings, engine=engine, ingest=service, parts=("collector", "api"))
+    return service, app
+
+
+@pytest.fixture
+def collector(database_url, engine, sessionmaker, project):
+    project_id, key, read_only = project
+    service, app = start_collector(database_url, engine, sessionmaker, project)
+    with live_server(app) as url:
+        yield Collector(url, key, read_only, project_id, engine, service)
+    service.stop()

@@ -1,0 +1,35 @@
+"""Serve an ASGI app over real HTTP on a loopback port, in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+
+import uvicorn
+
+
+class _QuietServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self):  # the test process keeps its own signal handling
+        yield
+
+
+@contextlib.contextmanager
+def live_server(app, host: str = "127.0.0.1"):
+    """Yields the base URL, e.g. http://127.0.0.1:54321."""
+    server = _QuietServer(uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -1,0 +1,471 @@
+"""core.pricing: overrides, genai-prices, token accounting, unpriced/reported fallbacks."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import genai_prices
+import pytest
+from genai_prices import Usage, calc_price
+from genai_prices.data_snapshot import DataSnapshot, find_provider_by_id, get_snapshot, set_custom_snapshot
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core import pricing
+from core.pricing import (
+    GENAI_PRICES_SOURCE,
+    PROVIDER_IDS,
+    PriceOverride,
+    billable_tokens,
+    genai_provider_id,
+    price_span,
+    price_spans,
+    select_override,
+)
+from core.span import COST_REPORTED, COST_UNPRICED, Span, Tokens
+
+NOON = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+Q = Decimal("1e-10")
+
+
+def ns(when: datetime) -> int:
+    return int(when.timestamp()) * 10**9
+
+
+def make_span(**fields) -> Span:
+    """An OpenAI gpt-4o chat span started at NOON; any field can be replaced."""
+    values = dict(
+        trace_id=b"\x01" * 16, span_id=b"\x02" * 8, parent_span_id=None, name="chat gpt-4o", otel_kind=3,
+        category="llm", operation="chat", start_ns=ns(NOON), end_ns=ns(NOON) + 10**9, status="ok",
+        status_message=None, error_type=None, error_class=None, service_name="svc", agent_name=None,
+        tool_name=None, provider="openai", request_model="gpt-4o", response_model=None,
+        tokens=Tokens(input=1000, output=500), session_id=None, user_id=None, input=None, output=None,
+        attributes={}, events=(), links=(), resource={},
+    )
+    values.update(fields)
+    return Span(**values)
+
+
+def override(id: int, pattern: str, provider: str | None = None, *, input: str = "1", output: str = "2",
+             cache_read: str | None = None, cache_write: str | None = None,
+             start: datetime = datetime(2025, 1, 1, tzinfo=UTC), end: datetime | None = None) -> PriceOverride:
+    return PriceOverride(
+        id=id, model_pattern=pattern, provider=provider,
+        input_per_mtok=Decimal(input), output_per_mtok=Decimal(output),
+        cache_read_per_mtok=None if cache_read is None else Decimal(cache_read),
+        cache_write_per_mtok=None if cache_write is None else Decimal(cache_write),
+        effective_from=start, effective_to=end,
+    )
+
+
+def package_price(usage: Usage, model: str, provider_id: str | None, when: datetime = NOON) -> Decimal:
+    """The package's own answer, at our money scale."""
+    return calc_price(usage, model, provider_id=provider_id, genai_request_timestamp=when).total_price.quantize(Q)
+
+
+def package_rates(model: str, provider_id: str | None, when: datetime = NOON):
+    return calc_price(Usage(input_tokens=1), model, provider_id=provider_id, genai_request_timestamp=when).model_price
+
+
+# ---------------------------------------------------------------------------
+# genai-prices path
+
+
+def test_known_openai_model_exact_price_and_source():
+    span = price_span(make_span())
+    assert span.cost_usd == Decimal("0.0075000000")  # 1000 * $2.5/M + 500 * $10/M
+    assert span.cost_usd == package_price(Usage(input_tokens=1000, output_tokens=500), "gpt-4o", "openai")
+    assert span.cost_source == f"genai-prices {genai_prices.__version__}" == GENAI_PRICES_SOURCE
+
+
+@pytest.mark.parametrize(
+    ("category", "provider", "model", "tokens", "genai_provider"),
+    [
+        ("llm", "openai", "gpt-4o-mini", Tokens(input=12_345, output=678), "openai"),
+        ("llm", "openai", "gpt-4o-2024-08-06", Tokens(input=1000, output=500, cache_read=400), "openai"),
+        ("embedding", "openai", "text-embedding-3-small", Tokens(input=5000), "openai"),
+        ("llm", "anthropic", "claude-sonnet-4-20250514",
+         Tokens(input=3000, output=800, cache_read=1000, cache_write=500), "anthropic"),
+        ("llm", "gcp.vertex_ai", "gemini-2.5-pro", Tokens(input=2000, output=100), "google"),
+        ("llm", "gcp.vertex_ai", "claude-sonnet-4-20250514", Tokens(input=2000, output=100), "google"),
+        ("llm", "aws.bedrock", "anthropic.claude-3-5-sonnet-20240620-v1:0", Tokens(input=900, output=90), "aws"),
+        ("llm", "azure.ai.openai", "gpt-4o-mini", Tokens(input=900, output=90), "azure"),
+        ("llm", "x_ai", "grok-3", Tokens(input=900, output=90), "x-ai"),
+        ("llm", "mistral_ai", "mistral-large-latest", Tokens(input=900, output=90), "mistral"),
+        ("llm", None, "claude-3-5-sonnet-20241022", Tokens(input=900, output=90), None),
+    ],
+)
+def test_genai_prices_matches_package(category, provider, model, tokens, genai_provider):
+    span = price_span(make_span(category=category, provider=provider, request_model=model, tokens=tokens))
+    usage = Usage(input_tokens=tokens.input, output_tokens=tokens.output or 0,
+                  cache_read_tokens=tokens.cache_read, cache_write_tokens=tokens.cache_write)
+    assert span.cost_source == GENAI_PRICES_SOURCE
+    assert span.cost_usd == package_price(usage, model, genai_provider)
+    assert span.cost_usd > 0
+
+
+@pytest.mark.parametrize(
+    ("response_model", "request_model", "priced_as"),
+    [
+        ("gpt-4o-mini-2024-07-18", "gpt-4o", "gpt-4o-mini"),  # served model wins
+        ("my-azure-deployment", "gpt-4o-mini", "gpt-4o-mini"),  # unknown served model: fall back
+        (None, "gpt-4o-mini", "gpt-4o-mini"),
+        ("gpt-4o-mini", None, "gpt-4o-mini"),
+        ("  gpt-4o-mini ", "", "gpt-4o-mini"),
+    ],
+)
+def test_served_model_preferred_then_requested(response_model, request_model, priced_as):
+    span = price_span(make_span(response_model=response_model, request_model=request_model))
+    assert span.cost_usd == package_price(Usage(input_tokens=1000, output_tokens=500), priced_as, "openai")
+
+
+@pytest.mark.parametrize("hour", [2, 20])  # deepseek-chat has off-peak prices by time of day
+def test_price_depends_on_span_start_time(hour):
+    when = datetime(2025, 6, 1, hour, 15, tzinfo=UTC)
+    span = price_span(make_span(provider="deepseek", request_model="deepseek-chat", start_ns=ns(when)))
+    assert span.cost_usd == package_price(Usage(input_tokens=1000, output_tokens=500), "deepseek-chat", "deepseek", when)
+
+
+def test_time_of_day_prices_differ():
+    early = price_span(make_span(provider="deepseek", request_model="deepseek-chat",
+                                 start_ns=ns(datetime(2025, 6, 1, 2, tzinfo=UTC))))
+    late = price_span(make_span(provider="deepseek", request_model="deepseek-chat",
+                                start_ns=ns(datetime(2025, 6, 1, 20, tzinfo=UTC))))
+    assert early.cost_usd != late.cost_usd
+
+
+# ---------------------------------------------------------------------------
+# token accounting: every token priced once
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "tokens"),
+    [
+        ("openai", "gpt-4o", Tokens(input=1000, output=500, cache_read=200)),
+        ("anthropic", "claude-sonnet-4-20250514", Tokens(input=1000, output=500, cache_read=200, cache_write=300)),
+        ("anthropic", "claude-sonnet-4-20250514", Tokens(input=1000, output=0, cache_write=1000)),
+    ],
+)
+def test_cache_tokens_priced_once(provider, model, tokens):
+    rates = package_rates(model, provider)
+    uncached = tokens.input - (tokens.cache_read or 0) - (tokens.cache_write or 0)
+    expected = (
+        uncached * rates.input_mtok
+        + (tokens.cache_read or 0) * rates.cache_read_mtok
+        + (tokens.cache_write or 0) * (rates.cache_write_mtok or rates.input_mtok)
+        + tokens.output * rates.output_mtok
+    ) / Decimal(1_000_000)
+    span = price_span(make_span(provider=provider, request_model=model, tokens=tokens))
+    assert span.cost_usd == expected.quantize(Q)
+
+
+def test_cache_reads_are_cheaper_than_uncached_input():
+    cached = price_span(make_span(tokens=Tokens(input=1000, output=0, cache_read=1000)))
+    uncached = price_span(make_span(tokens=Tokens(input=1000, output=0)))
+    assert cached.cost_usd == uncached.cost_usd / 2  # gpt-4o: cache read $1.25 vs input $2.5
+
+
+@pytest.mark.parametrize(
+    ("model", "reasoning"), [("o3-mini", 300), ("o3-mini", 500), ("gpt-4o", 100)],
+)
+def test_reasoning_is_inside_output_not_added(model, reasoning):
+    with_reasoning = price_span(make_span(request_model=model, tokens=Tokens(input=100, output=500, reasoning=reasoning)))
+    without = price_span(make_span(request_model=model, tokens=Tokens(input=100, output=500)))
+    assert with_reasoning.cost_usd == without.cost_usd
+
+
+def test_model_with_its_own_reasoning_rate():
+    # perplexity sonar-deep-research: output $8/M, reasoning $3/M, input $2/M
+    tokens = Tokens(input=1000, output=500, reasoning=100)
+    span = price_span(make_span(provider="perplexity", request_model="sonar-deep-research", tokens=tokens))
+    rates = package_rates("sonar-deep-research", "perplexity")
+    expected = (1000 * rates.input_mtok + 400 * rates.output_mtok + 100 * rates.output_reasoning_mtok) / 10**6
+    assert span.cost_usd == expected.quantize(Q)
+    usage = Usage(input_tokens=1000, output_tokens=500, output_reasoning_tokens=100)
+    assert span.cost_usd == package_price(usage, "sonar-deep-research", "perplexity")
+
+
+@pytest.mark.parametrize(
+    ("tokens", "uncached", "cache_read", "cache_write", "output"),
+    [
+        (Tokens(input=1000, output=500, cache_read=200, cache_write=300, reasoning=50), 500, 200, 300, 500),
+        (Tokens(input=100, output=10, cache_read=300), 0, 300, 0, 10),  # input < cache: clamp at 0
+        (Tokens(input=100, cache_read=80, cache_write=80), 0, 80, 80, 0),
+        (Tokens(cache_read=50), 0, 50, 0, 0),  # no input total reported
+        (Tokens(output=10, reasoning=40), 0, 0, 0, 40),  # output < reasoning: reasoning is output
+        (Tokens(input=0, output=0), 0, 0, 0, 0),
+        (Tokens(), 0, 0, 0, 0),
+    ],
+)
+def test_billable_tokens_disjoint_and_never_negative(tokens, uncached, cache_read, cache_write, output):
+    billable = billable_tokens(tokens)
+    assert (billable.uncached_input, billable.cache_read, billable.cache_write, billable.output) == (
+        uncached, cache_read, cache_write, output)
+
+
+def test_negative_uncached_input_clamped_on_both_paths():
+    tokens = Tokens(input=100, output=10, cache_read=300)
+    by_override = price_span(make_span(tokens=tokens), [override(1, "gpt-4o", input="10", output="20", cache_read="1")])
+    assert by_override.cost_usd == Decimal("0.0005000000")  # 300 * $1/M + 10 * $20/M, no negative input
+    by_package = price_span(make_span(tokens=tokens))
+    assert by_package.cost_source == GENAI_PRICES_SOURCE
+    assert by_package.cost_usd == package_price(Usage(input_tokens=300, output_tokens=10, cache_read_tokens=300),
+                                                "gpt-4o", "openai")
+
+
+def test_explicit_zero_tokens_are_priced_zero_not_unpriced():
+    span = price_span(make_span(tokens=Tokens(input=0, output=0)))
+    assert (span.cost_usd, span.cost_source) == (Decimal("0E-10"), GENAI_PRICES_SOURCE)
+
+
+# ---------------------------------------------------------------------------
+# overrides
+
+
+def test_override_cost_uses_its_rates():
+    tokens = Tokens(input=1_000_000, output=2_000_000, cache_read=300_000, cache_write=100_000, reasoning=500_000)
+    default_cache = override(7, "gpt-4o", input="3", output="5")
+    assert price_span(make_span(tokens=tokens), [default_cache]).cost_usd == Decimal("13")  # 1M*3 + 2M*5
+    own_cache = override(8, "gpt-4o", input="3", output="5", cache_read="0.5", cache_write="4")
+    # 600k*3 + 300k*0.5 + 100k*4 + 2M*5 (reasoning is inside output)
+    assert price_span(make_span(tokens=tokens), [own_cache]).cost_usd == Decimal("12.35")
+
+
+OVERRIDE_CASES = [
+    # (id, overrides, span fields, expected cost_source)
+    ("override beats genai-prices", [override(1, "gpt-4o*")], {}, "override:1"),
+    ("no match falls through to genai-prices", [override(1, "claude-*")], {}, GENAI_PRICES_SOURCE),
+    ("case-insensitive", [override(1, "GPT-4O*")], {"request_model": "gpt-4o"}, "override:1"),
+    ("glob on request model", [override(1, "gpt-4o*")], {"request_model": "GPT-4o-2024-08-06"}, "override:1"),
+    ("more literal chars win", [override(1, "gpt-4o*"), override(2, "gpt-4o-mini*")],
+     {"request_model": "gpt-4o-mini"}, "override:2"),
+    ("more literal chars win, order independent", [override(2, "gpt-4o-mini*"), override(1, "gpt-4o*")],
+     {"request_model": "gpt-4o-mini"}, "override:2"),
+    ("exact beats equal-length glob", [override(1, "gpt-4o*"), override(2, "gpt-4o")], {}, "override:2"),
+    ("? is a wildcard", [override(5, "gpt-4o-m???"), override(2, "gpt-4o-mi*")],
+     {"request_model": "gpt-4o-mini"}, "override:2"),
+    ("[] class counts as wildcard", [override(1, "gpt-4[o]-mini"), override(2, "gpt-4o-mini")],
+     {"request_model": "gpt-4o-mini"}, "override:2"),
+    ("provider-specific beats provider-wide", [override(1, "gpt-4o"), override(2, "*", provider="openai")],
+     {}, "override:2"),
+    ("provider compare is case-insensitive", [override(2, "*", provider="OpenAI")], {}, "override:2"),
+    ("other provider's override ignored", [override(1, "gpt-4o*"), override(2, "gpt-4o", provider="azure.ai.openai")],
+     {}, "override:1"),
+    ("provider-specific needs a provider", [override(2, "gpt-4o", provider="openai")],
+     {"provider": None}, GENAI_PRICES_SOURCE),
+    ("served model's override beats requested model's",
+     [override(1, "router-auto"), override(2, "gpt-4o*")],
+     {"request_model": "router-auto", "response_model": "gpt-4o-2024-08-06"}, "override:2"),
+    ("requested model's override used when served has none",
+     [override(1, "router-auto")],
+     {"request_model": "router-auto", "response_model": "gpt-4o-2024-08-06"}, "override:1"),
+    ("override on requested model beats genai-prices on served",
+     [override(1, "gpt-4o")], {"request_model": "gpt-4o", "response_model": "gpt-4o-mini"}, "override:1"),
+    ("tie: later effective_from wins",
+     [override(1, "gpt-4o", start=datetime(2025, 1, 1, tzinfo=UTC)),
+      override(2, "gpt-4o", start=datetime(2025, 3, 1, tzinfo=UTC))], {}, "override:2"),
+    ("tie: higher id wins", [override(5, "gpt-4o"), override(3, "gpt-4o")], {}, "override:5"),
+    ("override prices a model genai-prices does not know", [override(4, "acme-*")],
+     {"provider": "ollama", "request_model": "acme-7b"}, "override:4"),
+    ("non-model spans ignore overrides", [override(1, "*")], {"category": "agent"}, None),
+]
+
+
+@pytest.mark.parametrize(("overrides", "fields", "source"), [c[1:] for c in OVERRIDE_CASES],
+                         ids=[c[0] for c in OVERRIDE_CASES])
+def test_override_precedence(overrides, fields, source):
+    assert price_span(make_span(**fields), overrides).cost_source == source
+
+
+JAN, MAR, JUN, DEC = (datetime(2025, m, 1, tzinfo=UTC) for m in (1, 3, 6, 12))
+DATE_CASES = [
+    # (id, effective_from, effective_to, span start, applies)
+    ("before start", JUN, None, MAR, False),
+    ("at start (inclusive)", JUN, None, JUN, True),
+    ("open-ended, long after", JAN, None, datetime(2030, 1, 1, tzinfo=UTC), True),
+    ("inside window", JAN, JUN, MAR, True),
+    ("at end (exclusive)", JAN, JUN, JUN, False),
+    ("after end", JAN, MAR, JUN, False),
+    ("1 microsecond before end", JAN, JUN, JUN - timedelta(microseconds=1), True),
+    ("other timezone, same instant", datetime(2025, 6, 1, 14, tzinfo=ZoneInfo("Europe/Berlin")),
+     None, datetime(2025, 6, 1, 12, tzinfo=UTC), True),
+]
+
+
+@pytest.mark.parametrize(("start", "end", "at", "applies"), [c[1:] for c in DATE_CASES], ids=[c[0] for c in DATE_CASES])
+def test_override_effective_dates(start, end, at, applies):
+    span = make_span(start_ns=int(at.timestamp() * 1_000_000) * 1000)
+    priced = price_span(span, [override(9, "gpt-4o", start=start, end=end)])
+    assert priced.cost_source == ("override:9" if applies else GENAI_PRICES_SOURCE)
+
+
+def test_successive_price_periods():
+    old = override(1, "gpt-4o", input="10", start=JAN, end=JUN)
+    new = override(2, "gpt-4o", input="20", start=JUN)
+    assert price_span(make_span(start_ns=ns(MAR)), [old, new]).cost_source == "override:1"
+    assert price_span(make_span(start_ns=ns(DEC)), [old, new]).cost_source == "override:2"
+
+
+def test_select_override_returns_none_without_match():
+    assert select_override([override(1, "claude*")], "openai", ("gpt-4o",), NOON) is None
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"effective_from": datetime(2025, 1, 1)},  # naive
+        {"effective_to": datetime(2025, 2, 1)},  # naive
+        {"effective_to": datetime(2024, 1, 1, tzinfo=UTC)},  # before from
+        {"effective_to": datetime(2025, 1, 1, tzinfo=UTC)},  # empty window
+        {"input_per_mtok": 2.5},  # float money
+        {"output_per_mtok": Decimal("-1")},
+        {"cache_read_per_mtok": Decimal("NaN")},
+        {"model_pattern": ""},
+    ],
+)
+def test_override_validation(kwargs):
+    values = dict(id=1, model_pattern="gpt-4o", provider=None, input_per_mtok=Decimal(1), output_per_mtok=Decimal(2),
+                  cache_read_per_mtok=None, cache_write_per_mtok=None,
+                  effective_from=datetime(2025, 1, 1, tzinfo=UTC), effective_to=None)
+    values.update(kwargs)
+    with pytest.raises(ValueError):
+        PriceOverride(**values)
+
+
+# ---------------------------------------------------------------------------
+# unpriced, reported, non-model spans
+
+UNPRICEABLE = [
+    ("unknown model", {"request_model": "totally-unknown-model-9000"}),
+    ("unknown model, no provider", {"provider": None, "request_model": "totally-unknown-model-9000"}),
+    ("provider genai-prices does not know", {"provider": "ollama", "request_model": "gpt-4o"}),
+    ("no model", {"request_model": None, "response_model": None}),
+    ("blank model", {"request_model": "  "}),
+    ("no tokens", {"tokens": Tokens()}),
+]
+
+
+@pytest.mark.parametrize("fields", [c[1] for c in UNPRICEABLE], ids=[c[0] for c in UNPRICEABLE])
+def test_unpriceable_is_unpriced_never_zero(fields):
+    span = price_span(make_span(**fields))
+    assert (span.cost_usd, span.cost_source) == (None, COST_UNPRICED)
+
+
+@pytest.mark.parametrize("fields", [c[1] for c in UNPRICEABLE], ids=[c[0] for c in UNPRICEABLE])
+def test_unpriceable_with_reported_cost_uses_it(fields):
+    span = price_span(make_span(reported_cost_usd=Decimal("0.0123"), **fields))
+    assert (span.cost_usd, span.cost_source) == (Decimal("0.0123000000"), COST_REPORTED)
+    assert span.reported_cost_usd == Decimal("0.0123")
+
+
+def test_our_price_wins_over_reported_and_both_are_kept():
+    span = price_span(make_span(reported_cost_usd=Decimal("0.5")))
+    assert (span.cost_usd, span.cost_source, span.reported_cost_usd) == (
+        Decimal("0.0075000000"), GENAI_PRICES_SOURCE, Decimal("0.5"))
+
+
+@pytest.mark.parametrize("category", ["agent", "tool", "workflow", "routing", "retrieval", "guardrail", "other"])
+def test_non_model_spans_untouched(category):
+    # Agent spans often repeat their children's usage: pricing them would double count.
+    span = make_span(category=category, reported_cost_usd=Decimal("1"))
+    priced = price_span(span, [override(1, "*")])
+    assert priced is span
+    assert (priced.cost_usd, priced.cost_source) == (None, None)
+
+
+def test_price_spans_batch():
+    spans = [make_span(), make_span(category="tool"), make_span(request_model="nope"),
+             make_span(request_model="gpt-4o-mini")]
+    sources = [s.cost_source for s in price_spans(iter(spans), [override(3, "gpt-4o-mini")])]
+    assert sources == [GENAI_PRICES_SOURCE, None, COST_UNPRICED, "override:3"]
+
+
+# ---------------------------------------------------------------------------
+# provider mapping and genai-prices integration
+
+
+@pytest.mark.parametrize(("ours", "theirs"), sorted(PROVIDER_IDS.items()))
+def test_provider_mapping_targets_exist_in_genai_prices(ours, theirs):
+    assert genai_provider_id(ours) == theirs
+    provider = find_provider_by_id(get_snapshot().providers, theirs)
+    assert provider is not None and provider.id == theirs
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [(None, None), ("Groq", "groq"), ("openrouter", "openrouter"),
+                                               ("X_AI", "x-ai"), ("ollama", "ollama")])
+def test_provider_passthrough(ours, theirs):
+    assert genai_provider_id(ours) == theirs
+
+
+def _every_model():
+    for provider in get_snapshot().providers:
+        for model in provider.models:
+            yield provider.id, model.id
+
+
+def test_every_genai_prices_model_priced_like_calc_price():
+    """Our cached resolution + zero-filled usage gives calc_price's answer for every model in the data."""
+    tokens = Tokens(input=120_000, output=3_000, cache_read=20_000, cache_write=10_000, reasoning=1_000)
+    usage = dict(input_tokens=120_000, output_tokens=3_000, cache_read_tokens=20_000, cache_write_tokens=10_000,
+                 output_reasoning_tokens=1_000)
+    checked = 0
+    for provider_id, model_id in _every_model():
+        span = price_span(make_span(provider=provider_id, request_model=model_id, tokens=tokens))
+        try:
+            expected = package_price(Usage(**usage), model_id, provider_id)
+        except (LookupError, ValueError):
+            assert span.cost_source == COST_UNPRICED, (provider_id, model_id)
+            continue
+        assert (span.cost_usd, span.cost_source) == (expected, GENAI_PRICES_SOURCE), (provider_id, model_id)
+        checked += 1
+    assert checked > 1000
+
+
+def test_lookup_cache_follows_genai_prices_snapshot():
+    assert price_span(make_span()).cost_source == GENAI_PRICES_SOURCE
+    set_custom_snapshot(DataSnapshot(providers=[], from_auto_update=True))
+    try:
+        assert price_span(make_span()).cost_source == COST_UNPRICED
+    finally:
+        set_custom_snapshot(None)
+    assert price_span(make_span()).cost_source == GENAI_PRICES_SOURCE
+
+
+def test_lookup_cache_is_bounded():
+    resolver = pricing._ModelResolver(max_entries=3)
+    for i in range(10):
+        resolver.resolve("openai", f"junk-{i}")
+        assert len(resolver._entries) <= 3
+
+
+def test_no_warnings_from_genai_prices():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        price_span(make_span(provider="perplexity", request_model="sonar-deep-research",
+                             tokens=Tokens(input=10, output=10, cache_read=1, cache_write=1, reasoning=1)))
+
+
+counts = st.none() | st.integers(min_value=0, max_value=10**9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tokens=st.builds(Tokens, input=counts, output=counts, cache_read=counts, cache_write=counts, reasoning=counts),
+    target=st.sampled_from([("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4-20250514"),
+                            ("perplexity", "sonar-deep-research"), ("gcp.vertex_ai", "gemini-2.5-pro"),
+                            ("openai", "unknown-model")]),
+    with_override=st.booleans(),
+)
+def test_any_token_counts_give_a_non_negative_decimal_or_unpriced(tokens, target, with_override):
+    provider, model = target
+    overrides = [override(1, model, cache_read="0.1")] if with_override else []
+    span = price_span(make_span(provider=provider, request_model=model, tokens=tokens), overrides)
+    if span.cost_source == COST_UNPRICED:
+        assert span.cost_usd is None
+        assert model == "unknown-model" or not tokens.any
+    else:
+        assert isinstance(span.cost_usd, Decimal) and span.cost_usd >= 0
+        assert span.cost_usd.as_tuple().exponent == -10
