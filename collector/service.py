@@ -85,7 +85,7 @@ class IngestService:
         self.settings = settings
         self.writer = writer
         self.limits = Limits(
-            max_attribute_chars=settings.max_attribute_value_bytes,
+            max_attribute_chars=settings.max_attribute_value_chars,
             max_attributes=settings.max_attributes_per_span,
             max_events=settings.max_events_per_span,
             max_links=settings.max_links_per_span,

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     batch_max_spans: int = Field(default=20_000, ge=1, description="Most spans the writer commits in one transaction.")
     batch_max_wait_ms: int = Field(default=20, ge=0, description="How long the writer waits to fill a batch once it has some spans.")
     retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503 when the queue is full.")
-    max_attribute_value_bytes: int = Field(default=64 * 1024, ge=256, description="Longer attribute values are truncated with a marker.")
+    max_attribute_value_chars: int = Field(default=64 * 1024, ge=256, description="String values (attributes, names, messages) longer than this many characters are truncated with a marker.")
     max_attributes_per_span: int = Field(default=512, ge=16, description="Attributes beyond this are dropped and counted on the span.")
     max_events_per_span: int = Field(default=256, ge=1, description="Events beyond this are dropped and counted on the span.")
     max_links_per_span: int = Field(default=128, ge=1, description="Links beyond this are dropped and counted on the span.")

@@ -12,10 +12,10 @@ This is the one place that speaks psycopg directly: SQLAlchemy has no COPY.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+import orjson
 import psycopg
 from psycopg import sql
 
@@ -76,7 +76,6 @@ WITH ins AS (
         cost_usd, cost_source, reported_cost_usd, session_id, user_id, input, output,
         attributes::jsonb, events::jsonb, links::jsonb, resource::jsonb, scope
     FROM stage_spans
-    ORDER BY project_id, trace_id, span_id
     ON CONFLICT DO NOTHING
     RETURNING project_id, trace_id, span_id, parent_span_id, name, category, start_time, end_time,
         duration_ns, status, service_name, agent_name, provider, request_model, response_model,
@@ -195,7 +194,8 @@ class WriteResult:
 
 
 def _dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    # orjson: ~5x faster than json on the ingest hot path; default=str covers bytes-like oddities.
+    return orjson.dumps(value, default=str).decode()
 
 
 def _events_json(events: Sequence[Event]) -> str:

@@ -10,12 +10,16 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-ROOT = Path(__file__).resolve().parent.parent
+import migrations
+
+SCRIPTS = Path(migrations.__file__).resolve().parent
 
 
 def alembic_config(database_url: str) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    # Built in code rather than read from alembic.ini, so an installed package migrates too.
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPTS))
+    cfg.set_main_option("path_separator", "os")
     cfg.attributes["database_url"] = database_url
     return cfg
 

@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make run` (the product, with demo data) and `make test` (the suite).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+HTMX_VERSION := 2.0.4
+HTMX := .cache/vendor/htmx.min.js
+
+.PHONY: run test bench install vendor migrate clean
+
+$(INSTALLED): pyproject.toml sdk/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]" -e "./sdk[openai]"
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+# htmx for the browser tests, which have no internet (pages load it from the CDN with SRI).
+$(HTMX):
+	mkdir -p .cache/vendor
+	cd .cache/vendor && npm pack --silent htmx.org@$(HTMX_VERSION) >/dev/null \
+		&& tar -xzf htmx.org-$(HTMX_VERSION).tgz package/dist/htmx.min.js \
+		&& mv package/dist/htmx.min.js htmx.min.js && rm -rf package htmx.org-$(HTMX_VERSION).tgz
+
+vendor: $(HTMX)
+
+run: $(INSTALLED)
+	$(VENV)/bin/causeline serve
+
+migrate: $(INSTALLED)
+	$(VENV)/bin/causeline migrate
+
+test: $(INSTALLED) $(HTMX)
+	$(PY) -m pytest
+
+bench: $(INSTALLED)
+	$(PY) bench/ingest.py
+	$(PY) bench/sdk_overhead.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

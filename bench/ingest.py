@@ -1,0 +1,258 @@
+"""Ingest throughput against raw PostgreSQL COPY, measured in the same run on the same server.
+
+    .venv/bin/python bench/ingest.py [--spans 200000] [--clients 4] [--batch 512]
+
+Starts `causeline serve --only collector` as a separate process (against DATABASE_URL, or an
+embedded PostgreSQL under .bench/), sends a realistic agent workload as protobuf OTLP requests
+(payloads encoded before the clock starts) from several concurrent clients, and stops the clock
+when every request is acknowledged — acknowledgement happens after commit, and the script then
+checks that every span is queryable. The baseline is a binary COPY, over one connection, of the
+same spans as rows into a table with the same columns and indexes as `spans`.
+Last line: {"spans_per_s": ..., "copy_rows_per_s": ..., "ratio": ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+from psycopg import sql  # noqa: E402
+
+from core.normalize import normalize  # noqa: E402
+from core.otlp import decode_protobuf  # noqa: E402
+from core.pricing import price_span  # noqa: E402
+from db.engine import libpq_url  # noqa: E402
+from db.ingest import span_row  # noqa: E402
+from db.migrate import upgrade  # noqa: E402
+from tests import otlp_payloads as P  # noqa: E402
+
+KEY = "cl_bench-key-000000000000000000000000"
+MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5"),
+          ("anthropic", "claude-3-5-haiku-latest")]
+TOOLS = ["search_docs", "get_order", "refund", "send_email", "lookup_customer"]
+
+
+def agent_trace(rng: random.Random, trace_no: int) -> list:
+    """One agent run: root agent, a routing decision, 3-6 model calls, 2-4 tool calls, sometimes a failure."""
+    tid = trace_no.to_bytes(16, "big")
+    ids = iter(range(trace_no * 64 + 1, trace_no * 64 + 64))
+    sid = lambda: next(ids).to_bytes(8, "big")  # noqa: E731
+    t = P.BASE_NS + trace_no * 1_000_000_000
+    agent = rng.choice(["support", "billing", "triage"])
+    root = P.span(tid, sid(), name=f"invoke_agent {agent}", start=t, duration=8_000_000_000,
+                  attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": agent,
+                              "gen_ai.conversation.id": f"conv-{trace_no % 5000}", "user.id": f"user-{trace_no % 900}"})
+    provider, model = rng.choice(MODELS)
+    spans = [root, P.span(tid, sid(), parent=root.span_id, name="route", start=t + 1000, attributes={
+        "gen_ai.operation.name": "route", "causeline.route.candidates": [m for _, m in MODELS],
+        "causeline.route.chosen": model, "causeline.route.reason": "cost", "causeline.route.policy": "cheapest-capable"})]
+    for i in range(rng.randint(3, 6)):
+        failed = rng.random() < 0.03
+        prompt = "You are a helpful support agent. " + " ".join(rng.choice(["order", "refund", "late", "item",
+                                                                               "broken", "help"]) for _ in range(60))
+        spans.append(P.span(
+            tid, sid(), parent=root.span_id, name=f"chat {model}", start=t + 10_000 * (i + 1),
+            duration=rng.randint(200, 3000) * 1_000_000, status=2 if failed else 0,
+            message="rate limit exceeded" if failed else "",
+            attributes={**P.llm_attrs(model, rng.randint(200, 4000), rng.randint(20, 800)),
+                        "gen_ai.provider.name": provider, "gen_ai.usage.cache_read.input_tokens": rng.randint(0, 150),
+                        "gen_ai.response.finish_reasons": ["stop"], "gen_ai.request.temperature": 0.2,
+                        "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": prompt}]}]),
+                        **({"error.type": "429"} if failed else {})}))
+    for i in range(rng.randint(2, 4)):
+        tool = rng.choice(TOOLS)
+        spans.append(P.span(tid, sid(), parent=root.span_id, name=f"execute_tool {tool}", start=t + 50_000 * (i + 1),
+                            attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool,
+                                        "gen_ai.tool.call.id": f"call_{rng.getrandbits(48):x}",
+                                        "gen_ai.tool.call.arguments": json.dumps({"id": rng.randint(1, 10**6)})}))
+    return spans
+
+
+def build_payloads(total_spans: int, batch: int, seed: int = 42) -> tuple[list[bytes], int]:
+    rng = random.Random(seed)
+    payloads, pending, count, trace_no = [], [], 0, 0
+    while count < total_spans:
+        trace_no += 1
+        for pb in agent_trace(rng, trace_no):
+            pending.append(pb)
+            count += 1
+            if len(pending) == batch:
+                payloads.append(P.request(pending, service="bench-agent").SerializeToString())
+                pending = []
+    if pending:
+        payloads.append(P.request(pending, service="bench-agent").SerializeToString())
+    return payloads, count
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def admin(url: str, statement: str) -> None:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def database_for_run() -> tuple[str, str, object]:
+    """A fresh database on DATABASE_URL's server or on an embedded one: (url, server url, embedded handle)."""
+    from sqlalchemy.engine import make_url
+
+    from db.embedded import EmbeddedPostgres
+
+    embedded = None
+    server_url = os.environ.get("DATABASE_URL")
+    if not server_url:
+        home = Path(tempfile.mkdtemp(prefix="causeline-bench-"))
+        embedded = EmbeddedPostgres(home)
+        server_url = embedded.start()
+    admin(server_url, "DROP DATABASE IF EXISTS causeline_bench WITH (FORCE)")
+    admin(server_url, "CREATE DATABASE causeline_bench")
+    url = make_url(server_url).set(database="causeline_bench").render_as_string(hide_password=False)
+    return url, server_url, embedded
+
+
+def start_collector(url: str) -> tuple[subprocess.Popen, str]:
+    port, otlp_port = free_port(), free_port()
+    env = {**os.environ, "DATABASE_URL": url, "CAUSELINE_PORT": str(port), "CAUSELINE_OTLP_PORT": str(otlp_port),
+           "CAUSELINE_INIT_API_KEY": KEY, "CAUSELINE_INIT_ADMIN_PASSWORD": "bench", "CAUSELINE_DEMO": "off"}
+    process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--only", "collector"], env=env,
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{otlp_port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"collector did not start: {process.stderr.read().decode()[-2000:]}")
+
+
+def send_all(base: str, payloads: list[bytes], clients: int) -> tuple[float, int]:
+    queue = list(enumerate(payloads))
+    lock = threading.Lock()
+    retries = [0]
+
+    def worker() -> None:
+        headers = {"content-type": "application/x-protobuf", "authorization": f"Bearer {KEY}"}
+        with httpx.Client(timeout=60) as client:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    _, body = queue.pop()
+                while client.post(f"{base}/v1/traces", content=body, headers=headers).status_code != 200:
+                    with lock:
+                        retries[0] += 1
+                    time.sleep(0.05)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started, retries[0]
+
+
+def copy_baseline(url: str, payloads: list[bytes]) -> float:
+    """Binary COPY of the same spans, already turned into rows, into a copy of `spans` with its indexes."""
+    rows = []
+    for body in payloads:
+        for raw in decode_protobuf(body).spans:
+            rows.append(span_row(1, price_span(normalize(raw))))
+    with psycopg.connect(libpq_url(url)) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_copy")
+        conn.execute("CREATE TABLE bench_copy (LIKE spans INCLUDING ALL)")
+        conn.commit()
+        columns = [c.name for c in conn.execute("SELECT * FROM bench_copy LIMIT 0").description]
+        types = {r[0]: r[1] for r in conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = 'bench_copy'::regclass AND attnum > 0 AND NOT attisdropped")}
+        table_rows = [_as_table_row(row) for row in rows]
+        statement = sql.SQL("COPY bench_copy ({}) FROM STDIN (FORMAT BINARY)").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+        started = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            copy.set_types([types[c].split("(")[0] for c in columns])
+            for row in table_rows:
+                copy.write_row(row)
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        conn.execute("DROP TABLE bench_copy")
+        conn.commit()
+    return len(rows) / elapsed
+
+
+def _as_table_row(row: tuple) -> tuple:
+    """A staging row → the column order and types of `spans` (timestamps computed, JSON parsed)."""
+    from datetime import datetime, timezone
+
+    from psycopg.types.json import Jsonb
+
+    (project_id, trace_id, span_id, parent, name, kind, category, operation, start_ns, end_ns, *rest) = row
+    (status, status_message, error_type, error_class, service, agent, tool, provider, req_model, resp_model,
+     t_in, t_out, t_cr, t_cw, t_r, cost, cost_source, reported, session_id, user_id, inp, out,
+     attributes, events, links, resource, scope) = rest
+    to_dt = lambda ns: datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)  # noqa: E731
+    return (project_id, trace_id, span_id, parent, name, kind, category, operation, to_dt(start_ns), to_dt(end_ns),
+            start_ns, end_ns - start_ns, status, status_message, error_type, error_class, service, agent, tool,
+            provider, req_model, resp_model, t_in, t_out, t_cr, t_cw, t_r, cost, cost_source, reported, session_id,
+            user_id, inp, out, Jsonb(json.loads(attributes)), Jsonb(json.loads(events)), Jsonb(json.loads(links)),
+            Jsonb(json.loads(resource)), scope, datetime.now(timezone.utc))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--spans", type=int, default=200_000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=512)
+    args = parser.parse_args()
+
+    url, server_url, embedded = database_for_run()
+    try:
+        upgrade(url)
+        payloads, total = build_payloads(args.spans, args.batch)
+        print(f"workload: {total} spans in {len(payloads)} requests of <= {args.batch} spans, "
+              f"{sum(map(len, payloads)) / 1e6:.1f} MB protobuf, {args.clients} clients", flush=True)
+        process, base = start_collector(url)
+        try:
+            elapsed, retries = send_all(base, payloads, args.clients)
+        finally:
+            process.terminate()
+            process.wait(30)
+        with psycopg.connect(libpq_url(url)) as conn:
+            stored = conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+            rolled = conn.execute("SELECT sum(span_count) FROM traces").fetchone()[0]
+        if stored != total or rolled != total:
+            raise SystemExit(f"expected {total} spans, stored {stored}, rolled up {rolled}")
+        spans_per_s = total / elapsed
+        print(f"collector: {elapsed:.2f} s, {spans_per_s:,.0f} spans/s, {retries} retried requests (503)", flush=True)
+        copy_rows_per_s = copy_baseline(url, payloads)
+        print(f"raw binary COPY baseline: {copy_rows_per_s:,.0f} rows/s", flush=True)
+        print(json.dumps({"spans_per_s": round(spans_per_s), "copy_rows_per_s": round(copy_rows_per_s),
+                          "ratio": round(spans_per_s / copy_rows_per_s, 3)}))
+    finally:
+        admin(server_url, "DROP DATABASE IF EXISTS causeline_bench WITH (FORCE)")
+        if embedded is not None:
+            embedded.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Trace list and trace detail, always scoped by project_id.
+
+The list reads only the `traces` rollup (plus the root span's status by primary
+key), so it never scans `spans`. Pagination is keyset, not OFFSET: a cursor names
+the last row seen as (start_time, trace_id), so pages stay stable while new traces
+arrive and deep pages cost the same as the first one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import struct
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import and_, case, or_, select, tuple_
+from sqlalchemy.orm import Session, aliased
+
+from db.models import SpanEdge, SpanRow, TraceRow
+
+TRACE_STATUSES = ("ok", "error", "unset")
+MAX_LIMIT = 500
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_CURSOR_VERSION = 1
+# version byte, start_time in microseconds since the epoch (timestamptz precision), trace id.
+_CURSOR = struct.Struct(">Bq16s")
+
+
+class InvalidCursor(ValueError):
+    """The cursor was not produced by encode_cursor (tampered, truncated or from another version)."""
+
+
+def encode_cursor(start_time: datetime, trace_id: bytes) -> str:
+    micros = (start_time - _EPOCH) // timedelta(microseconds=1)
+    raw = _CURSOR.pack(_CURSOR_VERSION, micros, trace_id)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, bytes]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        version, micros, trace_id = _CURSOR.unpack(raw)
+        if version != _CURSOR_VERSION:
+            raise InvalidCursor(f"unknown cursor version {version}")
+        return _EPOCH + timedelta(microseconds=micros), trace_id
+    except (binascii.Error, struct.error, ValueError, OverflowError) as exc:
+        raise InvalidCursor(str(exc)) from exc
+
+
+def trace_status(error_count: int, root_status: str | None) -> str:
+    """A trace is `error` when any span failed; otherwise it carries its root span's status
+    (`ok` only when the root says so explicitly, as OTel leaves most successes `unset`)."""
+    if error_count > 0:
+        return "error"
+    return "ok" if root_status == "ok" else "unset"
+
+
+@dataclass(frozen=True)
+class TraceListItem:
+    trace: TraceRow
+    status: str
+
+
+@dataclass(frozen=True)
+class TracePage:
+    items: list[TraceListItem]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class TraceDetail:
+    trace: TraceRow
+    status: str
+    spans: list[SpanRow]  # ordered by start_ns
+    edges: list[SpanEdge]  # edges of this trace's spans, plus edges from other traces into it
+
+
+def list_traces(
+    session: Session,
+    project_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    status: str | None = None,
+    service: str | None = None,
+    agent: str | None = None,
+    model: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> TracePage:
+    """Traces that started in [since, until), newest first. Raises InvalidCursor / ValueError."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+    if status is not None and status not in TRACE_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(TRACE_STATUSES)}")
+    root = aliased(SpanRow)
+    root_join = and_(
+        root.project_id == TraceRow.project_id,
+        root.trace_id == TraceRow.trace_id,
+        root.span_id == TraceRow.root_span_id,
+    )
+    status_expr = case(
+        (TraceRow.error_count > 0, "error"), (root.status == "ok", "ok"), else_="unset",
+    )
+    query = (
+        select(TraceRow, status_expr.label("status"))
+        .outerjoin(root, root_join)
+        .where(TraceRow.project_id == project_id)
+    )
+    if since is not None:
+        query = query.where(TraceRow.start_time >= since)
+    if until is not None:
+        query = query.where(TraceRow.start_time < until)
+    # Spelled out per value rather than `status_expr == status` so PostgreSQL can use
+    # error_count directly and skip the root-span lookup for `error`.
+    if status == "error":
+        query = query.where(TraceRow.error_count > 0)
+    elif status == "ok":
+        query = query.where(TraceRow.error_count == 0, root.status == "ok")
+    elif status == "unset":
+        query = query.where(TraceRow.error_count == 0, or_(root.status.is_(None), root.status != "ok"))
+    if service:
+        query = query.where(or_(TraceRow.service_name == service, TraceRow.services.contains([service])))
+    if agent:
+        query = query.where(TraceRow.agents.contains([agent]))  # GIN index ix_traces_agents
+    if model:
+        query = query.where(TraceRow.models.contains([model]))  # GIN index ix_traces_models
+    if cursor:
+        after_start, after_id = decode_cursor(cursor)
+        # Row comparison matches the (project_id, start_time, trace_id) index scanned backwards.
+        query = query.where(tuple_(TraceRow.start_time, TraceRow.trace_id) < tuple_(after_start, after_id))
+    query = query.order_by(TraceRow.start_time.desc(), TraceRow.trace_id.desc()).limit(limit + 1)
+
+    rows = session.execute(query).all()
+    items = [TraceListItem(row[0], row[1]) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:  # one extra row fetched: there is a next page
+        last = items[-1].trace
+        next_cursor = encode_cursor(last.start_time, last.trace_id)
+    return TracePage(items, next_cursor)
+
+
+def get_trace(session: Session, project_id: int, trace_id: bytes) -> TraceDetail | None:
+    trace = session.scalars(
+        select(TraceRow).where(TraceRow.project_id == project_id, TraceRow.trace_id == trace_id)
+    ).one_or_none()
+    if trace is None:
+        return None
+    spans = list(session.scalars(
+        select(SpanRow)
+        .where(SpanRow.project_id == project_id, SpanRow.trace_id == trace_id)
+        .order_by(SpanRow.start_ns, SpanRow.span_id)
+    ))
+    edges = list(session.scalars(
+        select(SpanEdge)
+        .where(
+            SpanEdge.project_id == project_id,
+            # Outgoing: the primary key; incoming from other traces: ix_span_edges_linked.
+            or_(SpanEdge.trace_id == trace_id, SpanEdge.linked_trace_id == trace_id),
+        )
+        .order_by(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation,
+                  SpanEdge.linked_trace_id, SpanEdge.linked_span_id)
+    ))
+    root_status = next((s.status for s in spans if s.span_id == trace.root_span_id), None)
+    return TraceDetail(trace, trace_status(trace.error_count, root_status), spans, edges)
+
+
+def get_span(session: Session, project_id: int, trace_id: bytes, span_id: bytes) -> SpanRow | None:
+    return session.scalars(
+        select(SpanRow).where(
+            SpanRow.project_id == project_id, SpanRow.trace_id == trace_id, SpanRow.span_id == span_id,
+        )
+    ).one_or_none()
+
+
+def span_edges(session: Session, project_id: int, trace_id: bytes, span_id: bytes) -> list[SpanEdge]:
+    """Edges touching one span, either direction (for the span detail panel)."""
+    return list(session.scalars(
+        select(SpanEdge).where(
+            SpanEdge.project_id == project_id,
+            or_(
+                and_(SpanEdge.trace_id == trace_id, SpanEdge.span_id == span_id),
+                and_(SpanEdge.linked_trace_id == trace_id, SpanEdge.linked_span_id == span_id),
+            ),
+        ).order_by(SpanEdge.relation, SpanEdge.trace_id, SpanEdge.span_id)
+    ))
+
+
+def span_names(session: Session, project_id: int, keys: list[tuple[bytes, bytes]]) -> dict[tuple[bytes, bytes], str]:
+    """Names of the given (trace_id, span_id) spans that exist, to label lineage edges."""
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(SpanRow.trace_id, SpanRow.span_id, SpanRow.name).where(
+            SpanRow.project_id == project_id, tuple_(SpanRow.trace_id, SpanRow.span_id).in_(keys),
+        )
+    )
+    return {(r.trace_id, r.span_id): r.name for r in rows}
