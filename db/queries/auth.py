@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -106,7 +107,7 @@ def authenticate_user(session: Session, email: str, password: str) -> User | Non
     user = session.scalars(select(User).where(User.email == email.strip().lower())).one_or_none()
     if user is None:
         # Spend the same time as a real check so response time does not reveal which emails exist.
-        security.verify_password(_DUMMY_HASH, password)
+        security.verify_password(_dummy_hash(), password)
         return None
     return user if security.verify_password(user.password_hash, password) else None
 
@@ -143,7 +144,9 @@ def delete_user_session(session: Session, token: str) -> None:
     )
 
 
-_DUMMY_HASH = security.hash_password("causeline-timing-equalizer")
+@functools.cache
+def _dummy_hash() -> str:
+    return security.hash_password("causeline-timing-equalizer")
 
 
 @dataclass(frozen=True)

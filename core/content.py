@@ -1,0 +1,137 @@
+"""Captured prompt/response content: one readable string per direction.
+
+Representation (what `Span.input` / `Span.output` hold):
+- a string attribute is kept exactly as sent (GenAI `gen_ai.input.messages` is
+  already a JSON string; OpenInference `input.value` may be JSON or plain text);
+- a structured attribute (list/dict after OTLP flattening) is JSON-encoded;
+- flattened per-message attributes (OpenInference `llm.input_messages.N.message.*`,
+  OpenLLMetry `gen_ai.prompt.N.*`) become a JSON list, one object per message in
+  index order, keyed by the rest of the attribute path (`role`, `content`,
+  `tool_calls.0.tool_call.function.name`, ...);
+- old span events (`gen_ai.content.prompt` / `gen_ai.content.completion`) give
+  their `gen_ai.prompt` / `gen_ai.completion` attribute.
+Sources are tried newest convention first; `gen_ai.system_instructions` is not
+folded in (it stays in `attributes`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from core.coerce import to_json
+from core.span import Event
+
+# Prefixes of flattened per-message attributes: scanned once per span.
+INPUT_MESSAGES = "llm.input_messages."
+OUTPUT_MESSAGES = "llm.output_messages."
+PROMPT_MESSAGES = "gen_ai.prompt."
+COMPLETION_MESSAGES = "gen_ai.completion."
+FLAT_PREFIXES = (INPUT_MESSAGES, OUTPUT_MESSAGES, PROMPT_MESSAGES, COMPLETION_MESSAGES)
+
+# Sources in precedence order, newest convention first. An entry that is one of
+# FLAT_PREFIXES stands for the flattened messages under that prefix.
+_INPUT_SOURCES: tuple[str, ...] = (
+    "gen_ai.input.messages",        # OTel GenAI >= 1.37
+    "gen_ai.tool.call.arguments",   # OTel GenAI tool spans
+    INPUT_MESSAGES,                 # OpenInference, flattened
+    "input.value",                  # OpenInference
+    PROMPT_MESSAGES,                # OpenLLMetry, flattened
+    "traceloop.entity.input",       # OpenLLMetry workflows/tasks/tools
+    "tool_arguments",               # pydantic-ai < 1.0 tool spans
+    "tool.parameters",              # OpenInference tool definition, last resort
+)
+_OUTPUT_SOURCES: tuple[str, ...] = (
+    "gen_ai.output.messages",
+    "gen_ai.tool.call.result",
+    OUTPUT_MESSAGES,
+    "output.value",
+    COMPLETION_MESSAGES,
+    "traceloop.entity.output",
+    "tool_response",                # pydantic-ai < 1.0 tool spans
+    "final_result",                 # pydantic-ai agent run spans
+)
+_DIRECT_KEYS = frozenset(_INPUT_SOURCES + _OUTPUT_SOURCES) - frozenset(FLAT_PREFIXES)
+_EVENT_SOURCES = {
+    "input": ("gen_ai.content.prompt", "gen_ai.prompt"),
+    "output": ("gen_ai.content.completion", "gen_ai.completion"),
+}
+_MAX_MESSAGE_INDEX_DIGITS = 6  # "llm.input_messages.99999999999.x" is garbage
+
+
+def scan_attributes(
+    attributes: Mapping[str, Any], prefixes: tuple[str, ...]
+) -> tuple[dict[str, list[tuple[str, Any]]], bool]:
+    """One pass over the keys: (suffix, value) pairs per matching prefix, and
+    whether any direct content attribute is present (most spans have none, and
+    then content extraction can be skipped)."""
+    found: dict[str, list[tuple[str, Any]]] = {}
+    direct = False
+    for key in attributes:
+        if key in _DIRECT_KEYS:
+            direct = True
+        elif type(key) is str and key.startswith(prefixes):
+            for prefix in prefixes:
+                if key.startswith(prefix):
+                    found.setdefault(prefix, []).append((key[len(prefix):], attributes[key]))
+                    break
+    return found, direct
+
+
+def extract_content(
+    attributes: Mapping[str, Any], flat: Mapping[str, list[tuple[str, Any]]], events: Iterable[Event]
+) -> tuple[str | None, str | None]:
+    """(input, output) content strings, None where nothing was captured."""
+    return (
+        _first_content(attributes, flat, _INPUT_SOURCES) or _event_content(events, *_EVENT_SOURCES["input"]),
+        _first_content(attributes, flat, _OUTPUT_SOURCES) or _event_content(events, *_EVENT_SOURCES["output"]),
+    )
+
+
+def _first_content(
+    attributes: Mapping[str, Any], flat: Mapping[str, list[tuple[str, Any]]], sources: tuple[str, ...]
+) -> str | None:
+    for source in sources:
+        if source in flat:
+            text = _messages_json(flat[source])
+        else:
+            text = _readable(attributes.get(source))
+        if text:
+            return text
+    return None
+
+
+def _readable(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace") or None
+    return to_json(value)
+
+
+def _messages_json(pairs: list[tuple[str, Any]]) -> str | None:
+    """Flattened `N.message.role` / `N.role` pairs as a JSON list of messages."""
+    messages: dict[int, dict[str, Any]] = {}
+    for suffix, value in pairs:
+        index, dot, field = suffix.partition(".")
+        if not dot or not field or not index.isdecimal() or len(index) > _MAX_MESSAGE_INDEX_DIGITS:
+            continue
+        if field.startswith("message."):  # OpenInference nests under "message"
+            field = field[len("message."):]
+        messages.setdefault(int(index), {})[field] = value
+    if not messages:
+        return None
+    return to_json([messages[i] for i in sorted(messages)])
+
+
+def _event_content(events: Iterable[Event], event_name: str, attribute: str) -> str | None:
+    # Old GenAI conventions (<= 1.27) carried content on span events.
+    for event in events:
+        if getattr(event, "name", None) == event_name:
+            attrs = getattr(event, "attributes", None)
+            if isinstance(attrs, Mapping):
+                text = _readable(attrs.get(attribute))
+                if text:
+                    return text
+    return None

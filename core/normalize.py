@@ -1,0 +1,336 @@
+"""RawSpan → Span: apply every telemetry convention we understand (conventions.md).
+
+Pure and total: `normalize` runs on untrusted data for every ingested span, so it
+never raises and never does I/O. Lookups are dict/tuple tables built at import.
+
+Choices beyond the written conventions:
+- Tokens and reported cost are dropped on agent and workflow spans: they repeat
+  the usage of the model calls beneath them (pydantic-ai agent runs, agent-level
+  totals); counting them would double the bill. The raw attributes keep them.
+- When a source is present but unreadable (e.g. "n/a" tokens) the next source
+  is tried; a value is never invented.
+- `operation` is gen_ai.operation.name lowercased when sent, otherwise the GenAI
+  operation equivalent to the rule that set the category (None if there is none).
+- Status and error fields come from core.failure, the taxonomy from core.errors,
+  content strings from core.content.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Iterable, Mapping
+
+from core.coerce import as_count, as_money, as_str, first_str
+from core.content import FLAT_PREFIXES, extract_content, scan_attributes
+from core.failure import span_failure, status_from_code
+from core.span import RawSpan, Span, Tokens
+
+# --- category: first rule that matches wins ---------------------------------
+
+# gen_ai.operation.name → category. The last three are non-spec values seen in the wild.
+_OPERATION_CATEGORY: dict[str, str] = {
+    "chat": "llm", "text_completion": "llm", "generate_content": "llm",
+    "embeddings": "embedding", "retrieval": "retrieval", "execute_tool": "tool",
+    "invoke_agent": "agent", "create_agent": "agent", "invoke_workflow": "workflow",
+    "plan": "routing", "route": "routing", "apply_guardrail": "guardrail",
+    "agent_handoff": "tool", "guardrail_check": "guardrail", "response": "llm",
+}
+_SPEC_OPERATIONS = frozenset(_OPERATION_CATEGORY) - {"agent_handoff", "guardrail_check", "response"}
+
+# Other conventions' span kinds → (category, equivalent GenAI operation).
+_OPENINFERENCE_KIND: dict[str, tuple[str, str | None]] = {
+    "LLM": ("llm", "chat"), "EMBEDDING": ("embedding", "embeddings"),
+    "CHAIN": ("workflow", "invoke_workflow"), "RETRIEVER": ("retrieval", "retrieval"),
+    "RERANKER": ("retrieval", None), "TOOL": ("tool", "execute_tool"),
+    "AGENT": ("agent", "invoke_agent"), "GUARDRAIL": ("guardrail", "apply_guardrail"),
+    # Evaluators judge outputs like guardrails do; a prompt template render is no model call.
+    "EVALUATOR": ("guardrail", None), "PROMPT": ("other", None),
+    # UNKNOWN is deliberately absent: it says nothing, so later rules still apply.
+}
+_TRACELOOP_KIND: dict[str, tuple[str, str | None]] = {
+    "workflow": ("workflow", "invoke_workflow"), "task": ("workflow", None),
+    "agent": ("agent", "invoke_agent"), "tool": ("tool", "execute_tool"),
+    "handoff": ("tool", None),
+}
+_LLM_REQUEST_TYPE: dict[str, tuple[str, str | None]] = {
+    "chat": ("llm", "chat"), "completion": ("llm", "text_completion"),
+    "embedding": ("embedding", "embeddings"), "rerank": ("retrieval", None),
+}
+_KIND_RULES = (
+    ("openinference.span.kind", _OPENINFERENCE_KIND, str.upper),
+    ("traceloop.span.kind", _TRACELOOP_KIND, str.lower),
+    ("llm.request.type", _LLM_REQUEST_TYPE, str.lower),
+)
+
+# Span names: pydantic-ai < 1.0 exact names, then Logfire templates (the OTLP
+# span name is the template, e.g. "Agent run: {name!r}").
+_NAME_EXACT: dict[str, tuple[str, str | None]] = {
+    "agent run": ("agent", "invoke_agent"),
+    "running tool": ("tool", "execute_tool"),
+}
+_NAME_PREFIXES: tuple[tuple[str, str, str | None], ...] = (
+    ("Agent run:", "agent", "invoke_agent"),
+    ("Function:", "tool", "execute_tool"),
+    ("Handoff:", "tool", None),
+    ("Responses API", "llm", "chat"),
+    ("Chat completion with", "llm", "chat"),
+    ("Chat Completion with", "llm", "chat"),
+    ("Embedding Creation with", "embedding", "embeddings"),
+    ("Guardrail ", "guardrail", "apply_guardrail"),
+    ("OpenAI Agents trace:", "workflow", "invoke_workflow"),
+)
+_NAME_PREFIX_TUPLE = tuple(prefix for prefix, _, _ in _NAME_PREFIXES)
+
+# --- fields: first readable source wins (newest convention first) -----------
+
+_PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+_PROVIDER_ALIASES = {
+    "az.ai.inference": "azure.ai.inference", "az.ai.openai": "azure.ai.openai",
+    "vertex_ai": "gcp.vertex_ai", "vertexai": "gcp.vertex_ai", "gemini": "gcp.gemini",
+    "xai": "x_ai", "mistralai": "mistral_ai",
+}
+_REQUEST_MODEL_KEYS = ("gen_ai.request.model", "llm.request.model_name", "llm.model_name")
+_RESPONSE_MODEL_KEYS = ("gen_ai.response.model", "llm.response.model_name")
+_INPUT_TOKEN_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
+_OUTPUT_TOKEN_KEYS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion")
+_CACHE_READ_KEYS = (
+    "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
+    "llm.token_count.prompt_details.cache_read",
+)
+_CACHE_WRITE_KEYS = (
+    "gen_ai.usage.cache_write.input_tokens", "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_creation_input_tokens", "llm.token_count.prompt_details.cache_write",
+)
+_REASONING_KEYS = (
+    "gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
+    "llm.token_count.completion_details.reasoning",
+)
+_COST_COMPONENTS = "gen_ai.usage.cost."  # proposed: gen_ai.usage.cost.{total,input,output,...}
+_COST_KEYS = ("gen_ai.usage.cost", "operation.cost", "llm.cost.total")
+_AGENT_KEYS = ("gen_ai.agent.name", "agent.name", "agent_name")
+_TOOL_KEYS = ("gen_ai.tool.name", "tool.name")
+_HANDOFF_KEYS = ("gen_ai.transfer.target.name", "gen_ai.transfer.mode", "gen_ai.handoff.to_agent")
+_HANDOFF_TARGET_KEYS = ("gen_ai.transfer.target.name", "gen_ai.handoff.to_agent", "to_agent")
+_HANDOFF_SOURCE_KEYS = ("gen_ai.handoff.from_agent", "from_agent")
+_SESSION_KEYS = ("gen_ai.conversation.id", "session.id", "traceloop.association.properties.session_id")
+_USER_KEYS = ("user.id", "enduser.id", "traceloop.association.properties.user_id")
+
+# (Tokens field index, key) in precedence order: one flat loop per span.
+_TOKEN_SOURCES = tuple(
+    (slot, key)
+    for slot, keys in enumerate(
+        (_INPUT_TOKEN_KEYS, _OUTPUT_TOKEN_KEYS, _CACHE_READ_KEYS, _CACHE_WRITE_KEYS, _REASONING_KEYS)
+    )
+    for key in keys
+)
+_NO_COUNTS = [None, None, None, None, None]
+_SCAN_PREFIXES = (*FLAT_PREFIXES, _COST_COMPONENTS)
+_AGGREGATE_CATEGORIES = frozenset({"agent", "workflow"})
+_NO_TOKENS = Tokens()
+_EMPTY: Mapping[str, Any] = {}
+
+
+def normalize(raw: RawSpan) -> Span:
+    """The canonical Span for one decoded span. Never raises."""
+    try:
+        return _normalize(raw)
+    except Exception:  # a bug must degrade one span, never drop an ingest batch
+        return _minimal_span(raw)
+
+
+def _normalize(raw: RawSpan) -> Span:
+    attributes = _mapping(raw.attributes)
+    resource = _mapping(raw.resource)
+    name = raw.name if isinstance(raw.name, str) else ""
+    events = tuple(raw.events)
+
+    category, operation = classify_category(attributes, name)
+    flat, has_content = scan_attributes(attributes, _SCAN_PREFIXES)
+    handoff = category == "tool" and _is_handoff(attributes, operation, name)
+    aggregate = category in _AGGREGATE_CATEGORIES
+
+    status, error_type, error_class = span_failure(raw.status_code, raw.status_message, attributes, events, category)
+    content_in = content_out = None
+    if has_content or flat or events:
+        content_in, content_out = extract_content(attributes, flat, events)
+    return Span(
+        trace_id=raw.trace_id, span_id=raw.span_id, parent_span_id=raw.parent_span_id, name=raw.name,
+        otel_kind=raw.kind, category=category, operation=operation, start_ns=raw.start_ns, end_ns=raw.end_ns,
+        status=status, status_message=as_str(raw.status_message), error_type=error_type, error_class=error_class,
+        service_name=as_str(resource.get("service.name")),
+        agent_name=_agent_name(attributes, category, name, handoff),
+        tool_name=_tool_name(attributes, category, name, handoff),
+        provider=provider(attributes),
+        request_model=first_str(attributes, _REQUEST_MODEL_KEYS),
+        response_model=first_str(attributes, _RESPONSE_MODEL_KEYS),
+        tokens=_NO_TOKENS if aggregate else tokens(attributes),
+        session_id=first_str(attributes, _SESSION_KEYS), user_id=first_str(attributes, _USER_KEYS),
+        input=content_in, output=content_out,
+        attributes=raw.attributes, events=raw.events, links=raw.links, resource=raw.resource,
+        reported_cost_usd=None if aggregate else reported_cost(attributes, flat.get(_COST_COMPONENTS, ())),
+    )
+
+
+def _minimal_span(raw: RawSpan) -> Span:
+    code = getattr(raw, "status_code", 0)
+    return Span(
+        trace_id=raw.trace_id, span_id=raw.span_id, parent_span_id=raw.parent_span_id, name=raw.name,
+        otel_kind=raw.kind, category="other", operation=None, start_ns=raw.start_ns, end_ns=raw.end_ns,
+        status=status_from_code(code), status_message=None,
+        error_type=None, error_class=None, service_name=None, agent_name=None, tool_name=None, provider=None,
+        request_model=None, response_model=None, tokens=_NO_TOKENS, session_id=None, user_id=None,
+        input=None, output=None, attributes=raw.attributes, events=raw.events, links=raw.links,
+        resource=raw.resource,
+    )
+
+
+# --- category ----------------------------------------------------------------
+
+def classify_category(attributes: Mapping[str, Any], name: str) -> tuple[str, str | None]:
+    """(category, operation) from the first convention that recognises the span."""
+    sent = as_str(attributes.get("gen_ai.operation.name"))
+    operation = sent.lower() if sent else None
+    if operation in _OPERATION_CATEGORY:
+        return _OPERATION_CATEGORY[operation], operation
+    for key, table, fold_case in _KIND_RULES:
+        kind = as_str(attributes.get(key))
+        if kind is not None:
+            hit = table.get(fold_case(kind))
+            if hit is not None:
+                return hit[0], operation or hit[1]
+    hit = _category_from_name(name)
+    if hit is not None:
+        return hit[0], operation or hit[1]
+    return "other", operation
+
+
+def _category_from_name(name: str) -> tuple[str, str | None] | None:
+    exact = _NAME_EXACT.get(name)
+    if exact is not None:
+        return exact
+    word, space, _ = name.partition(" ")
+    word = word.lower()
+    # "chat gpt-4o", "execute_tool search"; a bare word only when it cannot be
+    # an ordinary word ("execute_tool" yes, "chat" no).
+    if word in _SPEC_OPERATIONS and (space or "_" in word):
+        return _OPERATION_CATEGORY[word], word
+    if name.startswith(_NAME_PREFIX_TUPLE):
+        for prefix, category, operation in _NAME_PREFIXES:
+            if name.startswith(prefix):
+                return category, operation
+    return None
+
+
+def _is_handoff(attributes: Mapping[str, Any], operation: str | None, name: str) -> bool:
+    return (
+        operation == "agent_handoff"
+        or any(key in attributes for key in _HANDOFF_KEYS)
+        or name.startswith("Handoff:")
+        or as_str(attributes.get("traceloop.span.kind")) == "handoff"
+    )
+
+
+# --- names ------------------------------------------------------------------
+
+def _agent_name(attributes: Mapping[str, Any], category: str, name: str, handoff: bool) -> str | None:
+    agent = first_str(attributes, _AGENT_KEYS)
+    if agent is not None:
+        return agent
+    if category == "agent":
+        return (
+            _subject(name, ("invoke_agent", "create_agent"), "Agent run:", attributes.get("name"))
+            or _traceloop_entity(attributes, "agent")
+        )
+    if handoff:  # the agent handing off
+        return first_str(attributes, _HANDOFF_SOURCE_KEYS) or _handoff_from_name(name)[0]
+    return None
+
+
+def _tool_name(attributes: Mapping[str, Any], category: str, name: str, handoff: bool) -> str | None:
+    tool = first_str(attributes, _TOOL_KEYS)
+    if tool is not None or category != "tool":
+        return tool
+    subject = _subject(name, ("execute_tool",), "Function:", attributes.get("name"))
+    if subject is not None:
+        return subject
+    if handoff:  # no tool name: the handoff's target stands for it
+        target = first_str(attributes, _HANDOFF_TARGET_KEYS) or _handoff_from_name(name)[1]
+        if target is not None:
+            return target
+    return _traceloop_entity(attributes, "tool")
+
+
+def _subject(name: str, operations: tuple[str, ...], logfire_prefix: str, logfire_value: Any) -> str | None:
+    """The agent/tool a span name is about: "execute_tool {x}", Logfire "Function: {x}"."""
+    word, space, rest = name.partition(" ")
+    if space and word in operations:
+        return as_str(rest)
+    if name.startswith(logfire_prefix):
+        subject = as_str(name[len(logfire_prefix):].strip().strip("'\""))
+        if subject is not None and "{" not in subject:
+            return subject
+        return as_str(logfire_value)  # the name is a template: the value is an attribute
+    return None
+
+
+def _handoff_from_name(name: str) -> tuple[str | None, str | None]:
+    # Logfire "Handoff: a → b" (the template form has braces: no names there).
+    if not name.startswith("Handoff:") or "{" in name:
+        return None, None
+    source, arrow, target = name[len("Handoff:"):].partition("→")
+    return (as_str(source), as_str(target)) if arrow else (None, None)
+
+
+def _traceloop_entity(attributes: Mapping[str, Any], kind: str) -> str | None:
+    if as_str(attributes.get("traceloop.span.kind")) == kind:
+        return as_str(attributes.get("traceloop.entity.name"))
+    return None
+
+
+def provider(attributes: Mapping[str, Any]) -> str | None:
+    name = first_str(attributes, _PROVIDER_KEYS)
+    if name is None:
+        return None
+    name = name.lower()
+    return _PROVIDER_ALIASES.get(name, name)
+
+
+# --- usage and cost ----------------------------------------------------------
+
+def tokens(attributes: Mapping[str, Any]) -> Tokens:
+    """Token counts reported on this span; aggregated_usage.* is never read."""
+    counts: list[int | None] = [None, None, None, None, None]
+    for slot, key in _TOKEN_SOURCES:
+        if counts[slot] is None:
+            value = attributes.get(key)
+            if value is not None:
+                counts[slot] = as_count(value)
+    if counts == _NO_COUNTS:
+        return _NO_TOKENS
+    return Tokens(*counts)
+
+
+def reported_cost(attributes: Mapping[str, Any], components: Iterable[tuple[str, Any]] = ()) -> Decimal | None:
+    """USD cost the instrumentation reported, or None."""
+    parts = dict(components)
+    if parts:
+        if "total" in parts:
+            return as_money(parts["total"])
+        amounts = [as_money(value) for value in parts.values()]
+        # A garbage component would make the sum a silent under-count.
+        if all(amount is not None for amount in amounts):
+            return sum(amounts, Decimal(0))
+    for key in _COST_KEYS:
+        if key in attributes:
+            amount = as_money(attributes[key])
+            if amount is not None:
+                return amount
+    return None
+
+
+# --- small helpers -------------------------------------------------------------
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    if type(value) is dict or isinstance(value, Mapping):  # the type check skips the slow ABC check
+        return value
+    return _EMPTY
