@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-HTMX_VERSION := 2.0.4
-HTMX := .cache/vendor/htmx.min.js
+HTMX_VERSION := 2.0.11
+HTMX := .cache/vendor/htmx-$(HTMX_VERSION).stamp
 
 .PHONY: run test bench install vendor migrate clean
 
@@ -20,8 +20,8 @@ install: $(INSTALLED)
 $(HTMX):
 	mkdir -p .cache/vendor
 	cd .cache/vendor && npm pack --silent htmx.org@$(HTMX_VERSION) >/dev/null \
-		&& tar -xzf htmx.org-$(HTMX_VERSION).tgz package/dist/htmx.min.js \
-		&& mv package/dist/htmx.min.js htmx.min.js && rm -rf package htmx.org-$(HTMX_VERSION).tgz
+		&& tar -xzf htmx.org-$(HTMX_VERSION).tgz --strip-components=2 package/dist/htmx.min.js \
+		&& rm htmx.org-$(HTMX_VERSION).tgz && touch htmx-$(HTMX_VERSION).stamp
 
 vendor: $(HTMX)
 

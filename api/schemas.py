@@ -1,0 +1,167 @@
+"""Response models: what /docs (OpenAPI) documents and what clients can rely on.
+
+Conventions, the same everywhere:
+- ids are lowercase hex (trace 32 chars, span 16);
+- money is a decimal *string* in USD ("0.0081"): exact (PostgreSQL numeric), never a
+  binary float; null means "no cost", and `cost_source = "unpriced"` means a model
+  call we could not price — never read it as $0;
+- nanosecond timestamps are decimal strings, because they exceed the 2^53 range that
+  JavaScript numbers hold exactly (OTLP/JSON does the same); ISO-8601 UTC next to them;
+- token counts are null when the instrumentation did not report them (not 0).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from db.models import SpanEdge, SpanRow, TraceRow
+
+
+def money(value: Decimal | None) -> str | None:
+    """Exact decimal string without the column's trailing zeros: Decimal('0.0081000000') -> '0.0081'."""
+    if value is None:
+        return None
+    return format(value.normalize(), "f")
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="What was wrong, in words.")
+
+
+class TokenCounts(BaseModel):
+    input: int | None = Field(description="Includes cache reads and writes (GenAI conventions).")
+    output: int | None = Field(description="Includes reasoning tokens.")
+    cache_read: int | None
+    cache_write: int | None
+    reasoning: int | None
+
+
+class TraceSummary(BaseModel):
+    trace_id: str = Field(description="32 lowercase hex characters.")
+    root_span_id: str | None = Field(description="Null until the root span has arrived.")
+    root_name: str | None
+    service_name: str | None
+    status: str = Field(description="error: a span failed; ok: no failures and the root span is explicitly OK; "
+                                    "unset: no failures, root status unset (typical for OTel instrumentations).")
+    start: datetime
+    end: datetime
+    duration_ms: float
+    span_count: int
+    error_count: int
+    llm_calls: int
+    unpriced_calls: int = Field(description="Model calls without a price; `cost_usd` excludes them.")
+    tokens: TokenCounts
+    cost_usd: str = Field(description="Sum over priced spans, decimal string in USD.", examples=["0.0123"])
+    agents: list[str]
+    models: list[str]
+    services: list[str]
+    session_id: str | None
+    user_id: str | None
+    html_url: str = Field(description="The same trace as a page.")
+
+
+class TraceList(BaseModel):
+    traces: list[TraceSummary]
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")
+
+
+class SpanOut(BaseModel):
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    otel_kind: int = Field(description="OTLP SpanKind: 0 unspecified, 1 internal, 2 server, 3 client, 4 producer, 5 consumer.")
+    category: str
+    operation: str | None
+    status: str = Field(description="unset | ok | error")
+    status_message: str | None
+    error_type: str | None
+    error_class: str | None
+    provider: str | None
+    request_model: str | None
+    response_model: str | None
+    tokens: TokenCounts
+    cost_usd: str | None = Field(description="Decimal string in USD; null when not priced.")
+    cost_source: str | None = Field(description="'genai-prices <version>', 'override:<id>', 'reported' or 'unpriced'.")
+    reported_cost_usd: str | None = Field(description="Cost the instrumentation itself reported, if any.")
+    agent_name: str | None
+    tool_name: str | None
+    service_name: str | None
+    session_id: str | None
+    user_id: str | None
+    start: datetime = Field(description="Microsecond precision; see start_ns for the exact value.")
+    start_ns: str = Field(description="Nanoseconds since the Unix epoch, as a decimal string.")
+    end_ns: str
+    duration_ns: int
+    duration_ms: float
+    attributes: dict[str, Any]
+    events: list[dict[str, Any]]
+    links: list[dict[str, Any]]
+    resource: dict[str, Any]
+    scope: str | None
+    input: str | None = Field(description="Captured prompt/input content, verbatim (untrusted text).")
+    output: str | None
+
+
+class EdgeOut(BaseModel):
+    relation: str = Field(description="parent, retry_of, fallback_of, handoff_from, data_from, caused_by, follows or link.")
+    trace_id: str
+    span_id: str
+    linked_trace_id: str
+    linked_span_id: str
+
+
+class TraceDetailOut(BaseModel):
+    trace: TraceSummary
+    spans: list[SpanOut] = Field(description="Every stored span of the trace, ordered by start time.")
+    edges: list[EdgeOut] = Field(description="Edges from this trace's spans, and from other traces into it.")
+
+
+def _tokens(row: SpanRow | TraceRow) -> TokenCounts:
+    return TokenCounts(
+        input=row.input_tokens, output=row.output_tokens, cache_read=row.cache_read_tokens,
+        cache_write=row.cache_write_tokens, reasoning=row.reasoning_tokens,
+    )
+
+
+def trace_summary(row: TraceRow, status: str) -> TraceSummary:
+    trace_hex = row.trace_id.hex()
+    return TraceSummary(
+        trace_id=trace_hex, root_span_id=row.root_span_id.hex() if row.root_span_id else None,
+        root_name=row.root_name, service_name=row.service_name, status=status,
+        start=row.start_time, end=row.end_time,
+        duration_ms=(row.end_time - row.start_time).total_seconds() * 1000,
+        span_count=row.span_count, error_count=row.error_count, llm_calls=row.llm_calls,
+        unpriced_calls=row.unpriced_calls, tokens=_tokens(row), cost_usd=money(row.cost_usd) or "0",
+        agents=list(row.agents or []), models=list(row.models or []), services=list(row.services or []),
+        session_id=row.session_id, user_id=row.user_id, html_url=f"/traces/{trace_hex}",
+    )
+
+
+def span_out(row: SpanRow) -> SpanOut:
+    return SpanOut(
+        trace_id=row.trace_id.hex(), span_id=row.span_id.hex(),
+        parent_span_id=row.parent_span_id.hex() if row.parent_span_id else None,
+        name=row.name, otel_kind=row.kind, category=row.category, operation=row.operation,
+        status=row.status, status_message=row.status_message, error_type=row.error_type,
+        error_class=row.error_class, provider=row.provider, request_model=row.request_model,
+        response_model=row.response_model, tokens=_tokens(row), cost_usd=money(row.cost_usd),
+        cost_source=row.cost_source, reported_cost_usd=money(row.reported_cost_usd),
+        agent_name=row.agent_name, tool_name=row.tool_name, service_name=row.service_name,
+        session_id=row.session_id, user_id=row.user_id, start=row.start_time,
+        start_ns=str(row.start_ns), end_ns=str(row.start_ns + row.duration_ns),
+        duration_ns=row.duration_ns, duration_ms=row.duration_ns / 1_000_000,
+        attributes=row.attributes or {}, events=row.events or [], links=row.links or [],
+        resource=row.resource or {}, scope=row.scope, input=row.input, output=row.output,
+    )
+
+
+def edge_out(row: SpanEdge) -> EdgeOut:
+    return EdgeOut(
+        relation=row.relation, trace_id=row.trace_id.hex(), span_id=row.span_id.hex(),
+        linked_trace_id=row.linked_trace_id.hex(), linked_span_id=row.linked_span_id.hex(),
+    )

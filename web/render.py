@@ -1,0 +1,139 @@
+"""Jinja2 environment, display filters and the page response helper.
+
+Autoescape is on for every template and no filter here returns Markup: span names,
+prompts and attributes are attacker-controlled text, so they must always go through
+escaping. (Jinja's own `tojson` returns Markup — use `pretty` instead.)
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+HERE = Path(__file__).resolve().parent
+
+# htmx comes from the CDN, pinned to one exact file by Subresource Integrity: if the CDN
+# served anything else, the browser would refuse to run it. Computed from the npm package:
+#   npm pack htmx.org@2.0.11 && tar -xzf htmx.org-2.0.11.tgz package/dist/htmx.min.js
+#   openssl dgst -sha384 -binary package/dist/htmx.min.js | openssl base64 -A
+HTMX_VERSION = "2.0.11"
+HTMX_URL = f"https://unpkg.com/htmx.org@{HTMX_VERSION}/dist/htmx.min.js"
+HTMX_SRI = "sha384-2OatzQy1H+Zd/IIrjr1TcuDGqLXeHhbooAyJY1KdQMKnr4LZ22k31GBLdYKHmVjg"
+
+# Defence in depth behind autoescaping: no inline or foreign scripts except pinned htmx.
+# Inline *styles* are allowed for the computed duration bars (style="left:..%").
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self' https://unpkg.com; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # same-origin keeps the Referer on our own POSTs (the CSRF check may need it) and
+    # never leaks trace URLs to other sites.
+    "Referrer-Policy": "same-origin",
+    # Pages show prompts and user data: do not let shared caches keep them.
+    "Cache-Control": "no-store",
+    "Vary": "Cookie, HX-Request",
+}
+
+
+def fmt_duration_ns(ns: int | None) -> str:
+    if ns is None:
+        return "—"
+    if ns < 1_000_000:
+        return f"{ns / 1000:.0f} µs"
+    ms = ns / 1_000_000
+    if ms < 10:
+        return f"{ms:.2f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    s = ms / 1000
+    if s < 60:
+        return f"{s:.2f} s"
+    minutes, seconds = divmod(int(s), 60)
+    return f"{minutes}m {seconds:02d}s"
+
+
+def fmt_duration(start: datetime, end: datetime) -> str:
+    return fmt_duration_ns(int((end - start).total_seconds() * 1_000_000) * 1000)
+
+
+def fmt_money(value: Decimal | None) -> str:
+    if value is None:
+        return "—"
+    if value == 0:
+        return "$0"
+    if value < Decimal("0.0001"):
+        return "<$0.0001"
+    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+
+
+def fmt_int(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def fmt_time(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
+
+def fmt_hex(value: bytes | None) -> str:
+    return "" if value is None else value.hex()
+
+
+def pretty(value: Any) -> str:
+    """Indented JSON as a plain str, so autoescaping still applies in <pre>."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def trace_cost(trace) -> str:
+    """Never a silent $0: unpriced model calls are named, alone or next to the priced sum."""
+    priced = trace.llm_calls - trace.unpriced_calls
+    if trace.llm_calls and priced == 0:
+        return "unpriced"
+    if trace.unpriced_calls:
+        return f"{fmt_money(trace.cost_usd)} + {trace.unpriced_calls} unpriced"
+    return fmt_money(trace.cost_usd) if trace.llm_calls or trace.cost_usd else "—"
+
+
+def span_cost(span) -> str:
+    if span.cost_usd is not None:
+        return fmt_money(span.cost_usd)
+    if span.cost_source == "unpriced" or span.category in ("llm", "embedding"):
+        return "unpriced"
+    return "—"
+
+
+def make_templates() -> Jinja2Templates:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    env.filters.update(
+        duration_ns=fmt_duration_ns, money=fmt_money, num=fmt_int, time=fmt_time, hex=fmt_hex, pretty=pretty,
+    )
+    env.globals.update(
+        fmt_duration=fmt_duration, trace_cost=trace_cost, span_cost=span_cost,
+        htmx_url=HTMX_URL, htmx_sri=HTMX_SRI,
+    )
+    return Jinja2Templates(env=env)
+
+
+TEMPLATES = make_templates()
+
+
+def render(request: Request, name: str, context: dict[str, Any], *, status_code: int = 200):
+    return TEMPLATES.TemplateResponse(
+        request, name, context, status_code=status_code, headers=PAGE_HEADERS,
+    )

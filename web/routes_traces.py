@@ -1,0 +1,140 @@
+"""The trace list and trace pages, and their htmx fragments.
+
+Every fragment has a plain-link fallback so the pages work without JavaScript:
+the "next page" row is a normal href (hx-get on top), and a span's detail is also
+served inside the full trace page via `?span=<id>`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+
+from db.queries.traces import get_span, get_trace, list_traces, span_edges, span_names
+from web.auth import CurrentViewer, DbSession, Viewer
+from web.render import render
+from web.tree import build_tree
+from web.views import HEX16, HEX32, PageFilters, edge_keys, edge_views, event_views, parse_hex
+
+router = APIRouter()
+
+
+def _error_page(request: Request, viewer: Viewer | None, status: int, title: str, message: str):
+    return render(request, "error.html", {"viewer": viewer, "title": title, "message": message},
+                  status_code=status)
+
+
+def _no_project(request: Request, viewer: Viewer):
+    return _error_page(request, viewer, 403, "No project",
+                       f"{viewer.email or 'This account'} is not a member of any project yet. "
+                       "Ask a project owner to add you.")
+
+
+@router.get("/")
+def home():
+    return RedirectResponse("/traces", status_code=303)
+
+
+def _list_context(session, viewer: Viewer, filters: PageFilters, cursor: str) -> dict:
+    kwargs, errors = filters.parse(cursor)
+    page = list_traces(session, viewer.project_id, **kwargs)
+    next_query = filters.query(cursor=page.next_cursor) if page.next_cursor else None
+    return {
+        "viewer": viewer, "filters": filters, "errors": errors, "items": page.items,
+        "next_href": f"/traces?{next_query}" if next_query else None,
+        "next_fragment": f"/traces/rows?{next_query}" if next_query else None,
+        "json_href": "/api/traces" + (f"?{q}" if (q := filters.query(cursor=kwargs["cursor"] or "")) else ""),
+        "paged": bool(kwargs["cursor"]),
+    }
+
+
+@router.get("/traces")
+def traces_page(
+    request: Request, viewer: CurrentViewer, session: DbSession,
+    since: str = "", until: str = "", status: str = "", service: str = "", agent: str = "",
+    model: str = "", limit: str = "50", cursor: str = "",
+):
+    # Parameters are plain strings on purpose: a bad value becomes a message on the page,
+    # not FastAPI's JSON 422.
+    if viewer.project_id is None:
+        return _no_project(request, viewer)
+    filters = PageFilters(since, until, status, service, agent, model, limit)
+    return render(request, "traces.html", _list_context(session, viewer, filters, cursor))
+
+
+@router.get("/traces/rows")
+def trace_rows_fragment(
+    request: Request, viewer: CurrentViewer, session: DbSession,
+    since: str = "", until: str = "", status: str = "", service: str = "", agent: str = "",
+    model: str = "", limit: str = "50", cursor: str = "",
+):
+    """The next page of rows, appended to the table by htmx (replaces the "next" row)."""
+    if viewer.project_id is None:
+        return _no_project(request, viewer)
+    filters = PageFilters(since, until, status, service, agent, model, limit)
+    return render(request, "_trace_rows.html", _list_context(session, viewer, filters, cursor))
+
+
+def _span_context(session, viewer: Viewer, trace_id: bytes, span) -> dict:
+    edges = span_edges(session, viewer.project_id, trace_id, span.span_id)
+    names = span_names(session, viewer.project_id, edge_keys(edges))
+    return {
+        "span": span, "trace_hex": trace_id.hex(), "events": event_views(span),
+        "edges": edge_views(edges, names, focus=(trace_id, span.span_id)),
+    }
+
+
+@router.get("/traces/{trace_id}")
+def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: DbSession, span: str = ""):
+    if viewer.project_id is None:
+        return _no_project(request, viewer)
+    trace_bytes = parse_hex(trace_id, HEX32)
+    if trace_bytes is None:
+        return _error_page(request, viewer, 404, "Not a trace id",
+                           "A trace id is 32 hexadecimal characters.")
+    detail = get_trace(session, viewer.project_id, trace_bytes)
+    if detail is None:
+        return _error_page(request, viewer, 404, "Trace not found",
+                           f"No trace {trace_id.lower()} in this project (yet).")
+    names = {(s.trace_id, s.span_id): s.name for s in detail.spans}
+    names.update(span_names(session, viewer.project_id,
+                            [k for k in edge_keys(detail.edges) if k not in names]))
+    selected = None
+    span_bytes = parse_hex(span, HEX16)
+    if span_bytes is not None:
+        found = next((s for s in detail.spans if s.span_id == span_bytes), None)
+        selected = _span_context(session, viewer, trace_bytes, found) if found else None
+    return render(request, "trace.html", {
+        "viewer": viewer, "detail": detail, "trace": detail.trace, "trace_hex": trace_bytes.hex(),
+        "rows": build_tree(detail.spans), "lineage": edge_views(_in_span_order(detail), names),
+        "selected": selected, "selected_id": span_bytes.hex() if selected else None,
+        "window_ns": _window_ns(detail.spans),
+    })
+
+
+def _in_span_order(detail):
+    """Lineage rows follow the order of their source span in the trace; incoming edges from
+    other traces come last."""
+    order = {s.span_id: i for i, s in enumerate(detail.spans)}
+    own = detail.trace.trace_id
+    return sorted(detail.edges, key=lambda e: (e.trace_id != own, order.get(e.span_id, len(order)), e.relation))
+
+
+def _window_ns(spans) -> int:
+    if not spans:
+        return 0
+    return max(s.start_ns + s.duration_ns for s in spans) - min(s.start_ns for s in spans)
+
+
+@router.get("/traces/{trace_id}/spans/{span_id}")
+def span_fragment(request: Request, trace_id: str, span_id: str, viewer: CurrentViewer, session: DbSession):
+    """A span's detail panel for htmx; a plain browser visit goes to the full page instead."""
+    trace_bytes, span_bytes = parse_hex(trace_id, HEX32), parse_hex(span_id, HEX16)
+    if not request.headers.get("hx-request") and trace_bytes and span_bytes:
+        return RedirectResponse(f"/traces/{trace_bytes.hex()}?span={span_bytes.hex()}", status_code=303)
+    found = None
+    if viewer.project_id is not None and trace_bytes and span_bytes:
+        found = get_span(session, viewer.project_id, trace_bytes, span_bytes)
+    if found is None:
+        return render(request, "_span_missing.html", {"span_id": span_id}, status_code=404)
+    return render(request, "_span_detail.html", _span_context(session, viewer, trace_bytes, found))

@@ -1,0 +1,140 @@
+"""View models: filter-form parsing and defensive shaping of stored JSON for templates.
+
+Templates run with StrictUndefined, so everything they touch is shaped here first;
+events and links come from JSONB written by many instrumentations and may lack keys.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable
+from urllib.parse import urlencode
+
+from db.models import SpanEdge, SpanRow
+from db.queries.traces import MAX_LIMIT, TRACE_STATUSES, InvalidCursor, decode_cursor
+
+HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+HEX16 = re.compile(r"[0-9a-fA-F]{16}")
+
+
+def parse_hex(value: str, pattern: re.Pattern) -> bytes | None:
+    return bytes.fromhex(value) if pattern.fullmatch(value or "") else None
+
+
+@dataclass(frozen=True)
+class PageFilters:
+    """The trace list's filter form, as raw strings so the form re-renders what was typed."""
+
+    since: str = ""
+    until: str = ""
+    status: str = ""
+    service: str = ""
+    agent: str = ""
+    model: str = ""
+    limit: str = "50"
+
+    def query(self, **extra: str) -> str:
+        values = {k: v for k, v in {**asdict(self), **extra}.items() if v and not (k == "limit" and v == "50")}
+        return urlencode(values)
+
+    @property
+    def active(self) -> bool:
+        return any(v for k, v in asdict(self).items() if k != "limit")
+
+    def parse(self, cursor: str) -> tuple[dict[str, Any], list[str]]:
+        """Keyword arguments for list_traces, and messages for whatever did not parse."""
+        errors: list[str] = []
+        since = _parse_time(self.since, "From", errors)
+        until = _parse_time(self.until, "To", errors)
+        if since and until and since >= until:
+            errors.append("“To” must be later than “From”.")
+        if self.status and self.status not in TRACE_STATUSES:
+            errors.append(f"Status must be one of {', '.join(TRACE_STATUSES)}.")
+        try:
+            limit = int(self.limit or 50)
+            if not 1 <= limit <= MAX_LIMIT:
+                raise ValueError
+        except ValueError:
+            errors.append(f"Rows per page must be a whole number from 1 to {MAX_LIMIT}.")
+            limit = 50
+        if cursor:
+            try:
+                decode_cursor(cursor)
+            except InvalidCursor:
+                errors.append("The page link is invalid; showing the first page.")
+                cursor = ""
+        kwargs = dict(
+            since=since, until=until, status=self.status if self.status in TRACE_STATUSES else None,
+            service=self.service.strip() or None, agent=self.agent.strip() or None,
+            model=self.model.strip() or None, limit=limit, cursor=cursor or None,
+        )
+        return kwargs, errors
+
+
+def _parse_time(text: str, label: str, errors: list[str]) -> datetime | None:
+    if not text.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        errors.append(f"“{label}” is not a date/time like 2026-11-20T12:00 (UTC).")
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class EventView:
+    name: str
+    offset_ns: int | None  # since the span started
+    attributes: Any
+
+
+def event_views(span: SpanRow) -> list[EventView]:
+    views = []
+    for event in span.events or []:
+        if not isinstance(event, dict):
+            views.append(EventView("(malformed event)", None, event))
+            continue
+        time_ns = event.get("time_ns", event.get("time_unix_nano"))
+        offset = int(time_ns) - span.start_ns if isinstance(time_ns, (int, str)) and str(time_ns).isdigit() else None
+        views.append(EventView(str(event.get("name") or "(unnamed)"), offset, event.get("attributes") or {}))
+    return views
+
+
+@dataclass(frozen=True)
+class EdgeView:
+    relation: str
+    direction: str  # "out": this span points at the other one; "in": the other one points here
+    from_trace: str
+    from_span: str
+    from_name: str | None
+    to_trace: str
+    to_span: str
+    to_name: str | None
+
+
+def edge_views(edges: Iterable[SpanEdge], names: dict[tuple[bytes, bytes], str],
+               focus: tuple[bytes, bytes] | None = None) -> list[EdgeView]:
+    """Lineage edges other than `parent` (the tree already shows those), labelled with span
+    names where the other end is known. With `focus`, direction is relative to that span."""
+    views = []
+    for e in edges:
+        if e.relation == "parent":
+            continue
+        src, dst = (e.trace_id, e.span_id), (e.linked_trace_id, e.linked_span_id)
+        direction = "in" if focus is not None and dst == focus and src != focus else "out"
+        views.append(EdgeView(
+            e.relation, direction, src[0].hex(), src[1].hex(), names.get(src), dst[0].hex(), dst[1].hex(),
+            names.get(dst),
+        ))
+    return views
+
+
+def edge_keys(edges: Iterable[SpanEdge]) -> list[tuple[bytes, bytes]]:
+    keys = set()
+    for e in edges:
+        keys.add((e.trace_id, e.span_id))
+        keys.add((e.linked_trace_id, e.linked_span_id))
+    return sorted(keys)
