@@ -33,23 +33,43 @@ includes reasoning, so each kind is priced exactly once: uncached input =
 input - cache_read - cache_write, clamped at zero; reasoning is billed inside
 output at the output rate (genai-prices uses its own reasoning rate for the few
 models that have one and bills the rest of the output at the output rate).
+
+Speed: a genai-prices `calc_price` call costs 50-90 us, too much for the ingest
+hot path. For each ModelPrice of a resolved model, `_fast_price` works out once
+what `ModelPrice.calc_price` computes for our usage shape (which price applies
+to which token kind, per-request fees, and the rates of each tier range);
+`_fast_cost` then replays the same Decimal operations in the same order, so the
+cost is identical. Prices selected by time (start dates, deepseek's off-peak
+hours) keep the fast path: it is keyed by the ModelPrice object genai-prices
+selects for the span's start. Anything else (prices calc_price would reject,
+rewritten usage, non-int counts) takes the slow path, calc_price itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import operator
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from types import MappingProxyType
+from typing import NamedTuple
 
 import genai_prices
 from genai_prices import Usage
 from genai_prices.data_snapshot import DataSnapshot, find_provider_by_id, get_snapshot
-from genai_prices.types import ModelInfo, Provider
+from genai_prices.types import ModelInfo, ModelPrice, Provider, TieredPrices
+
+try:  # genai-prices internals the fast path mirrors; without them only speed suffers
+    from genai_prices.data_units import unit_data
+    from genai_prices.units import UnitDef, UnitRegistry
+    from genai_prices.validation import validate_priced_units
+except ImportError:  # layout of a future genai-prices: no zero-fill, no fast path
+    unit_data = None
 
 from core.span import COST_REPORTED, COST_UNPRICED, Span, Tokens
 
@@ -188,10 +208,13 @@ def select_override(
 # Tokens
 
 
-@dataclass(frozen=True, slots=True)
-class BillableTokens:
+class BillableTokens(NamedTuple):
     """Disjoint token counts: each token appears in exactly one field but `reasoning`,
-    which is the part of `output` spent on reasoning (for rates that separate it)."""
+    which is the part of `output` spent on reasoning (for rates that separate it).
+
+    A NamedTuple rather than a frozen dataclass: built once per model call, and
+    twice as fast to build.
+    """
 
     uncached_input: int
     cache_read: int
@@ -248,19 +271,22 @@ def _genai_usage(tokens: BillableTokens, zero_usage: Mapping[str, int]) -> Usage
     return Usage(**usage)
 
 
-def _price_to_usage_keys() -> Mapping[str, str]:
-    try:
-        from genai_prices.data_units import unit_data
-    except ImportError:  # layout of a future genai-prices: only costs speed
-        return {}
-    return {raw.get("price_key", usage_key): usage_key for usage_key, raw in unit_data.items()}
-
-
-_USAGE_KEY_OF_PRICE_KEY = _price_to_usage_keys()
+# The registry calc_price uses (genai_prices.units._get_registry builds the same).
+_REGISTRY = None if unit_data is None else UnitRegistry(unit_data)
+_USAGE_KEY_OF_PRICE_KEY: Mapping[str, str] = (
+    {} if _REGISTRY is None else {unit.price_key: unit.usage_key for unit in _REGISTRY.units.values()}
+)
 # Never zero-filled: the counts we report, and "requests" (not a usage key).
 _NOT_ZERO_FILLED = frozenset({
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "output_reasoning_tokens", "requests",
 })
+
+
+def _price_sets(model: ModelInfo) -> list[ModelPrice]:
+    """Every ModelPrice the model can select (one, or one per ConditionalPrice)."""
+    if isinstance(model.prices, list):
+        return [conditional.prices for conditional in model.prices]
+    return [model.prices]
 
 
 def _zero_usage(model: ModelInfo) -> Mapping[str, int]:
@@ -269,17 +295,182 @@ def _zero_usage(model: ModelInfo) -> Mapping[str, int]:
     Telemetry never reports them, and genai-prices infers a missing count as 0
     anyway, but that inference costs about 40% of each calc_price call.
     """
-    if isinstance(model.prices, list):
-        price_sets = [conditional.prices for conditional in model.prices]
-    else:
-        price_sets = [model.prices]
     keys = {
         _USAGE_KEY_OF_PRICE_KEY.get(price_key)
-        for price_set in price_sets
+        for price_set in _price_sets(model)
         for price_key, value in vars(price_set).items()
         if value is not None
     }
     return MappingProxyType({key: 0 for key in keys if key is not None and key not in _NOT_ZERO_FILLED})
+
+
+# Fast path. Our usage (see _genai_usage) split into disjoint kinds: each token
+# is in exactly one kind; a per-request fee is billed for one "request".
+_UNCACHED_INPUT, _CACHE_READ, _CACHE_WRITE, _PLAIN_OUTPUT, _REASONING, _REQUEST = range(6)
+_KIND_COUNT = 6
+# The usage keys _genai_usage reports, as sums of kinds. Every other usage key a
+# price needs is zero-filled, or (cache/reasoning counts of 0) inferred as 0.
+_REPORTED_KINDS: Mapping[str, tuple[int, ...]] = MappingProxyType({
+    "input_tokens": (_UNCACHED_INPUT, _CACHE_READ, _CACHE_WRITE),
+    "cache_read_tokens": (_CACHE_READ,),
+    "cache_write_tokens": (_CACHE_WRITE,),
+    "output_tokens": (_PLAIN_OUTPUT, _REASONING),
+    "output_reasoning_tokens": (_REASONING,),
+})
+_REQUESTS_USAGE_KEY = "requests"  # calc_price bills 1 of it per call
+# calc_price rewrites the usage of these (provider id, model id) (minimum billed audio).
+_USAGE_REWRITTEN = frozenset({("groq", "whisper-large-v3"), ("groq", "whisper-large-v3-turbo")})
+
+# One term of calc_price's sum: (price, unit.per, the kinds whose counts make up the unit's leaf count).
+_Term = tuple[Decimal, Decimal, tuple[int, ...]]
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class _FastPrice:
+    """What `ModelPrice.calc_price` computes for our usage shape, worked out once.
+
+    Tiers apply to all tokens of a unit once the input tokens (cache included)
+    exceed the tier's start, so the terms are constant between two tier starts:
+    `terms[bisect_left(thresholds, input_tokens)]` applies (one entry without tiers).
+    """
+
+    price: ModelPrice  # the ModelPrice this was built from (identity check)
+    thresholds: tuple[int, ...]  # sorted distinct tier starts, in input tokens
+    terms: tuple[tuple[_Term, ...], ...]  # len(thresholds) + 1 entries
+
+
+def _fast_price(price: ModelPrice, zero_usage: Mapping[str, int]) -> _FastPrice | None:
+    """The fast path for one ModelPrice, or None (slow path: calc_price itself).
+
+    ModelPrice.calc_price adds `price * leaf count / unit.per` over the priced
+    units, in the order of the ModelPrice's attributes. A unit's leaf count is
+    its usage minus the leaf counts of its priced descendants (genai_prices.
+    decompose.compute_leaf_values): e.g. input minus cache reads and writes when
+    those have their own price, else cache tokens are billed as input. For our
+    usage each leaf is a sum of disjoint kinds, which is worked out here.
+
+    None for whatever calc_price would warn about or reject, or could reject for
+    some counts (a leaf that can go negative), and for usage keys we do not fill
+    in: the slow path then gives calc_price's own answer or error.
+    """
+    if _REGISTRY is None or type(price) is not ModelPrice:
+        return None
+    priced: list[tuple[UnitDef, Decimal | TieredPrices]] = []
+    for price_key, value in vars(price).items():
+        if price_key.startswith("_") or value is None:
+            continue
+        try:
+            unit = _REGISTRY.unit_for_price_key(price_key)
+        except KeyError:
+            return None  # calc_price warns and skips the key
+        if not _valid_price(value):
+            return None  # calc_price raises
+        priced.append((unit, value))
+    try:
+        validate_priced_units([unit for unit, _ in priced], _REGISTRY)
+    except ValueError:
+        return None
+
+    # compute_leaf_values, on kind coefficients instead of counts.
+    token_units = sorted(
+        (unit for unit, _ in priced if unit.usage_key != _REQUESTS_USAGE_KEY),
+        key=lambda unit: (-len(unit.dimensions), unit.usage_key),
+    )
+    leaves: dict[str, list[int]] = {}
+    for unit in token_units:
+        leaf = [0] * _KIND_COUNT
+        if unit.usage_key in _REPORTED_KINDS:
+            for kind in _REPORTED_KINDS[unit.usage_key]:
+                leaf[kind] = 1
+        elif unit.usage_key not in zero_usage:
+            return None  # genai-prices would infer it: not a case we model
+        for other in token_units:
+            if other is not unit and unit.dimensions.items() <= other.dimensions.items():
+                leaf = [mine - theirs for mine, theirs in zip(leaf, leaves[other.usage_key], strict=True)]
+        if any(coefficient not in (0, 1) for coefficient in leaf):
+            return None  # a leaf that can go negative, or counts a token twice
+        leaves[unit.usage_key] = leaf
+
+    kinds_of_terms: list[tuple[Decimal | TieredPrices, Decimal, tuple[int, ...]]] = []
+    for unit, value in priced:
+        if unit.usage_key == _REQUESTS_USAGE_KEY:
+            kinds: tuple[int, ...] = (_REQUEST,)
+        else:
+            kinds = tuple(kind for kind, coefficient in enumerate(leaves[unit.usage_key]) if coefficient)
+        if kinds:  # a leaf that is always 0 adds exactly 0
+            # Decimal(per): what `/ per` converts the int to anyway, done once.
+            kinds_of_terms.append((value, Decimal(unit.per), kinds))
+
+    thresholds = tuple(sorted({
+        tier.start for value, _, _ in kinds_of_terms if isinstance(value, TieredPrices) for tier in value.tiers
+    }))
+    # An input count in each range between thresholds: 0, then each threshold + 1.
+    samples = (0, *(threshold + 1 for threshold in thresholds))
+    terms = tuple(
+        tuple((_tier_price(value, input_tokens), per, kinds) for value, per, kinds in kinds_of_terms)
+        for input_tokens in samples
+    )
+    return _FastPrice(price, thresholds, terms)
+
+
+def _valid_price(value: object) -> bool:
+    """genai_prices.types._validate_model_price_value, as a predicate."""
+    if isinstance(value, TieredPrices):
+        starts = [tier.start for tier in value.tiers]
+        return (
+            all(type(start) is int and start >= 0 for start in starts)
+            and starts == sorted(starts)
+            and all(_valid_price(tier.price) for tier in value.tiers)
+            and _valid_price(value.base)
+        )
+    return isinstance(value, Decimal) and value.is_finite() and value >= 0
+
+
+def _tier_price(value: Decimal | TieredPrices, input_tokens: int) -> Decimal:
+    """The rate genai_prices.types.calc_unit_price applies for this many input tokens."""
+    if not isinstance(value, TieredPrices):
+        return value
+    for tier in reversed(value.tiers):
+        if input_tokens > tier.start:
+            return tier.price
+    return value.base
+
+
+def _kind_counts(tokens: BillableTokens) -> tuple[int, ...] | None:
+    """Counts per kind (indexed by _UNCACHED_INPUT etc.), or None unless plain non-negative ints.
+
+    Usage validates its values (and floats take other arithmetic), so anything
+    unusual goes down the slow path. uncached_input >= 0 and output >= reasoning
+    by construction of BillableTokens.
+    """
+    uncached, read, write, output, reasoning = tokens
+    if not (type(uncached) is type(read) is type(write) is type(output) is type(reasoning) is int):
+        return None
+    if read < 0 or write < 0 or reasoning < 0:
+        return None
+    return (uncached, read, write, output - reasoning, reasoning, 1)
+
+
+def _fast_cost(fast: _FastPrice, counts: tuple[int, ...]) -> Decimal:
+    """`calc_price(...).total_price`, replayed: the same Decimal operations in the same order.
+
+    Terms whose count is 0 are skipped: they add exactly 0, and Decimal results
+    depend on operand values only, so the sum is unchanged even where the
+    context rounds.
+    """
+    terms = fast.terms[0]
+    if fast.thresholds:  # tiers go by all input tokens, cache included (calc_unit_price)
+        input_tokens = counts[_UNCACHED_INPUT] + counts[_CACHE_READ] + counts[_CACHE_WRITE]
+        terms = fast.terms[bisect_left(fast.thresholds, input_tokens)]
+    total = _ZERO
+    for price, per, kinds in terms:
+        count = 0
+        for kind in kinds:
+            count += counts[kind]
+        if count:
+            total += price * count / per
+    return total
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +478,18 @@ class _GenaiModel:
     provider: Provider
     model: ModelInfo
     zero_usage: Mapping[str, int]
+    fast: Mapping[int, _FastPrice]  # by id() of the model's ModelPrice objects that have a fast path
+
+
+def _fast_prices(provider: Provider, model: ModelInfo, zero_usage: Mapping[str, int]) -> Mapping[int, _FastPrice]:
+    if (provider.id, model.id) in _USAGE_REWRITTEN:
+        return MappingProxyType({})
+    fast = {}
+    for price in _price_sets(model):
+        found = _fast_price(price, zero_usage)
+        if found is not None:
+            fast[id(price)] = found
+    return MappingProxyType(fast)
 
 
 class _ModelResolver:
@@ -297,6 +500,7 @@ class _ModelResolver:
     safe. genai-prices caches hits itself but rescans every model on each miss
     (~55 us) and its caches grow with every distinct name; model names come
     from untrusted telemetry, so this cache is bounded and cleared when full.
+    The fast-path terms live in the entries, so they are bounded with them.
     It is also dropped when genai-prices switches snapshot (UpdatePrices).
     """
 
@@ -340,18 +544,30 @@ def _find_provider_model(snapshot: DataSnapshot, provider_id: str | None, model_
     model = provider.find_model(model_ref, all_providers=snapshot.providers)
     if model is None:
         return None
-    return _GenaiModel(provider, model, _zero_usage(model))
+    zero_usage = _zero_usage(model)
+    return _GenaiModel(provider, model, zero_usage, _fast_prices(provider, model, zero_usage))
 
 
 _resolver = _ModelResolver()
 
 
-def _genai_cost(provider: str | None, models: Sequence[str], tokens: BillableTokens, when: datetime) -> Decimal | None:
+def _genai_cost(provider: str | None, models: Sequence[str], tokens: BillableTokens, start_ns: int) -> Decimal | None:
     provider_id = genai_provider_id(provider)
+    counts = _kind_counts(tokens)
+    when: datetime | None = None  # only built when needed (~1 us)
     for model in models:
         resolved = _resolver.resolve(provider_id, model)
         if resolved is None:
             continue
+        # The price calc_price would select: the same object, as no price_context is given.
+        price = resolved.model.prices
+        if not isinstance(price, ModelPrice):
+            when = when or _utc_from_ns(start_ns)
+            price = resolved.model.get_prices(when)
+        fast = resolved.fast.get(id(price))
+        if counts is not None and fast is not None and fast.price is price:
+            return _fast_cost(fast, counts)
+        when = when or _utc_from_ns(start_ns)
         usage = _genai_usage(tokens, resolved.zero_usage)
         try:
             calculation = resolved.model.calc_price(usage, resolved.provider, genai_request_timestamp=when)
@@ -369,7 +585,11 @@ def _genai_cost(provider: str | None, models: Sequence[str], tokens: BillableTok
 
 def span_start(span: Span) -> datetime:
     """The span's start as an aware UTC datetime (microsecond precision, no float)."""
-    return _EPOCH + timedelta(microseconds=span.start_ns // 1000)
+    return _utc_from_ns(span.start_ns)
+
+
+def _utc_from_ns(ns: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
 def _candidate_models(span: Span) -> tuple[str, ...]:
@@ -388,17 +608,40 @@ def _quantize(amount: Decimal) -> Decimal:
 
 def _priced(span: Span, overrides: Sequence[PriceOverride]) -> tuple[Decimal, str] | None:
     models = _candidate_models(span)
-    if not models or not span.tokens.any:
+    reported = span.tokens
+    # `reported.input is None and`: spares the common case Tokens.any's generator (~0.4 us).
+    if not models or (reported.input is None and not reported.any):
         return None
-    tokens = billable_tokens(span.tokens)
-    when = span_start(span)
-    override = select_override(overrides, span.provider, models, when)
-    if override is not None:
-        return override.cost(tokens), f"override:{override.id}"
-    cost = _genai_cost(span.provider, models, tokens, when)
+    tokens = billable_tokens(reported)
+    if overrides:
+        override = select_override(overrides, span.provider, models, span_start(span))
+        if override is not None:
+            return override.cost(tokens), f"override:{override.id}"
+    cost = _genai_cost(span.provider, models, tokens, span.start_ns)
     if cost is not None:
         return cost, GENAI_PRICES_SOURCE
     return None
+
+
+# dataclasses.replace(span, cost_usd=..., cost_source=...) costs ~9 us for our
+# 31 fields, mostly in its generic loop over them; reading the fields before the
+# cost with one attrgetter and calling the constructor positionally does the
+# same in ~3.5 us (__init__ and __post_init__ still run). That needs every field
+# to be positional and the cost fields last, as checked here.
+_COST_FIELDS = ("cost_usd", "cost_source", "reported_cost_usd")
+_SPAN_FIELDS = dataclasses.fields(Span)
+_SPAN_POSITIONAL = (
+    all(field.init and not field.kw_only for field in _SPAN_FIELDS)
+    and tuple(field.name for field in _SPAN_FIELDS[-len(_COST_FIELDS):]) == _COST_FIELDS
+)
+_leading_span_values = operator.attrgetter(*(field.name for field in _SPAN_FIELDS[:-len(_COST_FIELDS)]))
+
+
+def _with_cost(span: Span, cost: Decimal | None, source: str) -> Span:
+    """`dataclasses.replace(span, cost_usd=cost, cost_source=source)`, faster."""
+    if type(span) is not Span or not _SPAN_POSITIONAL:
+        return dataclasses.replace(span, cost_usd=cost, cost_source=source)
+    return Span(*_leading_span_values(span), cost, source, span.reported_cost_usd)
 
 
 def price_span(span: Span, overrides: Sequence[PriceOverride] = ()) -> Span:
@@ -408,10 +651,10 @@ def price_span(span: Span, overrides: Sequence[PriceOverride] = ()) -> Span:
     priced = _priced(span, overrides)
     if priced is not None:
         cost, source = priced
-        return dataclasses.replace(span, cost_usd=_quantize(cost), cost_source=source)
+        return _with_cost(span, _quantize(cost), source)
     if span.reported_cost_usd is not None:
-        return dataclasses.replace(span, cost_usd=_quantize(span.reported_cost_usd), cost_source=COST_REPORTED)
-    return dataclasses.replace(span, cost_usd=None, cost_source=COST_UNPRICED)
+        return _with_cost(span, _quantize(span.reported_cost_usd), COST_REPORTED)
+    return _with_cost(span, None, COST_UNPRICED)
 
 
 def price_spans(spans: Iterable[Span], overrides: Sequence[PriceOverride] = ()) -> list[Span]:

@@ -116,6 +116,9 @@ def test_kill_9_mid_load_loses_no_acknowledged_span(pg, tmp_path):
             assert tuple(traces) == (BATCHES, total, total - BATCHES, 10 * (total - BATCHES), True)
             assert conn.execute(text("select sum(calls) from usage_rollups")).scalar_one() == total - BATCHES
             assert conn.execute(text("select count(*) from span_edges")).scalar_one() == total - BATCHES
+    except (AssertionError, RuntimeError) as exc:
+        log.flush()
+        raise AssertionError(f"{exc}\n--- server log ---\n{(tmp_path / 'server.log').read_text()[-4000:]}") from exc
     finally:
         server.send_signal(signal.SIGTERM)
         try:

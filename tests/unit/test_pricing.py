@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, localcontext
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import genai_prices
 import pytest
 from genai_prices import Usage, calc_price
 from genai_prices.data_snapshot import DataSnapshot, find_provider_by_id, get_snapshot, set_custom_snapshot
+from genai_prices.types import ModelInfo, StartDateConstraint, TieredPrices, TimeOfDateConstraint
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -469,3 +473,277 @@ def test_any_token_counts_give_a_non_negative_decimal_or_unpriced(tokens, target
     else:
         assert isinstance(span.cost_usd, Decimal) and span.cost_usd >= 0
         assert span.cost_usd.as_tuple().exponent == -10
+
+
+# ---------------------------------------------------------------------------
+# fast path: precomputed calc_price terms must give calc_price's exact answer
+
+
+@contextmanager
+def slow_path_only():
+    """Every genai-prices price through calc_price itself, as before the fast path."""
+    with mock.patch.object(pricing, "_kind_counts", return_value=None):
+        yield
+
+
+def _resolved_catalogue():
+    """(provider id, model id, resolution) for every model in the data that our resolver finds by its id."""
+    for provider_id, model_id in _every_model():
+        resolved = pricing._resolver.resolve(provider_id, model_id)
+        if resolved is not None:
+            yield provider_id, model_id, resolved
+
+
+def _tier_starts(resolved) -> set[int]:
+    return {
+        tier.start
+        for price in pricing._price_sets(resolved.model)
+        for value in vars(price).values()
+        if isinstance(value, TieredPrices)
+        for tier in value.tiers
+    }
+
+
+BIG = 2**63 - 1  # the largest count the normalizer accepts: products exceed 28 digits, so Decimal rounds
+TOKEN_VECTORS = [
+    Tokens(input=0, output=0),
+    Tokens(input=1, output=1),
+    Tokens(input=1000, output=500),
+    Tokens(input=120_000, output=3_000, cache_read=20_000, cache_write=10_000, reasoning=1_000),
+    Tokens(input=1000, output=500, reasoning=500),  # all output is reasoning
+    Tokens(input=10, output=5, cache_read=30),  # inconsistent: uncached input clamped at 0
+    Tokens(cache_write=77),
+    Tokens(output=10, reasoning=40),
+    Tokens(input=7_654_321, output=1_234_567, cache_read=1_000_001, cache_write=999_999, reasoning=3),
+    Tokens(input=BIG, output=BIG, cache_read=2**62, cache_write=2**61, reasoning=2**60),
+]
+
+
+def _threshold_vectors(starts: set[int]) -> list[Tokens]:
+    """Input (cache included, as genai-prices counts it for tiers) just below, at and above each tier start."""
+    vectors = []
+    for start in starts:
+        for total in (start - 1, start, start + 1):
+            if total >= 0:
+                vectors.append(Tokens(input=total, output=1000))
+                vectors.append(Tokens(input=total, output=1000, cache_read=total // 2, cache_write=total // 8,
+                                      reasoning=100))
+    return vectors
+
+
+def test_fast_path_covers_almost_every_price_in_the_data():
+    prices = fast = 0
+    slow_models = set()
+    for provider_id, model_id, resolved in _resolved_catalogue():
+        for price in pricing._price_sets(resolved.model):
+            prices += 1
+            if id(price) in resolved.fast:
+                fast += 1
+            else:
+                slow_models.add((provider_id, model_id))
+    assert prices > 2000
+    # genai-prices 0.2.3: only groq's whisper models (calc_price rewrites their usage) take the slow path.
+    assert fast / prices > 0.98, sorted(slow_models)
+    assert len(slow_models) <= 10, sorted(slow_models)
+
+
+def test_fast_cost_equals_model_price_calc_price_for_every_price_in_the_data():
+    """_fast_cost against ModelPrice.calc_price (what ModelInfo.calc_price calls) on the same usage:
+    every ModelPrice of every model, conditional ones included, tier starts crossed, rounding forced."""
+    checked = 0
+    for provider_id, model_id, resolved in _resolved_catalogue():
+        vectors = TOKEN_VECTORS + _threshold_vectors(_tier_starts(resolved))
+        for price in pricing._price_sets(resolved.model):
+            fast = resolved.fast.get(id(price))
+            if fast is None:
+                continue
+            for reported in vectors:
+                tokens = billable_tokens(reported)
+                usage = pricing._genai_usage(tokens, resolved.zero_usage)
+                expected = price.calc_price(usage)["total_price"]
+                actual = pricing._fast_cost(fast, pricing._kind_counts(tokens))
+                assert actual == expected, (provider_id, model_id, price, reported)
+                assert pricing._quantize(actual) == pricing._quantize(expected)
+                # Prices in the data have few digits, so the default 28 digits never round; at 6 digits
+                # nearly every operation rounds, and only the same operations in the same order agree.
+                with localcontext(prec=6):
+                    assert pricing._fast_cost(fast, pricing._kind_counts(tokens)) == price.calc_price(usage)[
+                        "total_price"], (provider_id, model_id, price, reported)
+                checked += 1
+    assert checked > 25_000
+
+
+def _constraint_instants(resolved) -> list[datetime]:
+    """Instants around every date or time-of-day at which the model's selected price changes."""
+    instants = []
+    for conditional in resolved.model.prices if isinstance(resolved.model.prices, list) else ():
+        constraint = conditional.constraint
+        if isinstance(constraint, StartDateConstraint):
+            edges = [datetime.combine(constraint.start_date, time(0), tzinfo=UTC)]
+        elif isinstance(constraint, TimeOfDateConstraint):
+            edges = [
+                datetime.combine(date(2025, 6, 1), moment).replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
+                for moment in (constraint.start_time, constraint.end_time)
+            ]
+        else:
+            edges = []
+        for edge in edges:
+            instants += [edge - timedelta(microseconds=1), edge, edge + timedelta(microseconds=1)]
+    return instants
+
+
+def test_time_selected_prices_fast_equals_slow_at_every_boundary():
+    tokens = Tokens(input=250_000, output=3_000, cache_read=20_000, cache_write=10_000, reasoning=1_000)
+    checked = 0
+    for provider_id, model_id, resolved in _resolved_catalogue():
+        for when in _constraint_instants(resolved):
+            span = make_span(provider=provider_id, request_model=model_id, tokens=tokens,
+                             start_ns=int(when.timestamp()) * 10**9 + when.microsecond * 1000)
+            with slow_path_only():
+                slow = price_span(span)
+            fast = price_span(span)
+            assert (fast.cost_usd, fast.cost_source) == (slow.cost_usd, slow.cost_source), (provider_id, model_id, when)
+            checked += 1
+    assert checked > 500
+
+
+def test_off_peak_prices_take_the_fast_path_and_differ():
+    # deepseek-chat: off-peak window 16:30-00:30 UTC.
+    peak, off_peak = datetime(2025, 6, 1, 12, tzinfo=UTC), datetime(2025, 6, 1, 20, tzinfo=UTC)
+    with mock.patch.object(ModelInfo, "calc_price", side_effect=AssertionError("slow path")):
+        costs = [price_span(make_span(provider="deepseek", request_model="deepseek-chat", start_ns=ns(when))).cost_usd
+                 for when in (peak, off_peak)]
+    assert costs == [package_price(Usage(input_tokens=1000, output_tokens=500), "deepseek-chat", "deepseek", when)
+                     for when in (peak, off_peak)]
+    assert costs[0] != costs[1]
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "tokens"),
+    [
+        ("openai", "gpt-4o", Tokens(input=1200, output=300, cache_read=200, reasoning=50)),
+        ("anthropic", "claude-sonnet-4-5", Tokens(input=3000, output=800, cache_read=1000, cache_write=500)),
+        ("anthropic", "claude-sonnet-4-5", Tokens(input=300_000, output=800, cache_read=100_000)),  # upper tier
+        ("gcp.vertex_ai", "gemini-2.5-pro", Tokens(input=200_000, output=100)),  # at the tier start: base rate
+        ("gcp.vertex_ai", "gemini-2.5-pro", Tokens(input=200_001, output=100)),  # above it: tier rate
+        ("perplexity", "sonar-deep-research", Tokens(input=1000, output=500, reasoning=100)),  # own reasoning rate
+        ("openai", "text-embedding-3-small", Tokens(input=5000)),
+    ],
+)
+def test_common_models_take_the_fast_path(provider, model, tokens):
+    with mock.patch.object(ModelInfo, "calc_price", side_effect=AssertionError("slow path")):
+        fast = price_span(make_span(provider=provider, request_model=model, tokens=tokens))
+    with slow_path_only():
+        slow = price_span(make_span(provider=provider, request_model=model, tokens=tokens))
+    assert fast.cost_source == GENAI_PRICES_SOURCE
+    assert fast.cost_usd == slow.cost_usd
+
+
+def test_tiers_apply_to_all_tokens_past_the_start():
+    below = price_span(make_span(provider="gcp.vertex_ai", request_model="gemini-2.5-pro",
+                                 tokens=Tokens(input=200_000, output=0))).cost_usd
+    above = price_span(make_span(provider="gcp.vertex_ai", request_model="gemini-2.5-pro",
+                                 tokens=Tokens(input=200_001, output=0))).cost_usd
+    assert above > below * 3 / 2  # gemini-2.5-pro: $1.25/M, $2.5/M past 200k, on every input token
+
+
+_MODELS = [(provider_id, model_id) for provider_id, model_id, _ in _resolved_catalogue()]
+_PRICED_BY_TIME_OR_TIER = [
+    (provider_id, model_id) for provider_id, model_id, resolved in _resolved_catalogue()
+    if isinstance(resolved.model.prices, list) or _tier_starts(resolved)
+]
+_TIER_EDGES = sorted({edge for _, _, resolved in _resolved_catalogue() for start in _tier_starts(resolved)
+                      for edge in (start - 1, start, start + 1)})
+_count = st.none() | st.just(0) | st.integers(0, 2_000) | st.integers(0, 10**7) | st.just(BIG)
+
+
+@st.composite
+def _reported_tokens(draw) -> Tokens:
+    input_tokens = draw(_count | st.sampled_from(_TIER_EDGES))
+    return Tokens(input=input_tokens, output=draw(_count), cache_read=draw(_count), cache_write=draw(_count),
+                  reasoning=draw(_count))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    target=st.sampled_from(_MODELS) | st.sampled_from(_PRICED_BY_TIME_OR_TIER),
+    tokens=_reported_tokens(),
+    when=st.datetimes(min_value=datetime(2023, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)),
+    via_alias=st.sampled_from([None, "gcp.vertex_ai", "aws.bedrock", "azure.ai.openai"]),
+)
+def test_fast_path_equals_slow_path(target, tokens, when, via_alias):
+    """Any model of the data, any counts (tier edges, cache, reasoning, zeros, inconsistent, huge), any time."""
+    provider, model = target
+    if via_alias is not None:  # the same name through another provider (fallback providers, other prices)
+        provider = via_alias
+    start_ns = int(when.timestamp()) * 10**9 + when.microsecond * 1000
+    span = make_span(provider=provider, request_model=model, tokens=tokens, start_ns=start_ns)
+    billable = billable_tokens(tokens)
+    fast_total = pricing._genai_cost(provider, (model,), billable, start_ns)
+    fast = price_span(span)
+    with slow_path_only():
+        slow_total = pricing._genai_cost(provider, (model,), billable, start_ns)
+        slow = price_span(span)
+    assert fast_total == slow_total  # before quantizing: the same Decimal value
+    assert (fast.cost_usd, fast.cost_source) == (slow.cost_usd, slow.cost_source)
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        Tokens(input=1000.0, output=10),  # not a count the normalizer produces: calc_price's float arithmetic
+        Tokens(input=True, output=10),
+        Tokens(input=1000, output=10, cache_read=-5),
+        Tokens(input=1000, output=-10),
+    ],
+)
+def test_unusual_counts_behave_as_before(tokens):
+    span = make_span(tokens=tokens)
+    with slow_path_only():
+        try:
+            expected = price_span(span)
+        except ValueError as error:
+            expected = type(error)
+    try:
+        actual = price_span(span)
+    except ValueError as error:
+        actual = type(error)
+    assert actual == expected
+
+
+def test_fast_prices_are_bounded_with_the_lookup_cache():
+    resolver = pricing._ModelResolver(max_entries=3)
+    for provider_id, model_id in _MODELS[:50]:
+        resolved = resolver.resolve(provider_id, model_id)
+        assert len(resolver._entries) <= 3
+        assert len(resolved.fast) <= len(pricing._price_sets(resolved.model))
+    for i in range(1000):  # untrusted names: misses are cached, within the same bound
+        resolver.resolve("openai", f"gpt-4o-junk-{i}")
+        assert len(resolver._entries) <= 3
+
+
+def test_module_cache_stays_bounded_under_junk_model_names():
+    for i in range(pricing._resolver._max_entries + 100):
+        price_span(make_span(request_model=f"junk-model-{i}"))
+    assert len(pricing._resolver._entries) <= pricing._resolver._max_entries
+    assert price_span(make_span()).cost_usd == Decimal("0.0075000000")
+
+
+def test_fast_path_registry_is_genai_prices_own():
+    from genai_prices.units import _get_registry
+
+    ours = {key: (unit.price_key, unit.per, dict(unit.dimensions)) for key, unit in pricing._REGISTRY.units.items()}
+    theirs = {key: (unit.price_key, unit.per, dict(unit.dimensions)) for key, unit in _get_registry().units.items()}
+    assert ours == theirs
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"reported_cost_usd": Decimal("0.5")}, {"category": "embedding", "response_model": "x"},
+     {"attributes": {"a": 1}, "parent_span_id": b"\x03" * 8}],
+)
+@pytest.mark.parametrize(("cost", "source"), [(Decimal("0.1"), GENAI_PRICES_SOURCE), (None, COST_UNPRICED)])
+def test_with_cost_is_dataclasses_replace(fields, cost, source):
+    assert pricing._SPAN_POSITIONAL, "Span's layout changed: _with_cost fell back to the slow dataclasses.replace"
+    span = make_span(**fields)
+    assert pricing._with_cost(span, cost, source) == dataclasses.replace(span, cost_usd=cost, cost_source=source)
