@@ -1,0 +1,115 @@
+"""Helpers shared by the SDK tests (imported by conftest.py and the test modules)."""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import threading
+import zlib
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import causeline
+
+# The "application's own" OpenTelemetry setup that Causeline joins in these tests.
+HOST_EXPORTER = InMemorySpanExporter()
+HOST_PROVIDER = TracerProvider()
+HOST_PROVIDER.add_span_processor(SimpleSpanProcessor(HOST_EXPORTER))
+
+
+class Recorder:
+    """Spans that went through Causeline's real pipeline (batch processor + guarded exporter)."""
+
+    def __init__(self, exporter: InMemorySpanExporter) -> None:
+        self.exporter = exporter
+
+    def spans(self) -> list[ReadableSpan]:
+        assert causeline.flush(timeout=10), "flush timed out"
+        return list(self.exporter.get_finished_spans())
+
+    def one(self, name: str) -> ReadableSpan:
+        found = [s for s in self.spans() if s.name == name]
+        assert len(found) == 1, f"expected one span {name!r}, got {[s.name for s in self.spans()]}"
+        return found[0]
+
+    def named(self, name: str) -> list[ReadableSpan]:
+        return [s for s in self.spans() if s.name == name]
+
+    def clear(self) -> None:
+        causeline.flush(timeout=10)
+        self.exporter.clear()
+
+
+def parent_id(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
+
+
+def link_types(span: ReadableSpan) -> list[tuple[str | None, int]]:
+    return [(link.attributes.get("causeline.link.type"), link.context.span_id) for link in span.links]
+
+
+# -- a loopback OTLP/HTTP endpoint that records what the real exporter sends ---------------
+
+
+class StubCollector:
+    def __init__(self, status: int = 200, delay: float = 0.0) -> None:
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+        self.status = status
+        self.delay = delay
+        self.requests: list[dict[str, Any]] = []
+        self.spans: list[Any] = []
+        self.resources: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                enc = (self.headers.get("content-encoding") or "").lower()
+                if enc == "gzip":
+                    body = gzip.decompress(body)
+                elif enc == "deflate":
+                    body = zlib.decompress(body)
+                if stub.delay:
+                    threading.Event().wait(stub.delay)
+                req = trace_service_pb2.ExportTraceServiceRequest()
+                req.ParseFromString(body)
+                with stub._lock:
+                    stub.requests.append({"path": self.path, "headers": dict(self.headers)})
+                    for rs in req.resource_spans:
+                        res = {kv.key: kv.value.string_value for kv in rs.resource.attributes}
+                        for ss in rs.scope_spans:
+                            for sp in ss.spans:
+                                stub.spans.append(sp)
+                                stub.resources.append(res)
+                out = trace_service_pb2.ExportTraceServiceResponse().SerializeToString() if stub.status == 200 else b""
+                self.send_response(stub.status)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
