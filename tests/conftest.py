@@ -39,3 +39,15 @@ def sessionmaker(engine):
 def session(sessionmaker) -> Session:
     with sessionmaker() as s:
         yield s
+
+
+@pytest.fixture
+def project(sessionmaker):
+    """A project with an ingest+read key and a read-only key: (project_id, key, read_only_key)."""
+    from db.queries.auth import create_api_key, create_project
+
+    with sessionmaker.begin() as session:
+        project = create_project(session, "acme")
+        key = create_api_key(session, project.id, name="test", scopes=["ingest", "read"])
+        read_only = create_api_key(session, project.id, name="reader", scopes=["read"])
+    return project.id, key.secret, read_only.secret

@@ -9,7 +9,6 @@ from collector.service import IngestService
 from collector.writer import BatchWriter
 from core.settings import Settings
 from db.engine import libpq_url
-from db.queries.auth import create_api_key, create_project
 from server.app import create_app
 from tests.live import live_server
 
@@ -29,15 +28,6 @@ class Collector:
 
     def auth(self, key: str | None = None) -> dict:
         return {"authorization": f"Bearer {key or self.key}"}
-
-
-@pytest.fixture
-def project(sessionmaker):
-    with sessionmaker.begin() as session:
-        project = create_project(session, "acme")
-        key = create_api_key(session, project.id, name="test", scopes=["ingest", "read"])
-        read_only = create_api_key(session, project.id, name="reader", scopes=["read"])
-    return project.id, key.secret, read_only.secret
 
 
 def make_settings(database_url: str, **overrides) -> Settings:
