@@ -20,6 +20,7 @@ def alembic_config(database_url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(SCRIPTS))
     cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
     cfg.attributes["database_url"] = database_url
     return cfg
 

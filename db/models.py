@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Identity, Index, Integer,
+    BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Identity, Index, Integer,
     LargeBinary, MetaData, Numeric, SmallInteger, Text, UniqueConstraint, text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -156,8 +156,11 @@ class TraceRow(Base):
     session_id: Mapped[str | None] = mapped_column(Text)
     user_id: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    # When failure attribution last ran for this trace; behind updated_at means it must run again.
+    attributed_at: Mapped[datetime | None] = mapped_column(TZ)
     __table_args__ = (
         Index("ix_traces_project_start", "project_id", "start_time", "trace_id"),
+        Index("ix_traces_unattributed", "updated_at", postgresql_where=text("attributed_at IS NULL OR attributed_at < updated_at")),
         Index("ix_traces_agents", "agents", postgresql_using="gin"),
         Index("ix_traces_models", "models", postgresql_using="gin"),
     )
@@ -230,3 +233,38 @@ class ModelPrice(Base):
     effective_to: Mapped[datetime | None] = mapped_column(TZ)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     __table_args__ = (UniqueConstraint("project_id", "model_pattern", "provider", "effective_from"),)
+
+
+class TraceFailure(Base):
+    """One root cause found by failure attribution (core), materialized per trace so that
+    failures across thousands of traces are answered without recomputing them."""
+
+    __tablename__ = "trace_failures"
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    trace_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    root_span_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    # The trace that holds the root-cause span (a failure may come from a linked trace).
+    root_trace_id: Mapped[bytes] = mapped_column(LargeBinary)
+    trace_start: Mapped[datetime] = mapped_column(TZ)
+    error_class: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(Text)
+    span_name: Mapped[str] = mapped_column(Text)
+    service_name: Mapped[str | None] = mapped_column(Text)
+    agent_name: Mapped[str | None] = mapped_column(Text)
+    tool_name: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(Text)
+    request_model: Mapped[str | None] = mapped_column(Text)
+    response_model: Mapped[str | None] = mapped_column(Text)
+    recovered: Mapped[bool] = mapped_column(Boolean)
+    trace_failed: Mapped[bool] = mapped_column(Boolean)
+    confidence: Mapped[float] = mapped_column(Float)
+    tokens_burned: Mapped[int] = mapped_column(BigInteger)
+    cost_burned_usd: Mapped[Decimal] = mapped_column(Money)
+    duration_ns: Mapped[int] = mapped_column(BigInteger)
+    propagation_depth: Mapped[int] = mapped_column(Integer)
+    blast_radius: Mapped[int] = mapped_column(Integer)
+    evidence: Mapped[list] = mapped_column(JSONB)
+    computed_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    __table_args__ = (
+        Index("ix_trace_failures_project_start", "project_id", "trace_start"),
+    )
