@@ -75,8 +75,9 @@ def decode_protobuf(body: bytes, limits: Limits = Limits()) -> Decoded:
     for resource_spans in request.resource_spans:
         resource = _attributes(resource_spans.resource.attributes, limits, None)
         for scope_spans in resource_spans.scope_spans:
+            scope = _scope(scope_spans.scope, limits)
             for pb_span in scope_spans.spans:
-                _add_span(out, pb_span, resource, scope_spans.scope, limits)
+                _add_span(out, pb_span, resource, scope, limits)
     return out
 
 
@@ -102,33 +103,41 @@ def decode_json(body: bytes, limits: Limits = Limits()) -> Decoded:
 
 # -- spans --------------------------------------------------------------------------------------
 
-def _add_span(out: Decoded, pb: PbSpan, resource: dict, scope: InstrumentationScope, limits: Limits) -> None:
+def _add_span(out: Decoded, pb: PbSpan, resource: dict, scope: tuple[str, str], limits: Limits) -> None:
     problem = _span_problem(pb)
     if problem:
         out.reject(f"span {pb.span_id.hex() or '?'} ({_short(pb.name, 60)!r}): {problem}")
         return
     truncated: list[str] = []
-    attributes = _attributes(pb.attributes, limits, truncated)
+    pb_attributes = pb.attributes
+    attributes = _attributes(pb_attributes, limits, truncated)
     dropped = {}
-    if len(pb.attributes) > limits.max_attributes:
-        dropped["attributes"] = len(pb.attributes) - limits.max_attributes
+    if len(pb_attributes) > limits.max_attributes:
+        dropped["attributes"] = len(pb_attributes) - limits.max_attributes
     if pb.dropped_attributes_count:
         dropped["attributes_at_source"] = pb.dropped_attributes_count
-    events = tuple(
-        Event(_clean(e.name, limits, truncated, "event.name"), e.time_unix_nano,
-              _attributes(e.attributes, limits, truncated))
-        for e in pb.events[: limits.max_events]
-    )
-    if len(pb.events) > limits.max_events:
-        dropped["events"] = len(pb.events) - limits.max_events
-    links = tuple(
-        Link(link.trace_id, link.span_id, _attributes(link.attributes, limits, truncated), link.flags)
-        for link in pb.links[: limits.max_links]
-        if len(link.trace_id) == 16 and len(link.span_id) == 8
-    )
-    bad_links = sum(1 for link in pb.links[: limits.max_links] if len(link.trace_id) != 16 or len(link.span_id) != 8)
-    if len(pb.links) > limits.max_links or bad_links:
-        dropped["links"] = max(0, len(pb.links) - limits.max_links) + bad_links
+    events: tuple[Event, ...] = ()
+    if pb.events:  # most spans have none: skip building generators for them
+        events = tuple(
+            Event(_clean(e.name, limits, truncated, "event.name"), e.time_unix_nano,
+                  _attributes(e.attributes, limits, truncated))
+            for e in pb.events[: limits.max_events]
+        )
+        if len(pb.events) > limits.max_events:
+            dropped["events"] = len(pb.events) - limits.max_events
+    links: tuple[Link, ...] = ()
+    if pb.links:
+        kept = pb.links[: limits.max_links]
+        links = tuple(
+            Link(link.trace_id, link.span_id, _attributes(link.attributes, limits, truncated), link.flags)
+            for link in kept if len(link.trace_id) == 16 and len(link.span_id) == 8
+        )
+        bad_links = len(kept) - len(links)
+        if len(pb.links) > limits.max_links or bad_links:
+            dropped["links"] = max(0, len(pb.links) - limits.max_links) + bad_links
+    name = _clean(pb.name, limits, truncated, "name")
+    status = pb.status
+    status_message = _clean(status.message, limits, truncated, "status.message") if status.message else ""
     if truncated:
         attributes[TRUNCATED_ATTR] = sorted(set(truncated))
     if dropped:
@@ -137,19 +146,23 @@ def _add_span(out: Decoded, pb: PbSpan, resource: dict, scope: InstrumentationSc
         trace_id=pb.trace_id,
         span_id=pb.span_id,
         parent_span_id=pb.parent_span_id or None,
-        name=_clean(pb.name, limits, truncated, "name"),
-        kind=int(pb.kind),
+        name=name,
+        kind=pb.kind,
         start_ns=pb.start_time_unix_nano,
         end_ns=pb.end_time_unix_nano,
-        status_code=int(pb.status.code),
-        status_message=_clean(pb.status.message, limits, truncated, "status.message"),
+        status_code=status.code,
+        status_message=status_message,
         attributes=attributes,
         events=events,
         links=links,
         resource=resource,
-        scope_name=_clean(scope.name, limits, None, ""),
-        scope_version=_clean(scope.version, limits, None, ""),
+        scope_name=scope[0],
+        scope_version=scope[1],
     ))
+
+
+def _scope(scope: InstrumentationScope, limits: Limits) -> tuple[str, str]:
+    return _clean(scope.name, limits, None, "")[:256], _clean(scope.version, limits, None, "")[:256]
 
 
 def _span_problem(pb: PbSpan) -> str | None:
@@ -177,9 +190,21 @@ def _span_problem(pb: PbSpan) -> str | None:
 
 def _attributes(kvs, limits: Limits, truncated: list[str] | None) -> dict:
     result = {}
-    for kv in kvs[: limits.max_attributes]:
-        key = _clean(kv.key, limits, None, "")[:256]
-        result[key] = _value(kv.value, limits, truncated, key, 0)
+    if len(kvs) > limits.max_attributes:
+        kvs = kvs[: limits.max_attributes]
+    for kv in kvs:
+        key = kv.key
+        if len(key) > 256 or "\x00" in key:
+            key = key.replace("\x00", "\ufffd")[:256]
+        value = kv.value
+        kind = value.WhichOneof("value")
+        # Strings are most attributes: handle them inline, everything else in _value.
+        if kind == "string_value":
+            text = value.string_value
+            result[key] = text if len(text) <= limits.max_attribute_chars and "\x00" not in text \
+                else _clean(text, limits, truncated, key)
+        else:
+            result[key] = _value(value, limits, truncated, key, 0)
     return result
 
 
@@ -290,8 +315,9 @@ def _decode_protobuf_leniently(body: bytes, limits: Limits, original: ProtoDecod
             resource_ok = _parse_into(resource_msg, wire.first(resource_bytes, 1))
             resource = _attributes(resource_msg.attributes, limits, None) if resource_ok else {}
             for scope_bytes in wire.fields(resource_bytes, 2):
-                scope = InstrumentationScope()
-                _parse_into(scope, wire.first(scope_bytes, 1))
+                scope_msg = InstrumentationScope()
+                _parse_into(scope_msg, wire.first(scope_bytes, 1))
+                scope = _scope(scope_msg, limits)
                 for span_bytes in wire.fields(scope_bytes, 2):
                     if not resource_ok:
                         out.reject("resource has invalid UTF-8 or is malformed")

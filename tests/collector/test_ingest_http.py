@@ -253,3 +253,14 @@ def test_metrics_health_and_readiness(collector):
     assert "causeline_spans_written_total 2.0" in metrics
     assert 'causeline_ingest_requests_total{status="200"} 1.0' in metrics
     assert "causeline_queue_spans 0.0" in metrics
+
+
+def test_nul_in_scope_and_keys_is_cleaned(collector):
+    request = P.request([P.span(P.trace_id(), P.span_id(), attributes={"k\x00ey": "v"})])
+    request.resource_spans[0].scope_spans[0].scope.name = "lib\x00name"
+    request.resource_spans[0].scope_spans[0].scope.version = "1\x00"
+    assert post(collector, request.SerializeToString()).status_code == 200
+    with collector.engine.connect() as conn:
+        scope, keys = conn.execute(text("select scope, (select array_agg(k) from jsonb_object_keys(attributes) k) "
+                                        "from spans")).one()
+    assert scope == "lib\ufffdname 1\ufffd" and keys == ["k\ufffdey"]
