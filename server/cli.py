@@ -1,4 +1,4 @@
-"""The `causeline` command: migrate, serve, keys."""
+"""The `causeline` command: migrate, serve, keys, prices."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from core.settings import Settings
 from db.engine import make_engine, make_sessionmaker
 from db.migrate import upgrade
 from db.queries.auth import create_api_key, get_project_by_slug, list_keys, revoke_key
+from server import cli_prices
 from server.app import PARTS
 from server.runtime import database
 
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     revoke = keys.add_parser("revoke", help="revoke a key by id or prefix")
     revoke.add_argument("key", help="numeric id or visible prefix (cl_xxxxxxxx)")
 
+    cli_prices.add_parsers(commands)
+
     args = parser.parse_args(argv)
     settings = Settings()
     try:
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "serve":
             return _serve(settings, args)
-        return _keys(settings, args)
+        return _in_transaction(settings, args, _key_action if args.command == "keys" else cli_prices.run)
     except KeyboardInterrupt:
         return 130
 
@@ -61,12 +64,12 @@ def _serve(settings: Settings, args) -> int:
     return 0
 
 
-def _keys(settings: Settings, args) -> int:
+def _in_transaction(settings: Settings, args, action) -> int:
     with database(settings) as (url, _):
         engine = make_engine(url, pool_size=1)
         try:
             with make_sessionmaker(engine).begin() as session:
-                return _key_action(session, settings, args)
+                return action(session, settings, args)
         finally:
             engine.dispose()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,3 +31,37 @@ def price_overrides(session: Session, project_id: int) -> list[PriceOverride]:
         except ValueError as exc:
             log.warning("price override %s of project %s ignored: %s", row.id, project_id, exc)
     return overrides
+
+
+def add_price_override(
+    session: Session, project_id: int, *, model_pattern: str, provider: str | None,
+    input_per_mtok: Decimal, output_per_mtok: Decimal, cache_read_per_mtok: Decimal | None,
+    cache_write_per_mtok: Decimal | None, effective_from: datetime, effective_to: datetime | None,
+) -> ModelPrice:
+    """Validated by PriceOverride first, so a row that could not price is never stored."""
+    PriceOverride(
+        id=0, model_pattern=model_pattern, provider=provider, input_per_mtok=input_per_mtok,
+        output_per_mtok=output_per_mtok, cache_read_per_mtok=cache_read_per_mtok,
+        cache_write_per_mtok=cache_write_per_mtok, effective_from=effective_from, effective_to=effective_to,
+    )
+    row = ModelPrice(
+        project_id=project_id, model_pattern=model_pattern, provider=provider, input_per_mtok=input_per_mtok,
+        output_per_mtok=output_per_mtok, cache_read_per_mtok=cache_read_per_mtok,
+        cache_write_per_mtok=cache_write_per_mtok, effective_from=effective_from, effective_to=effective_to,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_price_overrides(session: Session, project_id: int) -> list[ModelPrice]:
+    return list(session.scalars(select(ModelPrice).where(ModelPrice.project_id == project_id).order_by(ModelPrice.id)))
+
+
+def remove_price_override(session: Session, project_id: int, override_id: int) -> bool:
+    row = session.get(ModelPrice, override_id)
+    if row is None or row.project_id != project_id:
+        return False
+    session.delete(row)
+    session.flush()
+    return True

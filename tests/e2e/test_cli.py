@@ -51,3 +51,25 @@ def test_migrate_then_key_lifecycle(pg):
         assert causeline("keys", "revoke", "cl_nomatch", database_url=url).returncode == 1
     finally:
         pg.drop(url)
+
+
+def test_price_overrides_cli(pg):
+    url = pg.empty_database()
+    try:
+        assert causeline("migrate", database_url=url).returncode == 0
+        engine = make_engine(url, pool_size=1)
+        with make_sessionmaker(engine).begin() as session:
+            bootstrap(session, Settings(database_url=url))
+        engine.dispose()
+        added = causeline("prices", "add", "--model", "gpt-4o*", "--input", "2.5", "--output", "10",
+                          "--from", "2025-01-01", database_url=url)
+        assert added.returncode == 0, added.stderr
+        override_id = added.stdout.split("added override ")[1].split(":")[0]
+        listed = causeline("prices", "list", database_url=url)
+        assert "gpt-4o*" in listed.stdout and "in 2.5 out 10" in listed.stdout
+        bad = causeline("prices", "add", "--model", "x", "--input", "-1", "--output", "1", database_url=url)
+        assert bad.returncode == 2 and "invalid override" in bad.stderr
+        assert causeline("prices", "remove", override_id, database_url=url).returncode == 0
+        assert "gpt-4o*" not in causeline("prices", "list", database_url=url).stdout
+    finally:
+        pg.drop(url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal, localcontext
 from unittest import mock
 from zoneinfo import ZoneInfo
@@ -14,7 +14,9 @@ import genai_prices
 import pytest
 from genai_prices import Usage, calc_price
 from genai_prices.data_snapshot import DataSnapshot, find_provider_by_id, get_snapshot, set_custom_snapshot
-from genai_prices.types import ModelInfo, StartDateConstraint, TieredPrices, TimeOfDateConstraint
+from genai_prices.types import (
+    ClauseEquals, ConditionalPrice, ModelInfo, ModelPrice, StartDateConstraint, TieredPrices, TimeOfDateConstraint,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -605,6 +607,62 @@ def test_time_selected_prices_fast_equals_slow_at_every_boundary():
             assert (fast.cost_usd, fast.cost_source) == (slow.cost_usd, slow.cost_source), (provider_id, model_id, when)
             checked += 1
     assert checked > 500
+
+
+def _synthetic_model(*constraints) -> ModelInfo:
+    prices = [ConditionalPrice(prices=ModelPrice(input_mtok=Decimal(0)))]
+    prices += [ConditionalPrice(constraint=constraint, prices=ModelPrice(input_mtok=Decimal(i + 1)))
+               for i, constraint in enumerate(constraints)]
+    return ModelInfo(id="synthetic", match=ClauseEquals(equals="synthetic"), prices=prices)
+
+
+UTC_PLUS_8 = timezone(timedelta(hours=8))
+SYNTHETIC_MODELS = [
+    _synthetic_model(TimeOfDateConstraint(start_time=time(0), end_time=time(8))),  # an edge at midnight
+    _synthetic_model(TimeOfDateConstraint(start_time=time(22), end_time=time(0))),
+    _synthetic_model(StartDateConstraint(start_date=date(2025, 3, 1)),
+                     TimeOfDateConstraint(start_time=time(22, tzinfo=UTC_PLUS_8), end_time=time(6, 30, tzinfo=UTC_PLUS_8)),
+                     StartDateConstraint(start_date=date(2024, 1, 1))),  # unsorted start dates
+    _synthetic_model(TimeOfDateConstraint(start_time=time(1, 2, 3, 4), end_time=time(1, 2, 3, 5)),
+                     StartDateConstraint(start_date=date(1969, 12, 31))),
+]
+
+
+def _conditional_models() -> list[ModelInfo]:
+    catalogue = [resolved.model for _, _, resolved in _resolved_catalogue() if isinstance(resolved.model.prices, list)]
+    return SYNTHETIC_MODELS + catalogue
+
+
+def _as_ns(when: datetime) -> int:
+    return int((when - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1)) * 1000
+
+
+def test_price_schedule_selects_like_get_prices_at_every_edge():
+    checked = 0
+    for model in _conditional_models():
+        schedule = pricing._price_schedule(model)
+        assert schedule is not None, model.id
+        instants = [datetime(2025, 6, 1, tzinfo=UTC)]
+        for day in schedule.days:
+            for micros in (0, *schedule.times, pricing._US_PER_DAY - 1):
+                edge = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day, microseconds=micros)
+                instants += [edge - timedelta(microseconds=1), edge, edge + timedelta(microseconds=1)]
+        for micros in schedule.times:
+            edge = datetime(2025, 6, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+            instants += [edge - timedelta(microseconds=1), edge, edge + timedelta(microseconds=1)]
+        for when in instants:
+            assert schedule.price_at(_as_ns(when)) is model.get_prices(when), (model.id, when)
+            checked += 1
+    assert checked > 500
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    model=st.sampled_from(_conditional_models()),
+    when=st.datetimes(min_value=datetime(1969, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)),
+)
+def test_price_schedule_selects_like_get_prices(model, when):
+    assert pricing._price_schedule(model).price_at(_as_ns(when)) is model.get_prices(when)
 
 
 def test_off_peak_prices_take_the_fast_path_and_differ():
