@@ -23,7 +23,7 @@ def test_override_prices_matching_spans_exactly(collector, sessionmaker):
     spans = [
         P.span(tid, P.span_id(), name="chat gpt-4o", attributes=P.llm_attrs(
             "gpt-4o", 1_000_000, 100_000, **{"gen_ai.usage.cache_read.input_tokens": 200_000})),
-        P.span(tid, P.span_id(), name="chat claude", attributes=P.llm_attrs("claude-sonnet-4-5", 1000, 10)),
+        P.span(tid, P.span_id(), name="chat claude", attributes=P.llm_attrs("claude-sonnet-4-5", 1000, 10, **{"gen_ai.provider.name": "anthropic"})),
     ]
     response = httpx.post(collector.traces_endpoint, content=P.request(spans).SerializeToString(),
                           headers={"content-type": "application/x-protobuf", **collector.auth()})
