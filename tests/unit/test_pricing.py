@@ -1,4 +1,7 @@
-"""core.pricing: overrides, genai-prices, token accounting, unpriced/reported fallbacks."""
+"""core.pricing: overrides, genai-prices, token accounting, unpriced/reported fallbacks.
+
+Internals of the genai-prices path (resolver, fast path) are reached through core.genai_rates.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from genai_prices.types import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import pricing
+from core import genai_rates, pricing
 from core.pricing import (
     GENAI_PRICES_SOURCE,
     PROVIDER_IDS,
@@ -441,7 +444,7 @@ def test_lookup_cache_follows_genai_prices_snapshot():
 
 
 def test_lookup_cache_is_bounded():
-    resolver = pricing._ModelResolver(max_entries=3)
+    resolver = genai_rates._ModelResolver(max_entries=3)
     for i in range(10):
         resolver.resolve("openai", f"junk-{i}")
         assert len(resolver._entries) <= 3
@@ -484,14 +487,14 @@ def test_any_token_counts_give_a_non_negative_decimal_or_unpriced(tokens, target
 @contextmanager
 def slow_path_only():
     """Every genai-prices price through calc_price itself, as before the fast path."""
-    with mock.patch.object(pricing, "_kind_counts", return_value=None):
+    with mock.patch.object(genai_rates, "_kind_counts", return_value=None):
         yield
 
 
 def _resolved_catalogue():
     """(provider id, model id, resolution) for every model in the data that our resolver finds by its id."""
     for provider_id, model_id in _every_model():
-        resolved = pricing._resolver.resolve(provider_id, model_id)
+        resolved = genai_rates._resolver.resolve(provider_id, model_id)
         if resolved is not None:
             yield provider_id, model_id, resolved
 
@@ -499,7 +502,7 @@ def _resolved_catalogue():
 def _tier_starts(resolved) -> set[int]:
     return {
         tier.start
-        for price in pricing._price_sets(resolved.model)
+        for price in genai_rates._price_sets(resolved.model)
         for value in vars(price).values()
         if isinstance(value, TieredPrices)
         for tier in value.tiers
@@ -537,7 +540,7 @@ def test_fast_path_covers_almost_every_price_in_the_data():
     prices = fast = 0
     slow_models = set()
     for provider_id, model_id, resolved in _resolved_catalogue():
-        for price in pricing._price_sets(resolved.model):
+        for price in genai_rates._price_sets(resolved.model):
             prices += 1
             if id(price) in resolved.fast:
                 fast += 1
@@ -555,21 +558,21 @@ def test_fast_cost_equals_model_price_calc_price_for_every_price_in_the_data():
     checked = 0
     for provider_id, model_id, resolved in _resolved_catalogue():
         vectors = TOKEN_VECTORS + _threshold_vectors(_tier_starts(resolved))
-        for price in pricing._price_sets(resolved.model):
+        for price in genai_rates._price_sets(resolved.model):
             fast = resolved.fast.get(id(price))
             if fast is None:
                 continue
             for reported in vectors:
                 tokens = billable_tokens(reported)
-                usage = pricing._genai_usage(tokens, resolved.zero_usage)
+                usage = genai_rates._genai_usage(tokens, resolved.zero_usage)
                 expected = price.calc_price(usage)["total_price"]
-                actual = pricing._fast_cost(fast, pricing._kind_counts(tokens))
+                actual = genai_rates._fast_cost(fast, genai_rates._kind_counts(tokens))
                 assert actual == expected, (provider_id, model_id, price, reported)
                 assert pricing._quantize(actual) == pricing._quantize(expected)
                 # Prices in the data have few digits, so the default 28 digits never round; at 6 digits
                 # nearly every operation rounds, and only the same operations in the same order agree.
                 with localcontext(prec=6):
-                    assert pricing._fast_cost(fast, pricing._kind_counts(tokens)) == price.calc_price(usage)[
+                    assert genai_rates._fast_cost(fast, genai_rates._kind_counts(tokens)) == price.calc_price(usage)[
                         "total_price"], (provider_id, model_id, price, reported)
                 checked += 1
     assert checked > 25_000
@@ -640,11 +643,11 @@ def _as_ns(when: datetime) -> int:
 def test_price_schedule_selects_like_get_prices_at_every_edge():
     checked = 0
     for model in _conditional_models():
-        schedule = pricing._price_schedule(model)
+        schedule = genai_rates._price_schedule(model)
         assert schedule is not None, model.id
         instants = [datetime(2025, 6, 1, tzinfo=UTC)]
         for day in schedule.days:
-            for micros in (0, *schedule.times, pricing._US_PER_DAY - 1):
+            for micros in (0, *schedule.times, genai_rates._US_PER_DAY - 1):
                 edge = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=day, microseconds=micros)
                 instants += [edge - timedelta(microseconds=1), edge, edge + timedelta(microseconds=1)]
         for micros in schedule.times:
@@ -662,7 +665,7 @@ def test_price_schedule_selects_like_get_prices_at_every_edge():
     when=st.datetimes(min_value=datetime(1969, 1, 1), max_value=datetime(2030, 12, 31), timezones=st.just(UTC)),
 )
 def test_price_schedule_selects_like_get_prices(model, when):
-    assert pricing._price_schedule(model).price_at(_as_ns(when)) is model.get_prices(when)
+    assert genai_rates._price_schedule(model).price_at(_as_ns(when)) is model.get_prices(when)
 
 
 def test_off_peak_prices_take_the_fast_path_and_differ():
@@ -737,10 +740,10 @@ def test_fast_path_equals_slow_path(target, tokens, when, via_alias):
     start_ns = int(when.timestamp()) * 10**9 + when.microsecond * 1000
     span = make_span(provider=provider, request_model=model, tokens=tokens, start_ns=start_ns)
     billable = billable_tokens(tokens)
-    fast_total = pricing._genai_cost(provider, (model,), billable, start_ns)
+    fast_total = genai_rates.genai_cost(provider, (model,), billable, start_ns)
     fast = price_span(span)
     with slow_path_only():
-        slow_total = pricing._genai_cost(provider, (model,), billable, start_ns)
+        slow_total = genai_rates.genai_cost(provider, (model,), billable, start_ns)
         slow = price_span(span)
     assert fast_total == slow_total  # before quantizing: the same Decimal value
     assert (fast.cost_usd, fast.cost_source) == (slow.cost_usd, slow.cost_source)
@@ -770,27 +773,27 @@ def test_unusual_counts_behave_as_before(tokens):
 
 
 def test_fast_prices_are_bounded_with_the_lookup_cache():
-    resolver = pricing._ModelResolver(max_entries=3)
+    resolver = genai_rates._ModelResolver(max_entries=3)
     for provider_id, model_id in _MODELS[:50]:
         resolved = resolver.resolve(provider_id, model_id)
         assert len(resolver._entries) <= 3
-        assert len(resolved.fast) <= len(pricing._price_sets(resolved.model))
+        assert len(resolved.fast) <= len(genai_rates._price_sets(resolved.model))
     for i in range(1000):  # untrusted names: misses are cached, within the same bound
         resolver.resolve("openai", f"gpt-4o-junk-{i}")
         assert len(resolver._entries) <= 3
 
 
 def test_module_cache_stays_bounded_under_junk_model_names():
-    for i in range(pricing._resolver._max_entries + 100):
+    for i in range(genai_rates._resolver._max_entries + 100):
         price_span(make_span(request_model=f"junk-model-{i}"))
-    assert len(pricing._resolver._entries) <= pricing._resolver._max_entries
+    assert len(genai_rates._resolver._entries) <= genai_rates._resolver._max_entries
     assert price_span(make_span()).cost_usd == Decimal("0.0075000000")
 
 
 def test_fast_path_registry_is_genai_prices_own():
     from genai_prices.units import _get_registry
 
-    ours = {key: (unit.price_key, unit.per, dict(unit.dimensions)) for key, unit in pricing._REGISTRY.units.items()}
+    ours = {key: (unit.price_key, unit.per, dict(unit.dimensions)) for key, unit in genai_rates._REGISTRY.units.items()}
     theirs = {key: (unit.price_key, unit.per, dict(unit.dimensions)) for key, unit in _get_registry().units.items()}
     assert ours == theirs
 
