@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     init_admin_email: str = Field(default="admin@localhost", description="Login created on first run.")
     init_admin_password: str | None = Field(default=None, description="Its password; generated and printed once when unset.")
 
+    # Forensics
+    attribution_delay_s: float = Field(
+        default=5.0, ge=0,
+        description="Seconds a trace must be quiet (no new spans) before the background attributor materializes its failures for /api/failures.",
+    )
+
     # Demo
     demo: Literal["auto", "on", "off"] = Field(
         default="auto",

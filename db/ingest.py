@@ -3,8 +3,8 @@
 One transaction per batch:
   1. binary COPY of span rows and link edges into session-local staging tables;
   2. one statement: INSERT ... ON CONFLICT DO NOTHING RETURNING, and from the returned
-     rows (the ones really inserted) the trace rollups, the usage rollups and the
-     parent edges — so a redelivered span is stored once and counted once;
+     rows (the ones really inserted) the trace rollups, the model-call rollups
+     (usage_rollups), the tool rollups (tool_rollups) and the parent edges — so a redelivered span is stored once and counted once;
   3. commit. The caller acknowledges the spans only after this returns.
 
 This is the one place that speaks psycopg directly: SQLAlchemy has no COPY.
@@ -19,6 +19,8 @@ import orjson
 import psycopg
 from psycopg import sql
 
+from core.coerce import as_count
+from core.latency import BOUNDS_NS, BUCKETS
 from core.span import PARENT, Event, Link, Span
 
 STAGE_SPAN_COLUMNS = (
@@ -33,6 +35,7 @@ STAGE_SPAN_COLUMNS = (
     ("session_id", "text"), ("user_id", "text"), ("input", "text"), ("output", "text"),
     # JSON travels as text and is parsed once, by the INSERT.
     ("attributes", "text"), ("events", "text"), ("links", "text"), ("resource", "text"), ("scope", "text"),
+    ("retry_kind", "text"),
 )
 STAGE_EDGE_COLUMNS = (
     ("project_id", "int8"), ("trace_id", "bytea"), ("span_id", "bytea"), ("relation", "text"),
@@ -50,6 +53,17 @@ CREATE TEMP TABLE IF NOT EXISTS stage_edges ({edge_cols}) ON COMMIT DELETE ROWS;
 _TS = "(timestamptz 'epoch' + ({col} / 1000) * interval '1 microsecond')"
 _MODEL = "COALESCE(response_model, request_model)"
 _MODEL_CALL = "category IN ('llm', 'embedding')"
+# Rollup key of the outcome: '' when the span did not fail.
+_ERROR_KEY = "CASE WHEN status = 'error' THEN COALESCE(error_class, 'unknown') ELSE '' END"
+# core.latency bucket of each duration: exact integer comparisons, same as bucket_index().
+_BUCKET = f"width_bucket(duration_ns, '{{{','.join(map(str, BOUNDS_NS))}}}'::int8[])"
+# A dense histogram of one group, and the element-wise sum used on conflict (1-based arrays).
+_HISTOGRAM = "ARRAY[" + ", ".join(f"count(*) FILTER (WHERE b = {i})" for i in range(BUCKETS)) + "]::int8[]"
+
+
+def _merge_histograms(table: str) -> str:
+    return "ARRAY[" + ", ".join(
+        f"{table}.latency_buckets[{i}] + excluded.latency_buckets[{i}]" for i in range(1, BUCKETS + 1)) + "]"
 
 
 def _union(column: str) -> str:
@@ -66,7 +80,7 @@ WITH ins AS (
         service_name, agent_name, tool_name, provider, request_model, response_model,
         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
         cost_usd, cost_source, reported_cost_usd, session_id, user_id, input, output,
-        attributes, events, links, resource, scope)
+        attributes, events, links, resource, scope, retry_kind)
     SELECT
         project_id, trace_id, span_id, parent_span_id, name, kind, category, operation,
         {_TS.format(col="start_ns")}, {_TS.format(col="end_ns")}, start_ns, end_ns - start_ns,
@@ -74,13 +88,21 @@ WITH ins AS (
         service_name, agent_name, tool_name, provider, request_model, response_model,
         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
         cost_usd, cost_source, reported_cost_usd, session_id, user_id, input, output,
-        attributes::jsonb, events::jsonb, links::jsonb, resource::jsonb, scope
+        attributes::jsonb, events::jsonb, links::jsonb, resource::jsonb, scope, retry_kind
     FROM stage_spans
     ON CONFLICT DO NOTHING
     RETURNING project_id, trace_id, span_id, parent_span_id, name, category, start_time, end_time,
         duration_ns, status, service_name, agent_name, provider, request_model, response_model,
         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-        cost_usd, cost_source, session_id, user_id
+        cost_usd, cost_source, session_id, user_id, tool_name, error_class, retry_kind
+),
+calls AS (
+    -- Model and tool calls only, with their rollup keys and latency bucket.
+    SELECT project_id, date_trunc('hour', start_time, 'UTC') AS hour, category,
+        COALESCE(service_name, '') AS service, COALESCE(agent_name, '') AS agent, {_ERROR_KEY} AS error_key,
+        status, retry_kind, duration_ns, {_BUCKET} AS b, provider, request_model, response_model, tool_name,
+        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, cost_source
+    FROM ins WHERE category IN ('llm', 'embedding', 'tool')
 ),
 per_trace AS (
     SELECT project_id, trace_id,
@@ -144,20 +166,25 @@ up_traces AS (
 ),
 up_usage AS (
     INSERT INTO usage_rollups (
-        project_id, hour, provider, model, agent, calls, errors, unpriced_calls,
+        project_id, hour, service, provider, request_model, response_model, agent, error_class,
+        calls, errors, retries, fallbacks, unpriced_calls,
         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-        cost_usd, duration_ns)
-    SELECT project_id, date_trunc('hour', start_time, 'UTC'), COALESCE(provider, ''),
-        COALESCE({_MODEL}, ''), COALESCE(agent_name, ''),
-        count(*), count(*) FILTER (WHERE status = 'error'), count(*) FILTER (WHERE cost_source = 'unpriced'),
+        cost_usd, duration_ns, latency_buckets)
+    SELECT project_id, hour, service, COALESCE(provider, ''), COALESCE(request_model, ''),
+        COALESCE(response_model, ''), agent, error_key,
+        count(*), count(*) FILTER (WHERE status = 'error'), count(*) FILTER (WHERE retry_kind = 'retry'),
+        count(*) FILTER (WHERE retry_kind = 'fallback'), count(*) FILTER (WHERE cost_source = 'unpriced'),
         COALESCE(sum(input_tokens), 0), COALESCE(sum(output_tokens), 0),
         COALESCE(sum(cache_read_tokens), 0), COALESCE(sum(cache_write_tokens), 0),
-        COALESCE(sum(reasoning_tokens), 0), COALESCE(sum(cost_usd), 0), sum(duration_ns)
-    FROM ins WHERE {_MODEL_CALL}
-    GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (project_id, hour, provider, model, agent) DO UPDATE SET
+        COALESCE(sum(reasoning_tokens), 0), COALESCE(sum(cost_usd), 0), sum(duration_ns), {_HISTOGRAM}
+    FROM calls WHERE category <> 'tool'
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+    ON CONFLICT (project_id, hour, service, provider, request_model, response_model, agent, error_class)
+    DO UPDATE SET
         calls = usage_rollups.calls + excluded.calls,
         errors = usage_rollups.errors + excluded.errors,
+        retries = usage_rollups.retries + excluded.retries,
+        fallbacks = usage_rollups.fallbacks + excluded.fallbacks,
         unpriced_calls = usage_rollups.unpriced_calls + excluded.unpriced_calls,
         input_tokens = usage_rollups.input_tokens + excluded.input_tokens,
         output_tokens = usage_rollups.output_tokens + excluded.output_tokens,
@@ -165,7 +192,24 @@ up_usage AS (
         cache_write_tokens = usage_rollups.cache_write_tokens + excluded.cache_write_tokens,
         reasoning_tokens = usage_rollups.reasoning_tokens + excluded.reasoning_tokens,
         cost_usd = usage_rollups.cost_usd + excluded.cost_usd,
-        duration_ns = usage_rollups.duration_ns + excluded.duration_ns
+        duration_ns = usage_rollups.duration_ns + excluded.duration_ns,
+        latency_buckets = {_merge_histograms("usage_rollups")}
+    RETURNING 1
+),
+up_tools AS (
+    INSERT INTO tool_rollups (
+        project_id, hour, service, agent, tool, error_class, calls, errors, retries, duration_ns, latency_buckets)
+    SELECT project_id, hour, service, agent, COALESCE(tool_name, ''), error_key,
+        count(*), count(*) FILTER (WHERE status = 'error'), count(*) FILTER (WHERE retry_kind IS NOT NULL),
+        sum(duration_ns), {_HISTOGRAM}
+    FROM calls WHERE category = 'tool'
+    GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (project_id, hour, service, agent, tool, error_class) DO UPDATE SET
+        calls = tool_rollups.calls + excluded.calls,
+        errors = tool_rollups.errors + excluded.errors,
+        retries = tool_rollups.retries + excluded.retries,
+        duration_ns = tool_rollups.duration_ns + excluded.duration_ns,
+        latency_buckets = {_merge_histograms("tool_rollups")}
     RETURNING 1
 ),
 parent_edges AS (
@@ -175,7 +219,8 @@ parent_edges AS (
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM up_traces), (SELECT count(*) FROM up_usage)
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM up_traces), (SELECT count(*) FROM up_usage),
+    (SELECT count(*) FROM up_tools)
 """
 
 _EDGE_SQL = """
@@ -220,8 +265,24 @@ def span_row(project_id: int, span: Span, scope: str | None = None) -> tuple:
         tokens.input, tokens.output, tokens.cache_read, tokens.cache_write, tokens.reasoning,
         span.cost_usd, span.cost_source, span.reported_cost_usd, span.session_id, span.user_id,
         span.input, span.output, _dumps(span.attributes), _events_json(span.events),
-        _links_json(span.links), _dumps(span.resource), scope,
+        _links_json(span.links), _dumps(span.resource), scope, retry_kind(span),
     )
+
+
+def retry_kind(span: Span) -> str | None:
+    """'fallback' (a fallback_of link), 'retry' (a retry_of link, or causeline.attempt > 1) or None."""
+    kind = None
+    for link in span.links:
+        relation = link.relation
+        if relation == "fallback_of":
+            return "fallback"
+        if relation == "retry_of":
+            kind = "retry"
+    if kind is None:
+        attempt = span.attributes.get("causeline.attempt")
+        if attempt is not None and (as_count(attempt) or 0) > 1:
+            kind = "retry"
+    return kind
 
 
 def edge_rows(project_id: int, span: Span) -> Iterable[tuple]:
@@ -246,7 +307,7 @@ def write_batch(conn: psycopg.Connection, span_rows: Sequence[tuple], edges: Seq
             if edges:
                 _copy(cur, "stage_edges", STAGE_EDGE_COLUMNS, edges)
             cur.execute(_WRITE_SQL)
-            inserted, traces_touched, _ = cur.fetchone()
+            inserted, traces_touched, _, _ = cur.fetchone()
             if edges:
                 cur.execute(_EDGE_SQL)
         conn.commit()

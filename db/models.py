@@ -123,6 +123,8 @@ class SpanRow(Base):
     links: Mapped[list] = mapped_column(JSONB)
     resource: Mapped[dict] = mapped_column(JSONB)
     scope: Mapped[str | None] = mapped_column(Text)
+    # 'retry' (retry_of link or causeline.attempt > 1) or 'fallback' (fallback_of link); else NULL.
+    retry_kind: Mapped[str | None] = mapped_column(Text)
     ingested_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     __table_args__ = (
         Index("ix_spans_project_start", "project_id", "start_time"),
@@ -182,16 +184,29 @@ class SpanEdge(Base):
 
 
 class UsageRollup(Base):
-    """Model calls per project x hour x provider x model x agent ('' where unknown)."""
+    """Model calls (category llm/embedding) per project x hour x service x provider x requested
+    model x served model x agent x error class ('' where unknown; error_class '' = succeeded).
+
+    Maintained by the batch writer from the rows really inserted, so redelivery never counts
+    twice. Cost, provider-health and anomaly queries read only this table. `latency_buckets`
+    is a core.latency histogram (BUCKETS counts), merged element-wise on conflict.
+    """
 
     __tablename__ = "usage_rollups"
     project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     hour: Mapped[datetime] = mapped_column(TZ, primary_key=True)
+    service: Mapped[str] = mapped_column(Text, primary_key=True)
     provider: Mapped[str] = mapped_column(Text, primary_key=True)
-    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    request_model: Mapped[str] = mapped_column(Text, primary_key=True)
+    response_model: Mapped[str] = mapped_column(Text, primary_key=True)
     agent: Mapped[str] = mapped_column(Text, primary_key=True)
+    error_class: Mapped[str] = mapped_column(Text, primary_key=True)
     calls: Mapped[int] = mapped_column(BigInteger)
     errors: Mapped[int] = mapped_column(BigInteger)
+    # Calls that re-attempt a failed call: a retry_of link or causeline.attempt > 1 ...
+    retries: Mapped[int] = mapped_column(BigInteger)
+    # ... or a fallback_of link (a fallback is not also counted as a retry).
+    fallbacks: Mapped[int] = mapped_column(BigInteger)
     unpriced_calls: Mapped[int] = mapped_column(BigInteger)
     input_tokens: Mapped[int] = mapped_column(BigInteger)
     output_tokens: Mapped[int] = mapped_column(BigInteger)
@@ -200,6 +215,24 @@ class UsageRollup(Base):
     reasoning_tokens: Mapped[int] = mapped_column(BigInteger)
     cost_usd: Mapped[Decimal] = mapped_column(Money)
     duration_ns: Mapped[int] = mapped_column(BigInteger)
+    latency_buckets: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+
+
+class ToolRollup(Base):
+    """Tool calls (category tool) per project x hour x service x agent x tool x error class."""
+
+    __tablename__ = "tool_rollups"
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(TZ, primary_key=True)
+    service: Mapped[str] = mapped_column(Text, primary_key=True)
+    agent: Mapped[str] = mapped_column(Text, primary_key=True)
+    tool: Mapped[str] = mapped_column(Text, primary_key=True)
+    error_class: Mapped[str] = mapped_column(Text, primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int] = mapped_column(BigInteger)
+    retries: Mapped[int] = mapped_column(BigInteger)
+    duration_ns: Mapped[int] = mapped_column(BigInteger)
+    latency_buckets: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
 
 
 class AuditEvent(Base):

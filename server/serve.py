@@ -20,6 +20,7 @@ from db.engine import libpq_url, make_engine, make_sessionmaker
 from db.models import Project, TraceRow
 from db.queries.auth import create_api_key, revoke_key
 
+from collector.attributor import Attributor
 from collector.service import IngestService
 from collector.writer import BatchWriter
 from server.app import PARTS, create_app
@@ -51,7 +52,7 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
         save_credentials(settings.resolved_home(), created)
     credentials = created or (load_credentials(settings.resolved_home()) if embedded else None)
 
-    ingest = None
+    ingest = attributor = None
     if "collector" in parts:
         writer = BatchWriter(
             libpq_url(url), max_queue_spans=settings.queue_max_spans,
@@ -59,6 +60,8 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
         )
         ingest = IngestService(settings, sessions, writer)
         ingest.start()
+        attributor = Attributor(sessions, delay=settings.attribution_delay_s)
+        attributor.start()
 
     servers = [_Server(uvicorn.Config(
         create_app(settings, engine=engine, ingest=ingest, parts=parts),
@@ -72,6 +75,8 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
     try:
         asyncio.run(_run(servers, settings, parts, credentials, created, sessions, embedded, say))
     finally:
+        if attributor is not None:
+            attributor.stop()
         if ingest is not None:
             ingest.stop()
         engine.dispose()

@@ -14,7 +14,8 @@ from db.queries.traces import get_span, get_trace, list_traces, span_edges, span
 from web.auth import CurrentViewer, DbSession, Viewer
 from web.render import render
 from web.tree import build_tree
-from web.views import HEX16, HEX32, PageFilters, edge_keys, edge_views, event_views, parse_hex
+from db.queries.forensics import trace_attribution
+from web.views import HEX16, HEX32, PageFilters, attribution_view, edge_keys, edge_views, event_views, parse_hex
 
 router = APIRouter()
 
@@ -109,6 +110,7 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
         "rows": build_tree(detail.spans), "lineage": edge_views(_in_span_order(detail), names),
         "selected": selected, "selected_id": span_bytes.hex() if selected else None,
         "window_ns": _window_ns(detail.spans),
+        "attribution": attribution_view(trace_attribution(session, viewer.project_id, trace_bytes).attribution),
     })
 
 

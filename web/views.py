@@ -138,3 +138,22 @@ def edge_keys(edges: Iterable[SpanEdge]) -> list[tuple[bytes, bytes]]:
         keys.add((e.trace_id, e.span_id))
         keys.add((e.linked_trace_id, e.linked_span_id))
     return sorted(keys)
+
+
+def attribution_view(attribution) -> dict[str, Any]:
+    """core.attribution.TraceAttribution shaped for the trace page's Attribution panel."""
+    def span(ref) -> dict[str, str]:
+        return {"name": ref.name, "trace": ref.trace_id.hex(), "span": ref.span_id.hex()}
+
+    return {
+        "summary": attribution.summary,
+        "failures": [
+            {
+                "root": span(f.root_cause), "error_class": f.error_class,
+                "path": [span(p) for p in f.propagation_path], "recovered": f.recovered,
+                "recovery": f.recovery or "", "recovered_by": f.recovered_by.name if f.recovered_by else "",
+                "confidence": f"{f.confidence:.2f}", "evidence": list(f.evidence[:3]),
+            }
+            for f in attribution.failures
+        ],
+    }

@@ -1,0 +1,104 @@
+"""Forensics endpoints: per-trace attribution, lineage and cost breakdown; failures across traces.
+
+GET /api/traces/{trace_id}/attribution   every failure of the trace (and its linked traces)
+GET /api/traces/{trace_id}/lineage       spans and typed edges across linked traces, depth-bounded
+GET /api/traces/{trace_id}/costs         cost by step, agent, model, tool; requested vs served model
+GET /api/failures                        root causes grouped across traces (materialized by the attributor)
+Documented in docs/forensics.md.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.exceptions import RequestValidationError
+
+from api.deps import DbSession, ReadPrincipal
+from api.forensics_schemas import (
+    AttributionOut, FailuresOut, LineageOut, TraceCostsOut, attribution_out, failure_group_out,
+    failure_totals_out, lineage_out, trace_costs_out,
+)
+from api.schemas import ErrorBody
+from api.traces import _AUTH_ERRORS, TraceIdHex, _as_utc
+from core.lineage import DEFAULT_DEPTH, MAX_DEPTH
+from db.queries.failures import DIMENSIONS, MAX_GROUPS, failure_groups, failure_totals
+from db.queries.forensics import trace_attribution, trace_cost_breakdown, trace_lineage
+
+_NOT_FOUND = {404: {"model": ErrorBody, "description": "No such trace in this project."}}
+DEFAULT_WINDOW = timedelta(days=1)
+
+Depth = Annotated[int, Query(ge=0, le=MAX_DEPTH, description="Cross-trace link hops to follow (0 = this trace only).")]
+TracePath = Annotated[TraceIdHex, Path(description="32 hex characters, either case.")]
+
+
+def _missing(trace_id: str) -> HTTPException:
+    # Same answer whether the trace is absent or belongs to another project.
+    return HTTPException(404, detail=f"trace {trace_id} not found in this project")
+
+
+def make_forensics_router() -> APIRouter:
+    router = APIRouter(tags=["forensics"], responses=_AUTH_ERRORS)
+
+    @router.get("/traces/{trace_id}/attribution", response_model=AttributionOut, responses=_NOT_FOUND,
+                summary="Root cause, propagation, recovery, cost and blast radius of every failure of a trace")
+    def attribution(principal: ReadPrincipal, session: DbSession, trace_id: TracePath,
+                    depth: Depth = DEFAULT_DEPTH) -> AttributionOut:
+        result = trace_attribution(session, principal.project_id, bytes.fromhex(trace_id), depth=depth)
+        if result is None:
+            raise _missing(trace_id)
+        return attribution_out(result.attribution, result.truncated)
+
+    @router.get("/traces/{trace_id}/lineage", response_model=LineageOut, responses=_NOT_FOUND,
+                summary="The graph of spans and typed edges across linked traces")
+    def lineage(principal: ReadPrincipal, session: DbSession, trace_id: TracePath,
+                depth: Depth = DEFAULT_DEPTH) -> LineageOut:
+        graph = trace_lineage(session, principal.project_id, bytes.fromhex(trace_id), depth=depth)
+        if graph is None:
+            raise _missing(trace_id)
+        return lineage_out(graph)
+
+    @router.get("/traces/{trace_id}/costs", response_model=TraceCostsOut, responses=_NOT_FOUND,
+                summary="Cost of a trace by step, agent, model and tool; requested vs served model")
+    def costs(principal: ReadPrincipal, session: DbSession, trace_id: TracePath) -> TraceCostsOut:
+        result = trace_cost_breakdown(session, principal.project_id, bytes.fromhex(trace_id))
+        if result is None:
+            raise _missing(trace_id)
+        return trace_costs_out(result)
+
+    @router.get("/failures", response_model=FailuresOut,
+                summary="Where failures concentrate: root causes grouped across traces")
+    def failures(
+        principal: ReadPrincipal,
+        session: DbSession,
+        since: Annotated[datetime | None, Query(description="ISO-8601; runs that started at or after it (default: until - 24 h).")] = None,
+        until: Annotated[datetime | None, Query(description="ISO-8601; runs that started before it (default: now).")] = None,
+        service: Annotated[str | None, Query(description="Runs with a span in this service.")] = None,
+        agent: Annotated[str | None, Query(description="Runs in which this agent took part.")] = None,
+        model: Annotated[str | None, Query(description="Runs with a model call to this model.")] = None,
+        provider: Annotated[str | None, Query(description="Root causes from this provider.")] = None,
+        group_by: Annotated[Literal["error_class", "provider", "model", "tool", "agent", "step"] | None,
+                            Query(description="Only this grouping; default: every grouping as its own section.")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_GROUPS, description="Groups per section, most failures first.")] = 20,
+    ) -> FailuresOut:
+        until = _as_utc(until) or datetime.now(timezone.utc)
+        since = _as_utc(since) or until - DEFAULT_WINDOW
+        if since >= until:
+            raise RequestValidationError([{
+                "type": "value_error", "loc": ("query", "until"), "input": until.isoformat(),
+                "msg": "until must be later than since",
+            }])
+        filters = {k: v for k, v in dict(service=service, agent=agent, model=model, provider=provider).items() if v}
+        totals = failure_totals(session, principal.project_id, since=since, until=until, **filters)
+        dims = [group_by] if group_by else list(DIMENSIONS)
+        groups = {
+            dim: [failure_group_out(g) for g in failure_groups(
+                session, principal.project_id, dim, since=since, until=until, limit=limit,
+                total_failed_runs=totals.failed_runs, **filters)]
+            for dim in dims
+        }
+        return FailuresOut(since=since, until=until, filters=filters, totals=failure_totals_out(totals),
+                           groups=groups)
+
+    return router

@@ -1,0 +1,324 @@
+"""Across-traces query latency at scale, against a plain indexed count measured in the same run.
+
+    .venv/bin/python bench/queries.py [--traces 100000] [--runs 20]
+
+Loads ~10 spans per trace (>= 1M spans for 100k traces; ~3% of traces fail, their failed
+model call retried), spread over 30 days, plus one 1,000-span trace, through the real write
+path (db.ingest.write_batch: staging COPY, insert, rollups) from rows built directly (no OTLP
+decoding: that is bench/ingest.py's subject). The failing traces are then attributed
+(db.queries.forensics.attribute_pending fills trace_failures). Each endpoint is called through
+the real ASGI app (FastAPI TestClient, API key auth) over the full 30 days; the baseline is
+`SELECT count(*) FROM spans WHERE project_id = ? AND start_time >= ? AND start_time < ?` over the
+same window. Uses DATABASE_URL's server or an embedded PostgreSQL in a temp dir.
+One line per endpoint, then a JSON line: {"baseline_ms": ..., "<endpoint>": {"median_ms", "p95_ms", "ratio"}}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+
+from db.engine import libpq_url  # noqa: E402
+from db.ingest import STAGE_SPAN_COLUMNS, prepare_connection, write_batch  # noqa: E402
+from db.migrate import upgrade  # noqa: E402
+
+MODELS = [("openai", "gpt-4o", Decimal("0.0000025"), Decimal("0.00001")),
+          ("openai", "gpt-4o-mini", Decimal("0.00000015"), Decimal("0.0000006")),
+          ("anthropic", "claude-sonnet-4-5", Decimal("0.000003"), Decimal("0.000015")),
+          ("anthropic", "claude-3-5-haiku-latest", Decimal("0.0000008"), Decimal("0.000004"))]
+AGENTS = ["support", "billing", "triage"]
+SERVICES = ["web-agent", "batch-agent"]
+TOOLS = ["search_docs", "get_order", "refund", "send_email", "lookup_customer"]
+DAYS = 30
+_COLUMNS = [name for name, _ in STAGE_SPAN_COLUMNS]
+_DEFAULTS = dict.fromkeys(_COLUMNS)
+_DEFAULTS.update(kind=1, status="unset", attributes="{}", events="[]", links="[]", resource="{}", scope="bench")
+
+
+def row(**values) -> tuple:
+    merged = {**_DEFAULTS, **values}
+    return tuple(merged[name] for name in _COLUMNS)
+
+
+class Builder:
+    def __init__(self, project_id: int, until: datetime, seed: int = 7) -> None:
+        self.project_id = project_id
+        self.rng = random.Random(seed)
+        self.end_ns = int(until.timestamp()) * 1_000_000_000
+        self.start_ns = self.end_ns - DAYS * 86_400 * 1_000_000_000
+        self.change_ns = self.start_ns + 20 * 86_400 * 1_000_000_000  # gpt-4o silently served as a new version
+
+    def llm(self, tid, sid, parent, t, service, agent, session, user, *, failed=False, retry_of=None, unpriced=False):
+        rng = self.rng
+        provider, model, p_in, p_out = rng.choice(MODELS)
+        served = "gpt-4o-2024-11-20" if model == "gpt-4o" and t >= self.change_ns else model
+        if unpriced:
+            provider, model, served = "self-hosted", "internal-llm", "internal-llm"
+        t_in, t_out = rng.randint(200, 4000), rng.randint(20, 800)
+        duration = int(rng.lognormvariate(20.4, 0.6))  # median ~700 ms
+        links = "[]"
+        if retry_of is not None:
+            links = json.dumps([{"trace_id": tid.hex(), "span_id": retry_of.hex(), "relation": "retry_of",
+                                 "attributes": {"causeline.link.type": "retry_of"}}])
+        return row(project_id=self.project_id, trace_id=tid, span_id=sid, parent_span_id=parent, name=f"chat {model}",
+                   kind=3, category="llm", operation="chat", start_ns=t, end_ns=t + duration,
+                   status="error" if failed else "unset", status_message="rate limit exceeded" if failed else None,
+                   error_type="429" if failed else None, error_class="rate_limited" if failed else None,
+                   service_name=service, agent_name=agent, provider=provider, request_model=model,
+                   response_model=served, input_tokens=t_in, output_tokens=t_out, cache_read_tokens=0,
+                   cost_usd=None if unpriced else p_in * t_in + p_out * t_out,
+                   cost_source="unpriced" if unpriced else "bench-prices", session_id=session, user_id=user,
+                   attributes='{"gen_ai.operation.name": "chat"}', links=links,
+                   resource=f'{{"service.name": "{service}"}}', retry_kind="retry" if retry_of else None)
+
+    def trace(self, number: int, *, size: int = 10, failing: bool = False):
+        rng = self.rng
+        tid = number.to_bytes(16, "big")
+        ids = iter(range(1, 100_000))
+        sid = lambda: (number * 100_000 + next(ids)).to_bytes(8, "big")  # noqa: E731
+        t = rng.randint(self.start_ns, self.end_ns - 60 * 1_000_000_000)
+        service, agent = rng.choice(SERVICES), rng.choice(AGENTS)
+        session, user = f"conv-{number // 3}", f"user-{number % 2000}"
+        root_id = sid()
+        rows, edges = [row(project_id=self.project_id, trace_id=tid, span_id=root_id, name=f"invoke_agent {agent}",
+                           category="agent", operation="invoke_agent", start_ns=t, end_ns=t + 30_000_000_000,
+                           status="error" if failing else "unset", error_class="rate_limited" if failing else None,
+                           service_name=service, agent_name=agent, session_id=session, user_id=user,
+                           resource=f'{{"service.name": "{service}"}}')], []
+        rows.append(row(project_id=self.project_id, trace_id=tid, span_id=sid(), parent_span_id=root_id, name="route",
+                        category="routing", operation="route", start_ns=t + 1000, end_ns=t + 2_000_000,
+                        service_name=service, agent_name=agent))
+        clock = t + 3_000_000
+        fail_at = rng.randint(0, 2) if failing else -1
+        position = 0
+        while len(rows) < size:
+            if position % 3 == 2:
+                tool = rng.choice(TOOLS)
+                tool_failed = rng.random() < 0.002
+                rows.append(row(project_id=self.project_id, trace_id=tid, span_id=sid(), parent_span_id=root_id,
+                                name=f"execute_tool {tool}", category="tool", operation="execute_tool",
+                                start_ns=clock, end_ns=clock + rng.randint(5, 400) * 1_000_000,
+                                status="error" if tool_failed else "unset",
+                                error_class="tool_error" if tool_failed else None,
+                                service_name=service, agent_name=agent, tool_name=tool))
+            else:
+                span_id = sid()
+                rows.append(self.llm(tid, span_id, root_id, clock, service, agent, session, user,
+                                     failed=position == fail_at, unpriced=rng.random() < 0.01))
+                if position == fail_at and len(rows) < size:
+                    retry_id = sid()
+                    clock += 2_000_000
+                    rows.append(self.llm(tid, retry_id, root_id, clock, service, agent, session, user,
+                                         retry_of=span_id))
+                    edges.append((self.project_id, tid, retry_id, "retry_of", tid, span_id))
+            clock += 50_000_000
+            position += 1
+        return rows, edges
+
+
+def load(url: str, project_id: int, traces: int, until: datetime, threads: int = 2) -> tuple[int, bytes]:
+    """Returns (spans written, trace id of the 1,000-span trace)."""
+    builder = Builder(project_id, until)
+    big_number = traces + 1
+    failing = set(random.Random(3).sample(range(1, traces + 1), traces * 3 // 100))
+    batches: list[tuple[list, list]] = []
+    rows, edges, total = [], [], 0
+    for number in range(1, traces + 2):
+        r, e = builder.trace(number, size=1000 if number == big_number else 10,
+                             failing=number in failing or number == big_number)
+        rows += r
+        edges += e
+        if len(rows) >= 5000:
+            batches.append((rows, edges))
+            total += len(rows)
+            rows, edges = [], []
+    if rows:
+        batches.append((rows, edges))
+        total += len(rows)
+    lock = threading.Lock()
+    errors = []
+
+    def writer():
+        with psycopg.connect(libpq_url(url)) as conn:
+            prepare_connection(conn)
+            while True:
+                with lock:
+                    if not batches:
+                        return
+                    batch_rows, batch_edges = batches.pop()
+                try:
+                    write_batch(conn, batch_rows, batch_edges)
+                except Exception as exc:  # surfaced after join
+                    errors.append(exc)
+                    return
+
+    workers = [threading.Thread(target=writer) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+    return total, big_number.to_bytes(16, "big")
+
+
+def attribute_failing(url: str) -> int:
+    """Attribute only the traces with errors (the others have no failure to materialize)."""
+    from db.engine import make_engine, make_sessionmaker
+    from db.queries.forensics import attribute_pending
+
+    with psycopg.connect(libpq_url(url)) as conn:
+        conn.execute("UPDATE traces SET attributed_at = updated_at WHERE error_count = 0")
+        conn.commit()
+    engine = make_engine(url, pool_size=1)
+    done = 0
+    try:
+        maker = make_sessionmaker(engine)
+        while True:
+            with maker.begin() as session:
+                count = attribute_pending(session, delay=0, limit=200)
+            done += count
+            if count == 0:
+                return done
+    finally:
+        engine.dispose()
+
+
+def timed(fn, runs: int) -> tuple[float, float]:
+    for _ in range(3):
+        fn()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
+
+
+def database_for_run():
+    from sqlalchemy.engine import make_url
+
+    from db.embedded import EmbeddedPostgres
+
+    embedded = None
+    server_url = os.environ.get("DATABASE_URL")
+    if not server_url:
+        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="causeline-bench-q-")))
+        server_url = embedded.start()
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS causeline_bench_q WITH (FORCE)")
+        conn.execute("CREATE DATABASE causeline_bench_q")
+    url = make_url(server_url).set(database="causeline_bench_q").render_as_string(hide_password=False)
+    return url, server_url, embedded
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--traces", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+
+    from fastapi.testclient import TestClient
+
+    from core.settings import Settings
+    from db.engine import make_engine, make_sessionmaker
+    from db.queries.auth import create_api_key, create_project
+    from server.app import create_app
+
+    url, server_url, embedded = database_for_run()
+    try:
+        upgrade(url)
+        engine = make_engine(url, pool_size=2)
+        with make_sessionmaker(engine).begin() as session:
+            project = create_project(session, "bench")
+            key = create_api_key(session, project.id, name="bench", scopes=["read"]).secret
+            project_id = project.id
+        until = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        since = until - timedelta(days=DAYS)
+
+        started = time.perf_counter()
+        spans, big_trace = load(url, project_id, args.traces, until)
+        loaded = time.perf_counter() - started
+        started = time.perf_counter()
+        attributed = attribute_failing(url)
+        attributing = time.perf_counter() - started
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+            stored, traces, failing, rollups, failures = conn.execute(
+                "SELECT (SELECT count(*) FROM spans), (SELECT count(*) FROM traces), "
+                "(SELECT count(*) FROM traces WHERE error_count > 0), (SELECT count(*) FROM usage_rollups), "
+                "(SELECT count(*) FROM trace_failures)").fetchone()
+        print(f"loaded {stored:,} spans in {traces:,} traces ({failing:,} failing) in {loaded:.1f} s; "
+              f"{rollups:,} usage rollup rows; attributed {attributed:,} traces ({failures:,} failures) "
+              f"in {attributing:.1f} s", flush=True)
+        assert stored == spans
+
+        window = {"since": since.isoformat(), "until": until.isoformat()}
+        settings = Settings(database_url=url, demo="off")
+        app = create_app(settings, engine=engine, parts=("api",))
+        headers = {"authorization": f"Bearer {key}"}
+        results = {}
+        with TestClient(app) as client, psycopg.connect(libpq_url(url)) as conn:
+            def baseline():
+                conn.execute("SELECT count(*) FROM spans WHERE project_id = %s AND start_time >= %s "
+                             "AND start_time < %s", (project_id, since, until)).fetchone()
+
+            base_median, base_p95 = timed(baseline, args.runs)
+            print(f"{'baseline count(*) over 30 days':48s} median {base_median:8.1f} ms  p95 {base_p95:8.1f} ms",
+                  flush=True)
+            endpoints = {
+                "costs?group_by=model": ("/api/costs", {**window, "group_by": "model"}),
+                "costs?group_by=day": ("/api/costs", {**window, "group_by": "day"}),
+                "costs?group_by=tool": ("/api/costs", {**window, "group_by": "tool"}),
+                "costs?group_by=user": ("/api/costs", {**window, "group_by": "user"}),
+                "costs?group_by=session": ("/api/costs", {**window, "group_by": "session"}),
+                "health/providers": ("/api/health/providers", window),
+                "health/providers?bucket=hour": ("/api/health/providers", {**window, "bucket": "hour"}),
+                "anomalies": ("/api/anomalies", window),
+                # Issue 4's per-trace and failure endpoints (api/forensics.py).
+                "failures": ("/api/failures", window),
+                "traces/{1000-span trace}/attribution": (f"/api/traces/{big_trace.hex()}/attribution", {}),
+            }
+            for name, (path, params) in endpoints.items():
+                response = client.get(path, params=params, headers=headers)
+                if response.status_code == 404 and path not in {r.path for r in app.routes}:
+                    print(f"{name}: not available", flush=True)
+                    continue
+                response.raise_for_status()
+
+                def call(path=path, params=params):
+                    client.get(path, params=params, headers=headers).raise_for_status()
+
+                median, p95 = timed(call, args.runs)
+                results[name] = {"median_ms": round(median, 1), "p95_ms": round(p95, 1),
+                                 "ratio": round(median / base_median, 2)}
+                print(f"{name:48s} median {median:8.1f} ms  p95 {p95:8.1f} ms  ratio {median / base_median:6.2f}",
+                      flush=True)
+        engine.dispose()
+        print(json.dumps({"spans": stored, "traces": traces, "baseline_ms": round(base_median, 1),
+                          "baseline_p95_ms": round(base_p95, 1), **results}))
+    finally:
+        with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS causeline_bench_q WITH (FORCE)")
+        if embedded is not None:
+            embedded.close()
+
+
+if __name__ == "__main__":
+    main()

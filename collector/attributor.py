@@ -1,0 +1,57 @@
+"""The background attributor: keeps `trace_failures` up to date for /api/failures.
+
+One daemon thread per collector process, with its own database sessions. Every
+`interval` seconds it runs db.queries.forensics.attribute_pending in its own
+transaction until nothing is pending: traces quiet for `delay` seconds whose
+attribution is missing or older than their last update are claimed with
+FOR UPDATE SKIP LOCKED (so several collectors share the work), recomputed and
+committed. An error is logged and retried on the next tick; it never stops ingest.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy.orm import sessionmaker
+
+from db.queries.forensics import attribute_pending
+
+log = logging.getLogger("causeline.attributor")
+
+
+class Attributor:
+    def __init__(self, sessions: sessionmaker, *, delay: float = 5.0, interval: float = 1.0, batch: int = 20) -> None:
+        self._sessions = sessions
+        self.delay = delay
+        self.interval = interval
+        self.batch = batch
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.attributed = 0  # traces attributed since start (for tests and metrics)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="causeline-attributor", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run_once(self) -> int:
+        """Attribute one batch of pending traces and commit; returns how many."""
+        with self._sessions.begin() as session:
+            done = attribute_pending(session, delay=self.delay, limit=self.batch)
+        self.attributed += done
+        return done
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                while self.run_once() >= self.batch and not self._stop.is_set():
+                    pass
+            except Exception:  # noqa: BLE001 - keep the thread alive; the next tick retries
+                log.exception("failure attribution failed; retrying on the next tick")

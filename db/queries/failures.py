@@ -1,0 +1,189 @@
+"""Failures across traces: materialized root causes (`trace_failures`) grouped by a dimension.
+
+Definitions (also in docs/forensics.md):
+- runs in scope: traces of the project that started in [since, until), narrowed by
+  `service` (any span of the run in that service), `agent` (the agent took part) and
+  `model` (a model call used it) — the `traces` rollup arrays;
+- failures: distinct root causes (root trace id, root span id) materialized for those
+  runs; `provider` narrows the root causes (traces carry no provider list). A root
+  cause seen from two linked runs counts once (its own trace's row wins);
+- a failed run: a run whose top span failed (`trace_failed`); `share_of_failed_runs` of
+  a group = failed runs holding one of its root causes / all failed runs in scope;
+- cost: `burned` sums what the failures themselves burned (root cause and failed
+  re-attempts, with their sub-spans), split into recovered and not; `failed_runs_cost`
+  sums the whole cost of the failed runs (traces.cost_usd, priced spans only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+DIMENSIONS: dict[str, str] = {
+    "error_class": "tf.error_class",
+    "provider": "tf.provider",
+    "model": "COALESCE(tf.response_model, tf.request_model)",
+    "tool": "tf.tool_name",
+    "agent": "tf.agent_name",
+    "step": "tf.span_name",
+}
+MAX_GROUPS = 100
+EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    key: str | None
+    failures: int
+    recovered: int
+    runs: int
+    failed_runs: int
+    share_of_failed_runs: float | None
+    first_seen: datetime
+    last_seen: datetime
+    example_traces: list[bytes]
+    tokens_burned: int
+    cost_burned_usd: Decimal
+    cost_burned_recovered_usd: Decimal
+    failed_runs_cost_usd: Decimal
+    failed_runs_tokens: int
+    mean_confidence: float
+
+
+@dataclass(frozen=True)
+class FailureTotals:
+    runs: int
+    runs_with_failures: int
+    failed_runs: int
+    failures: int
+    recovered: int
+    tokens_burned: int
+    cost_burned_usd: Decimal
+    cost_burned_recovered_usd: Decimal
+    failed_runs_cost_usd: Decimal
+    failed_runs_tokens: int
+    pending_traces: int  # runs in scope whose attribution is not up to date yet
+
+
+def _scope(service, agent, model, provider) -> tuple[str, str, dict]:
+    run_filters, root_filters, params = [], [], {}
+    if service:
+        run_filters.append("(t.service_name = :service OR t.services @> ARRAY[CAST(:service AS text)])")
+        params["service"] = service
+    if agent:
+        run_filters.append("t.agents @> ARRAY[CAST(:agent AS text)]")
+        params["agent"] = agent
+    if model:
+        run_filters.append("t.models @> ARRAY[CAST(:model AS text)]")
+        params["model"] = model
+    if provider:
+        root_filters.append("tf.provider = :provider")
+        params["provider"] = provider
+    return "".join(f" AND {f}" for f in run_filters), "".join(f" AND {f}" for f in root_filters), params
+
+
+def _ctes(dimension_sql: str, run_where: str, root_where: str) -> str:
+    return f"""
+WITH runs AS (
+    SELECT t.trace_id, t.cost_usd, t.input_tokens + t.output_tokens AS tokens, t.start_time,
+           (t.attributed_at IS NULL OR t.attributed_at < t.updated_at) AS pending
+    FROM traces t
+    WHERE t.project_id = :project_id AND t.start_time >= :since AND t.start_time < :until{run_where}
+),
+fr AS (
+    SELECT tf.*, r.cost_usd AS run_cost, r.tokens AS run_tokens, COALESCE({dimension_sql}, '') AS grp
+    FROM trace_failures tf JOIN runs r ON r.trace_id = tf.trace_id
+    WHERE tf.project_id = :project_id{root_where}
+),
+fd AS (
+    SELECT DISTINCT ON (root_trace_id, root_span_id) *
+    FROM fr ORDER BY root_trace_id, root_span_id, (trace_id = root_trace_id) DESC, trace_id
+),
+per_run AS (
+    SELECT grp, trace_id, bool_or(trace_failed) AS failed, max(run_cost) AS run_cost,
+           max(run_tokens) AS run_tokens, max(trace_start) AS trace_start
+    FROM fr GROUP BY grp, trace_id
+)"""
+
+
+def failure_groups(
+    session: Session, project_id: int, dimension: str, *, since: datetime, until: datetime,
+    service: str | None = None, agent: str | None = None, model: str | None = None,
+    provider: str | None = None, limit: int = 20, total_failed_runs: int | None = None,
+) -> list[FailureGroup]:
+    """Top groups by failures. `total_failed_runs` (from failure_totals) saves a query."""
+    if dimension not in DIMENSIONS:
+        raise ValueError(f"dimension must be one of {', '.join(DIMENSIONS)}")
+    run_where, root_where, params = _scope(service, agent, model, provider)
+    total_failed = total_failed_runs
+    if total_failed is None:
+        total_failed = failure_totals(session, project_id, since=since, until=until, service=service,
+                                      agent=agent, model=model, provider=provider).failed_runs
+    sql = _ctes(DIMENSIONS[dimension], run_where, root_where) + """
+SELECT d.grp, d.failures, d.recovered, d.first_seen, d.last_seen, d.tokens_burned, d.cost_burned,
+       d.cost_recovered, d.confidence, r.runs, r.failed_runs, r.failed_cost, r.failed_tokens, r.examples
+FROM (
+    SELECT grp, count(*) AS failures, count(*) FILTER (WHERE recovered) AS recovered,
+           min(trace_start) AS first_seen, max(trace_start) AS last_seen,
+           COALESCE(sum(tokens_burned), 0) AS tokens_burned, COALESCE(sum(cost_burned_usd), 0) AS cost_burned,
+           COALESCE(sum(cost_burned_usd) FILTER (WHERE recovered), 0) AS cost_recovered,
+           avg(confidence) AS confidence
+    FROM fd GROUP BY grp
+) d JOIN (
+    SELECT grp, count(*) AS runs, count(*) FILTER (WHERE failed) AS failed_runs,
+           COALESCE(sum(run_cost) FILTER (WHERE failed), 0) AS failed_cost,
+           COALESCE(sum(run_tokens) FILTER (WHERE failed), 0) AS failed_tokens,
+           (array_agg(trace_id ORDER BY trace_start DESC, trace_id))[1:%d] AS examples
+    FROM per_run GROUP BY grp
+) r ON r.grp = d.grp
+ORDER BY d.failures DESC, r.failed_runs DESC, d.grp
+LIMIT :limit""" % EXAMPLES
+    rows = session.execute(text(sql), {
+        **params, "project_id": project_id, "since": since, "until": until, "limit": min(limit, MAX_GROUPS),
+    }).all()
+    return [
+        FailureGroup(
+            key=row.grp or None, failures=row.failures, recovered=row.recovered, runs=row.runs,
+            failed_runs=row.failed_runs,
+            share_of_failed_runs=round(row.failed_runs / total_failed, 4) if total_failed else None,
+            first_seen=row.first_seen, last_seen=row.last_seen,
+            example_traces=[bytes(t) for t in row.examples or []], tokens_burned=int(row.tokens_burned),
+            cost_burned_usd=row.cost_burned, cost_burned_recovered_usd=row.cost_recovered,
+            failed_runs_cost_usd=row.failed_cost, failed_runs_tokens=int(row.failed_tokens),
+            mean_confidence=round(float(row.confidence), 2),
+        )
+        for row in rows
+    ]
+
+
+def failure_totals(
+    session: Session, project_id: int, *, since: datetime, until: datetime, service: str | None = None,
+    agent: str | None = None, model: str | None = None, provider: str | None = None,
+) -> FailureTotals:
+    run_where, root_where, params = _scope(service, agent, model, provider)
+    sql = _ctes("NULL", run_where, root_where) + """
+SELECT
+    (SELECT count(*) FROM runs) AS runs,
+    (SELECT count(*) FROM runs WHERE pending) AS pending,
+    (SELECT count(*) FROM per_run) AS runs_with_failures,
+    (SELECT count(*) FROM per_run WHERE failed) AS failed_runs,
+    (SELECT COALESCE(sum(run_cost), 0) FROM per_run WHERE failed) AS failed_cost,
+    (SELECT COALESCE(sum(run_tokens), 0) FROM per_run WHERE failed) AS failed_tokens,
+    (SELECT count(*) FROM fd) AS failures,
+    (SELECT count(*) FROM fd WHERE recovered) AS recovered,
+    (SELECT COALESCE(sum(tokens_burned), 0) FROM fd) AS tokens_burned,
+    (SELECT COALESCE(sum(cost_burned_usd), 0) FROM fd) AS cost_burned,
+    (SELECT COALESCE(sum(cost_burned_usd), 0) FROM fd WHERE recovered) AS cost_recovered
+"""
+    row = session.execute(text(sql), {**params, "project_id": project_id, "since": since, "until": until}).one()
+    return FailureTotals(
+        runs=row.runs, runs_with_failures=row.runs_with_failures, failed_runs=row.failed_runs,
+        failures=row.failures, recovered=row.recovered, tokens_burned=int(row.tokens_burned),
+        cost_burned_usd=row.cost_burned, cost_burned_recovered_usd=row.cost_recovered,
+        failed_runs_cost_usd=row.failed_cost, failed_runs_tokens=int(row.failed_tokens),
+        pending_traces=row.pending,
+    )

@@ -1,0 +1,113 @@
+"""Per-trace forensics from storage: attribution, lineage, cost breakdown, and the
+materialization of root causes into `trace_failures` for the cross-trace view.
+
+`attribute_pending` is what the background attributor (collector/attributor.py) runs
+in a loop; tests call it directly. It:
+  1. claims traces whose attribution is missing or older than their last update
+     (`attributed_at IS NULL OR attributed_at < updated_at`) and that have been quiet
+     for `delay` seconds, with `FOR UPDATE SKIP LOCKED` so several collectors share the
+     work without waiting on each other;
+  2. recomputes attribution from the spans and edges (plus linked traces);
+  3. replaces the trace's rows in `trace_failures` (delete + insert);
+  4. sets `attributed_at` to the `updated_at` it saw — not now(): a trace updated
+     after the claim compares newer and is picked again.
+The caller owns the transaction (commit or roll back).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from core.attribution import TraceAttribution, attribute
+from core.lineage import DEFAULT_DEPTH, Lineage, build_lineage
+from core.trace_costs import TraceCosts, trace_costs
+from db.models import TraceFailure, TraceRow
+from db.queries.lineage import load_trace_graph
+
+
+@dataclass(frozen=True)
+class AttributionResult:
+    trace: TraceRow
+    attribution: TraceAttribution
+    truncated: bool
+
+
+def trace_attribution(session: Session, project_id: int, trace_id: bytes, *,
+                      depth: int = DEFAULT_DEPTH) -> AttributionResult | None:
+    graph = load_trace_graph(session, project_id, trace_id, max_depth=depth)
+    if graph is None:
+        return None
+    return AttributionResult(graph.trace, attribute(trace_id, graph.spans, graph.edges), graph.truncated)
+
+
+def trace_lineage(session: Session, project_id: int, trace_id: bytes, *, depth: int = DEFAULT_DEPTH) -> Lineage | None:
+    graph = load_trace_graph(session, project_id, trace_id, max_depth=depth)
+    if graph is None:
+        return None
+    return build_lineage(trace_id, graph.spans, graph.edges, max_depth=depth, truncated=graph.truncated)
+
+
+def trace_cost_breakdown(session: Session, project_id: int, trace_id: bytes) -> TraceCosts | None:
+    graph = load_trace_graph(session, project_id, trace_id, max_depth=0)
+    if graph is None:
+        return None
+    return trace_costs(trace_id, graph.spans)
+
+
+def failure_rows(project_id: int, trace: TraceRow, attribution: TraceAttribution) -> list[dict]:
+    """trace_failures rows for one trace: the failures that touch it (root cause, a failed
+    span or a data consumer in this trace), one row per root-cause span."""
+    rows: dict[bytes, dict] = {}
+    tid = trace.trace_id
+    for failure in attribution.failures:
+        touched = (
+            failure.root_cause.trace_id == tid
+            or any(s.trace_id == tid for s in failure.failed_spans)
+            or any(s.trace_id == tid for s in failure.blast_radius.data_consumers)
+        )
+        if not touched or failure.root_cause.span_id in rows:
+            continue
+        rows[failure.root_cause.span_id] = dict(
+            project_id=project_id, trace_id=tid, root_span_id=failure.root_cause.span_id,
+            root_trace_id=failure.root_cause.trace_id, trace_start=trace.start_time,
+            error_class=failure.error_class, category=failure.category, span_name=failure.root_cause.name,
+            service_name=failure.service_name, agent_name=failure.agent_name, tool_name=failure.tool_name,
+            provider=failure.provider, request_model=failure.request_model,
+            response_model=failure.response_model, recovered=failure.recovered,
+            trace_failed=attribution.failed, confidence=failure.confidence,
+            tokens_burned=failure.burned.total_tokens, cost_burned_usd=failure.burned.cost_usd,
+            duration_ns=failure.burned.duration_ns, propagation_depth=len(failure.propagation_path) - 1,
+            blast_radius=failure.blast_radius.size, evidence=list(failure.evidence),
+        )
+    return list(rows.values())
+
+
+def attribute_pending(session: Session, *, now: datetime | None = None, delay: float = 5.0, limit: int = 20,
+                      depth: int = DEFAULT_DEPTH) -> int:
+    """Attribute up to `limit` pending traces quiet for `delay` seconds; returns how many.
+    `now=None` uses the database clock (the one `updated_at` comes from)."""
+    cutoff = (func.now() if now is None else now) - timedelta(seconds=delay)
+    claimed = session.execute(
+        select(TraceRow.project_id, TraceRow.trace_id, TraceRow.updated_at)
+        .where(or_(TraceRow.attributed_at.is_(None), TraceRow.attributed_at < TraceRow.updated_at),
+               TraceRow.updated_at <= cutoff)
+        .order_by(TraceRow.updated_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for project_id, trace_id, seen in claimed:
+        result = trace_attribution(session, project_id, trace_id, depth=depth)
+        session.execute(delete(TraceFailure).where(
+            TraceFailure.project_id == project_id, TraceFailure.trace_id == trace_id))
+        if result is not None:
+            rows = failure_rows(project_id, result.trace, result.attribution)
+            if rows:
+                session.execute(insert(TraceFailure), rows)
+        session.execute(update(TraceRow).where(
+            TraceRow.project_id == project_id, TraceRow.trace_id == trace_id,
+        ).values(attributed_at=seen))
+    return len(claimed)

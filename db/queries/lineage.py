@@ -1,0 +1,128 @@
+"""Load a trace together with the traces linked to it, for lineage and attribution.
+
+Which traces: a recursive CTE over `span_edges`, following cross-trace edges in both
+directions (edges declared by a trace's spans, and edges from other traces into it),
+at most `max_depth` hops, with PostgreSQL's `CYCLE ... SET is_cycle USING path` so a
+cycle in untrusted link data ends the walk instead of looping. The walk is breadth
+first and the outer query reads at most `MAX_WALK_ROWS` rows (PostgreSQL stops a
+recursive CTE once the outer LIMIT is met), so a dense web of links stays bounded too.
+Every statement is scoped by project_id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, or_, select, text
+from sqlalchemy.dialects.postgresql import BYTEA
+from sqlalchemy.orm import Session
+
+from core.forensics_view import EdgeView, SpanView
+from core.lineage import DEFAULT_DEPTH, DEFAULT_MAX_TRACES, MAX_DEPTH
+from core.span import Tokens
+from db.models import SpanEdge, SpanRow, TraceRow
+
+MAX_WALK_ROWS = 10_000
+MAX_SPANS = 50_000  # spans loaded across all linked traces of one request
+
+_REACH = text("""
+WITH RECURSIVE reach(trace_id, depth) AS (
+    SELECT CAST(:trace_id AS bytea), 0
+  UNION
+    SELECT CASE WHEN e.trace_id = r.trace_id THEN e.linked_trace_id ELSE e.trace_id END, r.depth + 1
+    FROM reach r
+    JOIN span_edges e
+      ON e.project_id = :project_id
+     AND (e.trace_id = r.trace_id OR e.linked_trace_id = r.trace_id)
+     AND e.trace_id <> e.linked_trace_id
+    WHERE r.depth < :max_depth
+) CYCLE trace_id SET is_cycle USING path
+SELECT trace_id, depth FROM reach WHERE NOT is_cycle LIMIT :max_rows
+""").bindparams(bindparam("trace_id", type_=BYTEA))
+
+_SPAN_COLUMNS = (
+    SpanRow.trace_id, SpanRow.span_id, SpanRow.parent_span_id, SpanRow.name, SpanRow.category,
+    SpanRow.start_ns, SpanRow.duration_ns, SpanRow.status, SpanRow.error_type, SpanRow.error_class,
+    SpanRow.status_message, SpanRow.service_name, SpanRow.agent_name, SpanRow.tool_name, SpanRow.provider,
+    SpanRow.request_model, SpanRow.response_model, SpanRow.input_tokens, SpanRow.output_tokens,
+    SpanRow.cache_read_tokens, SpanRow.cache_write_tokens, SpanRow.reasoning_tokens, SpanRow.cost_usd,
+    SpanRow.cost_source, SpanRow.attributes, SpanRow.events,
+)
+
+
+@dataclass(frozen=True)
+class TraceGraph:
+    trace: TraceRow
+    trace_depths: dict[bytes, int]  # the trace (0) and linked traces reached, with their hop count
+    spans: list[SpanView]
+    edges: list[EdgeView]
+    truncated: bool                 # a depth, row or span bound cut the walk
+
+
+def linked_traces(session: Session, project_id: int, trace_id: bytes, *, max_depth: int = DEFAULT_DEPTH,
+                  max_traces: int = DEFAULT_MAX_TRACES) -> tuple[dict[bytes, int], bool]:
+    max_depth = max(0, min(max_depth, MAX_DEPTH))
+    rows = session.execute(_REACH, {
+        "trace_id": trace_id, "project_id": project_id, "max_depth": max_depth, "max_rows": MAX_WALK_ROWS,
+    }).all()
+    depths: dict[bytes, int] = {}
+    for tid, depth in rows:
+        tid = bytes(tid)
+        if tid not in depths or depth < depths[tid]:
+            depths[tid] = depth
+    truncated = len(rows) >= MAX_WALK_ROWS
+    if len(depths) > max_traces:
+        keep = sorted(depths.items(), key=lambda item: (item[1], item[0]))[:max_traces]
+        depths, truncated = dict(keep), True
+    depths[trace_id] = 0
+    return depths, truncated
+
+
+def load_trace_graph(session: Session, project_id: int, trace_id: bytes, *, max_depth: int = DEFAULT_DEPTH,
+                     max_traces: int = DEFAULT_MAX_TRACES) -> TraceGraph | None:
+    """The trace, its linked traces' spans and every edge touching them; None if not in this project."""
+    trace = session.scalars(
+        select(TraceRow).where(TraceRow.project_id == project_id, TraceRow.trace_id == trace_id)
+    ).one_or_none()
+    if trace is None:
+        return None
+    depths, truncated = linked_traces(session, project_id, trace_id, max_depth=max_depth, max_traces=max_traces)
+    ids = list(depths)
+    rows = session.execute(
+        select(*_SPAN_COLUMNS)
+        .where(SpanRow.project_id == project_id, SpanRow.trace_id.in_(ids))
+        .order_by(SpanRow.start_ns, SpanRow.span_id).limit(MAX_SPANS + 1)
+    ).all()
+    if len(rows) > MAX_SPANS:
+        rows, truncated = rows[:MAX_SPANS], True
+    edges = session.execute(
+        select(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation, SpanEdge.linked_trace_id,
+               SpanEdge.linked_span_id)
+        .where(SpanEdge.project_id == project_id,
+               or_(SpanEdge.trace_id.in_(ids), SpanEdge.linked_trace_id.in_(ids)))
+        .order_by(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation, SpanEdge.linked_trace_id,
+                  SpanEdge.linked_span_id)
+    ).all()
+    edge_views = [EdgeView(*row) for row in edges]
+    # Every trace an edge names is reached unless a bound stopped the walk short of it.
+    truncated = truncated or any(
+        e.trace_id not in depths or e.linked_trace_id not in depths for e in edge_views)
+    return TraceGraph(
+        trace=trace, trace_depths=depths, spans=[span_view(row) for row in rows],
+        edges=edge_views, truncated=truncated,
+    )
+
+
+def span_view(row) -> SpanView:
+    return SpanView(
+        trace_id=row.trace_id, span_id=row.span_id, parent_span_id=row.parent_span_id, name=row.name,
+        category=row.category, start_ns=row.start_ns, end_ns=row.start_ns + row.duration_ns, status=row.status,
+        error_type=row.error_type, error_class=row.error_class, status_message=row.status_message,
+        service_name=row.service_name, agent_name=row.agent_name, tool_name=row.tool_name,
+        provider=row.provider, request_model=row.request_model, response_model=row.response_model,
+        tokens=Tokens(row.input_tokens, row.output_tokens, row.cache_read_tokens, row.cache_write_tokens,
+                      row.reasoning_tokens),
+        cost_usd=row.cost_usd, cost_source=row.cost_source,
+        attributes=row.attributes if isinstance(row.attributes, dict) else {},
+        events=tuple(row.events) if isinstance(row.events, list) else (),
+    )

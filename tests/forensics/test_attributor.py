@@ -1,0 +1,116 @@
+"""Materialization of root causes into trace_failures: quiet period, claim with SKIP LOCKED,
+recompute when a trace gets more spans, and the background thread — on real PostgreSQL,
+with spans arriving through the real collector."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import httpx
+from sqlalchemy import select
+
+from collector.attributor import Attributor
+from db.models import TraceFailure, TraceRow
+from db.queries.forensics import attribute_pending
+from tests.collector.conftest import collector  # noqa: F401 - the fixture
+from tests.otlp_payloads import request, span, span_id, trace_id
+
+MS = 1_000_000
+
+
+def post(collector, spans) -> None:  # noqa: F811
+    response = httpx.post(collector.traces_endpoint, content=request(spans).SerializeToString(),
+                          headers={**collector.auth(), "content-type": "application/x-protobuf"}, timeout=30)
+    assert response.status_code == 200, response.text
+
+
+def tool_failure(tid: bytes, parent: bytes, base: int):
+    return span(tid, span_id(), parent=parent, name="execute_tool search", start=base + 10 * MS, duration=5 * MS,
+                status=2, message="TimeoutError: search timed out",
+                attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search",
+                            "error.type": "TimeoutError"})
+
+
+def rows(session, tid: bytes) -> list[TraceFailure]:
+    return list(session.scalars(select(TraceFailure).where(TraceFailure.trace_id == tid)))
+
+
+def test_pending_quiet_period_claim_and_recompute_on_update(collector, sessionmaker):  # noqa: F811
+    tid, root = trace_id(), span_id()
+    base = time.time_ns()
+    post(collector, [tool_failure(tid, root, base)])  # the root has not arrived yet
+    now = datetime.now(timezone.utc)
+    with sessionmaker.begin() as session:
+        assert attribute_pending(session, now=now, delay=5) == 0  # still within the quiet period
+    with sessionmaker.begin() as session:
+        assert attribute_pending(session, now=now + timedelta(seconds=10), delay=5) == 1
+    with sessionmaker() as session:
+        [row] = rows(session, tid)
+        assert (row.error_class, row.recovered, row.trace_failed, row.tool_name) == ("timeout", False, False, "search")
+        assert "a failed span's parent was not received; the failure may have travelled further" in row.evidence
+        assert row.confidence == 0.8  # 0.9 structured, -0.1 incomplete
+        trace = session.get(TraceRow, (collector.project_id, tid))
+        assert trace.attributed_at == trace.updated_at
+    with sessionmaker.begin() as session:
+        assert attribute_pending(session, now=now + timedelta(seconds=10), delay=5) == 0  # up to date
+
+    # The root arrives, failed: the trace is pending again and its rows are replaced.
+    post(collector, [span(tid, root, name="agent run", start=base, duration=50 * MS, status=2, message="failed",
+                          attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "a"})])
+    with sessionmaker() as session:
+        trace = session.get(TraceRow, (collector.project_id, tid))
+        assert trace.updated_at > trace.attributed_at
+    with sessionmaker.begin() as session:
+        assert attribute_pending(session, now=datetime.now(timezone.utc) + timedelta(seconds=10), delay=5) == 1
+    with sessionmaker() as session:
+        [row] = rows(session, tid)
+        assert (row.recovered, row.trace_failed, row.propagation_depth, row.agent_name) == (False, True, 1, "a")
+        assert row.confidence == 0.9
+
+
+def test_claims_skip_locked_traces(collector, sessionmaker):  # noqa: F811
+    base = time.time_ns()
+    traces = [trace_id(), trace_id()]
+    for tid in traces:
+        root = span_id()
+        post(collector, [span(tid, root, name="run", start=base, duration=30 * MS), tool_failure(tid, root, base)])
+    later = datetime.now(timezone.utc) + timedelta(seconds=10)
+    first = sessionmaker()
+    second = sessionmaker()
+    try:
+        assert attribute_pending(first, now=later, delay=5, limit=1) == 1  # holds its row lock
+        started = time.monotonic()
+        assert attribute_pending(second, now=later, delay=5, limit=10) == 1  # skips it, takes the other
+        assert time.monotonic() - started < 5
+        first.commit()
+        second.commit()
+    finally:
+        first.close()
+        second.close()
+    with sessionmaker() as session:
+        assert all(len(rows(session, tid)) == 1 for tid in traces)
+        assert all(r.recovered for tid in traces for r in rows(session, tid))  # handled by the unset root
+    with sessionmaker.begin() as session:
+        assert attribute_pending(session, now=later, delay=5) == 0
+
+
+def test_background_thread_materializes(collector, sessionmaker):  # noqa: F811
+    attributor = Attributor(sessionmaker, delay=0, interval=0.05)
+    attributor.start()
+    try:
+        tid, root = trace_id(), span_id()
+        base = time.time_ns()
+        post(collector, [span(tid, root, name="run", start=base, duration=30 * MS, status=2),
+                         tool_failure(tid, root, base)])
+        deadline = time.monotonic() + 15
+        while True:
+            with sessionmaker() as session:
+                found = rows(session, tid)
+            if found or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert [r.trace_failed for r in found] == [True]
+        assert attributor.attributed >= 1
+    finally:
+        attributor.stop()

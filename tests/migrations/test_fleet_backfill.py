@@ -1,0 +1,42 @@
+"""Revision 0003 rebuilds the rollups from `spans`: down to 0002 and up again gives back exactly
+what the write path had maintained."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from db.migrate import downgrade, upgrade
+from tests import otlp_payloads as P
+from tests.api.test_fleet_api import H, ingest, llm, ns, tool
+
+
+def test_downgrade_and_upgrade_rebuild_the_rollups(database_url, project, engine):
+    tid = P.trace_id()
+    failed = llm(tid, start=ns(H), ms=1500, status=2, **{"error.type": "429"})
+    spans = [
+        failed,
+        llm(tid, start=ns(H, 10), ms=700, links=[(tid, failed.span_id, {"causeline.link.type": "retry_of"})]),
+        llm(tid, model="claude-sonnet-4-5", provider="anthropic", start=ns(H, 20), ms=900,
+            links=[(tid, failed.span_id, {"causeline.link.type": "fallback_of"})]),
+        llm(tid, start=ns(H + timedelta(hours=1)), ms=3, **{"causeline.attempt": "3"}),
+        tool(tid, "search", start=ns(H, 30), ms=20, status=2),
+    ]
+    ingest(database_url, project[0], spans)
+
+    def dump():
+        with engine.connect() as conn:
+            return (conn.execute(text("select * from usage_rollups order by 1,2,3,4,5,6,7,8")).all(),
+                    conn.execute(text("select * from tool_rollups order by 1,2,3,4,5,6")).all(),
+                    conn.execute(text("select span_id, retry_kind from spans order by 1")).all())
+
+    before = dump()
+    assert sum(r.retries for r in before[0]) == 2 and sum(r.fallbacks for r in before[0]) == 1
+    engine.dispose()
+    downgrade(database_url, "0002")
+    with engine.connect() as conn:
+        assert conn.execute(text("select sum(calls), sum(errors) from usage_rollups")).one() == (4, 1)
+    engine.dispose()
+    upgrade(database_url)
+    assert dump() == before
