@@ -161,7 +161,9 @@ up_traces AS (
         services = {_union("services")},
         session_id = COALESCE(traces.session_id, excluded.session_id),
         user_id = COALESCE(traces.user_id, excluded.user_id),
-        updated_at = now()
+        -- Strictly increasing per trace, even across writers whose transactions started out of
+        -- order: the attributor compares it with attributed_at to know what changed.
+        updated_at = GREATEST(clock_timestamp(), traces.updated_at + interval '1 microsecond')
     RETURNING 1
 ),
 up_usage AS (

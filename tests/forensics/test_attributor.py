@@ -114,3 +114,35 @@ def test_background_thread_materializes(collector, sessionmaker):  # noqa: F811
         assert attributor.attributed >= 1
     finally:
         attributor.stop()
+
+
+def test_updated_at_never_goes_backwards(database_url, engine):
+    """A writer whose transaction started earlier must still move updated_at forward."""
+    import psycopg
+    from sqlalchemy import text as sql_text
+
+    from db.engine import libpq_url
+    from db.ingest import prepare_connection, write_batch
+    from collector.pipeline import prepare
+    from core.otlp import Limits
+    from tests import otlp_payloads as P
+
+    tid = P.trace_id()
+    first = prepare(P.request([P.span(tid, P.span_id())]).SerializeToString(), "application/x-protobuf",
+                    project_id=1, limits=Limits(), overrides=())
+    second = prepare(P.request([P.span(tid, P.span_id())]).SerializeToString(), "application/x-protobuf",
+                     project_id=1, limits=Limits(), overrides=())
+    early = psycopg.connect(libpq_url(database_url))
+    prepare_connection(early)
+    early.execute("SELECT 1")  # opens the early transaction: its now() is fixed from here
+    late = psycopg.connect(libpq_url(database_url))
+    prepare_connection(late)
+    write_batch(late, first.rows, first.edges)
+    with engine.connect() as conn:
+        before = conn.execute(sql_text("select updated_at from traces")).scalar_one()
+    write_batch(early, second.rows, second.edges)
+    with engine.connect() as conn:
+        after = conn.execute(sql_text("select updated_at from traces")).scalar_one()
+    early.close()
+    late.close()
+    assert after > before
