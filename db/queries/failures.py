@@ -87,17 +87,17 @@ def _scope(service, agent, model, provider) -> tuple[str, str, dict]:
 
 
 def _ctes(dimension_sql: str, run_where: str, root_where: str) -> str:
+    # Driven from trace_failures (indexed by project and trace start), so a grouping touches
+    # the few failed runs of the window, not every run in it. traces is joined by its primary
+    # key only: a time predicate on it lets a planner with stale statistics pick the time index
+    # as the inner side of a nested loop (seen: 15M rows filtered, 9 s).
     return f"""
-WITH runs AS (
-    SELECT t.trace_id, t.cost_usd, t.input_tokens + t.output_tokens AS tokens, t.start_time,
-           (t.attributed_at IS NULL OR t.attributed_at < t.updated_at) AS pending
-    FROM traces t
-    WHERE t.project_id = :project_id AND t.start_time >= :since AND t.start_time < :until{run_where}
-),
-fr AS (
-    SELECT tf.*, r.cost_usd AS run_cost, r.tokens AS run_tokens, COALESCE({dimension_sql}, '') AS grp
-    FROM trace_failures tf JOIN runs r ON r.trace_id = tf.trace_id
-    WHERE tf.project_id = :project_id{root_where}
+WITH fr AS (
+    SELECT tf.*, t.cost_usd AS run_cost, t.input_tokens + t.output_tokens AS run_tokens,
+           COALESCE({dimension_sql}, '') AS grp
+    FROM trace_failures tf
+    JOIN traces t ON t.project_id = tf.project_id AND t.trace_id = tf.trace_id
+    WHERE tf.project_id = :project_id AND tf.trace_start >= :since AND tf.trace_start < :until{run_where}{root_where}
 ),
 fd AS (
     SELECT DISTINCT ON (root_trace_id, root_span_id) *
@@ -107,6 +107,14 @@ per_run AS (
     SELECT grp, trace_id, bool_or(trace_failed) AS failed, max(run_cost) AS run_cost,
            max(run_tokens) AS run_tokens, max(trace_start) AS trace_start
     FROM fr GROUP BY grp, trace_id
+)"""
+
+
+_RUNS = """,
+runs AS (
+    SELECT (t.attributed_at IS NULL OR t.attributed_at < t.updated_at) AS pending
+    FROM traces t
+    WHERE t.project_id = :project_id AND t.start_time >= :since AND t.start_time < :until{run_where}
 )"""
 
 
@@ -165,7 +173,7 @@ def failure_totals(
     agent: str | None = None, model: str | None = None, provider: str | None = None,
 ) -> FailureTotals:
     run_where, root_where, params = _scope(service, agent, model, provider)
-    sql = _ctes("NULL", run_where, root_where) + """
+    sql = _ctes("NULL", run_where, root_where) + _RUNS.format(run_where=run_where) + """
 SELECT
     (SELECT count(*) FROM runs) AS runs,
     (SELECT count(*) FROM runs WHERE pending) AS pending,
