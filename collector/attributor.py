@@ -21,7 +21,7 @@ log = logging.getLogger("causeline.attributor")
 
 
 class Attributor:
-    def __init__(self, sessions: sessionmaker, *, delay: float = 5.0, interval: float = 1.0, batch: int = 20) -> None:
+    def __init__(self, sessions: sessionmaker, *, delay: float = 5.0, interval: float = 1.0, batch: int = 500) -> None:
         self._sessions = sessions
         self.delay = delay
         self.interval = interval

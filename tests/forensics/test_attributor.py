@@ -146,3 +146,33 @@ def test_updated_at_never_goes_backwards(database_url, engine):
     early.close()
     late.close()
     assert after > before
+
+
+def test_error_free_traces_settle_in_bulk_unless_linked_to_a_failure(collector, sessionmaker):  # noqa: F811
+    base = time.time_ns()
+    failing, failing_root = trace_id(), span_id()
+    failed_tool = tool_failure(failing, failing_root, base)
+    post(collector, [span(failing, failing_root, name="agent run", start=base, duration=50 * MS,
+                          attributes={"gen_ai.operation.name": "invoke_agent"}), failed_tool])
+    # Error-free, but it consumed the failed tool's output from the other trace.
+    consumer = trace_id()
+    post(collector, [span(consumer, span_id(), name="summarize", start=base + 60 * MS,
+                          links=[(failing, failed_tool.span_id, {"causeline.link.type": "data_from"})])])
+    # Error-free and unlinked: nothing can fail here.
+    plain = [trace_id() for _ in range(3)]
+    for tid in plain:
+        post(collector, [span(tid, span_id(), name="ok", start=base)])
+
+    later = datetime.now(timezone.utc) + timedelta(seconds=10)
+    with sessionmaker.begin() as session:
+        assert attribute_pending(session, now=later, delay=5, limit=100) == 5
+    with sessionmaker() as session:
+        assert [r.tool_name for r in rows(session, failing)] == ["search"]
+        [consumed] = rows(session, consumer)  # reached through the link, not skipped as error-free
+        assert (consumed.root_trace_id, consumed.root_span_id) == (failing, failed_tool.span_id)
+        for tid in plain:
+            assert rows(session, tid) == []
+            trace = session.get(TraceRow, (collector.project_id, tid))
+            assert trace.attributed_at == trace.updated_at
+    with sessionmaker.begin() as session:
+        assert attribute_pending(session, now=later, delay=5, limit=100) == 0
