@@ -21,7 +21,6 @@ from core.otlp import DecodeError
 from db.queries.auth import bearer_token
 
 from collector.body import JSON, BodyError, content_encoding, inflate, media_type
-from collector.pipeline import prepare
 from collector.service import IngestService
 from collector.writer import QueueFull, WriterUnavailable
 
@@ -77,14 +76,11 @@ async def _export(service: IngestService, request: Request) -> Response:
     overrides = await to_thread.run_sync(service.overrides, principal.project_id)
     prep_started = time.perf_counter()
     try:
-        prepared = await to_thread.run_sync(
-            lambda: prepare(body, media, project_id=principal.project_id, limits=service.limits, overrides=overrides)
-        )
+        prepared = await service.prepare(body, media, principal.project_id, overrides)
     except DecodeError as exc:
         return _error(media, 400, str(exc))
     service.metrics.prepare_seconds.observe(time.perf_counter() - prep_started)
-    decoded = prepared.decoded
-    service.metrics.spans_rejected.inc(decoded.rejected)
+    service.metrics.spans_rejected.inc(prepared.rejected)
 
     if prepared.rows:
         try:
@@ -98,7 +94,7 @@ async def _export(service: IngestService, request: Request) -> Response:
         except WriterUnavailable as exc:
             return _error(media, 503, f"{exc}; nothing from this request was stored, retry", retry_after=settings.retry_after_s)
         service.metrics.spans_received.inc(len(prepared.rows))
-    return _success(media, decoded.rejected, decoded.error_message)
+    return _success(media, prepared.rejected, prepared.error_message)
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import multiprocessing
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
+from anyio import to_thread
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +22,7 @@ from core.settings import Settings
 from db.queries.auth import KeyPrincipal, find_key
 from db.queries.prices import price_overrides
 
+from collector.pipeline import Prepared, prepare, warm_up
 from collector.writer import BatchWriter
 
 KEY_CACHE_SECONDS = 10.0  # a revoked key stops working within this long
@@ -94,6 +100,7 @@ class IngestService:
         self._keys = _TTLCache(KEY_CACHE_SECONDS)
         self._prices = _TTLCache(PRICE_CACHE_SECONDS)
         self.metrics = _metrics(writer)
+        self._processes: ProcessPoolExecutor | None = None
 
     def authenticate(self, secret: str) -> KeyPrincipal | None:
         """Blocking (a query on a cache miss): call from a worker thread."""
@@ -108,8 +115,25 @@ class IngestService:
                 return price_overrides(session, project_id)
         return self._prices.get_or_load(project_id, load)
 
+    async def prepare(self, body: bytes, media: str, project_id: int, overrides: list[PriceOverride]) -> Prepared:
+        """Decode, normalize and price off the event loop: in a worker process when configured
+        (CPU parallelism beyond the GIL), else in a thread."""
+        call = functools.partial(prepare, body, media, project_id=project_id, limits=self.limits, overrides=overrides)
+        if self._processes is not None:
+            return await asyncio.get_running_loop().run_in_executor(self._processes, call)
+        return await to_thread.run_sync(call)
+
     def start(self) -> None:
+        if self.settings.ingest_processes:
+            # spawn, not fork: the process already runs threads (writer, event loop helpers).
+            self._processes = ProcessPoolExecutor(
+                self.settings.ingest_processes, mp_context=multiprocessing.get_context("spawn"))
+            for warmed in [self._processes.submit(warm_up) for _ in range(self.settings.ingest_processes)]:
+                warmed.result(timeout=120)
         self.writer.start()
 
     def stop(self) -> None:
         self.writer.stop()
+        if self._processes is not None:
+            self._processes.shutdown(cancel_futures=True)
+            self._processes = None

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
 
     # Ingest
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Request body cap, before and after decompression (413 beyond).")
+    ingest_processes: int = Field(
+        default=0, ge=0, le=64,
+        description="Worker processes that decode, normalize and price request bodies; 0 does it in the collector's "
+                    "threads. On a dedicated host, cores minus one lifts the one-core limit of Python's GIL.",
+    )
     queue_max_spans: int = Field(default=200_000, ge=1, description="Spans accepted but not yet committed; beyond it ingest answers 503.")
     batch_max_spans: int = Field(default=20_000, ge=1, description="Most spans the writer commits in one transaction.")
     batch_max_wait_ms: int = Field(default=20, ge=0, description="How long the writer waits to fill a batch once it has some spans.")

@@ -264,3 +264,27 @@ def test_nul_in_scope_and_keys_is_cleaned(collector):
         scope, keys = conn.execute(text("select scope, (select array_agg(k) from jsonb_object_keys(attributes) k) "
                                         "from spans")).one()
     assert scope == "lib\ufffdname 1\ufffd" and keys == ["k\ufffdey"]
+
+
+def test_decoding_in_worker_processes(database_url, engine, sessionmaker, project):
+    from tests.collector.conftest import make_settings, start_collector
+    from tests.live import live_server
+
+    settings = make_settings(database_url, ingest_processes=1)
+    service, app = start_collector(database_url, engine, sessionmaker, project, settings=settings)
+    try:
+        with live_server(app) as url:
+            tid = P.trace_id()
+            bad = P.span(tid, P.span_id(), name="backwards")
+            bad.end_time_unix_nano = bad.start_time_unix_nano - 1
+            body = P.request([P.span(tid, P.span_id(), attributes=P.llm_attrs()), bad]).SerializeToString()
+            headers = {**PB, "authorization": f"Bearer {project[1]}"}
+            ok = httpx.post(f"{url}/v1/traces", content=body, headers=headers, timeout=60)
+            assert ok.status_code == 200
+            assert ExportTraceServiceResponse.FromString(ok.content).partial_success.rejected_spans == 1
+            garbage = httpx.post(f"{url}/v1/traces", content=b"\xff\xff", headers=headers, timeout=60)
+            assert garbage.status_code == 400 and "not a valid protobuf" in status_message(garbage)
+    finally:
+        service.stop()
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*), min(cost_source) from spans")).one() == (1, "genai-prices 0.2.3")
