@@ -51,8 +51,8 @@ class Filters:
     model: str | None = None  # requested or served model
     provider: str | None = None
 
-    def usage_where(self, *, since: datetime | None = None) -> tuple[str, dict]:
-        """WHERE clause over usage_rollups (alias-free) and its parameters."""
+    def _hourly_where(self, since: datetime | None) -> tuple[list[str], dict]:
+        """Clauses shared by the hourly rollups: project, window, service, agent."""
         clauses = ["project_id = :project_id", "hour >= :since", "hour < :until"]
         params = {"project_id": self.project_id, "since": since or self.since, "until": self.until}
         if self.service:
@@ -61,6 +61,11 @@ class Filters:
         if self.agent:
             clauses.append("agent = :agent")
             params["agent"] = self.agent
+        return clauses, params
+
+    def usage_where(self, *, since: datetime | None = None) -> tuple[str, dict]:
+        """WHERE clause over usage_rollups (alias-free) and its parameters."""
+        clauses, params = self._hourly_where(since)
         if self.provider:
             clauses.append("provider = :provider")
             params["provider"] = self.provider
@@ -72,14 +77,7 @@ class Filters:
     def tool_where(self) -> tuple[str, dict]:
         if self.model or self.provider:
             raise FilterError("the model and provider filters do not apply to tool calls")
-        clauses = ["project_id = :project_id", "hour >= :since", "hour < :until"]
-        params = {"project_id": self.project_id, "since": self.since, "until": self.until}
-        if self.service:
-            clauses.append("service = :service")
-            params["service"] = self.service
-        if self.agent:
-            clauses.append("agent = :agent")
-            params["agent"] = self.agent
+        clauses, params = self._hourly_where(None)
         return " AND ".join(clauses), params
 
     def traces_where(self) -> tuple[str, dict]:
