@@ -64,6 +64,8 @@ class FailureGrouping(BaseModel):
     provider: str | None = Field(description="Of the root cause, or of the model call whose output it rejected.")
     request_model: str | None
     response_model: str | None
+    step: str = Field(description="The nearest workflow step around the root cause; the root cause itself when "
+                                  "it ran in no step.")
 
 
 class FailureOut(BaseModel):
@@ -263,7 +265,7 @@ def failure_out(f: Failure) -> FailureOut:
         failed_spans=[span_ref_out(s) for s in f.failed_spans],
         grouping=FailureGrouping(service=f.service_name, agent=f.agent_name, tool=f.tool_name,
                                  provider=f.provider, request_model=f.request_model,
-                                 response_model=f.response_model),
+                                 response_model=f.response_model, step=f.step_name),
     )
 
 

@@ -137,6 +137,7 @@ class Failure:
     provider: str | None
     request_model: str | None
     response_model: str | None
+    step_name: str  # the nearest workflow step around the root cause, else the root cause itself
 
     @property
     def outermost(self) -> SpanRef:
@@ -552,11 +553,12 @@ def _grouping(g: _Graph, root: Key, output_of: Key | None) -> dict[str, Any]:
     chain = [root, *g.ancestors(root)]
     agent = next((g.nodes[k].agent_name for k in chain if g.nodes[k].agent_name), None)
     tool = next((g.nodes[k].tool_name for k in chain if g.nodes[k].tool_name), None)
+    step = next((g.nodes[k].name for k in chain if g.nodes[k].category == "workflow"), span.name)
     model_span = span if (span.provider or span.request_model or output_of is None) else g.nodes[output_of]
     return dict(
         service_name=span.service_name, agent_name=agent, tool_name=tool,
         provider=model_span.provider, request_model=model_span.request_model,
-        response_model=model_span.response_model,
+        response_model=model_span.response_model, step_name=step,
     )
 
 

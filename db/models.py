@@ -282,6 +282,8 @@ class TraceFailure(Base):
     error_class: Mapped[str] = mapped_column(Text)
     category: Mapped[str] = mapped_column(Text)
     span_name: Mapped[str] = mapped_column(Text)
+    # The workflow step the failure happened in (nearest workflow ancestor), else span_name.
+    step_name: Mapped[str | None] = mapped_column(Text)
     service_name: Mapped[str | None] = mapped_column(Text)
     agent_name: Mapped[str | None] = mapped_column(Text)
     tool_name: Mapped[str | None] = mapped_column(Text)

@@ -29,7 +29,7 @@ DIMENSIONS: dict[str, str] = {
     "model": "COALESCE(tf.response_model, tf.request_model)",
     "tool": "tf.tool_name",
     "agent": "tf.agent_name",
-    "step": "tf.span_name",
+    "step": "COALESCE(tf.step_name, tf.span_name)",
 }
 MAX_GROUPS = 100
 EXAMPLES = 3

@@ -75,6 +75,7 @@ def failure_rows(project_id: int, trace: TraceRow, attribution: TraceAttribution
             project_id=project_id, trace_id=tid, root_span_id=failure.root_cause.span_id,
             root_trace_id=failure.root_cause.trace_id, trace_start=trace.start_time,
             error_class=failure.error_class, category=failure.category, span_name=failure.root_cause.name,
+            step_name=failure.step_name,
             service_name=failure.service_name, agent_name=failure.agent_name, tool_name=failure.tool_name,
             provider=failure.provider, request_model=failure.request_model,
             response_model=failure.response_model, recovered=failure.recovered,

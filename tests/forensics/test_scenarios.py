@@ -54,7 +54,8 @@ def test_provider_timeout_recovered_by_fallback(scenario_env):
     assert burned["cost_usd"] not in ("0", None) and burned["unpriced_calls"] == 0  # 500 gpt-4o input tokens, priced
     assert burned["duration_ns"] > 0
     assert failure["grouping"] == {"service": "forensics-agent", "agent": "s1-fallback", "tool": None,
-                                   "provider": "openai", "request_model": "gpt-4o", "response_model": None}
+                                   "provider": "openai", "request_model": "gpt-4o", "response_model": None,
+                                   "step": "chat gpt-4o"}
 
 
 def test_rate_limit_exhausting_retries(scenario_env):
@@ -181,7 +182,7 @@ def test_openinference_only_trace(scenario_env):
     assert failure["evidence"][0] == "exception.type=openai.RateLimitError"
     assert failure["burned"]["tokens"]["input"] == 1200
     assert failure["grouping"] == {"service": "oi-service", "agent": "support", "tool": None, "provider": "openai",
-                                   "request_model": "gpt-4o-mini", "response_model": None}
+                                   "request_model": "gpt-4o-mini", "response_model": None, "step": "answer-chain"}
 
 
 def test_trace_costs_by_step_agent_model_and_requested_vs_served(scenario_env):
@@ -242,6 +243,12 @@ def test_failures_across_traces(scenario_env):
         "invalid_output": (1, 1, 1, 0, 0.0),
     }
     assert set(body["groups"]) == {"error_class", "provider", "model", "tool", "agent", "step"}
+    # The nearest workflow step around each root cause (s2's "answer" step, the OpenInference chain),
+    # else the root cause itself.
+    assert {g["key"]: g["failures"] for g in body["groups"]["step"]} == {
+        "invoke_workflow answer": 1, "answer-chain": 1, "chat gpt-4o": 2, "apply_guardrail order-json-schema": 1,
+        "execute_tool crm_lookup": 1, "execute_tool fetch_invoice": 1, "execute_tool issue_refund": 1,
+        "execute_tool lookup_cache": 1}
     providers = {g["key"]: g["failures"] for g in body["groups"]["provider"]}
     assert providers == {"openai": 5, None: 4}
     timeout = next(g for g in body["groups"]["error_class"] if g["key"] == "timeout")
