@@ -114,7 +114,11 @@ def fetch_series(session: Session, filters: Filters, bucket: str, *, since: date
             SELECT provider, request_model, {trunc} AS t, {_HISTOGRAM_SUM}
             FROM usage_rollups WHERE {where} GROUP BY 1, 2, 3"""), params)
         for provider, request_model, t, counts in rows:
-            series[(provider, request_model)][t].histogram = [int(c) for c in counts]
+            # A rollup row committed between the two statements (live ingest, an hour boundary)
+            # is absent from the first: skip it rather than invent a point with no calls.
+            point = series.get((provider, request_model), {}).get(t)
+            if point is not None:
+                point.histogram = [int(c) for c in counts]
     return dict(series)
 
 
