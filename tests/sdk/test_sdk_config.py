@@ -17,6 +17,7 @@ ENV_NAMES = [
     "CAUSELINE_MAX_QUEUE_SIZE",
     "CAUSELINE_MAX_CONTENT_LENGTH",
     "CAUSELINE_EXPORT_TIMEOUT",
+    "CAUSELINE_SHUTDOWN_TIMEOUT",
     "CAUSELINE_COMPRESSION",
     "OTEL_SERVICE_NAME",
     "OTEL_RESOURCE_ATTRIBUTES",
@@ -129,3 +130,36 @@ def test_helpers():
     assert traces_url("http://h:4318/v1/traces/") == "http://h:4318/v1/traces"
     assert traces_url("https://h/prefix/") == "https://h/prefix/v1/traces"
     assert parse_otel_headers("a=1, b = two%2C ,broken") == {"a": "1", "b": "two,"}
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "1e12"])
+def test_non_finite_and_out_of_range_numbers_are_rejected(clean_env, raw):
+    clean_env.setenv("CAUSELINE_SHUTDOWN_TIMEOUT", raw)
+    clean_env.setenv("CAUSELINE_EXPORT_TIMEOUT", raw)
+    cfg = resolve()
+    assert cfg.shutdown_timeout == 5.0
+    assert cfg.export_timeout == 10.0
+    cfg = resolve(shutdown_timeout=float(raw), export_timeout=float(raw), max_content_length=10**12)
+    assert (cfg.shutdown_timeout, cfg.export_timeout, cfg.max_content_length) == (5.0, 10.0, 4096)
+    assert resolve(export_timeout="2.5", max_queue_size="64").export_timeout == 2.5
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("false", False), ("0", False), ("No", False), (" off ", False), ("true", True), ("1", True), ("on", True)],
+)
+def test_string_arguments_parse_like_environment_variables(clean_env, value, expected):
+    cfg = resolve(capture_content=value, enabled=value, redact_defaults=value)
+    assert (cfg.capture_content, cfg.enabled, cfg.redact_defaults) == (expected, expected, expected)
+
+
+def test_unknown_string_argument_warns_and_uses_the_default(clean_env, caplog):
+    cfg = resolve(capture_content="sometimes", enabled="perhaps")
+    assert cfg.capture_content is False and cfg.enabled is True
+    assert "capture_content='sometimes' is not a boolean" in caplog.text
+
+
+def test_auto_instrument_string_argument_is_split_like_the_variable(clean_env):
+    assert resolve(auto_instrument="openai, Threading").auto_instrument == frozenset({"openai", "threading"})
+    assert resolve(auto_instrument="false").auto_instrument is False
+    assert resolve(auto_instrument="true").auto_instrument is True

@@ -443,3 +443,110 @@ def test_shared_instrument_entered_from_concurrent_tasks(rec):
     agent = rec.one("invoke_agent fan-out")
     assert sorted(s.attributes["app.worker"] for s in spans) == [0, 1, 2]
     assert all(parent_id(s) == agent.context.span_id for s in spans)
+
+
+def test_context_manager_use_does_not_grow_the_context(rec):
+    import contextvars
+
+    with causeline.step("warm-up"):
+        pass
+    before = len(contextvars.copy_context())
+    for _ in range(300):
+        with causeline.step("s"):
+            with causeline.tool("t"):
+                pass
+    assert len(contextvars.copy_context()) == before
+
+
+def test_interleaved_exits_of_two_instruments(rec):
+    a, b = causeline.step("a"), causeline.step("b")
+    ha = a.__enter__()
+    hb = b.__enter__()
+    a.__exit__(None, None, None)  # out of order: still ends a's own span
+    b.__exit__(None, None, None)
+    assert not ha.span.is_recording() and not hb.span.is_recording()
+
+
+def test_callable_returning_a_coroutine_span_covers_the_await(rec_content):
+    from opentelemetry import trace
+
+    seen = {}
+
+    class AsyncTool:  # not ``async def``: inspect does not see a coroutine function
+        async def __call__(self, q):
+            await asyncio.sleep(0)
+            span = trace.get_current_span()
+            seen["current"] = span.name
+            seen["recording"] = span.is_recording()
+            return "done:" + q
+
+    fetch = causeline.tool("fetch")(AsyncTool())
+
+    async def main():
+        return await fetch("x")
+
+    assert asyncio.run(main()) == "done:x"
+    assert seen == {"current": "execute_tool fetch", "recording": True}
+    span = rec_content.one("execute_tool fetch")
+    assert span.attributes["gen_ai.tool.call.result"] == "done:x"
+
+    class Failing:
+        async def __call__(self):
+            raise LookupError("nope")
+
+    failing = causeline.tool("failing")(Failing())
+    with pytest.raises(LookupError):
+        asyncio.run(failing())
+    assert rec_content.one("execute_tool failing").status.status_code == StatusCode.ERROR
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # "coroutine ... was never awaited"
+def test_coroutine_result_never_awaited_still_ends_the_span(rec):
+    import gc
+
+    class AsyncTool:
+        async def __call__(self):
+            return 1
+
+    coro = causeline.tool("dropped")(AsyncTool())()
+    del coro
+    gc.collect()
+    assert rec.one("execute_tool dropped").end_time is not None
+
+
+def test_generator_called_with_bad_arguments_ends_its_span(rec):
+    @causeline.step
+    def gen(a):
+        yield a
+
+    with pytest.raises(TypeError):
+        list(gen())
+    assert rec.one("invoke_workflow gen").status.status_code == StatusCode.ERROR
+
+
+def test_async_generator_without_span_still_forwards_asend_and_athrow(rec, monkeypatch):
+    from causeline import _internal, decorators
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("sdk bug")
+
+    monkeypatch.setattr(_internal, "raise_internal_errors", False)
+    monkeypatch.setattr(decorators, "step_run", broken)
+
+    @causeline.step
+    async def agen():
+        x = yield 1
+        try:
+            yield x
+        except KeyError:
+            yield "caught"
+
+    async def main():
+        it = agen()
+        out = [await it.__anext__(), await it.asend(5), await it.athrow(KeyError())]
+        await it.aclose()
+        return out
+
+    assert asyncio.run(main()) == [1, 5, "caught"]
+    assert [where for where, _ in _internal.recent_errors()] == ["decorator start"]
+    _internal.clear_errors()

@@ -184,3 +184,36 @@ def test_joins_a_global_provider_the_app_set_up_first(stub_collector):
     # Causeline exports the app's spans too (one trace), with the app's resource.
     assert sorted(s.name for s in stub_collector.spans) == ["app-request", "invoke_agent inside"]
     assert stub_collector.resources[0]["service.name"] == "the-app"
+
+
+def test_flush_keeps_at_most_one_flush_thread(start_causeline):
+    import threading
+
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    release = threading.Event()
+
+    class Hanging(SpanExporter):  # a collector that does not answer
+        def export(self, spans):
+            release.wait(10)
+            return SpanExportResult.SUCCESS
+
+        def shutdown(self):
+            pass
+
+    def flush_threads():
+        return [t for t in threading.enumerate() if t.name == "causeline-flush"]
+
+    start_causeline(exporter=Hanging())
+    try:
+        with causeline.step_run("req"):
+            pass
+        results = [causeline.flush(timeout=0.001) for _ in range(50)]  # e.g. once per request
+        assert not any(results)
+        assert len(flush_threads()) == 1
+    finally:
+        release.set()
+    assert causeline.flush(timeout=10)  # served by the same thread's next round
+    for t in flush_threads():
+        t.join(5)
+    assert flush_threads() == []

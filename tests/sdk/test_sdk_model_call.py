@@ -190,3 +190,32 @@ def test_custom_operation_and_extra_attributes(rec):
     span = rec.one("embeddings text-embedding-3-small")
     assert span.attributes["gen_ai.operation.name"] == "embeddings"
     assert span.attributes["app.batch"] == 4
+
+
+def test_stream_never_iterated_still_ends_the_span(rec):
+    import gc
+
+    def handler():
+        with causeline.model_call("openai", "gpt-4o", stream=True) as call:
+            stream = call.stream(iter(["a", "b"]))
+        assert call.span.is_recording()
+        return call, stream
+
+    call, stream = handler()
+    del stream  # e.g. the client went away before the response was read
+    gc.collect()
+    assert not call.span.is_recording()
+    assert rec.one("chat gpt-4o").status.status_code == StatusCode.UNSET
+
+
+def test_streamed_output_text_is_capped(start_causeline):
+    from causeline import spans
+
+    rec = start_causeline(capture_content=True, max_content_length=100)
+    with causeline.model_call("openai", "gpt-4o") as call:
+        stream = call.stream("y" * 1000 for _ in range(1000))
+        for _ in stream:
+            assert call._text_len <= 100 + spans._STREAM_TEXT_MARGIN
+    assert call._text_len == 100 + spans._STREAM_TEXT_MARGIN
+    content = json.loads(rec.one("chat gpt-4o").attributes["gen_ai.output.messages"])[0]["parts"][0]["content"]
+    assert content.startswith("y" * 100 + "…[truncated")

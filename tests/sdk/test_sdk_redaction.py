@@ -141,3 +141,87 @@ def test_failing_user_redactor_in_pipeline_drops_content(start_causeline):
     with causeline.model_call("openai", "gpt-4o", input="secret"):
         pass
     assert "gen_ai.input.messages" not in rec.one("chat gpt-4o").attributes
+
+
+def test_long_exception_messages_are_cut_before_redaction(start_causeline, monkeypatch):
+    """A huge message (capture off) is cut to the limit plus a margin before any
+    pattern or user redactor sees it, so redaction work in the caller's thread is bounded."""
+    from causeline import redaction
+
+    builtin_inputs: list[int] = []
+    user_inputs: list[int] = []
+    real = redaction.redact_builtin
+
+    def spy(text):
+        builtin_inputs.append(len(text))
+        return real(text)
+
+    def user_redactor(text):
+        user_inputs.append(len(text))
+        return text
+
+    monkeypatch.setattr(redaction, "redact_builtin", spy)
+    rec = start_causeline(max_content_length=100, redact=[user_redactor])
+    message = "upstream said: " + "a." * 100_000 + "@"  # pathological for an unbounded e-mail pattern
+    with pytest.raises(ValueError) as info:
+        with causeline.tool_call("fetch"):
+            raise ValueError(message)
+    assert str(info.value) == message  # the user's exception is untouched
+    event = rec.one("execute_tool fetch").events[0]
+    recorded = event.attributes["exception.message"]
+    assert recorded.startswith("upstream said: a.a.") and len(recorded) < 140
+    assert recorded.endswith(f"…[truncated {len(message) - 100} chars]")
+    # message: limit + margin; stack trace: its own 16 KiB limit + margin; never the whole 200k
+    assert builtin_inputs and user_inputs
+    assert min(builtin_inputs) <= 100 + redaction._CUT_MARGIN
+    assert max(builtin_inputs + user_inputs) <= 16384 + redaction._CUT_MARGIN
+
+
+def test_secret_split_by_the_cut_is_not_kept():
+    from causeline import redaction
+
+    policy = ContentPolicy(enabled=True, max_length=100)
+    for head in (100 + redaction._CUT_MARGIN - 10, 90, 100 + redaction._CUT_MARGIN - 700):
+        text = "x" * head + " sk-live-" + "A" * 3000 + " tail"
+        out = policy.text(text)
+        assert "AAAA" not in out, head
+        assert len(out) <= 100 + len("…[truncated 9999999 chars]")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * 50_000 + "@",
+        "a." * 25_000 + "@x",
+        "x@" + "a-" * 25_000,
+        "eyJ-" * 12_000,
+        "1 " * 25_000,
+        "password" + " " * 50_000,
+    ],
+)
+def test_builtin_patterns_on_pathological_input_still_work(text):
+    # (linear-time patterns; here only correctness: nothing to redact, text unchanged)
+    assert redact_builtin(text) == text
+
+
+def test_structured_content_is_cut_while_walking_and_stays_valid_json():
+    policy = ContentPolicy(enabled=True, max_length=100)
+    value = [{"role": "user", "content": "x" * 4000} for _ in range(20)]
+    text = policy.json(value)
+    data = json.loads(text)  # valid JSON, not a string cut in the middle
+    assert len(text) <= 100 * 8 + 100
+    assert data[-1].startswith("…[truncated ") and data[-1].endswith(" items]")
+    assert data[0]["content"].startswith("x" * 100 + "…[truncated")
+
+    class CountingList(list):
+        iterated = 0
+
+        def __iter__(self):
+            for item in super().__iter__():
+                CountingList.iterated += 1
+                yield item
+
+    big = CountingList(range(100_000))
+    data = json.loads(policy.json({"rows": big, "nan": float("nan")}))
+    assert CountingList.iterated < 1_000  # the walk stopped at the budget
+    assert data["rows"][-1] == f"…[truncated {100_000 - len(data['rows']) + 1} items]"

@@ -217,3 +217,13 @@ def test_every_context_manager_async_and_with_exceptions(rec, make, span_name):
     assert failed.attributes["error.type"].endswith("Boom")
     assert ok.status.status_code == StatusCode.UNSET
     assert all(parent_id(s) == outer.span.get_span_context().span_id for s in spans)
+
+
+def test_handoff_link_goes_only_to_the_first_of_sibling_agents(rec):
+    with causeline.handoff("billing"):
+        with causeline.agent_run("billing"):
+            pass
+        with causeline.agent_run("audit"):
+            pass
+    assert [t for t, _ in link_types(rec.one("invoke_agent billing"))] == ["handoff_from"]
+    assert link_types(rec.one("invoke_agent audit")) == []

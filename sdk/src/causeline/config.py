@@ -3,6 +3,7 @@ standard ``OTEL_*`` variables, then defaults."""
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import urllib.parse
@@ -52,33 +53,64 @@ def _env(*names: str) -> str | None:
     return None
 
 
-def _bool(value: bool | None, env_names: tuple[str, ...], default: bool) -> bool:
-    if value is not None:
-        return bool(value)
-    raw = _env(*env_names)
-    if raw is None:
-        return default
-    low = raw.lower()
+def _parse_bool(raw: str, name: str, default: bool) -> bool:
+    low = raw.strip().lower()
     if low in _TRUE:
         return True
     if low in _FALSE:
         return False
-    warn_once(f"cfg:{env_names[0]}", "causeline: %s=%r is not a boolean; using %s", env_names[0], raw, default)
+    warn_once(f"cfg:{name}", "causeline: %s=%r is not a boolean; using %s", name, raw, default)
     return default
 
 
-def _number(value: float | None, env_name: str, default: float, cast: type, minimum: float) -> float:
+def _arg_name(env_name: str) -> str:
+    return env_name.removeprefix("CAUSELINE_").lower()  # CAUSELINE_CAPTURE_CONTENT -> capture_content
+
+
+def _bool(value: object, env_names: tuple[str, ...], default: bool) -> bool:
+    """An explicit argument (a string is parsed like the variable: "false" is False), else the environment."""
+    arg_name = _arg_name(env_names[0])
+    if value is None:
+        raw = _env(*env_names)
+        return default if raw is None else _parse_bool(raw, env_names[0], default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return _parse_bool(value, arg_name, default)
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    warn_once(f"cfg:{arg_name}", "causeline: %s=%r is not a boolean; using %s", arg_name, value, default)
+    return default
+
+
+def _number(value: object, env_name: str, default: float, cast: type, minimum: float, maximum: float) -> float:
+    """An explicit argument, else the environment; a value that is not a finite
+    number within [minimum, maximum] is rejected with a warning (the default is used)."""
+    name = _arg_name(env_name)
     if value is None:
         raw = _env(env_name)
         if raw is None:
             return default
+        value, name = raw, env_name
+    if isinstance(value, str):
         try:
-            value = cast(raw)
+            value = cast(value.strip())
         except ValueError:
-            warn_once(f"cfg:{env_name}", "causeline: %s=%r is not a number; using %s", env_name, raw, default)
+            warn_once(f"cfg:{name}", "causeline: %s=%r is not a number; using %s", name, value, default)
             return default
-    if value < minimum:
-        warn_once(f"cfg:{env_name}:min", "causeline: %s=%r is below %s; using %s", env_name, value, minimum, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        warn_once(f"cfg:{name}", "causeline: %s=%r is not a number; using %s", name, value, default)
+        return default
+    if not math.isfinite(value) or not minimum <= value <= maximum:
+        warn_once(
+            f"cfg:{name}:range",
+            "causeline: %s=%r is not between %s and %s; using %s",
+            name,
+            value,
+            minimum,
+            maximum,
+            default,
+        )
         return default
     return cast(value)
 
@@ -122,21 +154,22 @@ def _service_name(value: str | None) -> str:
     return "unknown_service:python"
 
 
-def _auto_instrument(value: bool | Iterable[str] | None) -> frozenset[str] | bool:
+def _auto_instrument(value: bool | str | Iterable[str] | None) -> frozenset[str] | bool:
+    """True/False, or the names to enable; a string (argument or
+    ``CAUSELINE_AUTO_INSTRUMENT``) is a boolean or a comma-separated list."""
     if value is None:
-        raw = _env("CAUSELINE_AUTO_INSTRUMENT")
-        if raw is None:
+        value = _env("CAUSELINE_AUTO_INSTRUMENT")
+        if value is None:
             return True
-        low = raw.lower()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        low = value.strip().lower()
         if low in _TRUE:
             return True
         if low in _FALSE:
             return False
-        return frozenset(p.strip().lower() for p in raw.split(",") if p.strip())
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return frozenset({value.strip().lower()})
+        return frozenset(p.strip() for p in low.split(",") if p.strip())
     return frozenset(str(v).strip().lower() for v in value)
 
 
@@ -199,12 +232,16 @@ def resolve(
         auto_instrument=_auto_instrument(auto_instrument),
         environment=environment or _env("CAUSELINE_ENVIRONMENT"),
         enabled=_bool(enabled, ("CAUSELINE_ENABLED",), True),
-        max_queue_size=int(_number(max_queue_size, "CAUSELINE_MAX_QUEUE_SIZE", 2048, int, 1)),
-        max_export_batch_size=int(_number(max_export_batch_size, "CAUSELINE_MAX_EXPORT_BATCH_SIZE", 512, int, 1)),
-        schedule_delay_millis=int(_number(schedule_delay_millis, "CAUSELINE_SCHEDULE_DELAY_MILLIS", 1000, int, 1)),
-        export_timeout=float(_number(export_timeout, "CAUSELINE_EXPORT_TIMEOUT", 10.0, float, 0.001)),
-        shutdown_timeout=float(_number(shutdown_timeout, "CAUSELINE_SHUTDOWN_TIMEOUT", 5.0, float, 0.0)),
-        max_content_length=int(_number(max_content_length, "CAUSELINE_MAX_CONTENT_LENGTH", 4096, int, 16)),
+        max_queue_size=int(_number(max_queue_size, "CAUSELINE_MAX_QUEUE_SIZE", 2048, int, 1, 10**6)),
+        max_export_batch_size=int(
+            _number(max_export_batch_size, "CAUSELINE_MAX_EXPORT_BATCH_SIZE", 512, int, 1, 10**6)
+        ),
+        schedule_delay_millis=int(
+            _number(schedule_delay_millis, "CAUSELINE_SCHEDULE_DELAY_MILLIS", 1000, int, 1, 3_600_000)
+        ),
+        export_timeout=float(_number(export_timeout, "CAUSELINE_EXPORT_TIMEOUT", 10.0, float, 0.001, 3600)),
+        shutdown_timeout=float(_number(shutdown_timeout, "CAUSELINE_SHUTDOWN_TIMEOUT", 5.0, float, 0.0, 3600)),
+        max_content_length=int(_number(max_content_length, "CAUSELINE_MAX_CONTENT_LENGTH", 4096, int, 16, 10**7)),
         redact=tuple(redact or ()),
         redact_defaults=_bool(redact_defaults, ("CAUSELINE_REDACT_DEFAULTS",), True),
         compression=comp,

@@ -7,11 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry.trace import Status, StatusCode
 
 from . import _internal
 from . import attributes as A
-from ._state import STATE
 from .handle import _INTERNAL, HANDOFF_KEY, SpanHandle, _clean_str_list, _is_error, _links_and_attempt, _with_user_attrs
 from .links import LinkSpec
 from .links import handoff_from as _handoff_link
@@ -65,13 +63,11 @@ def routing_decision(
             attrs[A.ROUTE_POLICY] = str(policy)
         lk, _ = _links_and_attempt(links, None, None, None, None, None)
         decision = RoutingDecision(f"{A.OP_ROUTE} {router}", _INTERNAL, _with_user_attrs(attrs, attributes), lk)
-        decision.chosen = chosen
-        return decision
     except Exception as exc:
         _internal.handle(exc, "routing_decision")
         decision = RoutingDecision(f"route {router}")
-        decision.chosen = chosen
-        return decision
+    decision.chosen = chosen
+    return decision
 
 
 # -- guardrails -------------------------------------------------------------------------
@@ -100,14 +96,11 @@ class Guardrail(SpanHandle):
         (``error.type=guardrail_blocked``) without raising."""
         try:
             self.verdict = False
-            span = self.span
-            span.set_attribute(A.GUARDRAIL_PASSED, False)
-            span.set_attribute(A.GUARDRAIL_ACTION, action)
-            span.set_attribute(A.ERROR_TYPE, "guardrail_blocked")
-            msg = STATE.policy.redact_text(reason) if reason else None
-            span.set_status(Status(StatusCode.ERROR, msg or "guardrail blocked"))
+            self.span.set_attribute(A.GUARDRAIL_PASSED, False)
+            self.span.set_attribute(A.GUARDRAIL_ACTION, action)
         except Exception as exc:
             _internal.handle(exc, "guardrail blocked")
+        self.set_error("guardrail_blocked", reason or "guardrail blocked")
         return self
 
     def _finish(self, exc: BaseException | None) -> None:
@@ -155,7 +148,8 @@ class Handoff(SpanHandle):
     _before_start = SpanHandle._add_current_agent
 
     def _context_values(self, ctx: Any) -> Any:
-        return otel_context.set_value(HANDOFF_KEY, self.span.get_span_context(), ctx)
+        # A list, emptied by the first agent run started inside the block (see AgentRun).
+        return otel_context.set_value(HANDOFF_KEY, [self.span.get_span_context()], ctx)
 
     def link(self) -> LinkSpec:
         """A ``handoff_from`` link to this handoff, for an agent run started elsewhere."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+from types import CoroutineType as _CoroutineType
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,7 +24,7 @@ from . import _internal
 from . import attributes as A
 from ._state import STATE
 from .handle import SpanHandle
-from .spans import ToolCall, agent_run, step_run, tool_call
+from .spans import ToolCall, agent_run, end_when_collected, step_run, tool_call
 
 F = TypeVar("F", bound=Callable[..., Any])
 _MISSING = object()
@@ -40,11 +41,42 @@ def _end(h: SpanHandle, token: Any, exc: BaseException | None, result: Any = _MI
         _internal.handle(err, "decorator end")
 
 
-def _begin(make: Callable[[tuple[Any, ...], dict[str, Any]], SpanHandle], args: Any, kwargs: Any) -> tuple[Any, Any]:
-    h = make(args, kwargs)
-    h._entered = True
-    h._start()
-    return h, otel_context.attach(h._ctx)
+def _begin(
+    make: Callable[[tuple[Any, ...], dict[str, Any]], SpanHandle], args: Any, kwargs: Any, attach: bool = True
+) -> tuple[Any, Any]:
+    """Start the span of one call (and make it current if ``attach``).
+
+    Returns ``(handle, token)``, or ``(None, None)`` when the SDK failed: the
+    call then runs uninstrumented."""
+    try:
+        h = make(args, kwargs)
+        h._entered = True
+        h._start()
+        return h, (otel_context.attach(h._ctx) if attach else None)
+    except Exception as exc:
+        _internal.handle(exc, "decorator start")
+        return None, None
+
+
+def _attach(h: SpanHandle | None) -> Any:
+    return otel_context.attach(h._ctx) if h is not None else None
+
+
+def _detach(token: Any) -> None:
+    if token is not None:
+        otel_context.detach(token)
+
+
+async def _await_then_end(h: SpanHandle, awaitable: Any) -> Any:
+    """The span of a call that returned a coroutine ends when that coroutine is done."""
+    token = _attach(h)
+    try:
+        result = await awaitable
+    except BaseException as exc:
+        _end(h, token, exc)
+        raise
+    _end(h, token, None, result)
+    return result
 
 
 def _wrap(fn: Callable[..., Any], make: Callable[[tuple[Any, ...], dict[str, Any]], SpanHandle]) -> Callable[..., Any]:
@@ -52,21 +84,14 @@ def _wrap(fn: Callable[..., Any], make: Callable[[tuple[Any, ...], dict[str, Any
 
         @functools.wraps(fn)
         async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                h = make(args, kwargs)
-                h._entered = True
-                h._start()
-            except Exception as exc:
-                _internal.handle(exc, "decorator start")
-                async for item in fn(*args, **kwargs):
-                    yield item
-                return
-            agen = fn(*args, **kwargs)
+            # Without a span (h is None, the SDK failed) the same loop just forwards.
+            h, _ = _begin(make, args, kwargs, attach=False)
             send: Any = None
             throw: BaseException | None = None
             try:
+                agen = fn(*args, **kwargs)
                 while True:
-                    token = otel_context.attach(h._ctx)
+                    token = _attach(h)
                     try:
                         if throw is not None:
                             exc, throw = throw, None
@@ -74,22 +99,24 @@ def _wrap(fn: Callable[..., Any], make: Callable[[tuple[Any, ...], dict[str, Any
                         else:
                             item = await agen.asend(send)
                     finally:
-                        otel_context.detach(token)
+                        _detach(token)
                     try:
                         send = yield item
                     except GeneratorExit:
-                        token = otel_context.attach(h._ctx)
+                        token = _attach(h)
                         try:
                             await agen.aclose()
                         finally:
-                            otel_context.detach(token)
+                            _detach(token)
                         raise
                     except BaseException as exc:  # thrown in by the consumer: pass it on
                         throw = exc
             except StopAsyncIteration:
-                _end(h, None, None)
+                if h is not None:
+                    _end(h, None, None)
             except BaseException as exc:
-                _end(h, None, exc)
+                if h is not None:
+                    _end(h, None, exc)
                 raise
 
         return agen_wrapper
@@ -98,10 +125,8 @@ def _wrap(fn: Callable[..., Any], make: Callable[[tuple[Any, ...], dict[str, Any
 
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                h, token = _begin(make, args, kwargs)
-            except Exception as exc:
-                _internal.handle(exc, "decorator start")
+            h, token = _begin(make, args, kwargs)
+            if h is None:
                 return await fn(*args, **kwargs)
             try:
                 result = await fn(*args, **kwargs)
@@ -117,17 +142,13 @@ def _wrap(fn: Callable[..., Any], make: Callable[[tuple[Any, ...], dict[str, Any
 
         @functools.wraps(fn)
         def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                h = make(args, kwargs)
-                h._entered = True
-                h._start()
-            except Exception as exc:
-                _internal.handle(exc, "decorator start")
+            h, _ = _begin(make, args, kwargs, attach=False)
+            if h is None:
                 return (yield from fn(*args, **kwargs))
-            gen = fn(*args, **kwargs)
             send: Any = None
             throw: BaseException | None = None
             try:
+                gen = fn(*args, **kwargs)
                 while True:
                     token = otel_context.attach(h._ctx)
                     try:
@@ -160,20 +181,36 @@ def _wrap(fn: Callable[..., Any], make: Callable[[tuple[Any, ...], dict[str, Any
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            h, token = _begin(make, args, kwargs)
-        except Exception as exc:
-            _internal.handle(exc, "decorator start")
+        h, token = _begin(make, args, kwargs)
+        if h is None:
             return fn(*args, **kwargs)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
             _end(h, token, exc)
             raise
+        if isinstance(result, _CoroutineType):  # e.g. an object with ``async def __call__``
+            try:
+                _detach(token)
+                coro = _await_then_end(h, result)
+                end_when_collected(coro, h.end)  # never awaited: still end the span
+                return coro
+            except Exception as err:
+                _internal.handle(err, "decorator await")
+                return result
         _end(h, token, None, result)
         return result
 
     return wrapper
+
+
+# One variable for every instrument used as a context manager: a per thread/task
+# stack of (instrument, handle), since one instrument object can be entered
+# concurrently from many tasks and threads (a variable per instrument would
+# add an entry to the context for every ``with causeline.step(...)``).
+_ACTIVE: contextvars.ContextVar[tuple[tuple[Any, SpanHandle], ...]] = contextvars.ContextVar(
+    "causeline_active_instruments", default=()
+)
 
 
 class _Instrument:
@@ -184,11 +221,6 @@ class _Instrument:
         self._kind = kind
         self._name = name
         self._options = options
-        # Per thread/task stack of handles entered via ``with``: one instrument
-        # object can be entered concurrently from many tasks and threads.
-        self._active: contextvars.ContextVar[tuple[SpanHandle, ...]] = contextvars.ContextVar(
-            f"causeline_instrument_{id(self)}", default=()
-        )
 
     # ---- decorator -------------------------------------------------------------
     def __call__(self, fn: F) -> F:
@@ -218,15 +250,16 @@ class _Instrument:
             _internal.handle(exc, "instrument enter")
             h = SpanHandle("causeline")
             h._entered = True
-        self._active.set((*self._active.get(), h))
+        _ACTIVE.set((*_ACTIVE.get(), (self, h)))
         return h.__enter__()
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        stack = self._active.get()
-        if not stack:
-            return False
-        self._active.set(stack[:-1])
-        return stack[-1].__exit__(exc_type, exc, tb)
+        stack = _ACTIVE.get()
+        for i in range(len(stack) - 1, -1, -1):  # normally the last entry
+            if stack[i][0] is self:
+                _ACTIVE.set(stack[:i] + stack[i + 1 :])
+                return stack[i][1].__exit__(exc_type, exc, tb)
+        return False
 
     async def __aenter__(self) -> SpanHandle:
         return self.__enter__()

@@ -234,6 +234,10 @@ class _Pipeline:
         self._queue: collections.deque[Any] | None = queue if isinstance(queue, collections.deque) else None
         self._lock = threading.Lock()
         self._closed = False
+        self._flush_cond = threading.Condition()
+        self._flush_requested = 0  # flush calls so far
+        self._flush_done = 0  # calls served by a completed flush round
+        self._flush_running = False
 
     def queued(self) -> int:
         q = self._queue
@@ -260,21 +264,57 @@ class _Pipeline:
         self.bsp.on_end(span)
 
     def force_flush(self, timeout: float) -> bool:
+        """Flush in a background thread, waiting at most ``timeout`` seconds.
+
+        At most one flush thread runs per pipeline: a call made while a flush is
+        in progress waits for it, and for one more round covering the spans
+        ended since, which that same thread runs next (so a hanging collector
+        never piles up threads, however often the host calls ``flush``)."""
         if self._closed:
             return True
-        done = threading.Event()
-
-        def run() -> None:
+        deadline = time.monotonic() + max(timeout, 0.0)
+        cond = self._flush_cond
+        with cond:
+            self._flush_requested += 1
+            wanted = self._flush_requested
+            start = not self._flush_running
+            self._flush_running = True
+        if start:
             try:
-                self.bsp.force_flush()
-            except Exception as exc:
+                threading.Thread(target=self._flush_loop, name="causeline-flush", daemon=True).start()
+            except Exception as exc:  # e.g. no threads left (or at interpreter exit)
+                with cond:
+                    self._flush_running = False
                 _internal.record(exc, "flush")
-            finally:
-                done.set()
+                return False
+        with cond:
+            while self._flush_done < wanted:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                cond.wait(left)
+        return True
 
-        t = threading.Thread(target=run, name="causeline-flush", daemon=True)
-        t.start()
-        return done.wait(max(timeout, 0.0))
+    def _flush_loop(self) -> None:
+        cond = self._flush_cond
+        try:
+            while True:
+                with cond:
+                    target = self._flush_requested
+                    if self._flush_done >= target:
+                        self._flush_running = False
+                        return
+                try:
+                    self.bsp.force_flush()
+                except Exception as exc:
+                    _internal.record(exc, "flush")
+                with cond:
+                    self._flush_done = target
+                    cond.notify_all()
+        except BaseException:  # pragma: no cover - let the next flush start a thread
+            with cond:
+                self._flush_running = False
+            raise
 
     def shutdown(self, timeout: float | None = None) -> None:
         with self._lock:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -19,11 +20,18 @@ from typing import Any
 from . import _internal
 
 TRUNCATION_MARKER = "…[truncated {} chars]"
+ITEMS_MARKER = "…[truncated {} items]"  # the last item of a cut list; a cut dict gets the key "…"
 EMAIL_PLACEHOLDER = "[REDACTED_EMAIL]"
 API_KEY_PLACEHOLDER = "[REDACTED_API_KEY]"
 CARD_PLACEHOLDER = "[REDACTED_CARD]"
 
-EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+# Every pattern runs in linear time: repetitions are bounded, and matches may
+# start only at the beginning of a run of the characters they consume, so a
+# failed attempt never rescans a long run from each of its positions (an
+# unbounded ``[...]+@`` took seconds on 40k characters of "aaaa...@").
+EMAIL_RE = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}"
+)
 
 # Well-known key shapes, then "key=..." / "Bearer ..." assignments.
 API_KEY_RE = re.compile(
@@ -38,7 +46,7 @@ API_KEY_RE = re.compile(
       | \bxox[abposr]-[A-Za-z0-9\-]{10,}                          # Slack tokens
       | \bhf_[A-Za-z0-9]{30,}                                     # Hugging Face
       | \bcl_(?:live|test)_[A-Za-z0-9_\-]{16,}                    # Causeline ingest keys
-      | \beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}  # JWT
+      | (?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}  # JWT
     )
     """,
     re.VERBOSE,
@@ -49,6 +57,14 @@ ASSIGNMENT_RE = re.compile(
 )
 BEARER_RE = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9._~+/\-]{12,}=*)")
 CARD_RE = re.compile(r"(?<![\d\-])(?:\d[ \-]?){12,18}\d(?![\d\-])")
+
+
+_CUT_MARGIN = 2048  # characters kept past the limit, so secrets crossing it are still seen whole
+_CUT_EDGE = 1024  # characters never kept from the end of a cut value (a secret split by the cut)
+_MAX_ITEMS = 500  # items per list/dict in structured content
+_MAX_KEY_LENGTH = 256
+_MIN_STRING = 16
+_encode_str = json.encoder.encode_basestring  # the exact JSON form of a string (ensure_ascii=False)
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -110,6 +126,13 @@ class ContentPolicy:
 
     # -- strings --------------------------------------------------------
     def _clean(self, text: str, limit: int | None = None) -> str:
+        if limit is None:
+            limit = self.max_length
+        # Cut before redacting: the patterns and the user's redactors only ever
+        # see ``limit + _CUT_MARGIN`` characters, however long the value is.
+        dropped = len(text) - (limit + _CUT_MARGIN)
+        if dropped > 0:
+            text = text[: limit + _CUT_MARGIN]
         if self.builtin:
             text = redact_builtin(text)
         for fn in self.redactors:
@@ -120,7 +143,12 @@ class ContentPolicy:
             if not isinstance(out, str):
                 raise _RedactionFailed(f"redactor {fn!r} returned {type(out).__name__}, not str")
             text = out
-        return truncate(text, self.max_length if limit is None else limit)
+        if dropped <= 0:
+            return truncate(text, limit)
+        # The cut may have split a secret so that its remaining start no longer
+        # matches a pattern; it is the unredacted tail of ``text``: never keep it.
+        keep = max(0, min(limit, len(text) - _CUT_EDGE))
+        return text[:keep] + TRUNCATION_MARKER.format(len(text) - keep + dropped)
 
     def redact_text(self, text: str, limit: int | None = None) -> str | None:
         """Redact and truncate ``text`` regardless of ``enabled`` (used for error messages)."""
@@ -137,38 +165,65 @@ class ContentPolicy:
         return self.redact_text(value if isinstance(value, str) else _to_text(value))
 
     # -- structured values ---------------------------------------------
-    def _walk(self, obj: Any, depth: int) -> Any:
+    def _walk(self, obj: Any, depth: int, budget: list[int]) -> Any:
+        """Plain, redacted data for ``obj``; ``budget[0]`` is the JSON size still
+        available: once spent, remaining items are dropped (a marker item says
+        how many), so the JSON is always complete and the walk stays bounded."""
         if isinstance(obj, str):
-            return self._clean(obj)
-        if obj is None or isinstance(obj, (bool, int, float)):
+            text = self._clean(obj, min(self.max_length, max(budget[0], _MIN_STRING)))
+            budget[0] -= len(_encode_str(text))
+            return text
+        if obj is None or isinstance(obj, bool):
+            budget[0] -= 5
             return obj
+        if isinstance(obj, int):
+            if obj.bit_length() > 128:  # huge ints: str() may even refuse them
+                return self._walk(f"<{obj.bit_length()}-bit int>", depth, budget)
+            budget[0] -= len(repr(obj))
+            return obj
+        if isinstance(obj, float):
+            budget[0] -= len(repr(obj))
+            return obj if math.isfinite(obj) else str(obj)  # NaN/Infinity are not JSON
         if depth > 12:
-            return self._clean(_to_text(obj))
+            return self._walk(_to_text(obj), depth, budget)
         if isinstance(obj, dict):
-            return {str(k): self._walk(v, depth + 1) for k, v in list(obj.items())[:500]}
-        if isinstance(obj, (list, tuple, set, frozenset)):
-            items = list(obj)
-            out = [self._walk(v, depth + 1) for v in items[:500]]
-            if len(items) > 500:
-                out.append(TRUNCATION_MARKER.format(f"{len(items) - 500} items"))
+            budget[0] -= 2
+            out: dict[str, Any] = {}
+            for i, (k, v) in enumerate(obj.items()):
+                if i >= _MAX_ITEMS or budget[0] <= 0:
+                    out["…"] = ITEMS_MARKER.format(len(obj) - i)
+                    break
+                key = self._clean(k if isinstance(k, str) else _to_text(k), _MAX_KEY_LENGTH)
+                budget[0] -= len(_encode_str(key)) + 2
+                out[key] = self._walk(v, depth + 1, budget)
             return out
+        if isinstance(obj, (list, tuple, set, frozenset)):
+            budget[0] -= 2
+            items: list[Any] = []
+            for i, v in enumerate(obj):
+                if i >= _MAX_ITEMS or budget[0] <= 0:
+                    items.append(ITEMS_MARKER.format(len(obj) - i))
+                    break
+                budget[0] -= 1
+                items.append(self._walk(v, depth + 1, budget))
+            return items
         if isinstance(obj, (bytes, bytearray)):
-            return f"<{len(obj)} bytes>"
+            return self._walk(f"<{len(obj)} bytes>", depth, budget)
         dumped = _plain(obj)
         if dumped is not obj:
-            return self._walk(dumped, depth + 1)
-        return self._clean(_to_text(obj))
+            return self._walk(dumped, depth + 1, budget)
+        return self._walk(_to_text(obj), depth, budget)
 
     def json(self, value: Any) -> str | None:
-        """``value`` as redacted, truncated JSON (a plain string stays a plain string)."""
+        """``value`` as redacted JSON of about ``8 * max_length`` characters at
+        most (a plain string stays a plain string, cut at ``max_length``)."""
         if not self.enabled:
             return None
         try:
             if isinstance(value, str):
                 return self._clean(value)
-            cleaned = self._walk(value, 0)
-            text = json.dumps(cleaned, ensure_ascii=False, default=str, separators=(",", ":"))
-            return truncate(text, self.max_length * 8)
+            cleaned = self._walk(value, 0, [self.max_length * 8])
+            return json.dumps(cleaned, ensure_ascii=False, default=str, separators=(",", ":"))
         except _RedactionFailed as exc:
             _internal.warn_once("redactor", "causeline: a redactor failed (%s); value dropped", exc)
             return None

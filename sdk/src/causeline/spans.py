@@ -10,7 +10,8 @@ never reach the caller (see ``causeline._internal``).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+import weakref
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -30,6 +31,22 @@ from .handle import (
 )
 from .links import handoff_from as _handoff_link
 
+_STREAM_TEXT_MARGIN = 4096
+
+
+def _run_collected(end: Callable[[], None]) -> None:
+    try:
+        end()
+    except Exception as exc:  # runs from the garbage collector: nobody to raise to
+        _internal.record(exc, "end on collect")
+
+
+def end_when_collected(obj: Any, end: Callable[[], None]) -> None:
+    """Call ``end`` (which must be idempotent) once ``obj`` is garbage collected,
+    e.g. a stream or coroutine dropped without being consumed."""
+    weakref.finalize(obj, _run_collected, end).atexit = False
+
+
 # -- agents -------------------------------------------------------------------------
 
 
@@ -47,10 +64,15 @@ class AgentRun(SpanHandle):
         if self._explicit_handoff:
             return
         pending = otel_context.get_value(HANDOFF_KEY)
-        if pending is not None:  # started inside causeline.handoff(...): link to it
-            link = _handoff_link(pending).to_otel()
-            if link is not None:
-                self._links = [*(self._links or ()), link]
+        if not pending:
+            return
+        try:
+            target = pending.pop()  # one-shot: only the first agent run inside the handoff links to it
+        except IndexError:  # taken by a concurrent agent run
+            return
+        link = _handoff_link(target).to_otel()
+        if link is not None:
+            self._links = [*(self._links or ()), link]
 
     def _context_values(self, ctx: Any) -> Any:
         ctx = otel_context.set_value(AGENT_KEY, self.agent_name, ctx)
@@ -145,25 +167,22 @@ class ToolCall(SpanHandle):
             self.set_arguments(self._arguments)
             self._arguments = None
 
+    def _set_content(self, key: str, value: Any) -> ToolCall:
+        try:
+            text = STATE.policy.json(value)
+            if text is not None:
+                self.span.set_attribute(key, text)
+        except Exception as exc:
+            _internal.handle(exc, key)
+        return self
+
     def set_arguments(self, arguments: Any) -> ToolCall:
         """Record the call's arguments (``gen_ai.tool.call.arguments``; capture_content only)."""
-        try:
-            value = STATE.policy.json(arguments)
-            if value is not None:
-                self.span.set_attribute(A.TOOL_CALL_ARGUMENTS, value)
-        except Exception as exc:
-            _internal.handle(exc, "tool arguments")
-        return self
+        return self._set_content(A.TOOL_CALL_ARGUMENTS, arguments)
 
     def set_result(self, result: Any) -> ToolCall:
         """Record the call's result (``gen_ai.tool.call.result``; capture_content only)."""
-        try:
-            value = STATE.policy.json(result)
-            if value is not None:
-                self.span.set_attribute(A.TOOL_CALL_RESULT, value)
-        except Exception as exc:
-            _internal.handle(exc, "tool result")
-        return self
+        return self._set_content(A.TOOL_CALL_RESULT, result)
 
 
 def tool_call(
@@ -199,7 +218,7 @@ def tool_call(
 class ModelCall(SpanHandle):
     """A model call span (``chat {model}``, kind CLIENT)."""
 
-    __slots__ = ("provider", "model", "_input", "_system", "_output_recorded", "_first_chunk")
+    __slots__ = ("provider", "model", "_input", "_system", "_output_recorded", "_first_chunk", "_texts", "_text_len")
 
     def __init__(self, name: str, attrs: dict[str, Any], links: list[Any], attempt: int | None):
         super().__init__(name, _CLIENT, attrs, links, attempt)
@@ -209,6 +228,8 @@ class ModelCall(SpanHandle):
         self._system: Any = None
         self._output_recorded = False
         self._first_chunk = False
+        self._texts: list[str] | None = None
+        self._text_len = 0
 
     _before_start = SpanHandle._add_current_agent
 
@@ -301,15 +322,26 @@ class ModelCall(SpanHandle):
 
         Records ``gen_ai.response.time_to_first_chunk``; string chunks are
         joined into the output (capture_content only) unless
-        :meth:`record_response` was given an output.
+        :meth:`record_response` was given an output. A stream that is dropped
+        without being iterated ends the span when it is garbage collected.
         """
-        self._defer_end = True
-        if hasattr(chunks, "__aiter__"):
-            return self._astream(chunks)  # type: ignore[arg-type]
-        return self._sstream(chunks)  # type: ignore[arg-type]
-
-    def _stream_done(self, texts: list[str], exc: BaseException | None) -> None:
         try:
+            self._defer_end = True
+            self._texts = []
+            is_async = hasattr(chunks, "__aiter__")
+            wrapped = self._astream(chunks) if is_async else self._sstream(chunks)  # type: ignore[arg-type]
+            end_when_collected(wrapped, self._stream_done)
+            return wrapped
+        except Exception as exc:
+            self._defer_end = False
+            _internal.handle(exc, "stream")
+            return chunks
+
+    def _stream_done(self, exc: BaseException | None = None) -> None:
+        try:
+            if self._ended:  # already ended (e.g. by the garbage collector, see stream())
+                return
+            texts, self._texts = self._texts, None
             if exc is None and texts and not self._output_recorded and STATE.policy.enabled:
                 self.record_response(output="".join(texts))
             self._defer_end = False
@@ -317,35 +349,38 @@ class ModelCall(SpanHandle):
         except Exception as err:
             _internal.handle(err, "stream end")
 
-    def _seen(self, chunk: Any, texts: list[str]) -> None:
+    def _seen(self, chunk: Any) -> None:
         try:
             self._chunk_seen()
-            if isinstance(chunk, str) and STATE.policy.enabled:
-                texts.append(chunk)
+            texts = self._texts
+            if texts is not None and isinstance(chunk, str) and STATE.policy.enabled:
+                # Keep only what the recorded output can show (plus the redaction margin).
+                room = STATE.policy.max_length + _STREAM_TEXT_MARGIN - self._text_len
+                if room > 0:
+                    texts.append(chunk[:room])
+                    self._text_len += min(len(chunk), room)
         except Exception as exc:
             _internal.handle(exc, "stream chunk")
 
     def _sstream(self, chunks: Iterable[Any]) -> Any:
-        texts: list[str] = []
         try:
             for chunk in chunks:
-                self._seen(chunk, texts)
+                self._seen(chunk)
                 yield chunk
         except BaseException as exc:
-            self._stream_done(texts, exc)
+            self._stream_done(exc)
             raise
-        self._stream_done(texts, None)
+        self._stream_done(None)
 
     async def _astream(self, chunks: AsyncIterable[Any]) -> Any:
-        texts: list[str] = []
         try:
             async for chunk in chunks:
-                self._seen(chunk, texts)
+                self._seen(chunk)
                 yield chunk
         except BaseException as exc:
-            self._stream_done(texts, exc)
+            self._stream_done(exc)
             raise
-        self._stream_done(texts, None)
+        self._stream_done(None)
 
 
 def model_call(
