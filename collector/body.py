@@ -33,25 +33,54 @@ def content_encoding(header: str | None) -> str:
 
 
 def inflate(body: bytes, encoding: str, limit: int) -> bytes:
-    """Decompress with a hard cap on the output, so a small bomb cannot exhaust memory."""
+    """Decompress with a hard cap on the output, so a small bomb cannot exhaust memory.
+
+    gzip bodies may hold several members (concatenated gzip streams, RFC 1952): all are read,
+    and their total output counts against the cap. Bytes after the last stream that are not
+    another stream are refused (400), never ignored: they could be lost spans."""
     if encoding == "identity":
         return body
     if encoding == "gzip":
-        return _inflate(body, zlib.decompressobj(16 + zlib.MAX_WBITS), limit, "gzip")
+        return _inflate_gzip(body, limit)
     try:  # HTTP "deflate" is zlib-wrapped, but raw deflate is common in the wild.
         return _inflate(body, zlib.decompressobj(zlib.MAX_WBITS), limit, "deflate")
     except BodyError as exc:
-        if exc.status == 413:
-            raise
+        if exc.status == 413 or not exc.message.startswith("body is not valid"):
+            raise  # zlib data it was, but too large, truncated or followed by garbage
         return _inflate(body, zlib.decompressobj(-zlib.MAX_WBITS), limit, "deflate")
 
 
+def _inflate_gzip(body: bytes, limit: int) -> bytes:
+    parts: list[bytes] = []
+    size, data, members = 0, body, 0
+    while True:
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out = _decompress(decompressor, data, limit - size, limit, "gzip" if not members else f"gzip member {members + 1}")
+        parts.append(out)
+        size += len(out)
+        members += 1
+        data = decompressor.unused_data
+        # Trailing NUL padding is tolerated, like gzip(1) and Python's gzip module do.
+        if not data or not data.strip(b"\x00"):
+            return b"".join(parts) if members > 1 else out
+        if data[:2] != b"\x1f\x8b":
+            raise BodyError(400, f"gzip body has {len(data)} bytes of trailing garbage after member {members}")
+
+
 def _inflate(body: bytes, decompressor, limit: int, name: str) -> bytes:
+    out = _decompress(decompressor, body, limit, limit, name)
+    if decompressor.unused_data:
+        raise BodyError(400, f"{name} body has {len(decompressor.unused_data)} bytes of trailing garbage")
+    return out
+
+
+def _decompress(decompressor, data: bytes, remaining: int, limit: int, name: str) -> bytes:
+    """One stream, at most `remaining` bytes of output (413 beyond), complete (400 if truncated)."""
     try:
-        out = decompressor.decompress(body, limit + 1)
+        out = decompressor.decompress(data, max(remaining, 0) + 1)  # max_length 0 would mean unlimited
     except zlib.error as exc:
         raise BodyError(400, f"body is not valid {name} data: {exc}") from None
-    if len(out) > limit or decompressor.unconsumed_tail:
+    if len(out) > remaining or decompressor.unconsumed_tail:
         raise BodyError(413, f"decompressed body exceeds the {limit}-byte limit")
     if not decompressor.eof:
         raise BodyError(400, f"{name} body is truncated")

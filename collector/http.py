@@ -1,19 +1,27 @@
 """POST /v1/traces — OTLP/HTTP, answered per the OTLP specification.
 
-200 only after commit (with partial_success when spans were refused); 400 undecodable;
-401/403 key problems; 413 too large; 415 wrong media type or encoding; 503 with
-Retry-After when the writer is behind or storage is down (the exporter retries those).
+200 only after commit (with partial_success when spans were refused); 400 undecodable, or
+data storage refuses (retrying it would fail again); 401/403 key problems; 413 too large;
+415 wrong media type or encoding; 503 with Retry-After when the writer is behind, too many
+bytes are in flight, a decoder process died or storage is down (the exporter retries those);
+500 (with a google.rpc.Status body, and logged) for anything unexpected.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+from concurrent.futures.process import BrokenProcessPool
+
+import psycopg
+import sqlalchemy.exc
 
 from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
@@ -21,11 +29,28 @@ from core.otlp import DecodeError
 from db.queries.auth import bearer_token
 
 from collector.body import JSON, BodyError, content_encoding, inflate, media_type
-from collector.service import IngestService
-from collector.writer import QueueFull, WriterUnavailable
+from collector.service import IngestService, PreparationUnavailable, plausible_key
+from collector.writer import QueueFull, StorageRefused, WriterUnavailable
+
+log = logging.getLogger("causeline.collector")
 
 # google.rpc.Code for each HTTP status we answer with.
-_GRPC_CODES = {400: 3, 401: 16, 403: 7, 413: 8, 415: 3, 429: 8, 503: 14}
+_GRPC_CODES = {400: 3, 401: 16, 403: 7, 413: 8, 415: 3, 429: 8, 500: 13, 503: 14}
+
+# Exceptions that mean "storage or a worker is unavailable right now": 503 + Retry-After.
+_TRANSIENT = (
+    sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError,
+    sqlalchemy.exc.DisconnectionError, psycopg.OperationalError, psycopg.InterfaceError,
+    BrokenProcessPool, PreparationUnavailable, ConnectionError, TimeoutError,
+)
+
+
+def _unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, _TRANSIENT):
+        return True
+    # Any other driver error while authenticating or reading price overrides is the
+    # database's, not the client's (e.g. the schema is being migrated).
+    return isinstance(exc, sqlalchemy.exc.DBAPIError)
 
 
 def make_router(service: IngestService) -> APIRouter:
@@ -33,11 +58,14 @@ def make_router(service: IngestService) -> APIRouter:
 
     @router.post(
         "/v1/traces", tags=["ingest"], summary="OTLP/HTTP trace export (protobuf or JSON)",
-        responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 503: {}},
+        responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 500: {}, 503: {}},
     )
     async def export_traces(request: Request) -> Response:
         started = time.perf_counter()
-        response = await _export(service, request)
+        try:
+            response = await _export(service, request)
+        except Exception as exc:  # noqa: BLE001 - always a precise OTLP answer, never a bare 500
+            response = _failure(service, request, exc)
         service.metrics.requests.labels(str(response.status_code)).inc()
         service.metrics.request_seconds.observe(time.perf_counter() - started)
         return response
@@ -57,6 +85,8 @@ async def _export(service: IngestService, request: Request) -> Response:
     secret = bearer_token(request.headers.get("authorization"), request.headers.get("x-causeline-key"))
     if not secret:
         return _error(media, 401, "missing API key: send 'Authorization: Bearer <key>' or 'x-causeline-key: <key>'")
+    if not plausible_key(secret):
+        return _error(media, 401, "malformed API key: expected up to 256 printable ASCII characters")
     principal = await to_thread.run_sync(service.authenticate, secret)
     if principal is None:
         return _error(media, 401, "unknown or revoked API key")
@@ -73,10 +103,22 @@ async def _export(service: IngestService, request: Request) -> Response:
     except BodyError as exc:
         return _error(media, exc.status, exc.message)
 
-    overrides = await to_thread.run_sync(service.overrides, principal.project_id)
+    size = len(body)
+    if not service.inflight.try_acquire(size):
+        return _error(media, 503, f"too many request bytes in flight ({service.inflight.used} of "
+                                  f"{service.inflight.max_bytes}); retry later", retry_after=settings.retry_after_s)
+    try:
+        return await _store(service, media, body, principal.project_id)
+    finally:
+        service.inflight.release(size)
+
+
+async def _store(service: IngestService, media: str, body: bytes, project_id: int) -> Response:
+    settings = service.settings
+    overrides = await to_thread.run_sync(service.overrides, project_id)
     prep_started = time.perf_counter()
     try:
-        prepared = await service.prepare(body, media, principal.project_id, overrides)
+        prepared = await service.prepare(body, media, project_id, overrides)
     except DecodeError as exc:
         return _error(media, 400, str(exc))
     service.metrics.prepare_seconds.observe(time.perf_counter() - prep_started)
@@ -93,8 +135,25 @@ async def _export(service: IngestService, request: Request) -> Response:
             await asyncio.wrap_future(future)
         except WriterUnavailable as exc:
             return _error(media, 503, f"{exc}; nothing from this request was stored, retry", retry_after=settings.retry_after_s)
+        except StorageRefused as exc:
+            return _error(media, 400, f"{exc}; nothing from this request was stored")
         service.metrics.spans_received.inc(len(prepared.rows))
     return _success(media, prepared.rejected, prepared.error_message)
+
+
+def _failure(service: IngestService, request: Request, exc: Exception) -> Response:
+    try:
+        media = media_type(request.headers.get("content-type"))
+    except BodyError:
+        media = JSON
+    if isinstance(exc, ClientDisconnect):  # nobody is listening; nothing was stored
+        return _error(media, 400, "client disconnected before the body was read")
+    if _unavailable(exc):
+        log.warning("ingest unavailable: %s: %s", type(exc).__name__, exc)
+        return _error(media, 503, f"storage or a worker is unavailable ({type(exc).__name__}); retry later",
+                      retry_after=service.settings.retry_after_s)
+    log.exception("unexpected error while handling an OTLP export")
+    return _error(media, 500, f"internal error ({type(exc).__name__}); see the collector's log")
 
 
 async def _read_capped(request: Request, limit: int) -> bytes:

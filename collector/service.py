@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import multiprocessing
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Callable
 
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.otlp import Limits
 from core.pricing import PriceOverride
+from core.security import hash_key
 from core.settings import Settings
 from db.queries.auth import KeyPrincipal, find_key
 from db.queries.prices import price_overrides
@@ -25,14 +28,28 @@ from db.queries.prices import price_overrides
 from collector.pipeline import Prepared, prepare, warm_up
 from collector.writer import BatchWriter
 
+log = logging.getLogger("causeline.collector")
+
 KEY_CACHE_SECONDS = 10.0  # a revoked key stops working within this long
+KEY_MISS_CACHE_SECONDS = 2.0  # a key created a moment ago works within this long
 PRICE_CACHE_SECONDS = 30.0
 CACHE_MAX_ENTRIES = 10_000
+MAX_KEY_CHARS = 256
+
+
+def plausible_key(secret: str) -> bool:
+    """Could this be an API key at all? Empty, overlong or non-printable-ASCII values are refused
+    before any hashing or query (and never reach the cache)."""
+    return 0 < len(secret) <= MAX_KEY_CHARS and secret.isascii() and secret.isprintable()
 
 
 class _TTLCache:
-    def __init__(self, ttl: float) -> None:
+    """A small TTL cache; when full, the oldest entries go first (insertion order)."""
+
+    def __init__(self, ttl: float, miss_ttl: float | None = None, max_entries: int = CACHE_MAX_ENTRIES) -> None:
         self._ttl = ttl
+        self._miss_ttl = ttl if miss_ttl is None else miss_ttl
+        self._max_entries = max_entries
         self._data: dict = {}
         self._lock = threading.Lock()
 
@@ -43,11 +60,46 @@ class _TTLCache:
             if hit is not None and hit[0] > now:
                 return hit[1]
         value = load()
+        ttl = self._ttl if value is not None else self._miss_ttl
         with self._lock:
-            if len(self._data) >= CACHE_MAX_ENTRIES:
-                self._data.clear()
-            self._data[key] = (now + self._ttl, value)
+            self._data.pop(key, None)  # re-inserted last: the newest
+            while len(self._data) >= self._max_entries:
+                del self._data[next(iter(self._data))]
+            self._data[key] = (now + ttl, value)
         return value
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key) -> bool:
+        return key in self._data
+
+
+class InflightBudget:
+    """Bytes of request bodies being decoded or waiting to be committed, bounded.
+
+    One request larger than the whole budget still passes when nothing else is in flight
+    (like the span queue), or it could never be accepted."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def try_acquire(self, nbytes: int) -> bool:
+        with self._lock:
+            if self.used and self.used + nbytes > self.max_bytes:
+                return False
+            self.used += nbytes
+            return True
+
+    def release(self, nbytes: int) -> None:
+        with self._lock:
+            self.used = max(0, self.used - nbytes)
+
+
+class PreparationUnavailable(Exception):
+    """The decoder worker pool broke (a worker process died); it was replaced: retry."""
 
 
 @dataclass
@@ -74,6 +126,7 @@ def _metrics(writer: BatchWriter) -> Metrics:
             yield GaugeMetricFamily("causeline_queue_spans", "Spans accepted and waiting to be committed.", value=writer.queued_spans)
             yield GaugeMetricFamily("causeline_queue_capacity_spans", "Bound of the queue.", value=writer.max_queue_spans)
             yield GaugeMetricFamily("causeline_last_write_seconds", "Duration of the last write transaction.", value=stats.last_batch_seconds)
+            yield CounterMetricFamily("causeline_write_refused_requests", "Requests whose spans storage refused (answered 400).", value=stats.requests_refused)
 
     registry.register(WriterCollector())
     return Metrics(
@@ -97,17 +150,23 @@ class IngestService:
             max_links=settings.max_links_per_span,
         )
         self._sessions = sessions
-        self._keys = _TTLCache(KEY_CACHE_SECONDS)
+        # Keyed by the SHA-256 of the key, never the plaintext.
+        self._keys = _TTLCache(KEY_CACHE_SECONDS, miss_ttl=KEY_MISS_CACHE_SECONDS)
         self._prices = _TTLCache(PRICE_CACHE_SECONDS)
         self.metrics = _metrics(writer)
+        self.inflight = InflightBudget(settings.max_inflight_bytes)
         self._processes: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def authenticate(self, secret: str) -> KeyPrincipal | None:
         """Blocking (a query on a cache miss): call from a worker thread."""
+        if not plausible_key(secret):
+            return None
+
         def load():
             with self._sessions() as session:
                 return find_key(session, secret)
-        return self._keys.get_or_load(secret, load)
+        return self._keys.get_or_load(hash_key(secret), load)
 
     def overrides(self, project_id: int) -> list[PriceOverride]:
         def load():
@@ -119,21 +178,41 @@ class IngestService:
         """Decode, normalize and price off the event loop: in a worker process when configured
         (CPU parallelism beyond the GIL), else in a thread."""
         call = functools.partial(prepare, body, media, project_id=project_id, limits=self.limits, overrides=overrides)
-        if self._processes is not None:
-            return await asyncio.get_running_loop().run_in_executor(self._processes, call)
+        pool = self._processes
+        if pool is not None:
+            try:
+                return await asyncio.get_running_loop().run_in_executor(pool, call)
+            except BrokenProcessPool:
+                self._replace_pool(pool)
+                raise PreparationUnavailable("a decoder worker process died; the pool was restarted") from None
         return await to_thread.run_sync(call)
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn, not fork: the process already runs threads (writer, event loop helpers).
+        return ProcessPoolExecutor(self.settings.ingest_processes, mp_context=multiprocessing.get_context("spawn"))
+
+    def _replace_pool(self, broken: ProcessPoolExecutor) -> None:
+        """Swap a broken pool for a fresh one, once, however many requests saw it break."""
+        with self._pool_lock:
+            if self._processes is not broken:
+                return  # already replaced (or stopped)
+            self._processes = self._new_pool()  # workers start lazily, on the next submit
+        log.warning("decoder worker pool broke (a worker process died); replaced it")
+        try:
+            broken.shutdown(wait=False, cancel_futures=True)
+        except Exception:  # noqa: BLE001 - it is broken already
+            pass
 
     def start(self) -> None:
         if self.settings.ingest_processes:
-            # spawn, not fork: the process already runs threads (writer, event loop helpers).
-            self._processes = ProcessPoolExecutor(
-                self.settings.ingest_processes, mp_context=multiprocessing.get_context("spawn"))
+            self._processes = self._new_pool()
             for warmed in [self._processes.submit(warm_up) for _ in range(self.settings.ingest_processes)]:
                 warmed.result(timeout=120)
         self.writer.start()
 
     def stop(self) -> None:
         self.writer.stop()
-        if self._processes is not None:
-            self._processes.shutdown(cancel_futures=True)
-            self._processes = None
+        with self._pool_lock:
+            pool, self._processes = self._processes, None
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)

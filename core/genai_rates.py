@@ -19,6 +19,8 @@ rewritten usage, non-int counts) takes the slow path, calc_price itself.
 
 from __future__ import annotations
 
+import threading
+
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -426,26 +428,35 @@ class _ModelResolver:
         self._max_entries = max_entries
         self._snapshot: DataSnapshot | None = None
         self._entries: dict[tuple[str | None, str], _GenaiModel | None] = {}
+        # The collector prices from many threads: the snapshot check, the reset and the
+        # insertion happen under this lock (the slow lookup itself does not hold it).
+        self._lock = threading.Lock()
 
     def resolve(self, provider_id: str | None, model: str) -> _GenaiModel | None:
         snapshot = get_snapshot()
-        if snapshot is not self._snapshot:
-            self._entries = {}
-            self._snapshot = snapshot
         key = (provider_id, model.lower())
-        try:
-            return self._entries[key]
-        except KeyError:
-            pass
+        with self._lock:
+            if snapshot is not self._snapshot:
+                self._entries = {}
+                self._snapshot = snapshot
+            found = self._entries.get(key, _MISSING)
+        if found is not _MISSING:
+            return found
         found = _find_provider_model(snapshot, provider_id, key[1])
-        if len(self._entries) >= self._max_entries:
-            self._entries = {}
-        self._entries[key] = found
+        with self._lock:
+            if snapshot is self._snapshot:  # not resolved against a snapshot replaced meanwhile
+                if len(self._entries) >= self._max_entries:
+                    self._entries = {}
+                self._entries[key] = found
         return found
 
     def clear(self) -> None:
-        self._entries = {}
-        self._snapshot = None
+        with self._lock:
+            self._entries = {}
+            self._snapshot = None
+
+
+_MISSING = object()
 
 
 def _find_provider_model(snapshot: DataSnapshot, provider_id: str | None, model_ref: str) -> _GenaiModel | None:

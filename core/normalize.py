@@ -13,6 +13,13 @@ Choices beyond the written conventions:
   operation equivalent to the rule that set the category (None if there is none).
 - Status and error fields come from core.failure, the taxonomy from core.errors,
   content strings from core.content.
+- Identifier fields (service, agent, tool, provider, models, operation, session and
+  user ids, error type) are capped at IDENTIFIER_MAX_CHARS characters (and
+  IDENTIFIER_MAX_BYTES UTF-8 bytes) with a "…[truncated N chars]" marker, and the
+  source key is listed in causeline.truncated: they are index and rollup keys, and
+  PostgreSQL refuses index rows beyond ~2.7 kB. The raw attribute keeps the full value.
+- Token counts are clamped at MAX_TOKENS: anything larger is garbage, and sums of it
+  would overflow bigint rollups. The raw attribute keeps the value sent.
 """
 
 from __future__ import annotations
@@ -24,6 +31,13 @@ from core.coerce import as_count, as_money, as_str, first_str
 from core.content import FLAT_PREFIXES, extract_content, scan_attributes
 from core.failure import span_failure, status_from_code
 from core.span import RawSpan, Span, Tokens
+
+TRUNCATED_ATTR = "causeline.truncated"  # same key as core.otlp uses for cut values
+IDENTIFIER_MAX_CHARS = 256
+# Five identifiers form one usage_rollups key: 5 x (400 + marker) bytes stays well under
+# PostgreSQL's ~2.7 kB btree row limit even for 4-byte characters.
+IDENTIFIER_MAX_BYTES = 400
+MAX_TOKENS = 10**12  # per count and span; a trillion tokens in one call is not usage
 
 # --- category: first rule that matches wins ---------------------------------
 
@@ -153,22 +167,77 @@ def _normalize(raw: RawSpan) -> Span:
     content_in = content_out = None
     if has_content or flat or events:
         content_in, content_out = extract_content(attributes, flat, events)
+    idents = [
+        operation, error_type, as_str(resource.get("service.name")),
+        _agent_name(attributes, category, name, handoff), _tool_name(attributes, category, name, handoff),
+        provider(attributes), first_str(attributes, _REQUEST_MODEL_KEYS), first_str(attributes, _RESPONSE_MODEL_KEYS),
+        first_str(attributes, _SESSION_KEYS), first_str(attributes, _USER_KEYS),
+    ]
+    span_attributes = raw.attributes
+    for value in idents:
+        if value is not None and len(value) > IDENTIFIER_MAX_BYTES // 4:  # shorter fits in any encoding
+            span_attributes = _cap_identifiers(idents, attributes, resource, span_attributes)
+            break
+    operation, error_type, service, agent, tool, provider_name, request_model, response_model, session, user = idents
     return Span(
         trace_id=raw.trace_id, span_id=raw.span_id, parent_span_id=raw.parent_span_id, name=raw.name,
         otel_kind=raw.kind, category=category, operation=operation, start_ns=raw.start_ns, end_ns=raw.end_ns,
         status=status, status_message=as_str(raw.status_message), error_type=error_type, error_class=error_class,
-        service_name=as_str(resource.get("service.name")),
-        agent_name=_agent_name(attributes, category, name, handoff),
-        tool_name=_tool_name(attributes, category, name, handoff),
-        provider=provider(attributes),
-        request_model=first_str(attributes, _REQUEST_MODEL_KEYS),
-        response_model=first_str(attributes, _RESPONSE_MODEL_KEYS),
+        service_name=service, agent_name=agent, tool_name=tool, provider=provider_name,
+        request_model=request_model, response_model=response_model,
         tokens=_NO_TOKENS if aggregate else tokens(attributes),
-        session_id=first_str(attributes, _SESSION_KEYS), user_id=first_str(attributes, _USER_KEYS),
+        session_id=session, user_id=user,
         input=content_in, output=content_out,
-        attributes=raw.attributes, events=raw.events, links=raw.links, resource=raw.resource,
+        attributes=span_attributes, events=raw.events, links=raw.links, resource=raw.resource,
         reported_cost_usd=None if aggregate else reported_cost(attributes, flat.get(_COST_COMPONENTS, ())),
     )
+
+
+# Where each identifier (in _normalize's `idents` order) may come from, for causeline.truncated.
+_IDENT_SOURCES: tuple[tuple[str, ...], ...] = (
+    ("gen_ai.operation.name",), ("error.type",), ("service.name",),
+    (*_AGENT_KEYS, *_HANDOFF_SOURCE_KEYS, "traceloop.entity.name"),
+    (*_TOOL_KEYS, *_HANDOFF_TARGET_KEYS, "traceloop.entity.name"),
+    _PROVIDER_KEYS, _REQUEST_MODEL_KEYS, _RESPONSE_MODEL_KEYS, _SESSION_KEYS, _USER_KEYS,
+)
+_IDENT_FALLBACK = ("operation", "error_type", "service_name", "name", "name", "provider", "request_model",
+                   "response_model", "session_id", "user_id")
+
+
+def cap_identifier(text: str) -> str:
+    """`text` cut to IDENTIFIER_MAX_CHARS characters / IDENTIFIER_MAX_BYTES bytes, with a marker."""
+    if len(text) <= IDENTIFIER_MAX_CHARS and len(text.encode("utf-8", "surrogatepass")) <= IDENTIFIER_MAX_BYTES:
+        return text
+    kept = text[:IDENTIFIER_MAX_CHARS]
+    encoded = kept.encode("utf-8", "surrogatepass")
+    if len(encoded) > IDENTIFIER_MAX_BYTES:
+        kept = encoded[:IDENTIFIER_MAX_BYTES].decode("utf-8", "ignore")
+    return f"{kept}…[truncated {len(text) - len(kept)} chars]"
+
+
+def _cap_identifiers(idents: list, attributes: Mapping[str, Any], resource: Mapping[str, Any], span_attributes):
+    """Cap every identifier in place; returns the span's attributes, with the source keys of
+    the cut ones added to causeline.truncated (a new dict: the raw one is not modified)."""
+    cut: list[str] = []
+    for index, value in enumerate(idents):
+        if value is None:
+            continue
+        capped = cap_identifier(value)
+        if capped is value:
+            continue
+        idents[index] = capped
+        source = attributes if index != 2 else resource
+        key = next((k for k in _IDENT_SOURCES[index] if as_str(source.get(k)) == value), None)
+        if key is None and index == 0:
+            key = next((k for k, _, _ in _KIND_RULES if k in attributes), None)
+        cut.append(key or _IDENT_FALLBACK[index])
+    if not cut:
+        return span_attributes
+    updated = dict(span_attributes) if isinstance(span_attributes, Mapping) else {}
+    previous = updated.get(TRUNCATED_ATTR)
+    previous = [k for k in previous if isinstance(k, str)] if isinstance(previous, list) else []
+    updated[TRUNCATED_ATTR] = sorted({*previous, *cut})
+    return updated
 
 
 def _minimal_span(raw: RawSpan) -> Span:
@@ -304,7 +373,8 @@ def tokens(attributes: Mapping[str, Any]) -> Tokens:
         if counts[slot] is None:
             value = attributes.get(key)
             if value is not None:
-                counts[slot] = as_count(value)
+                count = as_count(value)
+                counts[slot] = count if count is None or count <= MAX_TOKENS else MAX_TOKENS
     if counts == _NO_COUNTS:
         return _NO_TOKENS
     return Tokens(*counts)

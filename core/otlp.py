@@ -24,7 +24,10 @@ from core import wire
 from core.span import Event, Link, RawSpan
 
 TRUNCATED_ATTR = "causeline.truncated"  # keys whose values were cut
-DROPPED_ATTR = "causeline.dropped"  # {"attributes": n, "events": n, "links": n}
+# {"attributes": n, "events": n, "links": n, "event_attributes": n, "link_attributes": n,
+#  "array_values": n, "kvlist_values": n}: what a cap left out (on the resource: its own counts)
+DROPPED_ATTR = "causeline.dropped"
+MAX_KEY_CHARS = 256
 MAX_DEPTH = 8  # nesting of array/kvlist values kept; deeper becomes a marker string
 MAX_REPORTED_ERRORS = 5  # distinct reasons quoted in partial_success.error_message
 
@@ -73,7 +76,7 @@ def decode_protobuf(body: bytes, limits: Limits = Limits()) -> Decoded:
         return _decode_protobuf_leniently(body, limits, exc)
     out = Decoded()
     for resource_spans in request.resource_spans:
-        resource = _attributes(resource_spans.resource.attributes, limits, None)
+        resource = _resource(resource_spans.resource.attributes, limits)
         for scope_spans in resource_spans.scope_spans:
             scope = _scope(scope_spans.scope, limits)
             for pb_span in scope_spans.spans:
@@ -93,12 +96,56 @@ def decode_json(body: bytes, limits: Limits = Limits()) -> Decoded:
     if not isinstance(document, dict):
         raise DecodeError("body must be a JSON object (ExportTraceServiceRequest)")
     _hex_ids_to_base64(document)
+    # The envelope (resources, scopes) is parsed without its spans, then each span on its own,
+    # straight into a Span message: a span json_format refuses (an int beyond int64, 1e999, a
+    # time beyond uint64) is rejected alone, and nothing is serialized and parsed again.
+    span_lists = _detach_spans(document)
     request = ExportTraceServiceRequest()
     try:
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+    except _JSON_ERRORS as exc:
         raise DecodeError(f"invalid OTLP JSON: {_short(str(exc), 300)}") from None
-    return decode_protobuf(request.SerializeToString(), limits)
+    out = Decoded()
+    for i, resource_spans in enumerate(request.resource_spans):
+        resource = _resource(resource_spans.resource.attributes, limits)
+        for j, scope_spans in enumerate(resource_spans.scope_spans):
+            scope = _scope(scope_spans.scope, limits)
+            for span_json in span_lists.get((i, j), ()):
+                pb = PbSpan()
+                try:
+                    if not isinstance(span_json, dict):
+                        raise TypeError(f"a span must be a JSON object, got {type(span_json).__name__}")
+                    json_format.ParseDict(span_json, pb, ignore_unknown_fields=True)
+                except _JSON_ERRORS as exc:
+                    name = span_json.get("name") if isinstance(span_json, dict) else None
+                    label = f"span {_short(name, 60)!r}" if isinstance(name, str) else "span"
+                    out.reject(f"{label}: invalid OTLP JSON: {_short(str(exc), 200)}")
+                    continue
+                _add_span(out, pb, resource, scope, limits)
+    return out
+
+
+_JSON_ERRORS = (json_format.ParseError, ValueError, TypeError, OverflowError, RecursionError)
+
+
+def _detach_spans(document: dict) -> dict[tuple[int, int], list]:
+    """Take the span lists out of the document, by (resourceSpans index, scopeSpans index).
+
+    Indexes match the parsed envelope's: json_format keeps the order of repeated fields and
+    refuses the whole envelope when an element is not a message."""
+    detached: dict[tuple[int, int], list] = {}
+    for i, resource_spans in enumerate(_list(_get(document, "resourceSpans", "resource_spans"))):
+        for j, scope_spans in enumerate(_list(_get(resource_spans, "scopeSpans", "scope_spans"))):
+            if not isinstance(scope_spans, dict) or "spans" not in scope_spans:
+                continue
+            spans = scope_spans.pop("spans")
+            if spans is None:
+                continue
+            if not isinstance(spans, list):
+                raise DecodeError(f"invalid OTLP JSON: resourceSpans[{i}].scopeSpans[{j}].spans must be a list, "
+                                  f"got {type(spans).__name__}")
+            detached[(i, j)] = spans
+    return detached
 
 
 # -- spans --------------------------------------------------------------------------------------
@@ -110,8 +157,8 @@ def _add_span(out: Decoded, pb: PbSpan, resource: dict, scope: tuple[str, str], 
         return
     truncated: list[str] = []
     pb_attributes = pb.attributes
-    attributes = _attributes(pb_attributes, limits, truncated)
-    dropped = {}
+    dropped: dict[str, int] = {}
+    attributes = _attributes(pb_attributes, limits, truncated, dropped)
     if len(pb_attributes) > limits.max_attributes:
         dropped["attributes"] = len(pb_attributes) - limits.max_attributes
     if pb.dropped_attributes_count:
@@ -120,7 +167,7 @@ def _add_span(out: Decoded, pb: PbSpan, resource: dict, scope: tuple[str, str], 
     if pb.events:  # most spans have none: skip building generators for them
         events = tuple(
             Event(_clean(e.name, limits, truncated, "event.name"), e.time_unix_nano,
-                  _attributes(e.attributes, limits, truncated))
+                  _attributes(e.attributes, limits, truncated, dropped, "event_attributes"))
             for e in pb.events[: limits.max_events]
         )
         if len(pb.events) > limits.max_events:
@@ -129,7 +176,8 @@ def _add_span(out: Decoded, pb: PbSpan, resource: dict, scope: tuple[str, str], 
     if pb.links:
         kept = pb.links[: limits.max_links]
         links = tuple(
-            Link(link.trace_id, link.span_id, _attributes(link.attributes, limits, truncated), link.flags)
+            Link(link.trace_id, link.span_id, _attributes(link.attributes, limits, truncated, dropped, "link_attributes"),
+                 link.flags)
             for link in kept if len(link.trace_id) == 16 and len(link.span_id) == 8
         )
         bad_links = len(kept) - len(links)
@@ -188,14 +236,39 @@ def _span_problem(pb: PbSpan) -> str | None:
 
 # -- attribute values ---------------------------------------------------------------------------
 
-def _attributes(kvs, limits: Limits, truncated: list[str] | None) -> dict:
+def _resource(kvs, limits: Limits) -> dict:
+    """Resource attributes, with what their caps cut or left out recorded on the resource itself."""
+    truncated: list[str] = []
+    dropped: dict[str, int] = {}
+    resource = _attributes(kvs, limits, truncated, dropped, "attributes")
+    if truncated:
+        resource[TRUNCATED_ATTR] = sorted(set(truncated))
+    if dropped:
+        resource[DROPPED_ATTR] = dropped
+    return resource
+
+
+def _count(dropped: dict[str, int] | None, what: str, n: int) -> None:
+    if dropped is not None and n > 0:
+        dropped[what] = dropped.get(what, 0) + n
+
+
+def _attributes(kvs, limits: Limits, truncated: list[str] | None, dropped: dict[str, int] | None = None,
+                what: str | None = None) -> dict:
+    """KeyValues → dict. Values cut are listed in `truncated`; elements left out by a cap are counted
+    in `dropped` (the attributes themselves under `what`; None: the caller counts them)."""
     result = {}
     if len(kvs) > limits.max_attributes:
+        if what is not None:
+            _count(dropped, what, len(kvs) - limits.max_attributes)
         kvs = kvs[: limits.max_attributes]
     for kv in kvs:
         key = kv.key
-        if len(key) > 256 or "\x00" in key:
-            key = key.replace("\x00", "\ufffd")[:256]
+        if len(key) > MAX_KEY_CHARS or "\x00" in key:
+            long_key = len(key) > MAX_KEY_CHARS
+            key = key.replace("\x00", "\ufffd")[:MAX_KEY_CHARS]
+            if long_key and truncated is not None:
+                truncated.append(key)
         value = kv.value
         kind = value.WhichOneof("value")
         # Strings are most attributes: handle them inline, everything else in _value.
@@ -204,11 +277,12 @@ def _attributes(kvs, limits: Limits, truncated: list[str] | None) -> dict:
             result[key] = text if len(text) <= limits.max_attribute_chars and "\x00" not in text \
                 else _clean(text, limits, truncated, key)
         else:
-            result[key] = _value(value, limits, truncated, key, 0)
+            result[key] = _value(value, limits, truncated, key, 0, dropped)
     return result
 
 
-def _value(any_value, limits: Limits, truncated: list[str] | None, key: str, depth: int):
+def _value(any_value, limits: Limits, truncated: list[str] | None, key: str, depth: int,
+           dropped: dict[str, int] | None = None):
     kind = any_value.WhichOneof("value")
     if kind == "string_value":
         return _clean(any_value.string_value, limits, truncated, key)
@@ -220,18 +294,42 @@ def _value(any_value, limits: Limits, truncated: list[str] | None, key: str, dep
     if kind is None:
         return None
     if depth >= MAX_DEPTH:
+        _mark(truncated, key)
         return "[nested too deep]"
+    cap = limits.max_attributes
     if kind == "array_value":
-        return [_value(v, limits, truncated, key, depth + 1) for v in any_value.array_value.values[: limits.max_attributes]]
+        values = any_value.array_value.values
+        if len(values) > cap:
+            _count(dropped, "array_values", len(values) - cap)
+            _mark(truncated, key)
+            values = values[:cap]
+        return [_value(v, limits, truncated, key, depth + 1, dropped) for v in values]
     if kind == "kvlist_value":
-        return {
-            _clean(kv.key, limits, None, "")[:256]: _value(kv.value, limits, truncated, key, depth + 1)
-            for kv in any_value.kvlist_value.values[: limits.max_attributes]
-        }
+        values = any_value.kvlist_value.values
+        if len(values) > cap:
+            _count(dropped, "kvlist_values", len(values) - cap)
+            _mark(truncated, key)
+            values = values[:cap]
+        result = {}
+        for kv in values:
+            inner = _clean(kv.key, limits, None, "")
+            if len(inner) > MAX_KEY_CHARS:
+                inner = inner[:MAX_KEY_CHARS]
+                _mark(truncated, key)
+            result[inner] = _value(kv.value, limits, truncated, key, depth + 1, dropped)
+        return result
     if kind == "bytes_value":
-        raw = any_value.bytes_value[: limits.max_attribute_chars]
+        raw = any_value.bytes_value
+        if len(raw) > limits.max_attribute_chars:
+            raw = raw[: limits.max_attribute_chars]
+            _mark(truncated, key)
         return base64.b64encode(raw).decode("ascii")
     return None
+
+
+def _mark(truncated: list[str] | None, key: str) -> None:
+    if truncated is not None:
+        truncated.append(key)
 
 
 def _clean(text: str, limits: Limits, truncated: list[str] | None, key: str) -> str:
@@ -313,7 +411,7 @@ def _decode_protobuf_leniently(body: bytes, limits: Limits, original: ProtoDecod
         for resource_bytes in wire.fields(body, 1):
             resource_msg = Resource()
             resource_ok = _parse_into(resource_msg, wire.first(resource_bytes, 1))
-            resource = _attributes(resource_msg.attributes, limits, None) if resource_ok else {}
+            resource = _resource(resource_msg.attributes, limits) if resource_ok else {}
             for scope_bytes in wire.fields(resource_bytes, 2):
                 scope_msg = InstrumentationScope()
                 _parse_into(scope_msg, wire.first(scope_bytes, 1))

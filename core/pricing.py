@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -41,7 +41,9 @@ from core.price_overrides import PriceOverride, select_override
 from core.span import COST_REPORTED, COST_UNPRICED, Span, Tokens
 
 __all__ = (
+    "COST_ERROR_ATTR",
     "COST_QUANTUM",
+    "MAX_SPAN_COST_USD",
     "GENAI_PRICES_SOURCE",
     "PROVIDER_IDS",
     "BillableTokens",
@@ -57,6 +59,10 @@ __all__ = (
 # Money scale of every cost we produce: 1e-10 USD is far below one token of the
 # cheapest model (~1e-8 USD), so rounding never hides a priced call.
 COST_QUANTUM = Decimal("1e-10")
+# A single model call costing more than this is garbage telemetry, not a bill; it also keeps
+# every stored cost and its rollup sums far inside numeric(20,10).
+MAX_SPAN_COST_USD = Decimal(10) ** 6
+COST_ERROR_ATTR = "causeline.cost_error"
 GENAI_PRICES_SOURCE = f"genai-prices {genai_prices.__version__}"
 
 
@@ -141,16 +147,38 @@ def _with_cost(span: Span, cost: Decimal | None, source: str) -> Span:
 
 
 def price_span(span: Span, overrides: Sequence[PriceOverride] = ()) -> Span:
-    """`span` with cost_usd and cost_source filled in; non-model spans are returned as is."""
+    """`span` with cost_usd and cost_source filled in; non-model spans are returned as is.
+
+    Never raises: a cost that cannot be computed, or one beyond MAX_SPAN_COST_USD (garbage
+    token counts, a broken override), leaves the span "unpriced" with the reason in its
+    causeline.cost_error attribute."""
     if not span.is_model_call:
         return span
-    priced = _priced(span, overrides)
-    if priced is not None:
-        cost, source = priced
+    try:
+        priced = _priced(span, overrides)
+        if priced is not None:
+            cost, source = priced
+        elif span.reported_cost_usd is not None:
+            cost, source = span.reported_cost_usd, COST_REPORTED
+        else:
+            return _with_cost(span, None, COST_UNPRICED)
+        if not cost.is_finite() or cost < 0:
+            return _unpriced(span, f"{source} gave an invalid cost ({cost})")
+        if cost > MAX_SPAN_COST_USD:
+            return _unpriced(span, f"{source} cost {cost:.2f} USD exceeds the per-span limit of "
+                                   f"{MAX_SPAN_COST_USD} USD (implausible token counts?)")
         return _with_cost(span, _quantize(cost), source)
-    if span.reported_cost_usd is not None:
-        return _with_cost(span, _quantize(span.reported_cost_usd), COST_REPORTED)
-    return _with_cost(span, None, COST_UNPRICED)
+    except Exception as exc:  # noqa: BLE001 - pricing one span must never fail an ingest batch
+        try:
+            return _unpriced(span, f"pricing failed: {type(exc).__name__}: {str(exc)[:200]}")
+        except Exception:  # noqa: BLE001 - e.g. a span we cannot even copy
+            return span
+
+
+def _unpriced(span: Span, reason: str) -> Span:
+    attributes = dict(span.attributes) if isinstance(span.attributes, Mapping) else {}
+    attributes[COST_ERROR_ATTR] = reason
+    return dataclasses.replace(span, attributes=attributes, cost_usd=None, cost_source=COST_UNPRICED)
 
 
 def price_spans(spans: Iterable[Span], overrides: Sequence[PriceOverride] = ()) -> list[Span]:

@@ -61,6 +61,21 @@ _BUCKET = f"width_bucket(duration_ns, '{{{','.join(map(str, BOUNDS_NS))}}}'::int
 _HISTOGRAM = "ARRAY[" + ", ".join(f"count(*) FILTER (WHERE b = {i})" for i in range(BUCKETS)) + "]::int8[]"
 
 
+# Rollup sums saturate at the column's limit instead of failing the whole batch on overflow
+# (hostile or garbage counts): computed in numeric, then capped.
+_BIGINT_MAX = "9223372036854775807"
+_INT_MAX = "2147483647"
+_MONEY_MAX = "9999999999.9999999999"  # numeric(20,10)
+
+
+def _sat_sum(column: str, cap: str = _BIGINT_MAX) -> str:
+    return f"LEAST(COALESCE(sum({column}), 0), {cap})"
+
+
+def _sat_add(table: str, column: str, cap: str = _BIGINT_MAX) -> str:
+    return f"{column} = LEAST({table}.{column}::numeric + excluded.{column}, {cap})"
+
+
 def _merge_histograms(table: str) -> str:
     return "ARRAY[" + ", ".join(
         f"{table}.latency_buckets[{i}] + excluded.latency_buckets[{i}]" for i in range(1, BUCKETS + 1)) + "]"
@@ -115,12 +130,12 @@ per_trace AS (
         count(*) FILTER (WHERE status = 'error') AS error_count,
         count(*) FILTER (WHERE {_MODEL_CALL}) AS llm_calls,
         count(*) FILTER (WHERE cost_source = 'unpriced') AS unpriced_calls,
-        COALESCE(sum(input_tokens), 0) AS input_tokens,
-        COALESCE(sum(output_tokens), 0) AS output_tokens,
-        COALESCE(sum(cache_read_tokens), 0) AS cache_read_tokens,
-        COALESCE(sum(cache_write_tokens), 0) AS cache_write_tokens,
-        COALESCE(sum(reasoning_tokens), 0) AS reasoning_tokens,
-        COALESCE(sum(cost_usd), 0) AS cost_usd,
+        {_sat_sum('input_tokens')} AS input_tokens,
+        {_sat_sum('output_tokens')} AS output_tokens,
+        {_sat_sum('cache_read_tokens')} AS cache_read_tokens,
+        {_sat_sum('cache_write_tokens')} AS cache_write_tokens,
+        {_sat_sum('reasoning_tokens')} AS reasoning_tokens,
+        {_sat_sum('cost_usd', _MONEY_MAX)} AS cost_usd,
         COALESCE(array_agg(DISTINCT agent_name) FILTER (WHERE agent_name IS NOT NULL), '{{}}') AS agents,
         COALESCE(array_agg(DISTINCT {_MODEL}) FILTER (WHERE {_MODEL} IS NOT NULL), '{{}}') AS models,
         COALESCE(array_agg(DISTINCT service_name) FILTER (WHERE service_name IS NOT NULL), '{{}}') AS services,
@@ -146,16 +161,16 @@ up_traces AS (
         root_name = COALESCE(traces.root_name, excluded.root_name),
         start_time = LEAST(traces.start_time, excluded.start_time),
         end_time = GREATEST(traces.end_time, excluded.end_time),
-        span_count = traces.span_count + excluded.span_count,
-        error_count = traces.error_count + excluded.error_count,
-        llm_calls = traces.llm_calls + excluded.llm_calls,
-        unpriced_calls = traces.unpriced_calls + excluded.unpriced_calls,
-        input_tokens = traces.input_tokens + excluded.input_tokens,
-        output_tokens = traces.output_tokens + excluded.output_tokens,
-        cache_read_tokens = traces.cache_read_tokens + excluded.cache_read_tokens,
-        cache_write_tokens = traces.cache_write_tokens + excluded.cache_write_tokens,
-        reasoning_tokens = traces.reasoning_tokens + excluded.reasoning_tokens,
-        cost_usd = traces.cost_usd + excluded.cost_usd,
+        {_sat_add('traces', 'span_count', _INT_MAX)},
+        {_sat_add('traces', 'error_count', _INT_MAX)},
+        {_sat_add('traces', 'llm_calls', _INT_MAX)},
+        {_sat_add('traces', 'unpriced_calls', _INT_MAX)},
+        {_sat_add('traces', 'input_tokens')},
+        {_sat_add('traces', 'output_tokens')},
+        {_sat_add('traces', 'cache_read_tokens')},
+        {_sat_add('traces', 'cache_write_tokens')},
+        {_sat_add('traces', 'reasoning_tokens')},
+        {_sat_add('traces', 'cost_usd', _MONEY_MAX)},
         agents = {_union("agents")},
         models = {_union("models")},
         services = {_union("services")},
@@ -176,9 +191,9 @@ up_usage AS (
         COALESCE(response_model, ''), agent, error_key,
         count(*), count(*) FILTER (WHERE status = 'error'), count(*) FILTER (WHERE retry_kind = 'retry'),
         count(*) FILTER (WHERE retry_kind = 'fallback'), count(*) FILTER (WHERE cost_source = 'unpriced'),
-        COALESCE(sum(input_tokens), 0), COALESCE(sum(output_tokens), 0),
-        COALESCE(sum(cache_read_tokens), 0), COALESCE(sum(cache_write_tokens), 0),
-        COALESCE(sum(reasoning_tokens), 0), COALESCE(sum(cost_usd), 0), sum(duration_ns), {_HISTOGRAM}
+        {_sat_sum('input_tokens')}, {_sat_sum('output_tokens')},
+        {_sat_sum('cache_read_tokens')}, {_sat_sum('cache_write_tokens')},
+        {_sat_sum('reasoning_tokens')}, {_sat_sum('cost_usd', _MONEY_MAX)}, {_sat_sum('duration_ns')}, {_HISTOGRAM}
     FROM calls WHERE category <> 'tool'
     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
     ON CONFLICT (project_id, hour, service, provider, request_model, response_model, agent, error_class)
@@ -188,13 +203,13 @@ up_usage AS (
         retries = usage_rollups.retries + excluded.retries,
         fallbacks = usage_rollups.fallbacks + excluded.fallbacks,
         unpriced_calls = usage_rollups.unpriced_calls + excluded.unpriced_calls,
-        input_tokens = usage_rollups.input_tokens + excluded.input_tokens,
-        output_tokens = usage_rollups.output_tokens + excluded.output_tokens,
-        cache_read_tokens = usage_rollups.cache_read_tokens + excluded.cache_read_tokens,
-        cache_write_tokens = usage_rollups.cache_write_tokens + excluded.cache_write_tokens,
-        reasoning_tokens = usage_rollups.reasoning_tokens + excluded.reasoning_tokens,
-        cost_usd = usage_rollups.cost_usd + excluded.cost_usd,
-        duration_ns = usage_rollups.duration_ns + excluded.duration_ns,
+        {_sat_add('usage_rollups', 'input_tokens')},
+        {_sat_add('usage_rollups', 'output_tokens')},
+        {_sat_add('usage_rollups', 'cache_read_tokens')},
+        {_sat_add('usage_rollups', 'cache_write_tokens')},
+        {_sat_add('usage_rollups', 'reasoning_tokens')},
+        {_sat_add('usage_rollups', 'cost_usd', _MONEY_MAX)},
+        {_sat_add('usage_rollups', 'duration_ns')},
         latency_buckets = {_merge_histograms("usage_rollups")}
     RETURNING 1
 ),
@@ -203,14 +218,14 @@ up_tools AS (
         project_id, hour, service, agent, tool, error_class, calls, errors, retries, duration_ns, latency_buckets)
     SELECT project_id, hour, service, agent, COALESCE(tool_name, ''), error_key,
         count(*), count(*) FILTER (WHERE status = 'error'), count(*) FILTER (WHERE retry_kind IS NOT NULL),
-        sum(duration_ns), {_HISTOGRAM}
+        {_sat_sum('duration_ns')}, {_HISTOGRAM}
     FROM calls WHERE category = 'tool'
     GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
     ON CONFLICT (project_id, hour, service, agent, tool, error_class) DO UPDATE SET
         calls = tool_rollups.calls + excluded.calls,
         errors = tool_rollups.errors + excluded.errors,
         retries = tool_rollups.retries + excluded.retries,
-        duration_ns = tool_rollups.duration_ns + excluded.duration_ns,
+        {_sat_add('tool_rollups', 'duration_ns')},
         latency_buckets = {_merge_histograms("tool_rollups")}
     RETURNING 1
 ),

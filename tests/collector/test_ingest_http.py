@@ -242,14 +242,20 @@ def test_links_become_typed_edges_across_traces(collector):
     assert relations == ["fallback_of", "link"]
 
 
-def test_metrics_health_and_readiness(collector):
+def test_metrics_health_and_readiness(collector, sessionmaker):
+    from db.queries.auth import create_api_key
+
     tid, spans = simple_trace(2)
     post(collector, P.request(spans).SerializeToString())
     assert httpx.get(f"{collector.url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{collector.url}/readyz")
     assert ready.status_code == 200 and ready.json()["database"] == "ok"
     assert httpx.get(f"{collector.url}/metrics").status_code == 401
-    metrics = httpx.get(f"{collector.url}/metrics", headers=collector.auth()).text
+    # A project's ingest+read key does not open the process-wide counters; a `metrics` key does.
+    assert httpx.get(f"{collector.url}/metrics", headers=collector.auth()).status_code == 403
+    with sessionmaker.begin() as session:
+        metrics_key = create_api_key(session, collector.project_id, name="prometheus", scopes=["metrics"]).secret
+    metrics = httpx.get(f"{collector.url}/metrics", headers=collector.auth(metrics_key)).text
     assert "causeline_spans_written_total 2.0" in metrics
     assert 'causeline_ingest_requests_total{status="200"} 1.0' in metrics
     assert "causeline_queue_spans 0.0" in metrics

@@ -817,3 +817,39 @@ def test_safety_net_on_broken_input():
 
     span = normalize(raw(Hostile({"gen_ai.operation.name": "chat"}), status_code=2))
     assert (span.category, span.status, span.tokens) == ("other", "error", Tokens())
+
+
+# --- storage limits ------------------------------------------------------------------------------
+
+def test_identifier_fields_are_capped_with_a_marker_and_listed_as_truncated():
+    from core.normalize import IDENTIFIER_MAX_BYTES, IDENTIFIER_MAX_CHARS
+
+    long_ascii, long_wide = "a" * 5000, "\U0001F600" * 300  # 4-byte characters
+    span = normalize(raw({
+        "gen_ai.operation.name": "chat", "gen_ai.request.model": long_ascii, "gen_ai.response.model": long_wide,
+        "gen_ai.provider.name": long_ascii, "gen_ai.agent.name": long_wide, "gen_ai.tool.name": long_ascii,
+        "session.id": long_ascii, "user.id": long_wide, "error.type": long_ascii,
+        "causeline.truncated": ["input.value"],
+    }, resource={"service.name": long_wide}))
+    for value in (span.request_model, span.response_model, span.provider, span.agent_name, span.tool_name,
+                  span.session_id, span.user_id, span.error_type, span.service_name):
+        head, marker, _ = value.partition("…[truncated ")
+        assert marker and len(head) <= IDENTIFIER_MAX_CHARS and len(head.encode()) <= IDENTIFIER_MAX_BYTES
+    assert span.request_model == "a" * 256 + "…[truncated 4744 chars]"
+    assert set(span.attributes["causeline.truncated"]) == {
+        "input.value", "gen_ai.request.model", "gen_ai.response.model", "gen_ai.provider.name",
+        "gen_ai.agent.name", "gen_ai.tool.name", "session.id", "user.id", "error.type", "service.name"}
+    assert span.attributes["gen_ai.request.model"] == long_ascii  # the raw value is kept
+
+
+def test_short_identifiers_keep_the_raw_attributes_object():
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
+    assert normalize(raw(attributes)).attributes is attributes
+
+
+def test_absurd_token_counts_are_clamped():
+    from core.normalize import MAX_TOKENS
+
+    span = normalize(raw({"gen_ai.operation.name": "chat", "gen_ai.usage.output_tokens": 10**15,
+                          "gen_ai.usage.input_tokens": 5}))
+    assert span.tokens == Tokens(input=5, output=MAX_TOKENS)

@@ -808,3 +808,38 @@ def test_with_cost_is_dataclasses_replace(fields, cost, source):
     assert pricing._SPAN_POSITIONAL, "Span's layout changed: _with_cost fell back to the slow dataclasses.replace"
     span = make_span(**fields)
     assert pricing._with_cost(span, cost, source) == dataclasses.replace(span, cost_usd=cost, cost_source=source)
+
+
+# --- never raises, never stores an impossible cost -------------------------------------------------
+
+def _model_call(**changes) -> Span:
+    span = Span(
+        trace_id=b"\x01" * 16, span_id=b"\x02" * 8, parent_span_id=None, name="chat gpt-4o", otel_kind=3,
+        category="llm", operation="chat", start_ns=1_750_000_000_000_000_000, end_ns=1_750_000_000_100_000_000,
+        status="ok", status_message=None, error_type=None, error_class=None, service_name=None, agent_name=None,
+        tool_name=None, provider="openai", request_model="gpt-4o", response_model="gpt-4o",
+        tokens=Tokens(input=100, output=20), session_id=None, user_id=None, input=None, output=None,
+        attributes={"a": 1}, events=(), links=(), resource={},
+    )
+    return dataclasses.replace(span, **changes)
+
+
+def test_implausible_cost_is_unpriced_with_the_reason():
+    span = price_span(_model_call(tokens=Tokens(input=1, output=10**12)))
+    assert span.cost_usd is None and span.cost_source == COST_UNPRICED
+    assert "exceeds the per-span limit" in span.attributes["causeline.cost_error"]
+    assert span.attributes["a"] == 1
+
+
+def test_implausible_reported_cost_is_unpriced():
+    span = price_span(_model_call(request_model="no-such-model", response_model=None,
+                                  reported_cost_usd=Decimal("5000000")))
+    assert span.cost_usd is None and span.cost_source == COST_UNPRICED
+    assert "reported" in span.attributes["causeline.cost_error"]
+
+
+def test_price_span_never_raises():
+    with mock.patch.object(pricing, "genai_cost", side_effect=RuntimeError("boom")):
+        span = price_span(_model_call())
+    assert span.cost_usd is None and span.cost_source == COST_UNPRICED
+    assert span.attributes["causeline.cost_error"] == "pricing failed: RuntimeError: boom"
