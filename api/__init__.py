@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 
 def make_router() -> APIRouter:
+    from api.params import reject_nul_query
     from api.traces import make_traces_router
 
-    router = APIRouter()
+    router = APIRouter(dependencies=[Depends(reject_nul_query)])
     router.include_router(make_traces_router())
     from api.forensics import make_forensics_router; router.include_router(make_forensics_router())  # noqa: E702
     from api.fleet import make_fleet_router; router.include_router(make_fleet_router())  # noqa: E702

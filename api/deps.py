@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from typing import Annotated, Iterator
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPBearer
 from sqlalchemy.orm import Session
 
 from core import security
 from core.settings import Settings
-from db.queries.auth import Principal, find_key, find_session_user, open_principal
+from db.queries.auth import (
+    Principal, find_key, find_session_user, get_project_by_slug, member_project, open_principal,
+)
 
 SESSION_COOKIE = "causeline_session"
+PROJECT_COOKIE = "causeline_project"  # the project last chosen in the UI with ?project=
 READ_SCOPE = "read"
 
 # Declared only so OpenAPI (/docs) documents the three ways to authenticate and offers
@@ -49,8 +52,13 @@ def require_read(
     _b: Annotated[object, Depends(_bearer)],
     _k: Annotated[object, Depends(_key_header)],
     _c: Annotated[object, Depends(_cookie)],
+    project: Annotated[str | None, Query(
+        description="Project slug. A user in several projects picks one (default: the one last chosen in the "
+                    "UI, else the first); a key reads only its own project (403 for another).")] = None,
 ) -> Principal:
     if settings.auth_disabled:
+        if project and project != settings.init_project:
+            raise HTTPException(403, detail=f"auth is disabled: only project {settings.init_project!r} is served")
         principal = open_principal(session, settings.init_project)
         if principal is None:
             raise HTTPException(503, detail=f"auth is disabled but project {settings.init_project!r} "
@@ -79,6 +87,11 @@ def require_read(
         if READ_SCOPE not in found.scopes:
             raise HTTPException(403, detail=f"API key {found.prefix}... lacks the 'read' scope "
                                              f"(it has: {', '.join(sorted(found.scopes)) or 'none'})")
+        if project:
+            chosen = get_project_by_slug(session, project)
+            if chosen is None or chosen.id != found.project_id:
+                raise HTTPException(403, detail=f"API key {found.prefix}... reads only its own project, "
+                                                 f"not {project!r}")
         return Principal(found.project_id, found.scopes, f"key:{found.prefix}")
 
     token = request.cookies.get(SESSION_COOKIE)
@@ -88,7 +101,14 @@ def require_read(
             raise _unauthorized("the login session has expired or was logged out; log in again")
         if not user.project_ids:
             raise HTTPException(403, detail=f"user {user.email} is not a member of any project")
-        return Principal(user.project_ids[0], frozenset(security.SCOPES), f"user:{user.email}")
+        project_id = user.project_ids[0]
+        if project:
+            project_id = member_project(session, user, project)
+            if project_id is None:
+                raise HTTPException(403, detail=f"user {user.email} is not a member of project {project!r}")
+        elif remembered := request.cookies.get(PROJECT_COOKIE):
+            project_id = member_project(session, user, remembered) or project_id  # stale cookie: the first
+        return Principal(project_id, frozenset(security.SCOPES), f"user:{user.email}")
 
     raise _unauthorized("no credentials: send 'Authorization: Bearer <api key>' or "
                         "'x-causeline-key: <api key>' with a key that has the 'read' scope, or log in")
@@ -96,3 +116,4 @@ def require_read(
 
 ReadPrincipal = Annotated[Principal, Depends(require_read)]
 DbSession = Annotated[Session, Depends(get_session)]
+AppSettings = Annotated[Settings, Depends(get_settings)]

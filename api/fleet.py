@@ -5,13 +5,14 @@ All three read the hourly rollups only (docs/fleet.md), scoped by the caller's p
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 
 from api.deps import DbSession, ReadPrincipal
+from api.params import UtcTime
 from api.fleet_schemas import (
     AnomaliesOut, AnomalyOut, Baseline, CostGroupOut, CostsOut, ErrorClassCount, HealthPoint, Latency,
     ModelHealth, ProviderHealthOut, ServedModel, ServedModelChangeOut, Window,
@@ -32,19 +33,13 @@ ANOMALY_METHOD = ("Robust z-score of each bucket against the median and MAD of t
                   "with enough calls (>= 20, >= 6 of them); flagged at |z| >= 4 with a minimum change: "
                   "error rate +5 points, p95 latency +50% and +100 ms, cost per priced call +-50%.")
 
-Since = Annotated[datetime | None, Query(description="ISO-8601 (no offset = UTC); default: 24 h before `until`.")]
-Until = Annotated[datetime | None, Query(description="ISO-8601, exclusive; default: now. Window at most "
+Since = Annotated[UtcTime | None, Query(description="ISO-8601 (no offset = UTC); default: 24 h before `until`.")]
+Until = Annotated[UtcTime | None, Query(description="ISO-8601, exclusive; default: now. Window at most "
                                                      f"{MAX_WINDOW.days} days.")]
 Service = Annotated[str | None, Query(description="Only this service (service.name).")]
 Agent = Annotated[str | None, Query(description="Only this agent (gen_ai.agent.name).")]
 Model = Annotated[str | None, Query(description="Only calls that requested or were served this model.")]
 Provider = Annotated[str | None, Query(description="Only this provider (gen_ai.provider.name).")]
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
 
 
 def _invalid(field: str, message: str) -> RequestValidationError:
@@ -53,7 +48,7 @@ def _invalid(field: str, message: str) -> RequestValidationError:
 
 def _filters(project_id: int, since, until, service, agent, model, provider) -> Filters:
     try:
-        since, until = align_window(_utc(since), _utc(until))
+        since, until = align_window(since, until)
     except ValueError as exc:
         raise _invalid("until", str(exc)) from None
     return Filters(project_id, since, until, service or None, agent or None, model or None, provider or None)

@@ -21,8 +21,10 @@ from api.forensics_schemas import (
     failure_totals_out, lineage_out, trace_costs_out,
 )
 from api.schemas import ErrorBody
-from api.traces import _AUTH_ERRORS, TraceIdHex, _as_utc
+from api.params import UtcTime
+from api.traces import _AUTH_ERRORS, TraceIdHex
 from core.lineage import DEFAULT_DEPTH, MAX_DEPTH
+from db.queries.fleet import MAX_WINDOW
 from db.queries.failures import DIMENSIONS, MAX_GROUPS, failure_groups, failure_totals
 from db.queries.forensics import trace_attribution, trace_cost_breakdown, trace_lineage
 
@@ -72,8 +74,9 @@ def make_forensics_router() -> APIRouter:
     def failures(
         principal: ReadPrincipal,
         session: DbSession,
-        since: Annotated[datetime | None, Query(description="ISO-8601; runs that started at or after it (default: until - 24 h).")] = None,
-        until: Annotated[datetime | None, Query(description="ISO-8601; runs that started before it (default: now).")] = None,
+        since: Annotated[UtcTime | None, Query(description="ISO-8601; runs that started at or after it (default: until - 24 h).")] = None,
+        until: Annotated[UtcTime | None, Query(description="ISO-8601; runs that started before it (default: now). "
+                                                            f"Window at most {MAX_WINDOW.days} days.")] = None,
         service: Annotated[str | None, Query(description="Runs with a span in this service.")] = None,
         agent: Annotated[str | None, Query(description="Runs in which this agent took part.")] = None,
         model: Annotated[str | None, Query(description="Runs with a model call to this model.")] = None,
@@ -82,12 +85,17 @@ def make_forensics_router() -> APIRouter:
                             Query(description="Only this grouping; default: every grouping as its own section.")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_GROUPS, description="Groups per section, most failures first.")] = 20,
     ) -> FailuresOut:
-        until = _as_utc(until) or datetime.now(timezone.utc)
-        since = _as_utc(since) or until - DEFAULT_WINDOW
+        until = until or datetime.now(timezone.utc)
+        since = since or until - DEFAULT_WINDOW
         if since >= until:
             raise RequestValidationError([{
                 "type": "value_error", "loc": ("query", "until"), "input": until.isoformat(),
                 "msg": "until must be later than since",
+            }])
+        if until - since > MAX_WINDOW:
+            raise RequestValidationError([{
+                "type": "value_error", "loc": ("query", "since"), "input": since.isoformat(),
+                "msg": f"the window is limited to {MAX_WINDOW.days} days",
             }])
         filters = {k: v for k, v in dict(service=service, agent=agent, model=model, provider=provider).items() if v}
         totals = failure_totals(session, principal.project_id, since=since, until=until, **filters)

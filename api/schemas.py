@@ -117,8 +117,10 @@ class EdgeOut(BaseModel):
 
 class TraceDetailOut(BaseModel):
     trace: TraceSummary
-    spans: list[SpanOut] = Field(description="Every stored span of the trace, ordered by start time.")
+    spans: list[SpanOut] = Field(description="The stored spans of the trace, ordered by start time: all of them, "
+                                             "or the earliest CAUSELINE_MAX_TRACE_SPANS when `truncated`.")
     edges: list[EdgeOut] = Field(description="Edges from this trace's spans, and from other traces into it.")
+    truncated: bool = Field(description="The trace has more spans than returned (see trace.span_count).")
 
 
 def _tokens(row: SpanRow | TraceRow) -> TokenCounts:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 
-from api.deps import DbSession, ReadPrincipal
+from api.deps import AppSettings, DbSession, ReadPrincipal
+from api.params import UtcTime
 from api.schemas import (
     ErrorBody, TraceDetailOut, TraceList, edge_out, span_out, trace_summary,
 )
@@ -35,13 +35,6 @@ def _check_cursor(value: str | None) -> str | None:
     return value or None
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
-    """Datetimes without an offset are taken as UTC (what the UI and the API return)."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
-
-
 TraceIdHex = Annotated[str, AfterValidator(_check_trace_id)]
 Cursor = Annotated[str | None, AfterValidator(_check_cursor)]
 
@@ -58,8 +51,8 @@ def make_traces_router() -> APIRouter:
     def traces_list(
         principal: ReadPrincipal,
         session: DbSession,
-        since: Annotated[datetime | None, Query(description="ISO-8601; traces that started at or after it (no offset = UTC).")] = None,
-        until: Annotated[datetime | None, Query(description="ISO-8601; traces that started before it (no offset = UTC).")] = None,
+        since: Annotated[UtcTime | None, Query(description="ISO-8601; traces that started at or after it (no offset = UTC).")] = None,
+        until: Annotated[UtcTime | None, Query(description="ISO-8601; traces that started before it (no offset = UTC).")] = None,
         status: Annotated[Literal["ok", "error", "unset"] | None, Query(description="Trace status (see TraceSummary.status).")] = None,
         service: Annotated[str | None, Query(description="Any span of the trace ran in this service.")] = None,
         agent: Annotated[str | None, Query(description="An agent (gen_ai.agent.name) took part.")] = None,
@@ -67,7 +60,6 @@ def make_traces_router() -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = 50,
         cursor: Annotated[Cursor, Query(description="next_cursor from the previous page.")] = None,
     ) -> TraceList:
-        since, until = _as_utc(since), _as_utc(until)
         if since is not None and until is not None and since >= until:
             raise RequestValidationError([{
                 "type": "value_error", "loc": ("query", "until"), "input": until.isoformat(),
@@ -89,9 +81,11 @@ def make_traces_router() -> APIRouter:
     def trace_detail(
         principal: ReadPrincipal,
         session: DbSession,
+        settings: AppSettings,
         trace_id: Annotated[TraceIdHex, Path(description="32 hex characters, either case.")],
     ) -> TraceDetailOut:
-        detail = get_trace(session, principal.project_id, bytes.fromhex(trace_id))
+        detail = get_trace(session, principal.project_id, bytes.fromhex(trace_id),
+                           max_spans=settings.max_trace_spans)
         if detail is None:
             # Same answer whether the trace is absent or belongs to another project.
             raise HTTPException(404, detail=f"trace {trace_id} not found in this project")
@@ -99,6 +93,7 @@ def make_traces_router() -> APIRouter:
             trace=trace_summary(detail.trace, detail.status),
             spans=[span_out(s) for s in detail.spans],
             edges=[edge_out(e) for e in detail.edges],
+            truncated=detail.truncated,
         )
 
     return router

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
                     "threads. On a dedicated host, cores minus one lifts the one-core limit of Python's GIL.",
     )
     queue_max_spans: int = Field(default=200_000, ge=1, description="Spans accepted but not yet committed; beyond it ingest answers 503.")
+    max_inflight_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1024 * 1024,
+        description="Decompressed request bytes being decoded or waiting to be committed; beyond it ingest answers 503 "
+                    "(one request larger than this still passes when nothing else is in flight).",
+    )
     batch_max_spans: int = Field(default=20_000, ge=1, description="Most spans the writer commits in one transaction.")
     batch_max_wait_ms: int = Field(default=20, ge=0, description="How long the writer waits to fill a batch once it has some spans.")
     retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503 when the queue is full.")
@@ -50,6 +55,11 @@ class Settings(BaseSettings):
     auth_disabled: bool = Field(default=False, description="Serve the API and UI without keys or login (the default project). Never in production.")
     session_days: int = Field(default=14, ge=1, description="How long a UI login lasts.")
     secure_cookies: bool = Field(default=False, description="Mark the session cookie Secure (set behind HTTPS).")
+    docs_public: bool = Field(
+        default=False,
+        description="Serve the API reference (/docs, /openapi.json) without credentials; by default only to a "
+                    "logged-in user or a key with the `read` scope.",
+    )
 
     # First-run bootstrap
     init_project: str = Field(default="default", description="Slug of the project created on first run.")
@@ -63,12 +73,19 @@ class Settings(BaseSettings):
         description="Seconds a trace must be quiet (no new spans) before the background attributor materializes its failures for /api/failures.",
     )
 
+    # Reads
+    max_trace_spans: int = Field(
+        default=5000, ge=1,
+        description="Most spans one trace page or GET /api/traces/{id} returns (earliest first); beyond it the "
+                    "response says `truncated`.",
+    )
+
     # Demo
     demo: Literal["auto", "on", "off"] = Field(
         default="auto",
         description="Load the demo agent's traces into an empty project at start: auto = only with the embedded database.",
     )
-    metrics_public: bool = Field(default=False, description="Serve /metrics without a key (for a scraper on a private network).")
+    metrics_public: bool = Field(default=False, description="Serve /metrics without a key (for a scraper on a private network); otherwise it needs a key with the `metrics` scope.")
 
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

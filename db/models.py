@@ -275,9 +275,10 @@ class TraceFailure(Base):
     __tablename__ = "trace_failures"
     project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     trace_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    # The trace that holds the root-cause span (a failure may come from a linked trace): part
+    # of the key, as span ids are unique only within their trace.
+    root_trace_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
     root_span_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
-    # The trace that holds the root-cause span (a failure may come from a linked trace).
-    root_trace_id: Mapped[bytes] = mapped_column(LargeBinary)
     trace_start: Mapped[datetime] = mapped_column(TZ)
     error_class: Mapped[str] = mapped_column(Text)
     category: Mapped[str] = mapped_column(Text)

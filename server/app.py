@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError
 
+from api.deps import DbSession, ReadPrincipal, require_read
 from core.settings import Settings
 from db.engine import make_sessionmaker
 
@@ -19,14 +23,18 @@ def create_app(
     """`ingest` is the collector's IngestService (it owns the batch writer); required when
     the collector part is mounted. `parts` selects what this process serves."""
     parts = set(parts)
+    public_docs = "api" in parts and settings.docs_public
     app = FastAPI(
         title="Causeline", version="0.1.0",
         description="Flight recorder and forensics backend for AI agents.",
-        docs_url="/docs" if "api" in parts else None, redoc_url=None,
+        docs_url="/docs" if public_docs else None, redoc_url=None,
+        openapi_url="/openapi.json" if public_docs else None,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(OverflowError, _overflow_error)
 
     from server.health import make_router as health_router
 
@@ -42,8 +50,46 @@ def create_app(
         from api import make_router as api_router
 
         app.include_router(api_router(), prefix="/api")
+        if not public_docs:
+            _mount_private_docs(app, login_page="web" in parts)
     if "web" in parts:
         from web import mount as mount_web
+        from web.login_guard import LoginGuard
 
+        app.state.login_guard = LoginGuard()
         mount_web(app)
     return app
+
+
+def _mount_private_docs(app: FastAPI, *, login_page: bool) -> None:
+    """/openapi.json and /docs for a reader only: a key with the `read` scope or a UI login
+    (Swagger UI fetches /openapi.json with the browser's session cookie). A logged-out
+    browser asking for /docs is sent to the login page when the UI is served."""
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_json(_: ReadPrincipal) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request, session: DbSession):
+        try:
+            require_read(request, session, request.app.state.settings, None, None, None)
+        except HTTPException as exc:
+            has_key = request.headers.get("authorization") or request.headers.get("x-causeline-key")
+            if login_page and exc.status_code == 401 and not has_key:
+                from web.auth import LoginRequired
+
+                raise LoginRequired() from None
+            raise
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Causeline API")
+
+
+async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+    """Safety net behind the boundary checks (api/params.py): a value PostgreSQL refused
+    (NUL in text, a number or date out of its range) is the request's fault, not a 500."""
+    message = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return JSONResponse({"detail": f"the database refused a value of this request: {message}"}, status_code=400)
+
+
+async def _overflow_error(request: Request, exc: OverflowError) -> JSONResponse:
+    """Safety net: date or number arithmetic on a request's value left the representable range."""
+    return JSONResponse({"detail": f"a date or number in this request is out of range ({exc})"}, status_code=422)

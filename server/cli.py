@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="action", required=True)
     create = keys.add_parser("create", help="create a key; its secret is printed once")
     create.add_argument("--name", required=True)
-    create.add_argument("--scopes", default="ingest", help="comma-separated: ingest, read (default: ingest)")
+    create.add_argument("--scopes", default="ingest", help="comma-separated: ingest, read, metrics (default: ingest)")
     create.add_argument("--project", help="project slug (default: CAUSELINE_INIT_PROJECT)")
     listing = keys.add_parser("list", help="list keys (prefixes only)")
     listing.add_argument("--project")

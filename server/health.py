@@ -1,4 +1,4 @@
-"""/healthz (the process answers), /readyz (database reachable, schema current), /metrics."""
+"""/healthz (the process answers), /readyz (database reachable, schema current), /metrics (`metrics` scope)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from sqlalchemy import text
 
 from db.migrate import current_revision, head_revision
 from db.queries.auth import bearer_token, find_key
+
+METRICS_SCOPE = "metrics"
 
 
 def make_router() -> APIRouter:
@@ -50,8 +52,16 @@ def make_router() -> APIRouter:
                 with request.app.state.sessionmaker() as session:
                     return find_key(session, secret)
 
-            if await to_thread.run_sync(lookup) is None:
+            found = await to_thread.run_sync(lookup)
+            if found is None:
                 return PlainTextResponse("unknown or revoked API key\n", status_code=401)
+            if METRICS_SCOPE not in found.scopes:
+                # The counters are process-wide (every project's ingest): a project's own key
+                # does not open them; an operator's key with the `metrics` scope does.
+                return PlainTextResponse(
+                    f"API key {found.prefix}... lacks the '{METRICS_SCOPE}' scope (it has: "
+                    f"{', '.join(sorted(found.scopes)) or 'none'}); create one with "
+                    f"`causeline keys create --name prometheus --scopes {METRICS_SCOPE}`\n", status_code=403)
         ingest = getattr(request.app.state, "ingest", None)
         body = generate_latest(ingest.metrics.registry) if ingest is not None else b""
         return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)

@@ -19,9 +19,10 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
-from db.queries.auth import find_session_user, open_principal
+from db.queries.auth import find_session_user, member_project, open_principal
 
 SESSION_COOKIE = "causeline_session"
+PROJECT_COOKIE = "causeline_project"  # same name as api.deps.PROJECT_COOKIE
 DEFAULT_NEXT = "/traces"
 
 
@@ -29,10 +30,19 @@ DEFAULT_NEXT = "/traces"
 class Viewer:
     project_id: int | None  # None: logged in, but a member of no project
     email: str | None  # None when auth is disabled
+    project_slug: str | None = None  # chosen with ?project= (now or earlier, from the cookie)
 
 
 class LoginRequired(Exception):
     """Raised by require_viewer; mount() turns it into a redirect to /login?next=..."""
+
+
+class ProjectForbidden(Exception):
+    """?project= names a project the viewer is not a member of; mount() renders a 403 page."""
+
+    def __init__(self, slug: str, email: str | None) -> None:
+        super().__init__(slug)
+        self.slug, self.email = slug, email
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -49,7 +59,12 @@ AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
 def current_viewer(request: Request, session: Session, settings: Settings) -> Viewer | None:
+    """Who is viewing, and which project: `?project=<slug>` (a member's, else ProjectForbidden;
+    remembered in a cookie by render()), else the project last chosen, else the first."""
+    wanted = request.query_params.get("project")
     if settings.auth_disabled:
+        if wanted and wanted != settings.init_project:
+            raise ProjectForbidden(wanted, None)
         principal = open_principal(session, settings.init_project)
         return Viewer(principal.project_id if principal else None, None)
     token = request.cookies.get(SESSION_COOKIE)
@@ -58,6 +73,15 @@ def current_viewer(request: Request, session: Session, settings: Settings) -> Vi
     user = find_session_user(session, token)
     if user is None:
         return None
+    if wanted:
+        project_id = member_project(session, user, wanted)
+        if project_id is None:
+            raise ProjectForbidden(wanted, user.email)
+        request.state.chosen_project = wanted
+        return Viewer(project_id, user.email, wanted)
+    remembered = request.cookies.get(PROJECT_COOKIE)
+    if remembered and (project_id := member_project(session, user, remembered)) is not None:
+        return Viewer(project_id, user.email, remembered)
     return Viewer(user.project_ids[0] if user.project_ids else None, user.email)
 
 
@@ -81,6 +105,15 @@ def login_required_handler(request: Request, exc: LoginRequired) -> Response:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         return Response(status_code=401, headers={"HX-Redirect": f"/login?next={quote(safe_next(target), safe='')}"})
     return RedirectResponse(f"/login?next={quote(safe_next(target), safe='')}", status_code=303)
+
+
+def project_forbidden_handler(request: Request, exc: ProjectForbidden) -> Response:
+    from web.render import render
+
+    return render(request, "error.html", {
+        "viewer": None, "title": "Not your project",
+        "message": f"{exc.email or 'This account'} is not a member of project “{exc.slug}”.",
+    }, status_code=403)
 
 
 def safe_next(value: str | None) -> str:
@@ -118,3 +151,4 @@ def set_session_cookie(response: Response, token: str, settings: Settings) -> No
 
 def clear_session_cookie(response: Response, settings: Settings) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.secure_cookies)
+    response.delete_cookie(PROJECT_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.secure_cookies)

@@ -27,11 +27,12 @@ HTMX_VERSION = "2.0.11"
 HTMX_URL = f"https://unpkg.com/htmx.org@{HTMX_VERSION}/dist/htmx.min.js"
 HTMX_SRI = "sha384-2OatzQy1H+Zd/IIrjr1TcuDGqLXeHhbooAyJY1KdQMKnr4LZ22k31GBLdYKHmVjg"
 
-# Defence in depth behind autoescaping: no inline or foreign scripts except pinned htmx.
+# Defence in depth behind autoescaping: no inline or foreign scripts except pinned htmx
+# (script-src names that one file, not the whole CDN host).
 # Inline *styles* are allowed for the computed duration bars (style="left:..%").
 PAGE_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self' https://unpkg.com; style-src 'self' 'unsafe-inline'; "
+        f"default-src 'self'; script-src 'self' {HTMX_URL}; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
         "form-action 'self'; frame-ancestors 'none'"
     ),
@@ -134,6 +135,14 @@ TEMPLATES = make_templates()
 
 
 def render(request: Request, name: str, context: dict[str, Any], *, status_code: int = 200):
-    return TEMPLATES.TemplateResponse(
+    response = TEMPLATES.TemplateResponse(
         request, name, context, status_code=status_code, headers=PAGE_HEADERS,
     )
+    chosen = getattr(request.state, "chosen_project", None)
+    if chosen:
+        # ?project= on a page is remembered, so every link (and the JSON API under the same
+        # login) stays in that project. Not a credential: membership is checked on every request.
+        settings = request.app.state.settings
+        response.set_cookie("causeline_project", chosen, max_age=settings.session_days * 86400, path="/",
+                            httponly=True, samesite="lax", secure=settings.secure_cookies)
+    return response

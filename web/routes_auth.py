@@ -1,12 +1,14 @@
-"""GET/POST /login and POST /logout (CSRF reasoning in web/auth.py)."""
+"""GET/POST /login and POST /logout (CSRF reasoning in web/auth.py, throttling in web/login_guard.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+from anyio import to_thread
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from api.params import has_nul
 from db.queries.auth import authenticate_user, create_user_session, delete_user_session
 from web.auth import (
     SESSION_COOKIE, AppSettings, DbSession, clear_session_cookie, current_viewer, safe_next, same_origin,
@@ -31,24 +33,53 @@ def login_form(request: Request, session: DbSession, settings: AppSettings, next
 
 
 @router.post("/login")
-def login_submit(
-    request: Request, session: DbSession, settings: AppSettings,
+async def login_submit(
+    request: Request,
     email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "",
 ):
+    # async on purpose: the throttling decisions below run on the event loop, and only an
+    # admitted password check takes a worker thread (see web/login_guard.py).
+    settings = request.app.state.settings
+    guard = request.app.state.login_guard
     next_path = safe_next(next)
     if not same_origin(request):
         return _login_page(request, next_path=next_path, email=email, status=403,
                            error="This login form was not submitted from this site. Reload the page and try again.")
-    user = authenticate_user(session, email, password) if email and password else None
-    if user is None:
-        # One message for unknown email and wrong password: do not reveal which accounts exist.
-        return _login_page(request, next_path=next_path, email=email, status=401,
-                           error="Wrong email or password.")
-    token = create_user_session(session, user.id, days=settings.session_days)
-    session.commit()
-    response = RedirectResponse(next_path, status_code=303)
-    set_session_cookie(response, token, settings)
-    return response
+    ip = request.client.host if request.client else "unknown"
+    email_key = email.strip().lower()
+    if (refusal := guard.refuse(ip, email_key)) is None and email and password and not has_nul(email):
+        if not guard.try_acquire():
+            refusal = guard.busy()
+        else:
+            try:
+                token = await to_thread.run_sync(_authenticate, request.app.state.sessionmaker, email, password,
+                                                 settings.session_days)
+            finally:
+                guard.release()
+            if token is not None:
+                guard.succeeded(email_key)
+                response = RedirectResponse(next_path, status_code=303)
+                set_session_cookie(response, token, settings)
+                return response
+    if refusal is not None:
+        response = _login_page(request, next_path=next_path, email=email, status=429, error=refusal.message)
+        response.headers["Retry-After"] = str(refusal.retry_after)
+        return response
+    guard.failed(ip, email_key)
+    # One message for unknown email and wrong password: do not reveal which accounts exist.
+    # (An email holding NUL cannot exist: PostgreSQL text has no NUL; it is not looked up.)
+    return _login_page(request, next_path=next_path, email=email, status=401, error="Wrong email or password.")
+
+
+def _authenticate(sessionmaker, email: str, password: str, days: int) -> str | None:
+    """A new session token for valid credentials, else None (runs in a worker thread)."""
+    with sessionmaker() as session:
+        user = authenticate_user(session, email, password)
+        if user is None:
+            return None
+        token = create_user_session(session, user.id, days=days)
+        session.commit()
+        return token
 
 
 @router.post("/logout")

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from db.queries.traces import get_span, get_trace, list_traces, span_edges, span_names
-from web.auth import CurrentViewer, DbSession, Viewer
+from web.auth import AppSettings, CurrentViewer, DbSession, Viewer
 from web.render import render
 from web.tree import build_tree
 from db.queries.forensics import trace_attribution
@@ -86,14 +86,15 @@ def _span_context(session, viewer: Viewer, trace_id: bytes, span) -> dict:
 
 
 @router.get("/traces/{trace_id}")
-def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: DbSession, span: str = ""):
+def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: DbSession, settings: AppSettings,
+               span: str = ""):
     if viewer.project_id is None:
         return _no_project(request, viewer)
     trace_bytes = parse_hex(trace_id, HEX32)
     if trace_bytes is None:
         return _error_page(request, viewer, 404, "Not a trace id",
                            "A trace id is 32 hexadecimal characters.")
-    detail = get_trace(session, viewer.project_id, trace_bytes)
+    detail = get_trace(session, viewer.project_id, trace_bytes, max_spans=settings.max_trace_spans)
     if detail is None:
         return _error_page(request, viewer, 404, "Trace not found",
                            f"No trace {trace_id.lower()} in this project (yet).")
@@ -104,6 +105,8 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
     span_bytes = parse_hex(span, HEX16)
     if span_bytes is not None:
         found = next((s for s in detail.spans if s.span_id == span_bytes), None)
+        if found is None and detail.truncated:  # a span beyond the cap can still be opened by id
+            found = get_span(session, viewer.project_id, trace_bytes, span_bytes)
         selected = _span_context(session, viewer, trace_bytes, found) if found else None
     return render(request, "trace.html", {
         "viewer": viewer, "detail": detail, "trace": detail.trace, "trace_hex": trace_bytes.hex(),

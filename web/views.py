@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 from urllib.parse import urlencode
 
+from api.params import TIME_RANGE, has_nul, time_error
 from db.models import SpanEdge, SpanRow
 from db.queries.traces import MAX_LIMIT, TRACE_STATUSES, InvalidCursor, decode_cursor
 
@@ -46,14 +47,20 @@ class PageFilters:
     def parse(self, cursor: str) -> tuple[dict[str, Any], list[str]]:
         """Keyword arguments for list_traces, and messages for whatever did not parse."""
         errors: list[str] = []
-        since = _parse_time(self.since, "From", errors)
-        until = _parse_time(self.until, "To", errors)
+        labels = {"since": "From", "until": "To", "status": "Status", "service": "Service", "agent": "Agent",
+                  "model": "Model", "limit": "Rows per page"}
+        bad = {name for name, value in asdict(self).items() if has_nul(value)}
+        errors.extend(f"“{labels[name]}” must not contain NUL characters." for name in labels if name in bad)
+        # The form still shows what was typed; the query ignores the refused fields.
+        f = PageFilters(**{name: ("" if name in bad else value) for name, value in asdict(self).items()})
+        since = _parse_time(f.since, "From", errors)
+        until = _parse_time(f.until, "To", errors)
         if since and until and since >= until:
             errors.append("“To” must be later than “From”.")
-        if self.status and self.status not in TRACE_STATUSES:
+        if f.status and f.status not in TRACE_STATUSES:
             errors.append(f"Status must be one of {', '.join(TRACE_STATUSES)}.")
         try:
-            limit = int(self.limit or 50)
+            limit = int(f.limit or 50)
             if not 1 <= limit <= MAX_LIMIT:
                 raise ValueError
         except ValueError:
@@ -66,9 +73,9 @@ class PageFilters:
                 errors.append("The page link is invalid; showing the first page.")
                 cursor = ""
         kwargs = dict(
-            since=since, until=until, status=self.status if self.status in TRACE_STATUSES else None,
-            service=self.service.strip() or None, agent=self.agent.strip() or None,
-            model=self.model.strip() or None, limit=limit, cursor=cursor or None,
+            since=since, until=until, status=f.status if f.status in TRACE_STATUSES else None,
+            service=f.service.strip() or None, agent=f.agent.strip() or None,
+            model=f.model.strip() or None, limit=limit, cursor=cursor or None,
         )
         return kwargs, errors
 
@@ -81,7 +88,11 @@ def _parse_time(text: str, label: str, errors: list[str]) -> datetime | None:
     except ValueError:
         errors.append(f"“{label}” is not a date/time like 2026-11-20T12:00 (UTC).")
         return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if time_error(value):
+        errors.append(f"“{label}” must be {TIME_RANGE}.")
+        return None
+    return value
 
 
 @dataclass(frozen=True)

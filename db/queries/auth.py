@@ -104,6 +104,9 @@ def add_membership(session: Session, user_id: int, project_id: int, role: str = 
 
 
 def authenticate_user(session: Session, email: str, password: str) -> User | None:
+    if "\x00" in email:  # PostgreSQL text cannot hold NUL, so no such user; do not send it
+        security.verify_password(_dummy_hash(), password)
+        return None
     user = session.scalars(select(User).where(User.email == email.strip().lower())).one_or_none()
     if user is None:
         # Spend the same time as a real check so response time does not reveal which emails exist.
@@ -158,6 +161,15 @@ class Principal:
     via: str  # "key:<prefix>", "user:<email>" or "open" (auth disabled)
 
 
+def member_project(session: Session, user: UserPrincipal, slug: str) -> int | None:
+    """The id of project `slug` if `user` is a member of it, else None (unknown or not a member:
+    the same answer, so slugs of other projects are not revealed)."""
+    if not slug or "\x00" in slug:
+        return None
+    project = get_project_by_slug(session, slug)
+    return project.id if project is not None and project.id in user.project_ids else None
+
+
 def resolve_principal(
     session: Session, *, api_key: str | None, session_token: str | None, project_slug: str | None = None,
 ) -> Principal | None:
@@ -173,10 +185,9 @@ def resolve_principal(
             return None
         project_id = user.project_ids[0]
         if project_slug:
-            project = get_project_by_slug(session, project_slug)
-            if project is None or project.id not in user.project_ids:
+            project_id = member_project(session, user, project_slug)
+            if project_id is None:
                 return None
-            project_id = project.id
         return Principal(project_id, frozenset(security.SCOPES), f"user:{user.email}")
     return None
 

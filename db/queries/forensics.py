@@ -60,8 +60,9 @@ def trace_cost_breakdown(session: Session, project_id: int, trace_id: bytes) -> 
 
 def failure_rows(project_id: int, trace: TraceRow, attribution: TraceAttribution) -> list[dict]:
     """trace_failures rows for one trace: the failures that touch it (root cause, a failed
-    span or a data consumer in this trace), one row per root-cause span."""
-    rows: dict[bytes, dict] = {}
+    span or a data consumer in this trace), one row per root-cause span, keyed like the table
+    by (root_trace_id, root_span_id): span ids are unique only within their trace."""
+    rows: dict[tuple[bytes, bytes], dict] = {}
     tid = trace.trace_id
     for failure in attribution.failures:
         touched = (
@@ -69,9 +70,10 @@ def failure_rows(project_id: int, trace: TraceRow, attribution: TraceAttribution
             or any(s.trace_id == tid for s in failure.failed_spans)
             or any(s.trace_id == tid for s in failure.blast_radius.data_consumers)
         )
-        if not touched or failure.root_cause.span_id in rows:
+        key = (failure.root_cause.trace_id, failure.root_cause.span_id)
+        if not touched or key in rows:
             continue
-        rows[failure.root_cause.span_id] = dict(
+        rows[key] = dict(
             project_id=project_id, trace_id=tid, root_span_id=failure.root_cause.span_id,
             root_trace_id=failure.root_cause.trace_id, trace_start=trace.start_time,
             error_class=failure.error_class, category=failure.category, span_name=failure.root_cause.name,

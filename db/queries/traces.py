@@ -73,8 +73,9 @@ class TracePage:
 class TraceDetail:
     trace: TraceRow
     status: str
-    spans: list[SpanRow]  # ordered by start_ns
+    spans: list[SpanRow]  # ordered by start_ns; the earliest max_spans only
     edges: list[SpanEdge]  # edges of this trace's spans, plus edges from other traces into it
+    truncated: bool = False  # more spans are stored than `spans` holds
 
 
 def list_traces(
@@ -142,17 +143,26 @@ def list_traces(
     return TracePage(items, next_cursor)
 
 
-def get_trace(session: Session, project_id: int, trace_id: bytes) -> TraceDetail | None:
+def get_trace(session: Session, project_id: int, trace_id: bytes, *,
+              max_spans: int | None = None) -> TraceDetail | None:
+    """The trace with its spans, the earliest `max_spans` of them when given (a trace has no
+    size limit at ingest; this bounds what one read loads). Edges are those of every span."""
     trace = session.scalars(
         select(TraceRow).where(TraceRow.project_id == project_id, TraceRow.trace_id == trace_id)
     ).one_or_none()
     if trace is None:
         return None
-    spans = list(session.scalars(
+    query = (
         select(SpanRow)
         .where(SpanRow.project_id == project_id, SpanRow.trace_id == trace_id)
         .order_by(SpanRow.start_ns, SpanRow.span_id)
-    ))
+    )
+    if max_spans is not None:
+        query = query.limit(max_spans + 1)  # one more: tells whether the trace was cut
+    spans = list(session.scalars(query))
+    truncated = max_spans is not None and len(spans) > max_spans
+    if truncated:
+        spans = spans[:max_spans]
     edges = list(session.scalars(
         select(SpanEdge)
         .where(
@@ -164,7 +174,10 @@ def get_trace(session: Session, project_id: int, trace_id: bytes) -> TraceDetail
                   SpanEdge.linked_trace_id, SpanEdge.linked_span_id)
     ))
     root_status = next((s.status for s in spans if s.span_id == trace.root_span_id), None)
-    return TraceDetail(trace, trace_status(trace.error_count, root_status), spans, edges)
+    if root_status is None and truncated and trace.root_span_id is not None:
+        root_status = session.scalar(select(SpanRow.status).where(
+            SpanRow.project_id == project_id, SpanRow.trace_id == trace_id, SpanRow.span_id == trace.root_span_id))
+    return TraceDetail(trace, trace_status(trace.error_count, root_status), spans, edges, truncated)
 
 
 def get_span(session: Session, project_id: int, trace_id: bytes, span_id: bytes) -> SpanRow | None:

@@ -267,8 +267,8 @@ def test_invalid_parameters_are_422_with_a_message(client, acme, params, field, 
     assert error["loc"] == ["query", field] and message in error["msg"]
 
 
-def test_openapi_documents_the_endpoints(client):
-    spec = client.get("/openapi.json").json()
+def test_openapi_documents_the_endpoints(client, acme):
+    spec = client.get("/openapi.json", headers=auth(acme.read_key.secret)).json()
     listing = spec["paths"]["/api/traces"]["get"]
     assert {p["name"] for p in listing["parameters"]} >= {"since", "until", "status", "service", "agent", "model",
                                                         "limit", "cursor"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from db.engine import sqlalchemy_url
 from db.migrate import alembic_config
@@ -26,4 +26,38 @@ def test_walk_every_revision_up_and_down(pg):
     finally:
         engine.dispose()
     command.upgrade(cfg, "head")
+    pg.drop(url)
+
+
+def test_primary_keys_match_the_models(database_url, engine):
+    """`alembic check` does not compare primary keys: a model's key changed without a
+    revision (or the reverse) is caught here."""
+    from db.models import Base
+
+    inspector = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        stored = inspector.get_pk_constraint(table.name)["constrained_columns"]
+        assert stored == [c.name for c in table.primary_key.columns], table.name
+
+
+def test_trace_failures_keeps_root_causes_of_different_traces_with_one_span_id(pg):
+    """0005 adds root_trace_id to the key; its downgrade keeps one row per root span id."""
+    url = pg.empty_database()
+    cfg = alembic_config(url)
+    command.upgrade(cfg, "0005")
+    engine = create_engine(sqlalchemy_url(url))
+    row = ("INSERT INTO trace_failures (project_id, trace_id, root_span_id, root_trace_id, trace_start, "
+           "error_class, category, span_name, recovered, trace_failed, confidence, tokens_burned, cost_burned_usd, "
+           "duration_ns, propagation_depth, blast_radius, evidence) VALUES (1, '\\x01', '\\x0a', :root, now(), "
+           "'timeout', 'tool', 's', false, true, 0.9, 0, 0, 0, 0, 0, '[]')")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(row), {"root": b"\x01"})
+            conn.execute(text(row), {"root": b"\x02"})
+        command.downgrade(cfg, "0004")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT root_trace_id FROM trace_failures")).scalars().all() == [b"\x01"]
+        command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()
     pg.drop(url)
