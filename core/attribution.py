@@ -36,15 +36,15 @@ Rules (docs/forensics.md explains them with examples):
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterable, Mapping, Sequence
 
+from core.attribution_model import BlastRadius, Burned, Failure, SkippedStep, TraceAttribution
 from core.coerce import as_lower_tuple, as_str, first_count
 from core.errors import classify_error
 from core.failure import guardrail_blocked
 from core.forensics_view import EdgeView, Key, SpanRef, SpanView, ref
-from core.span import PARENT
+from core.span_graph import SpanGraph
 
 RETRY_OF, FALLBACK_OF, DATA_FROM, CAUSED_BY, HANDOFF_FROM = (
     "retry_of", "fallback_of", "data_from", "caused_by", "handoff_from",
@@ -75,156 +75,11 @@ PENALTY_INCOMPLETE = 0.1      # a failed span's parent never arrived: the story 
 BONUS_OUTPUT_CHECK = 0.05     # a guardrail named the model call whose output it rejected
 
 
-@dataclass(frozen=True, slots=True)
-class Burned:
-    """What a failure still cost: the root cause's work, its failed re-attempts and, for a
-    failing output check, the model call whose output was rejected (each with everything
-    beneath it). Tokens are 0 when unreported; unpriced calls are counted, never priced as $0."""
-
-    input: int = 0
-    output: int = 0
-    cache_read: int = 0
-    cache_write: int = 0
-    reasoning: int = 0
-    cost_usd: Decimal = Decimal(0)
-    unpriced_calls: int = 0
-    duration_ns: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        # input already includes cache reads/writes and output already includes reasoning.
-        return self.input + self.output
-
-
-@dataclass(frozen=True, slots=True)
-class SkippedStep:
-    name: str
-    reason: str  # "cancelled" (started, cut short) | "planned" (listed in causeline.plan.steps, never started)
-    span: SpanRef | None
-
-
-@dataclass(frozen=True, slots=True)
-class BlastRadius:
-    data_consumers: tuple[SpanRef, ...]
-    failed_ancestors: tuple[SpanRef, ...]
-    skipped_steps: tuple[SkippedStep, ...]
-
-    @property
-    def size(self) -> int:
-        return len(self.data_consumers) + len(self.failed_ancestors) + len(self.skipped_steps)
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    root_cause: SpanRef
-    error_class: str
-    category: str
-    propagation_path: tuple[SpanRef, ...]  # root cause first, outermost failed span last
-    reached_top: bool                      # the failure made a trace's top span fail
-    recovered: bool
-    recovered_by: SpanRef | None
-    recovery: str | None                   # "retry_of" | "fallback_of" | "handled" | None
-    burned: Burned
-    blast_radius: BlastRadius
-    confidence: float
-    evidence: tuple[str, ...]
-    output_of: SpanRef | None              # the model call whose output a failing check rejected
-    failed_spans: tuple[SpanRef, ...]      # every failed span this root cause explains (incl. itself)
-    # What /api/failures groups by (root cause, else its nearest ancestor / checked model call).
-    service_name: str | None
-    agent_name: str | None
-    tool_name: str | None
-    provider: str | None
-    request_model: str | None
-    response_model: str | None
-    step_name: str  # the nearest workflow step around the root cause, else the root cause itself
-
-    @property
-    def outermost(self) -> SpanRef:
-        return self.propagation_path[-1]
-
-
-@dataclass(frozen=True, slots=True)
-class TraceAttribution:
-    trace_id: bytes
-    failed: bool                 # a top span (no parent) of the requested trace failed
-    failures: tuple[Failure, ...]
-    span_count: int
-    failed_span_count: int
-    trace_ids: tuple[bytes, ...]  # the requested trace first, then linked traces that were included
-
-    @property
-    def summary(self) -> str:
-        if not self.failures:
-            return "no failure: no span of this trace (or its linked traces) failed"
-        open_ = sum(1 for f in self.failures if not f.recovered)
-        return (f"{len(self.failures)} failure(s) from {self.failed_span_count} failed span(s); "
-                f"{len(self.failures) - open_} recovered, {open_} not; "
-                f"the run {'failed' if self.failed else 'did not fail'}")
-
-
-class _Graph:
-    """Indexes over untrusted spans and edges; every lookup tolerates missing spans."""
-
-    def __init__(self, spans: Iterable[SpanView], edges: Iterable[EdgeView]) -> None:
-        nodes: dict[Key, SpanView] = {}
-        for span in spans:
-            nodes.setdefault(span.key, span)
-        self.nodes = nodes
-        self.parent: dict[Key, Key] = {}
-        self.children: dict[Key, list[Key]] = {}
-        for key, span in nodes.items():
-            if span.parent_span_id:
-                pkey = (span.trace_id, span.parent_span_id)
-                if pkey != key and pkey in nodes:
-                    self.parent[key] = pkey
-                    self.children.setdefault(pkey, []).append(key)
-        self.out_links: dict[Key, list[tuple[str, Key]]] = {}
-        self.in_links: dict[Key, list[tuple[str, Key]]] = {}
-        seen: set[tuple[Key, str, Key]] = set()
-        for edge in edges:
-            if edge.relation == PARENT:
-                continue  # parent ids are read from the spans themselves
-            src, dst = edge.source, edge.target
-            if src == dst or src not in nodes or (src, edge.relation, dst) in seen:
-                continue
-            seen.add((src, edge.relation, dst))
-            self.out_links.setdefault(src, []).append((edge.relation, dst))
-            if dst in nodes:
-                self.in_links.setdefault(dst, []).append((edge.relation, src))
-
-    def order(self, key: Key) -> tuple:
-        span = self.nodes[key]
-        return (span.end_ns, span.start_ns, key)
-
-    def ancestors(self, key: Key) -> Iterable[Key]:
-        seen = {key}
-        cur = self.parent.get(key)
-        while cur is not None and cur not in seen:
-            seen.add(cur)
-            yield cur
-            cur = self.parent.get(cur)
-
-    def subtree(self, roots: Iterable[Key]) -> set[Key]:
-        out: set[Key] = set()
-        stack = list(roots)
-        while stack:
-            cur = stack.pop()
-            if cur in out:
-                continue
-            out.add(cur)
-            stack.extend(self.children.get(cur, ()))
-        return out
-
-    def is_top(self, key: Key) -> bool:
-        return not self.nodes[key].parent_span_id
-
-
 def attribute(
     trace_id: bytes, spans: Sequence[SpanView], edges: Sequence[EdgeView] = (),
 ) -> TraceAttribution:
     """Attribute every failure among `spans` (the trace and the linked traces loaded with it)."""
-    g = _Graph(spans, edges)
+    g = SpanGraph(spans, edges)
     failed = {k for k, s in g.nodes.items() if s.failed}
     explainers = {k: _explainers(g, k, failed) for k in sorted(failed)}
     primary, ties = _choose(g, explainers)
@@ -245,7 +100,7 @@ def attribute(
     )
 
 
-def _explainers(g: _Graph, key: Key, failed: set[Key]) -> dict[Key, str]:
+def _explainers(g: SpanGraph, key: Key, failed: set[Key]) -> dict[Key, str]:
     span = g.nodes[key]
     found: dict[Key, str] = {}
     failed_children = [c for c in g.children.get(key, ()) if c in failed]
@@ -275,11 +130,11 @@ def _explainers(g: _Graph, key: Key, failed: set[Key]) -> dict[Key, str]:
     return found
 
 
-def _superseded(g: _Graph, key: Key) -> bool:
+def _superseded(g: SpanGraph, key: Key) -> bool:
     return any(rel in (RETRY_OF, FALLBACK_OF) for rel, _ in g.in_links.get(key, ()))
 
 
-def _choose(g: _Graph, explainers: dict[Key, dict[Key, str]]) -> tuple[dict[Key, Key | None], set[Key]]:
+def _choose(g: SpanGraph, explainers: dict[Key, dict[Key, str]]) -> tuple[dict[Key, Key | None], set[Key]]:
     """One explanation per failed span; also the spans where independent candidates tied."""
     primary: dict[Key, Key | None] = {}
     ties: set[Key] = set()
@@ -306,7 +161,7 @@ def _choose(g: _Graph, explainers: dict[Key, dict[Key, str]]) -> tuple[dict[Key,
     return primary, ties
 
 
-def _break_cycles(g: _Graph, primary: dict[Key, Key | None], failed: set[Key]) -> set[Key]:
+def _break_cycles(g: SpanGraph, primary: dict[Key, Key | None], failed: set[Key]) -> set[Key]:
     """Make the explanation graph a forest: each cycle is cut at its earliest-ending span."""
     state: dict[Key, int] = {}  # 1 on the current walk, 2 done
     cut: set[Key] = set()
@@ -330,7 +185,7 @@ def _break_cycles(g: _Graph, primary: dict[Key, Key | None], failed: set[Key]) -
 
 
 def _failure(
-    g: _Graph, root: Key, kids: dict[Key, list[Key]], explainers: dict[Key, dict[Key, str]],
+    g: SpanGraph, root: Key, kids: dict[Key, list[Key]], explainers: dict[Key, dict[Key, str]],
     primary: dict[Key, Key | None], failed: set[Key], ties: set[Key], cycle_cut: bool,
 ) -> Failure:
     span = g.nodes[root]
@@ -462,7 +317,7 @@ def _path(g, root, kids, explainers, members: list[Key]) -> list[SpanRef]:
 
 
 
-def _recovery(g: _Graph, members: set[Key], failed: set[Key]) -> tuple[Key, str] | None:
+def _recovery(g: SpanGraph, members: set[Key], failed: set[Key]) -> tuple[Key, str] | None:
     """The earliest-ending retry/fallback (of a member, or of a failed re-attempt of one) that did not fail."""
     found: list[tuple[Key, str]] = []
     queue = list(members)
@@ -479,7 +334,7 @@ def _recovery(g: _Graph, members: set[Key], failed: set[Key]) -> tuple[Key, str]
     return min(found, key=lambda item: g.order(item[0])) if found else None
 
 
-def _burned(g: _Graph, root: Key, members: set[Key], explainers, output_of: Key | None) -> Burned:
+def _burned(g: SpanGraph, root: Key, members: set[Key], explainers, output_of: Key | None) -> Burned:
     attempts = [root] + [k for k in members if k != root and BY_RETRY in explainers.get(k, {}).values()]
     if output_of is not None:  # the model call whose output was rejected: its work was wasted
         attempts.append(output_of)
@@ -501,7 +356,7 @@ def _burned(g: _Graph, root: Key, members: set[Key], explainers, output_of: Key 
                   duration_ns=sum(g.nodes[k].duration_ns for k in attempts))
 
 
-def _blast(g: _Graph, root: Key, members: set[Key], failed: set[Key]) -> BlastRadius:
+def _blast(g: SpanGraph, root: Key, members: set[Key], failed: set[Key]) -> BlastRadius:
     consumers: list[Key] = []
     seen = set()
     queue = deque(sorted(members, key=g.order))
@@ -538,7 +393,7 @@ def _blast(g: _Graph, root: Key, members: set[Key], failed: set[Key]) -> BlastRa
     )
 
 
-def _checked_output(g: _Graph, root: Key, failed: set[Key]) -> Key | None:
+def _checked_output(g: SpanGraph, root: Key, failed: set[Key]) -> Key | None:
     """For a failing guardrail/validation span: the model call whose output it checked."""
     span = g.nodes[root]
     if span.category != "guardrail":
@@ -548,7 +403,7 @@ def _checked_output(g: _Graph, root: Key, failed: set[Key]) -> Key | None:
     return min(sources, key=g.order) if sources else None
 
 
-def _grouping(g: _Graph, root: Key, output_of: Key | None) -> dict[str, Any]:
+def _grouping(g: SpanGraph, root: Key, output_of: Key | None) -> dict[str, Any]:
     span = g.nodes[root]
     chain = [root, *g.ancestors(root)]
     agent = next((g.nodes[k].agent_name for k in chain if g.nodes[k].agent_name), None)
