@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections import deque
 from decimal import Decimal
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from core.attribution_model import BlastRadius, Burned, Failure, SkippedStep, TraceAttribution
 from core.coerce import as_lower_tuple, as_str, first_count

@@ -10,7 +10,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from core import security
-from core.settings import Settings
 from db.queries.auth import create_api_key
 from server.app import create_app
 from tests.api.seed import seed_agent_trace, seed_project

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from concurrent.futures import Future
 
 import httpx
 import psycopg
