@@ -25,7 +25,7 @@ from api.params import UtcTime
 from api.traces import _AUTH_ERRORS, TraceIdHex
 from core.lineage import DEFAULT_DEPTH, MAX_DEPTH
 from db.queries.fleet import MAX_WINDOW
-from db.queries.failures import DIMENSIONS, MAX_GROUPS, failure_groups, failure_totals
+from db.queries.failures import DIMENSIONS, MAX_GROUPS, failure_groups_by, failure_totals
 from db.queries.forensics import trace_attribution, trace_cost_breakdown, trace_lineage
 
 _NOT_FOUND = {404: {"model": ErrorBody, "description": "No such trace in this project."}}
@@ -100,12 +100,9 @@ def make_forensics_router() -> APIRouter:
         filters = {k: v for k, v in dict(service=service, agent=agent, model=model, provider=provider).items() if v}
         totals = failure_totals(session, principal.project_id, since=since, until=until, **filters)
         dims = [group_by] if group_by else list(DIMENSIONS)
-        groups = {
-            dim: [failure_group_out(g) for g in failure_groups(
-                session, principal.project_id, dim, since=since, until=until, limit=limit,
-                total_failed_runs=totals.failed_runs, **filters)]
-            for dim in dims
-        }
+        found = failure_groups_by(session, principal.project_id, dims, since=since, until=until, limit=limit,
+                                  total_failed_runs=totals.failed_runs, **filters)
+        groups = {dim: [failure_group_out(g) for g in found[dim]] for dim in dims}
         return FailuresOut(since=since, until=until, filters=filters, totals=failure_totals_out(totals),
                            groups=groups)
 

@@ -118,43 +118,77 @@ runs AS (
 )"""
 
 
-def failure_groups(
-    session: Session, project_id: int, dimension: str, *, since: datetime, until: datetime,
+def failure_groups_by(
+    session: Session, project_id: int, dimensions: list[str], *, since: datetime, until: datetime,
     service: str | None = None, agent: str | None = None, model: str | None = None,
     provider: str | None = None, limit: int = 20, total_failed_runs: int | None = None,
-) -> list[FailureGroup]:
-    """Top groups by failures. `total_failed_runs` (from failure_totals) saves a query."""
-    if dimension not in DIMENSIONS:
+) -> dict[str, list[FailureGroup]]:
+    """Top groups of each dimension by failures, in one statement: the failures of the window
+    are joined and de-duplicated once, then aggregated per dimension (six separate queries
+    each redid that work). `total_failed_runs` (from failure_totals) saves a query."""
+    unknown = [d for d in dimensions if d not in DIMENSIONS]
+    if unknown or not dimensions:
         raise ValueError(f"dimension must be one of {', '.join(DIMENSIONS)}")
     run_where, root_where, params = _scope(service, agent, model, provider)
     total_failed = total_failed_runs
     if total_failed is None:
         total_failed = failure_totals(session, project_id, since=since, until=until, service=service,
                                       agent=agent, model=model, provider=provider).failed_runs
-    sql = _ctes(DIMENSIONS[dimension], run_where, root_where) + """
-SELECT d.grp, d.failures, d.recovered, d.first_seen, d.last_seen, d.tokens_burned, d.cost_burned,
-       d.cost_recovered, d.confidence, r.runs, r.failed_runs, r.failed_cost, r.failed_tokens, r.examples
-FROM (
-    SELECT grp, count(*) AS failures, count(*) FILTER (WHERE recovered) AS recovered,
+    # Dimension names and expressions come from DIMENSIONS only, never from the request.
+    group_cols = ", ".join(f"COALESCE({DIMENSIONS[d]}, '') AS g_{d}" for d in dimensions)
+    per_root = " UNION ALL ".join(
+        f"SELECT '{d}' AS dim, g_{d} AS grp, recovered, trace_start, tokens_burned, cost_burned_usd, confidence FROM fd"
+        for d in dimensions)
+    per_row = " UNION ALL ".join(
+        f"SELECT '{d}' AS dim, g_{d} AS grp, trace_id, trace_failed, run_cost, run_tokens, trace_start FROM fr"
+        for d in dimensions)
+    sql = f"""
+WITH fr AS MATERIALIZED (
+    SELECT tf.root_trace_id, tf.root_span_id, tf.trace_id, tf.trace_start, tf.recovered, tf.trace_failed,
+           tf.tokens_burned, tf.cost_burned_usd, tf.confidence,
+           t.cost_usd AS run_cost, t.input_tokens + t.output_tokens AS run_tokens, {group_cols}
+    FROM trace_failures tf
+    JOIN traces t ON t.project_id = tf.project_id AND t.trace_id = tf.trace_id
+    WHERE tf.project_id = :project_id AND tf.trace_start >= :since AND tf.trace_start < :until{run_where}{root_where}
+),
+fd AS MATERIALIZED (
+    SELECT DISTINCT ON (root_trace_id, root_span_id) *
+    FROM fr ORDER BY root_trace_id, root_span_id, (trace_id = root_trace_id) DESC, trace_id
+),
+d AS (
+    SELECT dim, grp, count(*) AS failures, count(*) FILTER (WHERE recovered) AS recovered,
            min(trace_start) AS first_seen, max(trace_start) AS last_seen,
            COALESCE(sum(tokens_burned), 0) AS tokens_burned, COALESCE(sum(cost_burned_usd), 0) AS cost_burned,
            COALESCE(sum(cost_burned_usd) FILTER (WHERE recovered), 0) AS cost_recovered,
            avg(confidence) AS confidence
-    FROM fd GROUP BY grp
-) d JOIN (
-    SELECT grp, count(*) AS runs, count(*) FILTER (WHERE failed) AS failed_runs,
+    FROM ({per_root}) x GROUP BY dim, grp
+),
+per_run AS (
+    SELECT dim, grp, trace_id, bool_or(trace_failed) AS failed, max(run_cost) AS run_cost,
+           max(run_tokens) AS run_tokens, max(trace_start) AS trace_start
+    FROM ({per_row}) y GROUP BY dim, grp, trace_id
+),
+r AS (
+    SELECT dim, grp, count(*) AS runs, count(*) FILTER (WHERE failed) AS failed_runs,
            COALESCE(sum(run_cost) FILTER (WHERE failed), 0) AS failed_cost,
            COALESCE(sum(run_tokens) FILTER (WHERE failed), 0) AS failed_tokens,
-           (array_agg(trace_id ORDER BY trace_start DESC, trace_id))[1:%d] AS examples
-    FROM per_run GROUP BY grp
-) r ON r.grp = d.grp
-ORDER BY d.failures DESC, r.failed_runs DESC, d.grp
-LIMIT :limit""" % EXAMPLES
+           (array_agg(trace_id ORDER BY trace_start DESC, trace_id))[1:{EXAMPLES}] AS examples
+    FROM per_run GROUP BY dim, grp
+)
+SELECT * FROM (
+    SELECT d.dim, d.grp, d.failures, d.recovered, d.first_seen, d.last_seen, d.tokens_burned, d.cost_burned,
+           d.cost_recovered, d.confidence, r.runs, r.failed_runs, r.failed_cost, r.failed_tokens, r.examples,
+           row_number() OVER (PARTITION BY d.dim ORDER BY d.failures DESC, r.failed_runs DESC, d.grp) AS rank
+    FROM d JOIN r ON r.dim = d.dim AND r.grp = d.grp
+) ranked
+WHERE rank <= :limit
+ORDER BY dim, rank"""
     rows = session.execute(text(sql), {
         **params, "project_id": project_id, "since": since, "until": until, "limit": min(limit, MAX_GROUPS),
     }).all()
-    return [
-        FailureGroup(
+    groups: dict[str, list[FailureGroup]] = {d: [] for d in dimensions}
+    for row in rows:
+        groups[row.dim].append(FailureGroup(
             key=row.grp or None, failures=row.failures, recovered=row.recovered, runs=row.runs,
             failed_runs=row.failed_runs,
             share_of_failed_runs=round(row.failed_runs / total_failed, 4) if total_failed else None,
@@ -163,9 +197,8 @@ LIMIT :limit""" % EXAMPLES
             cost_burned_usd=row.cost_burned, cost_burned_recovered_usd=row.cost_recovered,
             failed_runs_cost_usd=row.failed_cost, failed_runs_tokens=int(row.failed_tokens),
             mean_confidence=round(float(row.confidence), 2),
-        )
-        for row in rows
-    ]
+        ))
+    return groups
 
 
 def failure_totals(
