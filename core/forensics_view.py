@@ -76,6 +76,10 @@ class EdgeView:
     def target(self) -> Key:
         return (self.linked_trace_id, self.linked_span_id)
 
+    @property
+    def cross_trace(self) -> bool:
+        return self.trace_id != self.linked_trace_id
+
 
 @dataclass(frozen=True, slots=True)
 class SpanRef:

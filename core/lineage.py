@@ -39,28 +39,15 @@ class LineageNode:
 
 
 @dataclass(frozen=True, slots=True)
-class LineageEdge:
-    trace_id: bytes
-    span_id: bytes
-    relation: str
-    linked_trace_id: bytes
-    linked_span_id: bytes
-
-    @property
-    def cross_trace(self) -> bool:
-        return self.trace_id != self.linked_trace_id
-
-
-@dataclass(frozen=True, slots=True)
 class Lineage:
     trace_id: bytes
     max_depth: int
     trace_depths: tuple[tuple[bytes, int], ...]   # (trace id, hops), requested trace first
     nodes: tuple[LineageNode, ...]
-    edges: tuple[LineageEdge, ...]
+    edges: tuple[EdgeView, ...]
     truncated: bool                                # a depth or trace-count bound cut the graph
     cyclic: bool
-    cycle_edges: tuple[LineageEdge, ...]           # edges that close a cycle (at most MAX_CYCLE_EDGES)
+    cycle_edges: tuple[EdgeView, ...]           # edges that close a cycle (at most MAX_CYCLE_EDGES)
 
 
 def reachable_traces(
@@ -105,12 +92,11 @@ def build_lineage(
                 span.trace_id, span.span_id, span.name, span.category, span.status, span.error_class,
                 True, depths[span.trace_id],
             )
-    kept: dict[tuple, LineageEdge] = {}
+    kept: dict[tuple, EdgeView] = {}
     for edge in edges:
         if edge.trace_id not in depths or edge.linked_trace_id not in depths:
             continue  # one end is beyond the bounds
-        item = LineageEdge(edge.trace_id, edge.span_id, edge.relation, edge.linked_trace_id, edge.linked_span_id)
-        kept.setdefault((item.trace_id, item.span_id, item.relation, item.linked_trace_id, item.linked_span_id), item)
+        kept.setdefault((edge.trace_id, edge.span_id, edge.relation, edge.linked_trace_id, edge.linked_span_id), edge)
         for key in (edge.source, edge.target):
             if key not in nodes:
                 nodes[key] = LineageNode(key[0], key[1], None, None, None, None, False, depths[key[0]])
@@ -125,13 +111,13 @@ def build_lineage(
     )
 
 
-def _cycle_edges(edges: Sequence[LineageEdge]) -> list[LineageEdge]:
+def _cycle_edges(edges: Sequence[EdgeView]) -> list[EdgeView]:
     """Back edges of an iterative depth-first search over span -> linked span."""
-    out: dict[Key, list[LineageEdge]] = {}
+    out: dict[Key, list[EdgeView]] = {}
     for edge in edges:
         out.setdefault((edge.trace_id, edge.span_id), []).append(edge)
     state: dict[Key, int] = {}  # 1 on the stack, 2 finished
-    back: list[LineageEdge] = []
+    back: list[EdgeView] = []
     for start in sorted(out):
         if start in state:
             continue
