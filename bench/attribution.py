@@ -101,18 +101,15 @@ def baseline(views) -> dict:
 
 
 def db_time(spans, runs: int) -> float:
-    from bench.ingest import admin, database_for_run
+    from bench.benchdb import bench_database
     from db.engine import libpq_url, make_engine, make_sessionmaker
     from db.ingest import edge_rows, prepare_connection, span_row, write_batch
-    from db.migrate import upgrade
     from db.queries.auth import create_project
     from db.queries.forensics import trace_attribution
 
     import psycopg
 
-    url, server_url, embedded = database_for_run()
-    try:
-        upgrade(url)
+    with bench_database("causeline_bench_attr") as url:
         engine = make_engine(url, pool_size=1)
         sessions = make_sessionmaker(engine)
         with sessions.begin() as session:
@@ -131,10 +128,6 @@ def db_time(spans, runs: int) -> float:
         elapsed = median_ms(once, runs)
         engine.dispose()
         return elapsed
-    finally:
-        admin(server_url, "DROP DATABASE IF EXISTS causeline_bench WITH (FORCE)")
-        if embedded is not None:
-            embedded.close()
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
     .venv/bin/python bench/ingest.py [--spans 200000] [--clients 4] [--batch 512]
 
 Starts `causeline serve --only collector` as a separate process (against DATABASE_URL, or an
-embedded PostgreSQL under .bench/), sends a realistic agent workload as protobuf OTLP requests
+embedded PostgreSQL in a temporary directory), sends a realistic agent workload as protobuf OTLP requests
 (payloads encoded before the clock starts) from several concurrent clients, and stops the clock
 when every request is acknowledged — acknowledgement happens after commit, and the script then
 checks that every span is queryable. The baseline is a binary COPY, over one connection, of the
@@ -20,7 +20,6 @@ import random
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ from core.otlp import decode_protobuf  # noqa: E402
 from core.pricing import price_span  # noqa: E402
 from db.engine import libpq_url  # noqa: E402
 from db.ingest import span_row  # noqa: E402
-from db.migrate import upgrade  # noqa: E402
+from bench.benchdb import bench_database  # noqa: E402
 from tests import otlp_payloads as P  # noqa: E402
 
 KEY = "cl_bench-key-000000000000000000000000"
@@ -102,29 +101,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def admin(url: str, statement: str) -> None:
-    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
-        conn.execute(statement)
-
-
-def database_for_run() -> tuple[str, str, object]:
-    """A fresh database on DATABASE_URL's server or on an embedded one: (url, server url, embedded handle)."""
-    from sqlalchemy.engine import make_url
-
-    from db.embedded import EmbeddedPostgres
-
-    embedded = None
-    server_url = os.environ.get("DATABASE_URL")
-    if not server_url:
-        home = Path(tempfile.mkdtemp(prefix="causeline-bench-"))
-        embedded = EmbeddedPostgres(home)
-        server_url = embedded.start()
-    admin(server_url, "DROP DATABASE IF EXISTS causeline_bench WITH (FORCE)")
-    admin(server_url, "CREATE DATABASE causeline_bench")
-    url = make_url(server_url).set(database="causeline_bench").render_as_string(hide_password=False)
-    return url, server_url, embedded
 
 
 def start_collector(url: str) -> tuple[subprocess.Popen, str]:
@@ -227,9 +203,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=512)
     args = parser.parse_args()
 
-    url, server_url, embedded = database_for_run()
-    try:
-        upgrade(url)
+    with bench_database("causeline_bench") as url:
         payloads, total = build_payloads(args.spans, args.batch)
         print(f"workload: {total} spans in {len(payloads)} requests of <= {args.batch} spans, "
               f"{sum(map(len, payloads)) / 1e6:.1f} MB protobuf, {args.clients} clients", flush=True)
@@ -250,10 +224,6 @@ def main() -> None:
         print(f"raw binary COPY baseline: {copy_rows_per_s:,.0f} rows/s", flush=True)
         print(json.dumps({"spans_per_s": round(spans_per_s), "copy_rows_per_s": round(copy_rows_per_s),
                           "ratio": round(spans_per_s / copy_rows_per_s, 3)}))
-    finally:
-        admin(server_url, "DROP DATABASE IF EXISTS causeline_bench WITH (FORCE)")
-        if embedded is not None:
-            embedded.close()
 
 
 if __name__ == "__main__":

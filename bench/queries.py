@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -33,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
+from bench.benchdb import bench_database  # noqa: E402
 from db.engine import libpq_url  # noqa: E402
 from db.ingest import STAGE_SPAN_COLUMNS, prepare_connection, write_batch  # noqa: E402
-from db.migrate import upgrade  # noqa: E402
 
 MODELS = [("openai", "gpt-4o", Decimal("0.0000025"), Decimal("0.00001")),
           ("openai", "gpt-4o-mini", Decimal("0.00000015"), Decimal("0.0000006")),
@@ -211,23 +209,6 @@ def timed(fn, runs: int) -> tuple[float, float]:
     return statistics.median(samples), samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
 
 
-def database_for_run():
-    from sqlalchemy.engine import make_url
-
-    from db.embedded import EmbeddedPostgres
-
-    embedded = None
-    server_url = os.environ.get("DATABASE_URL")
-    if not server_url:
-        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="causeline-bench-q-")))
-        server_url = embedded.start()
-    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS causeline_bench_q WITH (FORCE)")
-        conn.execute("CREATE DATABASE causeline_bench_q")
-    url = make_url(server_url).set(database="causeline_bench_q").render_as_string(hide_password=False)
-    return url, server_url, embedded
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--traces", type=int, default=100_000)
@@ -241,9 +222,7 @@ def main() -> None:
     from db.queries.auth import create_api_key, create_project
     from server.app import create_app
 
-    url, server_url, embedded = database_for_run()
-    try:
-        upgrade(url)
+    with bench_database("causeline_bench_q") as url:
         engine = make_engine(url, pool_size=2)
         with make_sessionmaker(engine).begin() as session:
             project = create_project(session, "bench")
@@ -313,11 +292,6 @@ def main() -> None:
         engine.dispose()
         print(json.dumps({"spans": stored, "traces": traces, "baseline_ms": round(base_median, 1),
                           "baseline_p95_ms": round(base_p95, 1), **results}))
-    finally:
-        with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS causeline_bench_q WITH (FORCE)")
-        if embedded is not None:
-            embedded.close()
 
 
 if __name__ == "__main__":
