@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 
 import psycopg
 
+from core.settings import Settings
 from db.ingest import WriteResult, prepare_connection, write_batch
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,12 @@ class BatchWriter:
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection | None = None
         self.stats = WriterStats()
+
+    @classmethod
+    def from_settings(cls, conninfo: str, settings: Settings) -> BatchWriter:
+        """The writer `causeline serve` runs; tests build theirs the same way."""
+        return cls(conninfo, max_queue_spans=settings.queue_max_spans, batch_max_spans=settings.batch_max_spans,
+                   batch_max_wait_ms=settings.batch_max_wait_ms)
 
     # -- producer side ---------------------------------------------------------------------------
 

@@ -54,11 +54,7 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
 
     ingest = attributor = None
     if "collector" in parts:
-        writer = BatchWriter(
-            libpq_url(url), max_queue_spans=settings.queue_max_spans,
-            batch_max_spans=settings.batch_max_spans, batch_max_wait_ms=settings.batch_max_wait_ms,
-        )
-        ingest = IngestService(settings, sessions, writer)
+        ingest = IngestService(settings, sessions, BatchWriter.from_settings(libpq_url(url), settings))
         ingest.start()
         attributor = Attributor(sessions, delay=settings.attribution_delay_s)
         attributor.start()

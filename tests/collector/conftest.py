@@ -36,10 +36,7 @@ def make_settings(database_url: str, **overrides) -> Settings:
 
 def start_collector(database_url, engine, sessionmaker, project, *, settings=None, writer=None, start_writer=True):
     settings = settings or make_settings(database_url)
-    writer = writer or BatchWriter(
-        libpq_url(database_url), max_queue_spans=settings.queue_max_spans,
-        batch_max_spans=settings.batch_max_spans, batch_max_wait_ms=settings.batch_max_wait_ms,
-    )
+    writer = writer or BatchWriter.from_settings(libpq_url(database_url), settings)
     service = IngestService(settings, sessionmaker, writer)
     if start_writer:
         service.start()
