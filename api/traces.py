@@ -91,7 +91,7 @@ def make_traces_router() -> APIRouter:
             raise HTTPException(404, detail=f"trace {trace_id} not found in this project")
         return TraceDetailOut(
             trace=trace_summary(detail.trace, detail.status),
-            spans=[span_out(s) for s in detail.spans],
+            spans=[span_out(s, content=principal.sees_content) for s in detail.spans],
             edges=[edge_out(e) for e in detail.edges],
             truncated=detail.truncated,
         )

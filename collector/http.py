@@ -14,22 +14,25 @@ import json
 import logging
 import time
 from concurrent.futures.process import BrokenProcessPool
+from typing import Annotated
 
 import psycopg
 import sqlalchemy.exc
 
 from anyio import to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, HTTPConnection
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from access.deps import requires_key
+from access.resolver import Denied
 from core.otlp import DecodeError
-from db.queries.auth import bearer_token
+from core.permissions import Permission, Principal
 
 from collector.body import JSON, BodyError, content_encoding, inflate, media_type
-from collector.service import IngestService, PreparationUnavailable, plausible_key
+from collector.service import IngestService, PreparationUnavailable
 from collector.writer import QueueFull, StorageRefused, WriterUnavailable
 
 log = logging.getLogger("causeline.collector")
@@ -60,10 +63,10 @@ def make_router(service: IngestService) -> APIRouter:
         "/v1/traces", tags=["ingest"], summary="OTLP/HTTP trace export (protobuf or JSON)",
         responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 500: {}, 503: {}},
     )
-    async def export_traces(request: Request) -> Response:
+    async def export_traces(request: Request, principal: IngestPrincipal) -> Response:
         started = time.perf_counter()
         try:
-            response = await _export(service, request)
+            response = await _export(service, request, principal.project_id)
         except Exception as exc:  # noqa: BLE001 - always a precise OTLP answer, never a bare 500
             response = _failure(service, request, exc)
         service.metrics.requests.labels(str(response.status_code)).inc()
@@ -73,7 +76,33 @@ def make_router(service: IngestService) -> APIRouter:
     return router
 
 
-async def _export(service: IngestService, request: Request) -> Response:
+class OtlpRefused(Exception):
+    """Access refused (access/ decided; this edge only renders it as OTLP asks)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def otlp_denied(request: HTTPConnection, refused: Denied) -> OtlpRefused:
+    return OtlpRefused(refused.status, refused.message)
+
+
+async def otlp_refused_handler(request: Request, exc: OtlpRefused) -> Response:
+    try:
+        media = media_type(request.headers.get("content-type"))
+    except BodyError:
+        media = JSON
+    ingest = getattr(request.app.state, "ingest", None)
+    if ingest is not None:
+        ingest.metrics.requests.labels(str(exc.status)).inc()
+    return _error(media, exc.status, exc.message)
+
+
+IngestPrincipal = Annotated[Principal, Depends(requires_key(Permission.INGEST, otlp_denied))]
+
+
+async def _export(service: IngestService, request: Request, project_id: int) -> Response:
     settings = service.settings
     media = JSON
     try:
@@ -81,17 +110,6 @@ async def _export(service: IngestService, request: Request) -> Response:
         encoding = content_encoding(request.headers.get("content-encoding"))
     except BodyError as exc:
         return _error(media, exc.status, exc.message)
-
-    secret = bearer_token(request.headers.get("authorization"), request.headers.get("x-causeline-key"))
-    if not secret:
-        return _error(media, 401, "missing API key: send 'Authorization: Bearer <key>' or 'x-causeline-key: <key>'")
-    if not plausible_key(secret):
-        return _error(media, 401, "malformed API key: expected up to 256 printable ASCII characters")
-    principal = await to_thread.run_sync(service.authenticate, secret)
-    if principal is None:
-        return _error(media, 401, "unknown or revoked API key")
-    if "ingest" not in principal.scopes:
-        return _error(media, 403, f"API key {principal.prefix}… lacks the 'ingest' scope")
 
     limit = settings.max_body_bytes
     declared = request.headers.get("content-length")
@@ -108,7 +126,7 @@ async def _export(service: IngestService, request: Request) -> Response:
         return _error(media, 503, f"too many request bytes in flight ({service.inflight.used} of "
                                   f"{service.inflight.max_bytes}); retry later", retry_after=settings.retry_after_s)
     try:
-        return await _store(service, media, body, principal.project_id)
+        return await _store(service, media, body, project_id)
     finally:
         service.inflight.release(size)
 

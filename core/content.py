@@ -135,3 +135,8 @@ def _event_content(events: Iterable[Event], event_name: str, attribute: str) -> 
                 if text:
                     return text
     return None
+
+
+# What counts as captured content, for masking (core/masking.py).
+CONTENT_KEYS = _DIRECT_KEYS
+CONTENT_EVENT_KEYS = frozenset(key for _, key in _EVENT_SOURCES.values())

@@ -1,0 +1,97 @@
+"""One FastAPI dependency per permission, for every edge.
+
+`requires(permission, deny)` resolves the request's principal (access/resolver.py), checks
+`permission` against core/permissions.py and returns the Principal, or raises what `deny`
+makes of the refusal: each edge renders refusals its own way (JSON for the API, a login
+redirect or an error page for the pages, an OTLP status for the collector, plain text for
+/metrics) but none decides who may do what. The dependency carries `.permission`, so the
+permission-matrix test can read every route's permission off the app.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Awaitable, Callable, Iterator
+
+from anyio import to_thread
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
+
+from core.permissions import Permission, Principal, denial
+from core.settings import Settings
+
+from access.credentials import KEY_HEADER, BadCredentials, api_key, from_request
+from access.resolver import Denied, key_principal, resolve
+
+Deny = Callable[[HTTPConnection, Denied], Exception]
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request, shared by the dependencies and the handler of that request.
+    Reads are rolled back at close; handlers that change something commit themselves."""
+    with request.app.state.sessionmaker() as session:
+        yield session
+
+
+def principal_of(request: HTTPConnection, session: Session, settings: Settings) -> Principal:
+    """Who is asking, for the project in `?project=` (or the remembered/first one). Raises Denied."""
+    try:
+        creds = from_request(request)
+    except BadCredentials as exc:
+        raise Denied(401, str(exc)) from None
+    return resolve(session, settings, creds, request.query_params.get("project") or None)
+
+
+def check(principal: Principal, permission: Permission) -> Principal:
+    """The principal, if the table allows it `permission`; else Denied(403) saying why."""
+    reason = denial(principal, permission)
+    if reason is not None:
+        raise Denied(403, reason)
+    return principal
+
+
+@functools.cache
+def requires_key(permission: Permission, deny: Deny) -> Callable[..., Awaitable[Principal]]:
+    """For the hot ingest path: keys only (no login), looked up through the app's KeyCache in a
+    worker thread, so the event loop never waits on the database."""
+    async def dependency(request: Request) -> Principal:
+        try:
+            try:
+                secret = api_key(request.headers.get("authorization"), request.headers.get(KEY_HEADER))
+            except BadCredentials as exc:
+                raise Denied(401, str(exc)) from None
+            if secret is None:
+                raise Denied(401, f"missing API key: send 'Authorization: Bearer <key>' or '{KEY_HEADER}: <key>'")
+            record = await to_thread.run_sync(request.app.state.keys.find, secret)
+            if record is None:
+                raise Denied(401, "unknown or revoked API key")
+            principal = check(key_principal(record), permission)
+        except Denied as refused:
+            raise deny(request, refused) from None
+        request.state.principal = principal
+        return principal
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    dependency.__name__ = f"requires_key_{permission.value}"
+    return dependency
+
+
+@functools.cache
+def requires(permission: Permission, deny: Deny) -> Callable[..., Principal]:
+    def dependency(request: Request, session: Session = Depends(get_session)) -> Principal:
+        try:
+            principal = check(principal_of(request, session, request.app.state.settings), permission)
+        except Denied as refused:
+            raise deny(request, refused) from None
+        request.state.principal = principal
+        return principal
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    dependency.__name__ = f"requires_{permission.value}"
+    return dependency
