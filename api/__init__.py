@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 
 
 def make_router() -> APIRouter:
-    from api.params import reject_nul_query
+    from pages.params import reject_nul_query
     from api.traces import make_traces_router
 
     router = APIRouter(dependencies=[Depends(reject_nul_query)])

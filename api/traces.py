@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 
 from api.deps import AppSettings, DbSession, ReadPrincipal
-from api.params import UtcTime
-from api.schemas import (
+from pages.params import UtcTime
+from pages.schemas import (
     ErrorBody, TraceDetailOut, TraceList, edge_out, span_out, trace_summary,
 )
 from db.queries.traces import MAX_LIMIT, InvalidCursor, decode_cursor, get_trace, list_traces

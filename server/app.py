@@ -97,7 +97,7 @@ def _mount_private_docs(app: FastAPI, *, login_page: bool) -> None:
 
 
 async def _data_error(request: Request, exc: DataError) -> JSONResponse:
-    """Safety net behind the boundary checks (api/params.py): a value PostgreSQL refused
+    """Safety net behind the boundary checks (pages/params.py): a value PostgreSQL refused
     (NUL in text, a number or date out of its range) is the request's fault, not a 500."""
     message = str(getattr(exc, "orig", None) or exc).splitlines()[0]
     return JSONResponse({"detail": f"the database refused a value of this request: {message}"}, status_code=400)

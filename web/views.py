@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 from urllib.parse import urlencode
 
-from api.params import TIME_RANGE, has_nul, time_error
+from pages.params import TIME_RANGE, has_nul, time_error
 from core.masking import mask_attributes, mask_events, mask_text
 from db.models import SpanEdge, SpanRow
 from db.queries.traces import MAX_LIMIT, TRACE_STATUSES, InvalidCursor, decode_cursor
