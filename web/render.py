@@ -49,6 +49,13 @@ PAGE_HEADERS = {
 }
 
 
+# The top navigation: (path, label). Every page is scoped to the viewer's current project.
+NAV = (
+    ("/overview", "Overview"), ("/traces", "Traces"), ("/failures", "Failures"), ("/costs", "Costs"),
+    ("/providers", "Providers"), ("/settings", "Settings"),
+)
+
+
 def fmt_duration_ns(ns: int | None) -> str:
     if ns is None:
         return "—"
@@ -128,7 +135,7 @@ def make_templates() -> Jinja2Templates:
     )
     env.globals.update(
         fmt_duration=fmt_duration, trace_cost=trace_cost, span_cost=span_cost,
-        htmx_url=HTMX_URL, htmx_sri=HTMX_SRI,
+        htmx_url=HTMX_URL, htmx_sri=HTMX_SRI, nav=NAV,
     )
     return Jinja2Templates(env=env)
 

@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse
 from db.queries.traces import get_span, get_trace, list_traces, span_edges, span_names
 from core.permissions import Principal
 from web.auth import AppSettings, CurrentViewer, DbSession
+from web.page import render_page
 from web.render import render
 from web.tree import build_tree
 from db.queries.forensics import trace_attribution
@@ -55,7 +56,8 @@ def traces_page(
     # Parameters are plain strings on purpose: a bad value becomes a message on the page,
     # not FastAPI's JSON 422.
     filters = PageFilters(since, until, status, service, agent, model, limit)
-    return render(request, "traces.html", _list_context(session, viewer, filters, cursor))
+    context = _list_context(session, viewer, filters, cursor)
+    return render_page(request, "traces.html", context, json_href=context["json_href"])
 
 
 @router.get("/traces/rows")
@@ -100,13 +102,13 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
         if found is None and detail.truncated:  # a span beyond the cap can still be opened by id
             found = get_span(session, viewer.project_id, trace_bytes, span_bytes)
         selected = _span_context(session, viewer, trace_bytes, found) if found else None
-    return render(request, "trace.html", {
+    return render_page(request, "trace.html", {
         "viewer": viewer, "detail": detail, "trace": detail.trace, "trace_hex": trace_bytes.hex(),
         "rows": build_tree(detail.spans), "lineage": edge_views(_in_span_order(detail), names),
         "selected": selected, "selected_id": span_bytes.hex() if selected else None,
         "window_ns": _window_ns(detail.spans),
         "attribution": attribution_view(trace_attribution(session, viewer.project_id, trace_bytes).attribution),
-    })
+    }, json_href=f"/api/traces/{trace_bytes.hex()}")
 
 
 def _in_span_order(detail):
