@@ -106,6 +106,7 @@ class PreparationUnavailable(Exception):
 class Metrics:
     registry: CollectorRegistry
     requests: Counter
+    grpc_requests: Counter
     spans_received: Counter
     spans_rejected: Counter
     prepare_seconds: Histogram
@@ -132,6 +133,7 @@ def _metrics(writer: BatchWriter) -> Metrics:
     return Metrics(
         registry=registry,
         requests=Counter("causeline_ingest_requests", "OTLP export requests by HTTP status.", ["status"], registry=registry),
+        grpc_requests=Counter("causeline_ingest_grpc_requests", "OTLP/gRPC export requests by gRPC status code.", ["code"], registry=registry),
         spans_received=Counter("causeline_spans_accepted", "Spans accepted (valid) in export requests.", registry=registry),
         spans_rejected=Counter("causeline_spans_rejected", "Spans refused by validation (partial_success).", registry=registry),
         prepare_seconds=Histogram("causeline_prepare_seconds", "Decode, normalize and price time per request.", registry=registry),
