@@ -31,7 +31,7 @@ def free_port() -> int:
 
 def start_server(database_url: str, port: int, otlp_port: int, log) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": database_url, "CAUSELINE_PORT": str(port),
-           "CAUSELINE_OTLP_PORT": str(otlp_port), "CAUSELINE_INIT_API_KEY": KEY,
+           "CAUSELINE_OTLP_PORT": str(otlp_port), "CAUSELINE_GRPC_PORT": "0", "CAUSELINE_INIT_API_KEY": KEY,
            "CAUSELINE_INIT_ADMIN_PASSWORD": "kill9-admin", "CAUSELINE_DEMO": "off",
            "CAUSELINE_BATCH_MAX_WAIT_MS": "5"}
     process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--only", "collector"],
