@@ -96,6 +96,9 @@ class GrpcReceiver:
             stored = await store(service, request, PROTOBUF, principal.project_id)
         except Refused as exc:
             code, message, retry = _CODES[exc.kind], exc.message, exc.retry
+        except asyncio.CancelledError:  # the client gave up (deadline, disconnect); counted as such
+            code = grpc.StatusCode.CANCELLED
+            raise
         except Exception as exc:  # noqa: BLE001 - always a precise OTLP answer
             if transient(exc):
                 log.warning("ingest unavailable: %s: %s", type(exc).__name__, exc)

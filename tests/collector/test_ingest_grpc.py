@@ -4,6 +4,7 @@ status code or trailer matters), over real gRPC, into real PostgreSQL."""
 from __future__ import annotations
 
 import threading
+import time
 
 import grpc
 import pytest
@@ -17,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import text
 
 from collector.grpc_server import RETRY_INFO_KEY, STATUS_DETAILS_KEY
+from db.engine import make_engine, make_sessionmaker
 from tests import otlp_payloads as P
 from tests.collector.conftest import GrpcCollector, make_settings, start_collector
 from tests.live import live_grpc
@@ -213,3 +215,61 @@ def test_full_queue_is_unavailable_with_retry_info_then_drains(database_url, eng
     service.stop()
     with engine.connect() as conn:
         assert conn.execute(text("select count(*) from spans")).scalar_one() == 13
+
+
+def test_an_empty_export_is_ok(grpc_collector):
+    reply = call(grpc_collector.target, b"", bearer(grpc_collector.key))
+    assert not reply.HasField("partial_success")
+
+
+def test_unreachable_database_is_unavailable_with_retry_info(database_url, engine, project):
+    dead = make_engine("postgresql://nobody@127.0.0.1:1/nothing", pool_size=1)  # nothing listens on port 1
+    service, _ = start_collector(database_url, engine, make_sessionmaker(dead), project)
+    try:
+        with live_grpc(service) as target:
+            error = refused(target, one_trace_body(1), bearer(project[1]))
+    finally:
+        service.stop()
+        dead.dispose()
+    assert error.code() == grpc.StatusCode.UNAVAILABLE and "OperationalError" in error.details()
+    assert error_details_pb2.RetryInfo.FromString(dict(error.trailing_metadata())[RETRY_INFO_KEY]).retry_delay.seconds == 2
+
+
+def test_unexpected_error_is_internal_and_logged(database_url, engine, sessionmaker, project, monkeypatch, caplog):
+    service, _ = start_collector(database_url, engine, sessionmaker, project)
+
+    def broken(project_id):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(service, "overrides", broken)
+    try:
+        with live_grpc(service) as target:
+            error = refused(target, one_trace_body(1), bearer(project[1]))
+    finally:
+        service.stop()
+    assert error.code() == grpc.StatusCode.INTERNAL and "RuntimeError" in error.details()
+    assert RETRY_INFO_KEY not in dict(error.trailing_metadata())
+    assert "unexpected error while handling an OTLP/gRPC export" in caplog.text
+
+
+def test_a_client_giving_up_is_counted_cancelled_and_the_writer_carries_on(database_url, engine, sessionmaker, project):
+    service, _ = start_collector(database_url, engine, sessionmaker, project, start_writer=False)
+    try:
+        with live_grpc(service) as target:
+            with grpc.insecure_channel(target) as channel:
+                method = channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
+                with pytest.raises(grpc.RpcError) as caught:  # waits for a commit that cannot come yet
+                    method(one_trace_body(2), metadata=bearer(project[1]), timeout=0.5)
+            assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            deadline = time.monotonic() + 30
+            while service.metrics.registry.get_sample_value(
+                    "causeline_ingest_grpc_requests_total", {"code": "CANCELLED"}) != 1:
+                assert time.monotonic() < deadline, "the server never saw the cancellation"
+                time.sleep(0.01)
+            assert service.inflight.used == 0
+            service.start()
+            assert not call(target, one_trace_body(3), bearer(project[1])).HasField("partial_success")
+    finally:
+        service.stop()
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from spans")).scalar_one() >= 3
