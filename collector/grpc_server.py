@@ -1,6 +1,6 @@
 """OTLP/gRPC trace receiver (TraceService/Export, default port 4317), answered per the OTLP spec.
 
-Same key check, limits and durability as OTLP/HTTP (collector/export.py): OK only after commit,
+Same key check, limits and durability as OTLP/HTTP (collector/ingest.py): OK only after commit,
 with partial_success when spans were refused; UNAUTHENTICATED / PERMISSION_DENIED for key
 problems; INVALID_ARGUMENT for a body that is no OTLP export or that storage refuses (retrying
 fails again); UNAVAILABLE with google.rpc.RetryInfo when the writer is behind, too many bytes are
@@ -27,7 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from db.queries.auth import bearer_token
 
 from collector.body import PROTOBUF
-from collector.export import Refused, authorize, store, transient
+from collector.ingest import Refused, authorize, store, transient
 from collector.service import IngestService
 
 log = logging.getLogger("causeline.collector")
@@ -63,8 +63,10 @@ class GrpcReceiver:
         if value:
             self._exit.set()
 
-    async def serve(self) -> None:
-        """Listen until should_exit is set, then let exports in flight finish (GRACE_SECONDS)."""
+    async def serve(self, sockets=None) -> None:
+        """Listen until should_exit is set, then let exports in flight finish (GRACE_SECONDS).
+        `sockets` is ignored (grpcio binds its own address and cannot adopt a socket); it is
+        accepted so the receiver can be started like the uvicorn servers beside it."""
         limit = self._service.settings.max_body_bytes
         server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", limit),
@@ -77,7 +79,10 @@ class GrpcReceiver:
         try:
             self.port = server.add_insecure_port(self._address)
         except RuntimeError as exc:
-            raise OSError(f"OTLP/gRPC cannot listen on {self._address}: {exc}") from None
+            message = (f"OTLP/gRPC cannot listen on {self._address} (in use?); stop what uses it or set "
+                       f"CAUSELINE_GRPC_PORT to a free port (0 turns this listener off)")
+            log.error(message)
+            raise OSError(message) from exc
         await server.start()
         self.started = True
         try:

@@ -23,7 +23,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from db.queries.auth import bearer_token
 
 from collector.body import JSON, BodyError, content_encoding, inflate, media_type
-from collector.export import Refused, store, transient
+from collector.ingest import Refused, store, transient
 from collector.service import IngestService, plausible_key
 
 log = logging.getLogger("causeline.collector")

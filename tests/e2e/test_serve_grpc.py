@@ -71,3 +71,4 @@ def test_a_grpc_port_in_use_stops_start_up(database_url):
         output, _ = process.communicate(timeout=60)
     assert process.returncode != 0
     assert "could not start its listeners" in output
+    assert "set CAUSELINE_GRPC_PORT to a free port" in output

@@ -1,4 +1,4 @@
-"""One OTLP export, whatever the transport: key check, byte budget, decode, commit.
+"""One OTLP trace export, whatever the transport: key check, byte budget, decode, commit.
 
 The HTTP and gRPC receivers read the key and the body their own way, then call authorize() and
 store(). A refusal is a Refused with a transport-neutral kind that each receiver maps to its own
