@@ -37,7 +37,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.keys = KeyCache(app.state.sessionmaker)
+    app.state.keys = ingest.keys if ingest is not None else KeyCache(app.state.sessionmaker)
     app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(OverflowError, _overflow_error)
 

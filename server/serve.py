@@ -1,4 +1,5 @@
-"""`causeline serve`: UI + API (+ OTLP) on one port, OTLP alone on the OTLP port, one writer."""
+"""`causeline serve`: UI + API (+ OTLP) on one port, OTLP alone on the OTLP port, OTLP/gRPC on its
+port, one writer; all listeners share one event loop, which starts and stops them together."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from db.models import Project, TraceRow
 from db.queries.auth import create_api_key, revoke_key
 
 from collector.attributor import Attributor
+from collector.grpc_server import GrpcReceiver
 from collector.service import IngestService
 from collector.writer import BatchWriter
 from server.app import PARTS, create_app
@@ -68,6 +70,8 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
             create_app(settings, engine=engine, ingest=ingest, parts=("collector",)),
             host=settings.host, port=settings.otlp_port, log_level="warning", lifespan="off",
         )))
+    if ingest is not None and grpc_port(settings):
+        servers.append(GrpcReceiver(ingest, grpc_host(settings), grpc_port(settings)))
     try:
         asyncio.run(_run(servers, settings, parts, credentials, created, sessions, embedded, say))
     finally:
@@ -77,6 +81,15 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
             ingest.stop()
         engine.dispose()
         say("Causeline stopped.")
+
+
+def grpc_port(settings: Settings) -> int:
+    """OTLP/gRPC port; 0 disables it."""
+    return settings.grpc_port
+
+
+def grpc_host(settings: Settings) -> str:
+    return settings.grpc_host or settings.host
 
 
 async def _run(servers, settings, parts, credentials, created, sessions, embedded, say) -> None:
@@ -112,6 +125,8 @@ def _banner(settings: Settings, parts, credentials: Bootstrap | None, created: B
     if "collector" in parts:
         otlp = f"http://{settings.host}:{settings.otlp_port}/v1/traces" if settings.otlp_port else f"{base}/v1/traces"
         say(f"  OTLP/HTTP    {otlp}   (also {base}/v1/traces)")
+        if grpc_port(settings):
+            say(f"  OTLP/gRPC    {grpc_host(settings)}:{grpc_port(settings)}")
     if credentials is not None:
         say(f"  Login        {credentials.admin_email} / {credentials.admin_password}")
         say(f"  Ingest key   {credentials.api_key}")
