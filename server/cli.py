@@ -1,4 +1,4 @@
-"""The `causeline` command: migrate, serve, keys, prices."""
+"""The `causeline` command: migrate, serve, keys, prices, users."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from core.settings import Settings
 from db.engine import make_engine, make_sessionmaker
 from db.migrate import upgrade
 from db.queries.auth import create_api_key, get_project_by_slug, list_keys, revoke_key
-from server import cli_prices
+from server import cli_prices, cli_users
 from server.app import PARTS
 from server.runtime import database
 
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("key", help="numeric id or visible prefix (cl_xxxxxxxx)")
 
     cli_prices.add_parsers(commands)
+    cli_users.add_parsers(commands)
 
     args = parser.parse_args(argv)
     settings = Settings()
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "serve":
             return _serve(settings, args)
-        return _in_transaction(settings, args, _key_action if args.command == "keys" else cli_prices.run)
+        actions = {"keys": _key_action, "prices": cli_prices.run, "users": cli_users.run}
+        return _in_transaction(settings, args, actions[args.command])
     except KeyboardInterrupt:
         return 130
 
