@@ -13,4 +13,5 @@ def make_router() -> APIRouter:
     router.include_router(make_traces_router())
     from api.forensics import make_forensics_router; router.include_router(make_forensics_router())  # noqa: E702
     from api.fleet import make_fleet_router; router.include_router(make_fleet_router())  # noqa: E702
+    from api.settings import make_settings_router; router.include_router(make_settings_router())  # noqa: E702
     return router

@@ -72,3 +72,18 @@ def test_denials_explain():
     capped = Principal(1, "acme", frozenset(), "key:cl_abc", key_id=3, scopes=frozenset({"ingest"}))
     assert "no longer has a role" in denial(capped, P.INGEST)
     assert "never for keys" in denial(key, P.MANAGE_MEMBERS)
+
+
+@pytest.mark.parametrize("pattern, provider, expected", [
+    ("gpt-4o*", None, ["gpt-4o", "gpt-4o-2024-08-06", "gpt-4o-mini"]),
+    ("gpt-4o", None, ["gpt-4o"]),
+    ("GPT-4O-2024-*", None, ["gpt-4o-2024-08-06"]),
+    ("claude*", "openai", []),
+    ("claude*", "anthropic", ["claude-3-5-sonnet"]),
+])
+def test_price_pattern_preview(pattern, provider, expected):
+    from core.price_overrides import pattern_preview
+
+    seen = [("openai", "gpt-4o"), ("openai", "gpt-4o-2024-08-06"), ("openai", "gpt-4o-mini"),
+            ("anthropic", "claude-3-5-sonnet")]
+    assert [m for _, m in pattern_preview(pattern, provider, seen)] == expected
