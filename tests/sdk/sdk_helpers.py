@@ -55,11 +55,16 @@ def link_types(span: ReadableSpan) -> list[tuple[str | None, int]]:
 
 
 class StubCollector:
-    def __init__(self, status: int = 200, delay: float = 0.0) -> None:
+    """Answers ``status`` after ``delay`` seconds; with ``statuses``, the n-th request
+    gets ``statuses[n % len(statuses)]`` instead (a flapping collector)."""
+
+    def __init__(self, status: int = 200, delay: float = 0.0, statuses: tuple[int, ...] = ()) -> None:
         from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
         self.status = status
+        self.statuses = statuses
         self.delay = delay
+        self.stop = threading.Event()  # set by close(): a stalled request gives up
         self.requests: list[dict[str, Any]] = []
         self.spans: list[Any] = []
         self.resources: list[dict[str, Any]] = []
@@ -75,19 +80,21 @@ class StubCollector:
                 elif enc == "deflate":
                     body = zlib.decompress(body)
                 if stub.delay:
-                    threading.Event().wait(stub.delay)
+                    stub.stop.wait(stub.delay)
                 req = trace_service_pb2.ExportTraceServiceRequest()
                 req.ParseFromString(body)
                 with stub._lock:
+                    status = stub.statuses[len(stub.requests) % len(stub.statuses)] if stub.statuses else stub.status
                     stub.requests.append({"path": self.path, "headers": dict(self.headers)})
-                    for rs in req.resource_spans:
-                        res = {kv.key: kv.value.string_value for kv in rs.resource.attributes}
-                        for ss in rs.scope_spans:
-                            for sp in ss.spans:
-                                stub.spans.append(sp)
-                                stub.resources.append(res)
-                out = trace_service_pb2.ExportTraceServiceResponse().SerializeToString() if stub.status == 200 else b""
-                self.send_response(stub.status)
+                    if status == 200:  # what the collector accepted
+                        for rs in req.resource_spans:
+                            res = {kv.key: kv.value.string_value for kv in rs.resource.attributes}
+                            for ss in rs.scope_spans:
+                                for sp in ss.spans:
+                                    stub.spans.append(sp)
+                                    stub.resources.append(res)
+                out = trace_service_pb2.ExportTraceServiceResponse().SerializeToString() if status == 200 else b""
+                self.send_response(status)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(out)))
                 self.end_headers()
@@ -103,6 +110,7 @@ class StubCollector:
         self.thread.start()
 
     def close(self) -> None:
+        self.stop.set()
         self.server.shutdown()
         self.server.server_close()
 
