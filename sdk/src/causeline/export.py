@@ -164,6 +164,41 @@ def make_otlp_exporter(config: Config, reachability: Reachability | None = None)
     )
 
 
+# -- one call, one span -------------------------------------------------------------------
+
+LITELLM_SCOPE = "litellm"
+RESPONSE_ID = "gen_ai.response.id"
+
+
+class Duplicates:
+    """litellm's span of a call that an instrumented client underneath recorded too.
+
+    litellm calls OpenAI models through the openai client, so with both
+    instrumentations on, one call gives two model-call spans with the same
+    response id in the same trace; the client's span ends first (litellm
+    reports after the call returns) and is kept. Bounded: model names and ids
+    come from the outside.
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._seen: dict[tuple[int, str], None] = {}
+
+    def is_duplicate(self, span: ReadableSpan) -> bool:
+        attrs = span.attributes
+        response_id = attrs.get(RESPONSE_ID) if attrs else None
+        if not isinstance(response_id, str) or span.context is None:
+            return False
+        key = (span.context.trace_id, response_id)
+        scope = span.instrumentation_scope
+        if scope is not None and scope.name == LITELLM_SCOPE:
+            return key in self._seen
+        if len(self._seen) >= self.max_entries:
+            self._seen.clear()
+        self._seen[key] = None
+        return False
+
+
 # -- the guard -----------------------------------------------------------------------------
 
 
@@ -181,20 +216,26 @@ class GuardedExporter:
         self.stats = stats
         self.policy = policy
         self.reachability = reachability
+        self.duplicates = Duplicates()
 
     def _filter(self, spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
-        out: list[ReadableSpan] | None = None
+        out: list[ReadableSpan | None] | None = None
         for i, span in enumerate(spans):
             scope = span.instrumentation_scope
             if scope is not None and scope.name == SCOPE_NAME:
                 continue
-            replaced = filter_foreign_span(span, self.policy)
-            if replaced is not None:
-                if out is None:
-                    out = list(spans)
-                out[i] = replaced
+            if self.duplicates.is_duplicate(span):
+                replaced: ReadableSpan | None = None
+                self.stats.add("spans_deduplicated")
+            else:
+                replaced = filter_foreign_span(span, self.policy)
+                if replaced is None:
+                    continue
                 self.stats.add("spans_filtered")
-        return spans if out is None else out
+            if out is None:
+                out = list(spans)
+            out[i] = replaced
+        return spans if out is None else [s for s in out if s is not None]
 
     def export(self, spans: Sequence[ReadableSpan]) -> bool:
         """True when the collector accepted the batch."""
@@ -203,6 +244,8 @@ class GuardedExporter:
         except Exception as exc:  # never ship unfiltered content: drop the batch
             _internal.record(exc, "export filter")
             return False
+        if not spans:
+            return True  # nothing left to send (duplicates only)
         self.stats.add("export_calls")
         error: str | None = None
         try:

@@ -18,6 +18,11 @@ from . import attributes as A
 from .redaction import ContentPolicy
 
 
+# Spans that are nothing but a raw request/response dump: every attribute is content
+# (litellm's child of litellm_request: llm.<provider>.messages, .choices, ...).
+RAW_CONTENT_SPAN_NAMES = frozenset({"raw_gen_ai_request"})
+
+
 def _is_content_key(key: str) -> bool:
     return key in A.CONTENT_KEYS or key.startswith(A.CONTENT_KEY_PREFIXES)
 
@@ -55,7 +60,7 @@ def _clean_attrs(attrs: Any, policy: ContentPolicy, all_keys: bool = False) -> t
 def filter_foreign_span(span: ReadableSpan, policy: ContentPolicy) -> ReadableSpan | None:
     """A copy of ``span`` with content removed (capture off) or redacted (capture on);
     None when the span carries no content (use it unchanged)."""
-    attrs, changed = _clean_attrs(span.attributes, policy)
+    attrs, changed = _clean_attrs(span.attributes, policy, all_keys=span.name in RAW_CONTENT_SPAN_NAMES)
     events: list[Event] = []
     for ev in span.events:
         content_event = ev.name in A.CONTENT_EVENT_NAMES

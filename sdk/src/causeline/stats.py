@@ -35,6 +35,7 @@ class Stats:
         "spans_exported",
         "spans_failed",
         "spans_filtered",
+        "spans_deduplicated",
         "export_calls",
         "export_failures",
         "last_export_error",
@@ -54,6 +55,7 @@ class Stats:
         self.spans_exported = 0  # accepted by the collector
         self.spans_failed = 0  # export failed after the exporter's own retries
         self.spans_filtered = 0  # content removed/redacted from third-party spans
+        self.spans_deduplicated = 0  # a second span of one model call, not sent (counted as handled)
         self.export_calls = 0
         self.export_failures = 0
         self.last_export_error: str | None = None
@@ -77,6 +79,7 @@ class Stats:
                 "spans_dropped": self.spans_dropped,
                 "spans_queued": self.spans_queued,
                 "spans_filtered": self.spans_filtered,
+                "spans_deduplicated": self.spans_deduplicated,
                 "export_calls": self.export_calls,
                 "export_failures": self.export_failures,
                 "last_export_error": self.last_export_error,
@@ -88,7 +91,7 @@ def stats() -> dict[str, Any]:
 
     Keys: ``initialized``, ``enabled``, ``endpoint``, ``spans_ended``,
     ``spans_exported``, ``spans_failed``, ``spans_dropped``, ``spans_queued``,
-    ``spans_filtered``, ``export_calls``, ``export_failures``,
+    ``spans_filtered``, ``spans_deduplicated``, ``export_calls``, ``export_failures``,
     ``last_export_error``, ``internal_errors``, ``instrumentations``.
     Counters are cumulative since the first :func:`causeline.init` in this
     process, and ``spans_ended = spans_exported + spans_failed + spans_dropped
