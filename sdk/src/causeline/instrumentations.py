@@ -28,6 +28,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,13 +110,9 @@ def _enable_anthropic(tracer_provider: Any, capture_content: bool) -> str:
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
-    out = []
-    for part in version.split(".")[:3]:
-        digits = "".join(c for c in part if c.isdigit()) if part[:1].isdigit() else ""
-        if not digits:
-            break
-        out.append(int(digits))
-    return tuple(out)
+    """The leading numbers of a version: "1.14.0rc1" -> (1, 14, 0)."""
+    match = re.match(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", version)
+    return tuple(int(part) for part in match.groups() if part is not None) if match else ()
 
 
 def _enable_litellm(tracer_provider: Any, capture_content: bool) -> str:
