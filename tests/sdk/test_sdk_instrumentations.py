@@ -6,6 +6,7 @@ The real clients are exercised in test_sdk_openai.py and test_sdk_clean_venv_cli
 from __future__ import annotations
 
 import pytest
+from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
 from sdk_helpers import HOST_PROVIDER
 
@@ -14,9 +15,10 @@ from causeline import instrumentations
 from causeline.export import Duplicates
 
 
-def _model_span(scope: str, name: str, attributes: dict, tracer_provider=HOST_PROVIDER):
+def _model_span(scope: str, name: str, attributes: dict, tracer_provider=HOST_PROVIDER, root: bool = False):
     tracer = tracer_provider.get_tracer(scope)
-    with tracer.start_as_current_span(name, attributes=attributes) as span:
+    # root: a new trace whatever the ambient context
+    with tracer.start_as_current_span(name, context=Context() if root else None, attributes=attributes) as span:
         pass
     return span
 
@@ -41,12 +43,12 @@ def test_litellm_span_of_a_call_the_client_recorded_is_not_sent(rec):
 def test_duplicates_need_the_same_trace_and_the_client_span_first():
     provider = TracerProvider()
     dups = Duplicates(max_entries=2)
-    client = _model_span("opentelemetry.util.genai.handler", "chat", CALL, provider)
-    other_trace = _model_span("litellm", "litellm_request", CALL, provider)  # separate root: another trace
+    client = _model_span("opentelemetry.util.genai.handler", "chat", CALL, provider, root=True)
+    other_trace = _model_span("litellm", "litellm_request", CALL, provider, root=True)  # another trace
     assert dups.is_duplicate(client) is False
     assert dups.is_duplicate(other_trace) is False
     tracer = provider.get_tracer("t")
-    with tracer.start_as_current_span("root"):
+    with tracer.start_as_current_span("root", context=Context()):
         first_litellm = _model_span("litellm", "litellm_request", CALL, provider)
         then_client = _model_span("opentelemetry.util.genai.handler", "chat", CALL, provider)
     assert dups.is_duplicate(first_litellm) is False  # nothing seen yet in this trace: kept
