@@ -62,16 +62,14 @@ if not any(isinstance(f, _RateLimitFilter) for f in export_logger.filters):
 
 _exporting = threading.local()
 
-# Where the OTLP/HTTP span exporter logs (each module's ``logging.getLogger(__name__)``,
-# across the versions we support); the trace exporter hands its own logger to its
-# HTTP client. tests/sdk/test_sdk_delivery.py fails if one of its lines gets through.
+# Where the OTLP/HTTP span exporter logs while exporting: the loggers of its public
+# modules (``logging.getLogger(__name__)``); the trace exporter hands its own logger
+# to its HTTP client, older versions log from the trace exporter module itself.
+# tests/sdk/test_sdk_delivery.py fails if one of its lines gets through.
 EXPORTER_LOGGERS = (
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
     "opentelemetry.exporter.otlp.proto.http",
-    "opentelemetry.exporter.otlp.proto.http._common",
     "opentelemetry.exporter.otlp.common.http",
-    "opentelemetry.exporter.http.transport._requests",
-    "opentelemetry.exporter.http.transport._urllib3",
 )
 
 
