@@ -152,3 +152,15 @@ def test_handoff_edge_from_each_source(fixture, expected):
 def test_three_model_calls_counted_once(fixture):
     counted = [s for s in load(fixture) if s.tokens.any]
     assert len(counted) == 3 and all(s.category == "llm" for s in counted)
+
+
+def test_collector_pipeline_stores_the_derived_handoff_edge():
+    from collector.body import JSON
+    from collector.pipeline import prepare
+    from core.otlp import Limits
+
+    body = json.dumps(json.loads((SOURCES / OPENINFERENCE).read_text())["otlp"]).encode()
+    prepared = prepare(body, JSON, project_id=1, limits=Limits(), overrides=())
+    spans = {span.span_id: span.name for span in load(OPENINFERENCE)}
+    assert [(spans[e[2]], e[3], spans[e[5]]) for e in prepared.edges] == [
+        ("Billing", "handoff_from", "handoff to Billing")]
