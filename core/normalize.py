@@ -64,6 +64,7 @@ _OPENINFERENCE_KIND: dict[str, tuple[str, str | None]] = {
     "EVALUATOR": ("guardrail", None), "PROMPT": ("other", None),
     # UNKNOWN is deliberately absent: it says nothing, so later rules still apply.
 }
+_CHAIN = _OPENINFERENCE_KIND["CHAIN"]
 _TRACELOOP_KIND: dict[str, tuple[str, str | None]] = {
     "workflow": ("workflow", "invoke_workflow"), "task": ("workflow", None),
     "agent": ("agent", "invoke_agent"), "tool": ("tool", "execute_tool"),
@@ -281,6 +282,8 @@ def classify_category(attributes: Mapping[str, Any], name: str) -> tuple[str, st
         if kind is not None:
             hit = table.get(fold_case(kind))
             if hit is not None:
+                if hit is _CHAIN and openinference.is_agent_run(attributes, name):
+                    return "agent", operation or "invoke_agent"
                 return hit[0], operation or hit[1]
     hit = _category_from_name(name)
     if hit is not None:

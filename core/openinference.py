@@ -10,6 +10,8 @@ LangChain and CrewAI names are read from those instrumentations' sources:
   `metadata` JSON string, CrewAI's and OpenAI Agents' is `graph.node.id`, and the span name is
   the agent's (OpenAI Agents) or the runnable's name (LangChain).
 - CrewAI tool spans name the agent using the tool in `tool.agent_role`.
+- A LangChain v1 agent (`create_agent(name=...)`) runs as a CHAIN span named after the agent
+  (its `lc_agent_name`): that span is the agent run.
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ def agent_name(attributes: Mapping[str, Any], category: str, name: str) -> str |
     if category == "tool":
         return as_str(attributes.get(TOOL_AGENT_ROLE))
     return None
+
+
+def is_agent_run(attributes: Mapping[str, Any], name: str) -> bool:
+    """A CHAIN span that is a LangChain agent's run: named like its own lc_agent_name."""
+    metadata = _json_object(attributes.get(METADATA), (_AGENT_METADATA,))
+    return metadata is not None and bool(name) and as_str(metadata.get(_AGENT_METADATA)) == name
 
 
 def _json_object(value: Any, wanted: tuple[str, ...]) -> Mapping[str, Any] | None:

@@ -563,6 +563,16 @@ OPENINFERENCE_MORE = {
                                            "metadata": '{"lc_agent_name": "researcher", "langgraph_step": 1}'}),
         dict(category="agent", agent_name="researcher"),
     ),
+    "LangChain agent run: a CHAIN named like its lc_agent_name": (
+        dict(name="researcher", attributes={"openinference.span.kind": "CHAIN",
+                                            "metadata": '{"lc_agent_name": "researcher"}'}),
+        dict(category="agent", operation="invoke_agent", agent_name="researcher"),
+    ),
+    "a graph node CHAIN inside it stays a workflow": (
+        dict(name="model", attributes={"openinference.span.kind": "CHAIN",
+                                       "metadata": '{"lc_agent_name": "researcher"}'}),
+        dict(category="workflow", agent_name="researcher"),
+    ),
     "model call inside a LangGraph agent": (
         dict(name="ChatOpenAI", attributes={"openinference.span.kind": "LLM",
                                             "metadata": '{"lc_agent_name": "researcher"}'}),

@@ -20,6 +20,7 @@ VERCEL_AI = "vercel-ai-6.0.326.json"
 OPENINFERENCE = "openinference-instrumentation-openai-agents-2.6.0.json"
 LOGFIRE = "logfire-5.4.0.json"
 OPENLLMETRY = "opentelemetry-instrumentation-openai-agents-0.62.4.json"
+LANGCHAIN = "openinference-instrumentation-langchain-0.1.80.json"
 
 
 def load(fixture: str) -> list[Span]:
@@ -87,6 +88,25 @@ def test_vercel_ai_counts_each_model_call_once():
     counted = [s for s in spans if s.tokens.any]
     assert {s.name for s in counted} == {"ai.generateText.doGenerate", "ai.streamText.doStream", "ai.embed.doEmbed"}
     assert sum(s.tokens.input for s in counted) == 120 + 120 + 50 + 8  # the outer spans' 240 + 50 + 8 not again
+
+
+# --- LangChain 1.5 create_agent (a LangGraph graph) through OpenInference ---------------------
+
+LANGCHAIN_CALL = Tokens(input=80, output=12, cache_read=64, reasoning=0)
+LANGCHAIN_CASES = {
+    "requested model from invocation parameters, served from llm.model_name": ("ChatOpenAI", 0, dict(
+        category="llm", provider="openai", request_model="gpt-4o-mini", response_model="gpt-4o-mini-2024-07-18",
+        tokens=LANGCHAIN_CALL, agent_name="researcher", session_id="sess-7")),
+    "tool inside the agent": ("search", 0, dict(category="tool", tool_name="search", agent_name="researcher")),
+    "the CHAIN named after lc_agent_name is the agent run": ("researcher", 0, dict(
+        category="agent", operation="invoke_agent", agent_name="researcher", tokens=Tokens())),
+    "graph nodes are workflow steps": ("model", 0, dict(category="workflow", agent_name="researcher")),
+}
+
+
+@pytest.mark.parametrize(("name", "index", "expected"), LANGCHAIN_CASES.values(), ids=LANGCHAIN_CASES.keys())
+def test_langchain(name, index, expected):
+    check(LANGCHAIN, name, index, expected)
 
 
 # --- OpenAI Agents SDK 0.24 through three instrumentations -----------------------------------
