@@ -8,7 +8,7 @@ LangChain and CrewAI names are read from those instrumentations' sources:
   `llm.invocation_parameters` JSON string.
 - An AGENT span may lack `agent.name`: LangChain's agent name is `lc_agent_name` in the
   `metadata` JSON string, CrewAI's and OpenAI Agents' is `graph.node.id`, and the span name is
-  the agent's (OpenAI Agents) or the runnable's name (LangChain).
+  the agent's (OpenAI Agents), "{agent}.run" (smolagents) or the runnable's name (LangChain).
 - CrewAI tool spans name the agent using the tool in `tool.agent_role`.
 - A LangChain v1 agent (`create_agent(name=...)`) runs as a CHAIN span named after the agent
   (its `lc_agent_name`): that span is the agent run.
@@ -29,6 +29,7 @@ GRAPH_NODE_ID = "graph.node.id"
 TOOL_AGENT_ROLE = "tool.agent_role"
 _MODEL_PARAMETERS = ("model", "model_name")
 _AGENT_METADATA = "lc_agent_name"
+_SMOLAGENTS_RUN = ".run"  # smolagents names the run span "{agent name or class}.run"
 
 
 def requested_model(attributes: Mapping[str, Any]) -> str | None:
@@ -51,7 +52,7 @@ def agent_name(attributes: Mapping[str, Any], category: str, name: str) -> str |
         if agent is not None:
             return agent
     if category == "agent":
-        return as_str(attributes.get(GRAPH_NODE_ID)) or as_str(name)
+        return as_str(attributes.get(GRAPH_NODE_ID)) or as_str(name.removesuffix(_SMOLAGENTS_RUN))
     if category == "tool":
         return as_str(attributes.get(TOOL_AGENT_ROLE))
     return None

@@ -586,6 +586,15 @@ OPENINFERENCE_MORE = {
     "AGENT with no name but its span name": (
         dict(name="Triage", attributes={"openinference.span.kind": "AGENT"}), dict(agent_name="Triage"),
     ),
+    "smolagents run span": (
+        dict(name="researcher.run", attributes={"openinference.span.kind": "AGENT", "smolagents.max_steps": 5}),
+        dict(agent_name="researcher"),
+    ),
+    "smolagents: llm.model_name is the model asked for": (
+        dict(attributes={"openinference.span.kind": "LLM", "llm.model_name": "Qwen/Qwen2.5-Coder-32B-Instruct",
+                         "llm.invocation_parameters": '{"max_tokens": 100}'}),
+        dict(request_model="Qwen/Qwen2.5-Coder-32B-Instruct", response_model=None),
+    ),
     "CrewAI tool: tool.agent_role": (
         dict(attributes={"openinference.span.kind": "TOOL", "tool.name": "search",
                          "tool.agent_role": "Senior Researcher"}),
