@@ -90,6 +90,18 @@ def extract_content(
     )
 
 
+# Logfire's OpenAI Agents integration keeps content under generic names (`input`, `output` on
+# tools; `raw_input`, `response` on model calls), read only on Logfire spans.
+LOGFIRE_TEMPLATE = "logfire.msg_template"
+_LOGFIRE_INPUT = ("input", "raw_input")
+_LOGFIRE_OUTPUT = ("output", "response")
+
+
+def logfire_content(attributes: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(input, output) of a Logfire span from its own attribute names."""
+    return _first_content(attributes, {}, _LOGFIRE_INPUT), _first_content(attributes, {}, _LOGFIRE_OUTPUT)
+
+
 def _first_content(
     attributes: Mapping[str, Any], flat: Mapping[str, list[tuple[str, Any]]], sources: tuple[str, ...]
 ) -> str | None:

@@ -29,7 +29,7 @@ from typing import Any, Iterable, Mapping
 
 from core import logfire, openinference, vercel_ai
 from core.coerce import as_count, as_money, as_str, first_str
-from core.content import FLAT_PREFIXES, extract_content, scan_attributes
+from core.content import FLAT_PREFIXES, LOGFIRE_TEMPLATE, extract_content, logfire_content, scan_attributes
 from core.failure import span_failure, status_from_code
 from core.handoffs import SOURCE_KEYS as _HANDOFF_SOURCE_KEYS, TARGET_KEYS as _HANDOFF_TARGET_KEYS, handoff
 from core.span import RawSpan, Span, Tokens
@@ -179,6 +179,9 @@ def _normalize(raw: RawSpan) -> Span:
     content_in = content_out = None
     if has_content or flat or events:
         content_in, content_out = extract_content(attributes, flat, events)
+    if (content_in is None or content_out is None) and LOGFIRE_TEMPLATE in attributes:
+        logfire_in, logfire_out = logfire_content(attributes)
+        content_in, content_out = content_in or logfire_in, content_out or logfire_out
     request_model, response_model = _models(attributes)
     idents = [
         operation, error_type, as_str(resource.get("service.name")),

@@ -130,7 +130,8 @@ LOGFIRE_CASES = {
     "handoff": ("Handoff: Triage → Billing", 0, dict(category="tool", agent_name="Triage", tool_name="Billing")),
     "agent run": ("Agent run: 'Billing'", 0, dict(category="agent", agent_name="Billing")),
     "tool error from the error attribute": ("Function: refund failed: Error running tool (non-fatal)", 0, dict(
-        category="tool", tool_name="refund", status="error", error_class="tool_error")),
+        category="tool", tool_name="refund", status="error", error_class="tool_error",
+        input='{"order_id": "A-17"}', output="An error occurred while running the tool. Please try again.")),
     "trace root rendered": ("OpenAI Agents trace: Agent workflow", 0, dict(category="workflow")),
 }
 OPENLLMETRY_CASES = {
