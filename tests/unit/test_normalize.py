@@ -663,6 +663,14 @@ LOGFIRE = {
                          "gen_ai.usage.raw": {"input_tokens_details": {"cached_tokens": 99}}}),
         dict(tokens=Tokens(cache_read=3)),
     ),
+    "Logfire tool content": (
+        dict(name="Function: {name}", attributes={"logfire.msg_template": "Function: {name}", "name": "f",
+                                                  "input": '{"a": 1}', "output": "ok"}),
+        dict(input='{"a": 1}', output="ok"),
+    ),
+    "generic input/output names are not content elsewhere": (
+        dict(attributes={"input": "x", "output": "y"}), dict(input=None, output=None),
+    ),
     "unreadable raw usage": (
         dict(attributes={"gen_ai.operation.name": "chat", "gen_ai.usage.raw": "{"}), dict(tokens=Tokens()),
     ),
