@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from core.handoffs import with_handoff_links
-from core.normalize import normalize
+from core.normalize import normalize, step_name
 from core.otlp import decode_json
 from core.span import Span, Tokens
 
@@ -21,6 +21,7 @@ OPENINFERENCE = "openinference-instrumentation-openai-agents-2.6.0.json"
 LOGFIRE = "logfire-5.4.0.json"
 OPENLLMETRY = "opentelemetry-instrumentation-openai-agents-0.62.4.json"
 LANGCHAIN = "openinference-instrumentation-langchain-0.1.80.json"
+TRACELOOP = "traceloop-sdk-0.62.4.json"
 
 
 def load(fixture: str) -> list[Span]:
@@ -107,6 +108,30 @@ LANGCHAIN_CASES = {
 @pytest.mark.parametrize(("name", "index", "expected"), LANGCHAIN_CASES.values(), ids=LANGCHAIN_CASES.keys())
 def test_langchain(name, index, expected):
     check(LANGCHAIN, name, index, expected)
+
+
+# --- Traceloop SDK 0.62 (OpenLLMetry decorators + OpenAI instrumentation) ---------------------
+
+TRACELOOP_CASES = {
+    "model call inside @agent and @task": ("openai.chat", 0, dict(
+        category="llm", provider="openai", request_model="gpt-4o-mini", response_model="gpt-4o-mini-2024-07-18",
+        tokens=Tokens(input=40, output=6, cache_read=32, reasoning=0), agent_name="triage", session_id="sess-3",
+        user_id="user-9")),
+    "tool": ("search.tool", 0, dict(category="tool", tool_name="search", agent_name="triage")),
+    "task is a workflow step": ("lookup.task", 0, dict(category="workflow", agent_name="triage")),
+    "agent": ("triage.agent", 0, dict(category="agent", agent_name="triage", output='"Reset it in settings."')),
+    "workflow": ("support.workflow", 0, dict(category="workflow", operation="invoke_workflow", agent_name=None)),
+}
+
+
+@pytest.mark.parametrize(("name", "index", "expected"), TRACELOOP_CASES.values(), ids=TRACELOOP_CASES.keys())
+def test_traceloop(name, index, expected):
+    check(TRACELOOP, name, index, expected)
+
+
+def test_traceloop_step_names():
+    steps = {s.name: step_name(s.attributes, s.name) for s in load(TRACELOOP) if s.category == "workflow"}
+    assert steps == {"support.workflow": "support", "lookup.task": "lookup", "answer.task": "answer"}
 
 
 # --- OpenAI Agents SDK 0.24 through three instrumentations -----------------------------------
