@@ -45,6 +45,18 @@ def links(spans: list[Span]) -> set[tuple[int, int]]:
 SCENARIOS = {
     "target named": ([agent(1, "Triage", 0, 100), handoff(2, "Triage", "Billing", 50), agent(3, "Billing", 101)],
                      {(3, 2)}),
+    "GenAI gen_ai.transfer.* on an execute_tool span": (
+        [span(2, "execute_tool transfer_to_billing", {
+            "gen_ai.operation.name": "execute_tool", "gen_ai.agent.name": "Triage",
+            "gen_ai.transfer.mode": "pass_control", "gen_ai.transfer.target.name": "Billing"}, 50),
+         agent(3, "Billing", 101)],
+        {(3, 2)}),
+    "Logfire names": (
+        [span(2, "Handoff: Triage → Billing", {}, 50), agent(3, "Billing", 101)], {(3, 2)}),
+    "OpenInference names": (
+        [span(2, "handoff to Billing", {"openinference.span.kind": "TOOL", "input.value": "Triage"}, 50),
+         agent(3, "Billing", 101, attrs={"graph.node.parent_id": "Triage"})],
+        {(3, 2)}),
     "target unknown: the next other agent": (
         [agent(1, "Triage", 0, 100), handoff(2, "Triage", None, 50), agent(3, "Billing", 101)], {(3, 2)}),
     "target unknown: not the handing agent itself": (
