@@ -12,7 +12,8 @@ Choices beyond the written conventions:
 - `operation` is gen_ai.operation.name lowercased when sent, otherwise the GenAI
   operation equivalent to the rule that set the category (None if there is none).
 - Status and error fields come from core.failure, the taxonomy from core.errors,
-  content strings from core.content.
+  content strings from core.content; what one source sends in its own shape is read by
+  core.vercel_ai, core.openinference and core.logfire, handoffs by core.handoffs.
 - Identifier fields (service, agent, tool, provider, models, operation, session and
   user ids, error type) are capped at IDENTIFIER_MAX_CHARS characters (and
   IDENTIFIER_MAX_BYTES UTF-8 bytes) with a "…[truncated N chars]" marker, and the
@@ -31,7 +32,7 @@ from core import logfire, openinference, vercel_ai
 from core.coerce import as_count, as_money, as_str, first_str
 from core.content import FLAT_PREFIXES, LOGFIRE_TEMPLATE, extract_content, logfire_content, scan_attributes
 from core.failure import span_failure, status_from_code
-from core.handoffs import SOURCE_KEYS as _HANDOFF_SOURCE_KEYS, TARGET_KEYS as _HANDOFF_TARGET_KEYS, handoff
+from core.handoffs import SOURCE_KEYS as _HANDOFF_SOURCE_KEYS, TARGET_KEYS as _HANDOFF_TARGET_KEYS, Handoff, handoff
 from core.span import RawSpan, Span, Tokens
 
 TRUNCATED_ATTR = "causeline.truncated"  # same key as core.otlp uses for cut values
@@ -313,7 +314,7 @@ def _category_from_name(name: str) -> tuple[str, str | None] | None:
 
 # --- names ------------------------------------------------------------------
 
-def _agent_name(attributes: Mapping[str, Any], category: str, name: str, handed) -> str | None:
+def _agent_name(attributes: Mapping[str, Any], category: str, name: str, handed: Handoff | None) -> str | None:
     agent = first_str(attributes, _AGENT_KEYS)
     if agent is not None:
         return agent
@@ -331,7 +332,7 @@ def _agent_name(attributes: Mapping[str, Any], category: str, name: str, handed)
     return None
 
 
-def _tool_name(attributes: Mapping[str, Any], category: str, name: str, handed) -> str | None:
+def _tool_name(attributes: Mapping[str, Any], category: str, name: str, handed: Handoff | None) -> str | None:
     tool = first_str(attributes, _TOOL_KEYS)
     if tool is not None or category != "tool":
         return tool
