@@ -536,7 +536,10 @@ def test_vercel_ai_provider(sent, expected):
     assert span.provider == expected
 
 
-# --- OpenInference beyond the span kind (LangChain, CrewAI, OpenAI Agents sources) -----------
+# --- OpenInference beyond the span kind ---------------------------------------------------
+# LangChain and OpenAI Agents are also recorded (test_sources.py). CrewAI and smolagents are not
+# (crewai / smolagents were not installed): these cases use the attribute names and span names in
+# openinference-instrumentation-crewai 1.1.21 and openinference-instrumentation-smolagents 0.1.43.
 
 OPENINFERENCE_MORE = {
     "LangChain: requested model in invocation parameters, served in llm.model_name": (
