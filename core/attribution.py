@@ -44,6 +44,7 @@ from core.coerce import as_lower_tuple, as_str, first_count
 from core.errors import classify_error
 from core.failure import guardrail_blocked
 from core.forensics_view import EdgeView, Key, SpanRef, SpanView, ref
+from core.handoffs import derived_handoff_edges
 from core.normalize import step_name
 from core.span_graph import SpanGraph
 
@@ -80,7 +81,8 @@ def attribute(
     trace_id: bytes, spans: Sequence[SpanView], edges: Sequence[EdgeView] = (),
 ) -> TraceAttribution:
     """Attribute every failure among `spans` (the trace and the linked traces loaded with it)."""
-    g = SpanGraph(spans, edges)
+    # Third-party handoffs are linked here, over the whole trace (core.handoffs).
+    g = SpanGraph(spans, [*edges, *derived_handoff_edges(spans, edges)])
     failed = {k for k, s in g.nodes.items() if s.failed}
     explainers = {k: _explainers(g, k, failed) for k in sorted(failed)}
     primary, ties = _choose(g, explainers)

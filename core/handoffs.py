@@ -3,8 +3,9 @@ and the `handoff_from` links derived from them. Pure, no I/O.
 
 A handoff span is a tool span that says it hands off (tables below); it names the source
 agent and, when the source knows it, the target. Third-party sources never link the
-receiving agent run to the handoff, so `with_handoff_links` derives that link within one
-batch: the receiving agent span (category agent, same trace, started no earlier than the
+receiving agent run to the handoff, so Causeline derives that link: `with_handoff_links` at
+ingest within one export, `derived_handoff_edges` at read time over a whole trace (the
+handoff and the agent run it starts usually end, and so are exported, seconds apart). The receiving agent span (category agent, same trace, started no earlier than the
 handoff) gets a `handoff_from` link to the latest earlier handoff that names it as target,
 or, when the handoff does not name its target (OpenLLMetry sends "unknown"), to the latest
 earlier handoff from another agent. Each handoff is taken by one agent span. An agent span
@@ -18,9 +19,10 @@ SDK sets it) are left alone.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from core.coerce import as_str, first_str
+from core.forensics_view import EdgeView
 from core.span import Link, Span
 
 HANDOFF_FROM = "handoff_from"
@@ -85,34 +87,56 @@ def _known(name: str | None) -> str | None:
 # --- links -----------------------------------------------------------------------------
 
 def with_handoff_links(spans: Sequence[Span]) -> list[Span]:
-    """`spans` with a derived handoff_from link added to each receiving agent span."""
+    """`spans` (one export) with a derived handoff_from link added to each receiving agent span."""
     traces: dict[bytes, list[int]] = {}
     for index, span in enumerate(spans):
         if span.category in ("tool", "agent"):
             traces.setdefault(span.trace_id, []).append(index)
     result = list(spans)
     for indexes in traces.values():
-        for index, link in _trace_links([spans[i] for i in indexes]).items():
-            span = spans[indexes[index]]
+        members = [spans[i] for i in indexes]
+        for index, source in _receivers(members, _has_handoff_link, set()).items():
+            span = members[index]
+            link = Link(source.trace_id, source.span_id, {LINK_TYPE: HANDOFF_FROM, DERIVED: True})
             result[indexes[index]] = dataclasses.replace(span, links=(*span.links, link))
     return result
 
 
-def _trace_links(spans: list[Span]) -> dict[int, Link]:
-    """Position in `spans` (one trace) → the link to add."""
+def derived_handoff_edges(spans: Sequence[Any], edges: Sequence[Any]) -> list[EdgeView]:
+    """The same derivation over stored spans (core.forensics_view.SpanView) and edges, at read
+    time: a handoff and its receiving agent run are usually exported in different requests, so
+    the ingest-time links miss them. Agent spans with a stored handoff_from edge, and handoffs
+    already taken by one, are left alone."""
+    stored = [e for e in edges if e.relation == HANDOFF_FROM]
+    receivers = {(e.trace_id, e.span_id) for e in stored}
+    taken = {e.linked_span_id for e in stored}
+    traces: dict[bytes, list[Any]] = {}
+    for span in spans:
+        if span.category in ("tool", "agent"):
+            traces.setdefault(span.trace_id, []).append(span)
+    derived = []
+    for members in traces.values():
+        for index, source in _receivers(members, lambda s: (s.trace_id, s.span_id) in receivers, taken).items():
+            agent = members[index]
+            derived.append(EdgeView(agent.trace_id, agent.span_id, HANDOFF_FROM, source.trace_id, source.span_id))
+    return derived
+
+
+def _receivers(spans: list[Any], linked: Callable[[Any], bool], taken: set[bytes]) -> dict[int, Any]:
+    """Position in `spans` (tool and agent spans of one trace) → the span its link goes to."""
     handoffs = []
     for span in spans:
-        found = handoff(span.attributes, span.operation, span.name, span.category)
+        found = handoff(span.attributes, _operation(span.attributes), span.name, span.category)
         if found is not None:
             handoffs.append((span, found))
     agents = sorted(
-        (i for i, s in enumerate(spans) if s.category == "agent" and not _has_handoff_link(s)),
+        (i for i, s in enumerate(spans) if s.category == "agent" and not linked(s)),
         key=lambda i: (spans[i].start_ns, spans[i].span_id),
     )
     if not agents or not (handoffs or any(_parent_agent(spans[i]) for i in agents)):
         return {}
-    taken: set[bytes] = set()
-    links: dict[int, Link] = {}
+    taken = set(taken)
+    found_links: dict[int, Any] = {}
     for i in agents:
         agent = spans[i]
         parent = _parent_agent(agent)
@@ -133,17 +157,22 @@ def _trace_links(spans: list[Span]) -> dict[int, Link]:
         elif parent is not None:
             best = _latest_run_of(spans, parent, agent)
         if best is not None:
-            links[i] = Link(best.trace_id, best.span_id, {LINK_TYPE: HANDOFF_FROM, DERIVED: True})
-    return links
+            found_links[i] = best
+    return found_links
 
 
-def _latest_run_of(spans: list[Span], agent_name: str, after: Span) -> Span | None:
+def _latest_run_of(spans: list[Any], agent_name: str, after: Any) -> Any | None:
     runs = [s for s in spans if s.category == "agent" and s.agent_name == agent_name
             and s.span_id != after.span_id and s.end_ns <= after.start_ns]
     return max(runs, key=lambda s: (s.end_ns, s.span_id), default=None)
 
 
-def _parent_agent(span: Span) -> str | None:
+def _operation(attributes: Any) -> str | None:
+    sent = as_str(attributes.get("gen_ai.operation.name")) if isinstance(attributes, Mapping) else None
+    return sent.lower() if sent else None
+
+
+def _parent_agent(span: Any) -> str | None:
     attributes = span.attributes if isinstance(span.attributes, Mapping) else {}
     parent = first_str(attributes, PARENT_AGENT_KEYS)
     return parent if parent != span.agent_name else None

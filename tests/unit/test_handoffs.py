@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from core.handoffs import with_handoff_links
+from core.handoffs import derived_handoff_edges, with_handoff_links
 from core.normalize import normalize
 from core.span import Link, RawSpan, Span
 
@@ -106,3 +106,24 @@ def test_derived_link_is_an_edge_and_keeps_the_sdk_links():
     result = with_handoff_links([handoff(2, "A", "B", 10), agent(3, "B", 20, links=(existing,))])
     assert [link.relation for link in result[1].links] == ["data_from", "handoff_from"]
     assert result[1].links[1].span_id == b"\x02" * 8
+
+
+# --- read time: the same derivation over stored spans and edges -----------------------------
+
+def test_read_time_edges_link_a_handoff_exported_separately():
+    from core.forensics_view import EdgeView, view_of_span
+
+    handoff_span, receiver = handoff(2, "Triage", "Billing", 50), agent(3, "Billing", 101)
+    views = [view_of_span(handoff_span), view_of_span(receiver)]  # stored by two exports: no link
+    assert derived_handoff_edges(views, []) == [
+        EdgeView(TRACE, b"\x03" * 8, "handoff_from", TRACE, b"\x02" * 8)]
+    stored = [EdgeView(TRACE, b"\x03" * 8, "handoff_from", TRACE, b"\x02" * 8)]
+    assert derived_handoff_edges(views, stored) == []
+
+
+def test_read_time_edges_skip_a_handoff_already_taken():
+    from core.forensics_view import EdgeView, view_of_span
+
+    views = [view_of_span(s) for s in (handoff(2, "A", None, 50), agent(3, "B", 60), agent(4, "C", 70))]
+    stored = [EdgeView(TRACE, b"\x03" * 8, "handoff_from", TRACE, b"\x02" * 8)]
+    assert derived_handoff_edges(views, stored) == []
