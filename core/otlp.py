@@ -9,6 +9,7 @@ never dropped silently.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -85,16 +86,7 @@ def decode_protobuf(body: bytes, limits: Limits = Limits()) -> Decoded:
 
 
 def decode_json(body: bytes, limits: Limits = Limits()) -> Decoded:
-    try:
-        document = json.loads(body)
-    except UnicodeDecodeError as exc:
-        raise DecodeError(f"body is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
-    except json.JSONDecodeError as exc:
-        raise DecodeError(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise DecodeError("body is not valid JSON: nested too deeply") from None
-    if not isinstance(document, dict):
-        raise DecodeError("body must be a JSON object (ExportTraceServiceRequest)")
+    document = load_json(body, "ExportTraceServiceRequest")
     _hex_ids_to_base64(document)
     # The envelope (resources, scopes) is parsed without its spans, then each span on its own,
     # straight into a Span message: a span json_format refuses (an int beyond int64, 1e999, a
@@ -115,6 +107,9 @@ def decode_json(body: bytes, limits: Limits = Limits()) -> Decoded:
                 try:
                     if not isinstance(span_json, dict):
                         raise TypeError(f"a span must be a JSON object, got {type(span_json).__name__}")
+                    problem = _span_json_problem(span_json)
+                    if problem:
+                        raise ValueError(problem)
                     json_format.ParseDict(span_json, pb, ignore_unknown_fields=True)
                 except _JSON_ERRORS as exc:
                     name = span_json.get("name") if isinstance(span_json, dict) else None
@@ -126,6 +121,75 @@ def decode_json(body: bytes, limits: Limits = Limits()) -> Decoded:
 
 
 _JSON_ERRORS = (json_format.ParseError, ValueError, TypeError, OverflowError, RecursionError)
+
+
+def load_json(body: bytes, message: str) -> dict:
+    """The body as a JSON object in which no field is given twice (DecodeError otherwise).
+
+    A key twice in one object, or a field under both its JSON and its proto name
+    (`resourceSpans` and `resource_spans`), is ambiguous: whichever one a parser kept, the
+    other's spans would be lost or relabelled without a word, so the request is refused."""
+    try:
+        document = json.loads(body, object_pairs_hook=_unambiguous_object)
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"body is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
+    except json.JSONDecodeError as exc:
+        raise DecodeError(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise DecodeError("body is not valid JSON: nested too deeply") from None
+    if not isinstance(document, dict):
+        raise DecodeError(f"body must be a JSON object ({message})")
+    return document
+
+
+def _unambiguous_object(pairs: list[tuple[str, object]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DecodeError(f"invalid OTLP JSON: key {_short(key, 80)!r} appears twice in one object")
+            seen.add(key)
+    # Every key of an OTLP/JSON object is a field name (attribute keys are values), so a
+    # snake_case key whose lowerCamelCase form is also present names one field twice.
+    for key in obj:
+        if "_" in key:
+            camel = _camel(key)
+            if camel != key and camel in obj:
+                raise DecodeError(f"invalid OTLP JSON: both {_short(camel, 80)!r} and {_short(key, 80)!r} "
+                                  f"in one object (the same field twice)")
+    return obj
+
+
+@functools.lru_cache(maxsize=1024)
+def _camel(name: str) -> str:
+    """protobuf's json_name: underscores dropped, the letter after each one upper-cased."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _enum_problem(obj: dict, json_name: str, enum) -> str | None:
+    """An enum given by a name the enum does not have. json_format, told to ignore unknown
+    fields, would silently store 0 for it; numbers are range-checked later (_span_problem)."""
+    value = obj.get(json_name, obj.get(_snake(json_name)))
+    if isinstance(value, str) and value not in enum.values_by_name:
+        return f"{json_name} {_short(value, 60)!r} is not a {enum.name} name"
+    return None
+
+
+_SPAN_KIND = PbSpan.DESCRIPTOR.fields_by_name["kind"].enum_type
+_STATUS_CODE = PbSpan.DESCRIPTOR.fields_by_name["status"].message_type.fields_by_name["code"].enum_type
+
+
+def _span_json_problem(span_json: dict) -> str | None:
+    problem = _enum_problem(span_json, "kind", _SPAN_KIND)
+    if problem is None:
+        status = span_json.get("status")
+        if isinstance(status, dict):
+            problem = _enum_problem(status, "code", _STATUS_CODE)
+            if problem:
+                problem = "status." + problem
+    return problem
 
 
 def _detach_spans(document: dict) -> dict[tuple[int, int], list]:
@@ -410,11 +474,11 @@ def _decode_protobuf_leniently(body: bytes, limits: Limits, original: ProtoDecod
     try:
         for resource_bytes in wire.fields(body, 1):
             resource_msg = Resource()
-            resource_ok = _parse_into(resource_msg, wire.first(resource_bytes, 1))
+            resource_ok = _parse_into(resource_msg, wire.merged(resource_bytes, 1))
             resource = _resource(resource_msg.attributes, limits) if resource_ok else {}
             for scope_bytes in wire.fields(resource_bytes, 2):
                 scope_msg = InstrumentationScope()
-                _parse_into(scope_msg, wire.first(scope_bytes, 1))
+                _parse_into(scope_msg, wire.merged(scope_bytes, 1))
                 scope = _scope(scope_msg, limits)
                 for span_bytes in wire.fields(scope_bytes, 2):
                     if not resource_ok:
