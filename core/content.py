@@ -135,3 +135,22 @@ def _event_content(events: Iterable[Event], event_name: str, attribute: str) -> 
                 if text:
                     return text
     return None
+
+
+def with_log_content(
+    own_input: str | None, own_output: str | None, records: Iterable[tuple[list | None, list | None]],
+) -> tuple[str | None, str | None]:
+    """A span's content with what its GenAI log events carried (core/otlp_logs.py) filled in.
+
+    `records` are (input messages, output messages) in time order; each direction is their
+    messages concatenated, as one JSON list like the span attributes give. What the span
+    itself captured wins: instrumentations that send both carry the same content twice."""
+    if own_input is not None and own_output is not None:
+        return own_input, own_output
+    inputs: list = []
+    outputs: list = []
+    for messages_in, messages_out in records:
+        inputs.extend(messages_in or ())
+        outputs.extend(messages_out or ())
+    return (own_input if own_input is not None else (to_json(inputs) if inputs else None),
+            own_output if own_output is not None else (to_json(outputs) if outputs else None))

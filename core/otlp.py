@@ -46,10 +46,11 @@ class Limits:
 
 
 @dataclass
-class Decoded:
-    spans: list[RawSpan] = field(default_factory=list)
+class Rejections:
+    """What was refused, with the first few reasons quoted for partial_success.error_message."""
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    noun = "span(s)"
 
     def reject(self, reason: str, count: int = 1) -> None:
         self.rejected += count
@@ -62,7 +63,12 @@ class Decoded:
             return ""
         more = self.rejected - len(self.reasons)
         text = "; ".join(self.reasons)
-        return f"{self.rejected} span(s) rejected: {text}" + (f"; and {more} more" if more > 0 else "")
+        return f"{self.rejected} {self.noun} rejected: {text}" + (f"; and {more} more" if more > 0 else "")
+
+
+@dataclass
+class Decoded(Rejections):
+    spans: list[RawSpan] = field(default_factory=list)
 
 
 # -- entry points -------------------------------------------------------------------------------
@@ -506,4 +512,12 @@ def _parse_into(message, data: bytes | None) -> bool:
         return False
 
 
-__all__ = ["DecodeError", "Decoded", "Limits", "decode_json", "decode_protobuf"]
+# For the other OTLP signals (core/otlp_logs.py): the same value rules and id handling.
+key_values = _attributes
+any_value = _value
+hex_ids_to_base64 = _convert_ids
+enum_problem = _enum_problem
+short = _short
+
+__all__ = ["DecodeError", "Decoded", "Limits", "Rejections", "any_value", "decode_json", "decode_protobuf", "enum_problem",
+           "hex_ids_to_base64", "key_values", "load_json", "short"]
