@@ -11,7 +11,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 
 from core.otlp import DecodeError, load_json
 
-_POINT_KINDS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
+_POINT_KINDS = ("gauge", "sum", "histogram", "exponentialHistogram", "summary")  # JSON names
 
 NOT_STORED = ("Causeline stores traces and GenAI log events, not metrics: {n} data point(s) discarded. "
               "Turn metric export off with OTEL_METRICS_EXPORTER=none (OpenLLMetry: "
@@ -28,7 +28,7 @@ def count_data_points_protobuf(body: bytes) -> int:
     for resource_metrics in request.resource_metrics:
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
-                kind = metric.WhichOneof("data")
+                kind = metric.WhichOneof("data")  # gauge, sum, histogram, exponential_histogram, summary
                 if kind is not None:
                     total += len(getattr(metric, kind).data_points)
     return total
