@@ -134,7 +134,9 @@ def load_json(body: bytes, message: str) -> dict:
 
     A key twice in one object, or a field under both its JSON and its proto name
     (`resourceSpans` and `resource_spans`), is ambiguous: whichever one a parser kept, the
-    other's spans would be lost or relabelled without a word, so the request is refused."""
+    other's spans would be lost or relabelled without a word, so the request is refused.
+    The check costs ~3-4% of decode_json (an 11.5 MB body of 5,000 spans: json.loads
+    ~400 → ~560 ms CPU, of ~4.1-4.6 s for the whole decode)."""
     try:
         document = json.loads(body, object_pairs_hook=_unambiguous_object)
     except UnicodeDecodeError as exc:
