@@ -8,7 +8,6 @@ body becomes is left to each signal (`Handler`)."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Awaitable, Callable
 
 from anyio import to_thread
@@ -26,13 +25,11 @@ Handler = Callable[[str, bytes, int], Awaitable[Response]]
 
 
 async def receive(service: IngestService, request: Request, handle: Handler) -> Response:
-    started = time.perf_counter()
+    """(The causeline_ingest_* request metrics stay about trace exports.)"""
     try:
-        response = await _receive(service, request, handle)
+        return await _receive(service, request, handle)
     except Exception as exc:  # noqa: BLE001 - always a precise OTLP answer, never a bare 500
-        response = _failure(service, request, exc)
-    service.metrics.request_seconds.observe(time.perf_counter() - started)
-    return response
+        return _failure(service, request, exc)
 
 
 async def _receive(service: IngestService, request: Request, handle: Handler) -> Response:

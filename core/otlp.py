@@ -181,7 +181,10 @@ def _enum_problem(obj: dict, json_name: str, enum) -> str | None:
     fields, would silently store 0 for it; numbers are range-checked later (_span_problem)."""
     value = obj.get(json_name, obj.get(_snake(json_name)))
     if isinstance(value, str) and value not in enum.values_by_name:
-        return f"{json_name} {_short(value, 60)!r} is not a {enum.name} name"
+        try:
+            int(value)  # a number in a string is read as the number, like json_format does
+        except ValueError:
+            return f"{json_name} {_short(value, 60)!r} is not a {enum.name} name"
     return None
 
 

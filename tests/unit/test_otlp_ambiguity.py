@@ -76,7 +76,8 @@ def test_an_unknown_enum_rejects_its_span_with_a_reason(changes, reason):
 @pytest.mark.parametrize("changes,kind,code", [
     ({"kind": "SPAN_KIND_CLIENT", "status": {"code": "STATUS_CODE_ERROR"}}, 3, 2),
     ({"kind": 2, "status": {"code": 1}}, 2, 1),
-], ids=["names", "numbers"])
+    ({"kind": "4", "status": {"code": "2"}}, 4, 2),
+], ids=["names", "numbers", "numbers-in-strings"])
 def test_known_enum_names_and_numbers_are_read(changes, kind, code):
     decoded = decode_json(json.dumps({"resourceSpans": [resource_spans("a", span(1, **changes))]}).encode())
     assert [(s.kind, s.status_code) for s in decoded.spans] == [(kind, code)]
