@@ -9,8 +9,6 @@ never dropped silently.
 from __future__ import annotations
 
 import base64
-import functools
-import json
 import math
 from dataclasses import dataclass, field
 
@@ -22,6 +20,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
 from core import wire
+from core.otlp_json import DecodeError, enum_problem, load_json, short as _short
 from core.span import Event, Link, RawSpan
 
 TRUNCATED_ATTR = "causeline.truncated"  # keys whose values were cut
@@ -31,10 +30,6 @@ DROPPED_ATTR = "causeline.dropped"
 MAX_KEY_CHARS = 256
 MAX_DEPTH = 8  # nesting of array/kvlist values kept; deeper becomes a marker string
 MAX_REPORTED_ERRORS = 5  # distinct reasons quoted in partial_success.error_message
-
-
-class DecodeError(ValueError):
-    """The request body is not an OTLP trace export at all (HTTP 400, not retried)."""
 
 
 @dataclass(frozen=True)
@@ -129,75 +124,16 @@ def decode_json(body: bytes, limits: Limits = Limits()) -> Decoded:
 _JSON_ERRORS = (json_format.ParseError, ValueError, TypeError, OverflowError, RecursionError)
 
 
-def load_json(body: bytes, message: str) -> dict:
-    """The body as a JSON object in which no field is given twice (DecodeError otherwise).
-
-    A key twice in one object, or a field under both its JSON and its proto name
-    (`resourceSpans` and `resource_spans`), is ambiguous: whichever one a parser kept, the
-    other's spans would be lost or relabelled without a word, so the request is refused.
-    The check costs ~3-4% of decode_json (an 11.5 MB body of 5,000 spans: json.loads
-    ~400 → ~560 ms CPU, of ~4.1-4.6 s for the whole decode)."""
-    try:
-        document = json.loads(body, object_pairs_hook=_unambiguous_object)
-    except UnicodeDecodeError as exc:
-        raise DecodeError(f"body is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
-    except json.JSONDecodeError as exc:
-        raise DecodeError(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise DecodeError("body is not valid JSON: nested too deeply") from None
-    if not isinstance(document, dict):
-        raise DecodeError(f"body must be a JSON object ({message})")
-    return document
-
-
-def _unambiguous_object(pairs: list[tuple[str, object]]) -> dict:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise DecodeError(f"invalid OTLP JSON: key {_short(key, 80)!r} appears twice in one object")
-            seen.add(key)
-    # Every key of an OTLP/JSON object is a field name (attribute keys are values), so a
-    # snake_case key whose lowerCamelCase form is also present names one field twice.
-    for key in obj:
-        if "_" in key:
-            camel = _camel(key)
-            if camel != key and camel in obj:
-                raise DecodeError(f"invalid OTLP JSON: both {_short(camel, 80)!r} and {_short(key, 80)!r} "
-                                  f"in one object (the same field twice)")
-    return obj
-
-
-@functools.lru_cache(maxsize=1024)
-def _camel(name: str) -> str:
-    """protobuf's json_name: underscores dropped, the letter after each one upper-cased."""
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def _enum_problem(obj: dict, json_name: str, enum) -> str | None:
-    """An enum given by a name the enum does not have. json_format, told to ignore unknown
-    fields, would silently store 0 for it; numbers are range-checked later (_span_problem)."""
-    value = obj.get(json_name, obj.get(_snake(json_name)))
-    if isinstance(value, str) and value not in enum.values_by_name:
-        try:
-            int(value)  # a number in a string is read as the number, like json_format does
-        except ValueError:
-            return f"{json_name} {_short(value, 60)!r} is not a {enum.name} name"
-    return None
-
-
 _SPAN_KIND = PbSpan.DESCRIPTOR.fields_by_name["kind"].enum_type
 _STATUS_CODE = PbSpan.DESCRIPTOR.fields_by_name["status"].message_type.fields_by_name["code"].enum_type
 
 
 def _span_json_problem(span_json: dict) -> str | None:
-    problem = _enum_problem(span_json, "kind", _SPAN_KIND)
+    problem = enum_problem(span_json, "kind", _SPAN_KIND)
     if problem is None:
         status = span_json.get("status")
         if isinstance(status, dict):
-            problem = _enum_problem(status, "code", _STATUS_CODE)
+            problem = enum_problem(status, "code", _STATUS_CODE)
             if problem:
                 problem = "status." + problem
     return problem
@@ -419,10 +355,6 @@ def _clean(text: str, limits: Limits, truncated: list[str] | None, key: str) -> 
     return text
 
 
-def _short(text: str, n: int) -> str:
-    return text if len(text) <= n else text[:n] + "…"
-
-
 # -- JSON ids -----------------------------------------------------------------------------------
 
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
@@ -521,8 +453,6 @@ def _parse_into(message, data: bytes | None) -> bool:
 key_values = _attributes
 any_value = _value
 hex_ids_to_base64 = _convert_ids
-enum_problem = _enum_problem
-short = _short
 
-__all__ = ["DecodeError", "Decoded", "Limits", "Rejections", "any_value", "decode_json", "decode_protobuf", "enum_problem",
-           "hex_ids_to_base64", "key_values", "load_json", "short"]
+__all__ = ["DecodeError", "Decoded", "Limits", "Rejections", "any_value", "decode_json", "decode_protobuf",
+           "hex_ids_to_base64", "key_values"]

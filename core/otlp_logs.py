@@ -21,9 +21,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from core import wire
-from core.otlp import (
-    DecodeError, Limits, Rejections, any_value, enum_problem, hex_ids_to_base64, key_values, load_json, short,
-)
+from core.otlp import Limits, Rejections, any_value, hex_ids_to_base64, key_values
+from core.otlp_json import DecodeError, enum_problem, load_json, short
 
 # GenAI semconv 1.28–1.36: one event per message; the role is implied by the name.
 MESSAGE_EVENTS = {

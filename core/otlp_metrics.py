@@ -9,7 +9,7 @@ from __future__ import annotations
 from google.protobuf.message import DecodeError as ProtoDecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-from core.otlp import DecodeError, load_json
+from core.otlp_json import DecodeError, load_json
 
 _POINT_KINDS = ("gauge", "sum", "histogram", "exponentialHistogram", "summary")  # JSON names
 
