@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+import orjson
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from core.otlp_logs import ContentRecord
 from db.models import GenaiLogRecord
+
+
+# One statement whatever the number of records: each column travels as one array.
+_INSERT = text("""
+INSERT INTO genai_log_records (project_id, trace_id, span_id, record_key, time_ns, seq, event_name, input, output)
+SELECT :project_id, t, s, k, tn, sq, e, i::jsonb, o::jsonb
+FROM unnest(CAST(:trace_ids AS bytea[]), CAST(:span_ids AS bytea[]), CAST(:keys AS bytea[]),
+            CAST(:times AS int8[]), CAST(:seqs AS int4[]), CAST(:names AS text[]),
+            CAST(:inputs AS text[]), CAST(:outputs AS text[])) AS u(t, s, k, tn, sq, e, i, o)
+ON CONFLICT DO NOTHING
+""")
 
 
 def insert_log_records(session: Session, project_id: int, records: Sequence[ContentRecord]) -> int:
@@ -17,14 +28,19 @@ def insert_log_records(session: Session, project_id: int, records: Sequence[Cont
     Does not commit."""
     if not records:
         return 0
-    rows = [{
-        "project_id": project_id, "trace_id": r.trace_id, "span_id": r.span_id, "record_key": r.key,
-        "time_ns": r.time_ns, "seq": r.seq, "event_name": r.event_name, "input": r.input, "output": r.output,
-    } for r in records]
-    # executemany: SQLAlchemy sends the rows in batches of multi-row INSERTs (no parameter limit).
-    result = session.execute(insert(GenaiLogRecord).on_conflict_do_nothing().returning(GenaiLogRecord.record_key),
-                             rows)
-    return len(result.all())
+    result = session.execute(_INSERT, {
+        "project_id": project_id,
+        "trace_ids": [r.trace_id for r in records], "span_ids": [r.span_id for r in records],
+        "keys": [r.key for r in records], "times": [r.time_ns for r in records], "seqs": [r.seq for r in records],
+        "names": [r.event_name for r in records],
+        "inputs": [_json(r.input) for r in records], "outputs": [_json(r.output) for r in records],
+    })
+    return result.rowcount
+
+
+def _json(value: list | None) -> str | None:
+    # orjson, as on the span write path (db/ingest.py); default=str covers bytes-like oddities.
+    return None if value is None else orjson.dumps(value, default=str).decode()
 
 
 def log_content(
