@@ -159,9 +159,11 @@ def _messages(value) -> list | None:
     if isinstance(value, str):
         try:
             # JSONB cannot hold NUL, which a JSON string may spell as an escape.
-            value = json.loads(value.replace("\\u0000", "\\ufffd"))
-        except ValueError:
+            parsed = json.loads(value.replace("\\u0000", "\\ufffd"))
+            orjson.dumps(parsed)  # a lone surrogate escape ("\\ud800") parses, but is not storable text
+        except (ValueError, TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
             return [{"content": value}] if value.strip() else None
+        value = parsed
     if value is None:
         return None
     return value if isinstance(value, list) else [value]

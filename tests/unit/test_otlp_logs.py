@@ -65,8 +65,11 @@ def attr(key: str, value: dict) -> dict:
     (record("gen_ai.client.inference.operation.details", None, [
         attr("gen_ai.input.messages", {"stringValue": '[{"role": "user", "content": "a\\u0000b"}]'})]),
      [{"role": "user", "content": "a\ufffdb"}], None),
+    (record("gen_ai.client.inference.operation.details", None, [
+        attr("gen_ai.input.messages", {"stringValue": '[{"content": "\\ud800"}]'})]),
+     [{"content": '[{"content": "\\ud800"}]'}], None),
 ], ids=["user", "system", "assistant-tool-calls", "tool", "string-body", "no-body", "choice", "event.name-attribute",
-        "details-json-strings", "details-instructions-first", "details-nul-escaped"])
+        "details-json-strings", "details-instructions-first", "details-nul-escaped", "details-lone-surrogate-escaped"])
 def test_content_events_become_messages(rec, expected_in, expected_out):
     decoded = decode(rec)
     assert not decoded.rejected, decoded.error_message
