@@ -11,7 +11,9 @@ Representation (what `Span.input` / `Span.output` hold):
 - old span events (`gen_ai.content.prompt` / `gen_ai.content.completion`) give
   their `gen_ai.prompt` / `gen_ai.completion` attribute.
 Sources are tried newest convention first; `gen_ai.system_instructions` is not
-folded in (it stays in `attributes`).
+folded in (it stays in `attributes`). Content that arrives as GenAI log events
+(POST /v1/logs, core/otlp_logs.py) is stored apart and filled in when a span is
+read (with_log_content), so it does not matter whether the log or the span came first.
 """
 
 from __future__ import annotations
