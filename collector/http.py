@@ -53,6 +53,12 @@ def make_router(service: IngestService) -> APIRouter:
         service.metrics.request_seconds.observe(time.perf_counter() - started)
         return response
 
+    # The other OTLP signals; imported here as they import this module's answers.
+    from collector.logs_http import make_logs_router
+    from collector.metrics_http import make_metrics_router
+
+    router.include_router(make_logs_router(service))
+    router.include_router(make_metrics_router(service))
     return router
 
 

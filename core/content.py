@@ -11,7 +11,9 @@ Representation (what `Span.input` / `Span.output` hold):
 - old span events (`gen_ai.content.prompt` / `gen_ai.content.completion`) give
   their `gen_ai.prompt` / `gen_ai.completion` attribute.
 Sources are tried newest convention first; `gen_ai.system_instructions` is not
-folded in (it stays in `attributes`).
+folded in (it stays in `attributes`). Content that arrives as GenAI log events
+(POST /v1/logs, core/otlp_logs.py) is stored apart and filled in when a span is
+read (with_log_content), so it does not matter whether the log or the span came first.
 """
 
 from __future__ import annotations
@@ -150,6 +152,25 @@ def _event_content(events: Iterable[Event], event_name: str, attribute: str) -> 
                 if text:
                     return text
     return None
+
+
+def with_log_content(
+    own_input: str | None, own_output: str | None, records: Iterable[tuple[list | None, list | None]],
+) -> tuple[str | None, str | None]:
+    """A span's content with what its GenAI log events carried (core/otlp_logs.py) filled in.
+
+    `records` are (input messages, output messages) in time order; each direction is their
+    messages concatenated, as one JSON list like the span attributes give. What the span
+    itself captured wins: instrumentations that send both carry the same content twice."""
+    if own_input is not None and own_output is not None:
+        return own_input, own_output
+    inputs: list = []
+    outputs: list = []
+    for messages_in, messages_out in records:
+        inputs.extend(messages_in or ())
+        outputs.extend(messages_out or ())
+    return (own_input if own_input is not None else (to_json(inputs) if inputs else None),
+            own_output if own_output is not None else (to_json(outputs) if outputs else None))
 
 
 # What counts as captured content, for masking (core/masking.py).
