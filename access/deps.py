@@ -92,6 +92,7 @@ def requires_key(permission: Permission, deny: Deny) -> Callable[..., Awaitable[
         return principal
 
     dependency.permission = permission  # type: ignore[attr-defined]
+    dependency.keys_only = True  # type: ignore[attr-defined]  # exporters, not browsers: a login cookie is no credential here
     dependency.__name__ = f"requires_key_{permission.value}"
     return dependency
 

@@ -53,13 +53,15 @@ def make_router(service: IngestService) -> APIRouter:
         service.metrics.request_seconds.observe(time.perf_counter() - started)
         return response
 
-    # The other OTLP signals; imported here as they import this module's answers.
+    return router
+
+
+def make_routers(service: IngestService) -> list[APIRouter]:
+    """Every OTLP signal's router (logs and metrics import this module's answers, hence here)."""
     from collector.logs_http import make_logs_router
     from collector.metrics_http import make_metrics_router
 
-    router.include_router(make_logs_router(service))
-    router.include_router(make_metrics_router(service))
-    return router
+    return [make_router(service), make_logs_router(service), make_metrics_router(service)]
 
 
 class OtlpRefused(Exception):
