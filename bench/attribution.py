@@ -23,6 +23,7 @@ smallest (1 = linear; about log(100k)/log(1k) = 1.7 for n log n; 100 would be qu
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -111,11 +112,18 @@ def wide_trace(n_spans: int) -> list[SpanView]:
 
 
 def median_ms(fn, runs: int) -> float:
+    # As timeit does: no garbage collection inside a sample (a full collection of a 100k-span
+    # heap would land in whichever sample triggered it).
     samples = []
     for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
+        gc.collect()
+        gc.disable()
+        try:
+            started = time.perf_counter()
+            fn()
+            samples.append((time.perf_counter() - started) * 1000)
+        finally:
+            gc.enable()
     return statistics.median(samples)
 
 
@@ -159,8 +167,12 @@ def db_time(spans, runs: int) -> float:
 
 def measure(shape: str, views, edges, runs: int) -> dict:
     result = attribute(TRACE, views, edges)
-    attribution_ms = median_ms(lambda: attribute(TRACE, views, edges), runs)
-    baseline_ms = median_ms(lambda: baseline(views), max(runs, 5))
+    # Interleaved, so both see the same load on a shared machine.
+    attribution, base = [], []
+    for _ in range(runs):
+        attribution.append(median_ms(lambda: attribute(TRACE, views, edges), 1))
+        base.append(median_ms(lambda: baseline(views), 3))
+    attribution_ms, baseline_ms = statistics.median(attribution), statistics.median(base)
     row = {"shape": shape, "spans": len(views), "failed": result.failed_span_count,
            "failures": len(result.failures), "attribution_ms": round(attribution_ms, 2),
            "baseline_ms": round(baseline_ms, 3), "ratio": round(attribution_ms / baseline_ms, 1),
