@@ -181,7 +181,7 @@ def span_trees(draw, links: bool = True, wild_parents: bool = False):
         end = start + draw(st.integers(0, 1000))
         status = draw(st.sampled_from(["error", "ok", "unset"]))
         spans.append(sp(i, parent, status=status, cls=draw(st.sampled_from(CLASSES)), start=start, end=end,
-                        cat=draw(st.sampled_from(["llm", "tool", "agent", "guardrail", "other"]))))
+                        cat=draw(st.sampled_from(["llm", "tool", "agent", "guardrail", "other", "workflow"]))))
     edges = []
     if links:
         for _ in range(draw(st.integers(0, 2 * n))):
@@ -210,6 +210,10 @@ def _check(spans, edges, *, cycles_possible: bool):
         assert root in failed and failure.propagation_path[0].key == root
         assert {p.key for p in failure.propagation_path} <= {s.key for s in failure.failed_spans}
         assert 0 <= failure.confidence <= 1
+        if failure.recovery == "handled":
+            # A wrapper that did not fail never handles a failure, unless it is the run itself.
+            handler = by_key[failure.recovered_by.key]
+            assert handler.category != "workflow" or handler.parent_span_id is None
         cut = any("cycle" in e for e in failure.evidence)
         assert not (cut and not cycles_possible)
         if not cut:
