@@ -17,7 +17,9 @@ Rules (docs/forensics.md explains them with examples):
    - the failed attempt it retried (S --retry_of--> T) when both failed the same way;
    - a failed agent that took over from S (T --handoff_from--> S);
    - for a `cancelled` S under a failed parent: a failed, not-cancelled sibling that
-     ended no later than S (the sibling failed, the task group cancelled the rest).
+     ended no later than S (the sibling failed, the task group cancelled the rest);
+   - a failed span under wrappers (category `workflow`: chains, tasks) that did not fail,
+     right below S: an OK wrapper never hides a failure from the agent or run above it.
 3. Each explained span keeps one explanation: a candidate that itself explains another
    candidate through a link (retry or data chain) yields to it; among the rest the
    earliest end wins (ties → earliest end, then ids). A cycle of explanations (only
@@ -30,7 +32,11 @@ Rules (docs/forensics.md explains them with examples):
    (or at a failed re-attempt of one, transitively; or at the model call whose output
    a failing check rejected) did not fail; otherwise, unless the failure reached a
    trace's top span, when every failed span at the edge of the tree has a parent that
-   did not fail (the parent handled or swallowed it).
+   did not fail (the parent handled or swallowed it); OK wrappers are looked through.
+6. The run failed when a top span of the requested trace failed; with no top span
+   received, `root_missing` says its outcome is unknown.
+
+Cost: O(n log n) — see core.attribution_explain and core.span_tree for how.
 """
 
 from __future__ import annotations

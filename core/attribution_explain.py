@@ -15,6 +15,7 @@ OK wrapper never hides a failure the agent or run reported. No I/O.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Callable
 
 from core.forensics_view import Key
@@ -68,7 +69,6 @@ class Explanations:
         # A cancelled failed span under a failed parent: its group and the last position of S(k).
         self.cancel_parent: dict[Key, Key] = {}
         self.limit: dict[Key, int] = {}
-        from bisect import bisect_right
         for k in self.cancelled:
             parent = g.parent.get(k)
             if parent in failed:

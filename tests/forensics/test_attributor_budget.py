@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import time
+
+import httpx
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
@@ -14,8 +16,8 @@ from db.models import TraceFailure, TraceRow
 from db.queries.auth import create_api_key, create_project
 from db.queries.forensics import attribute_pending
 from tests.collector.conftest import collector  # noqa: F401 - the fixture
-from tests.forensics.test_attributor import post, rows, tool_failure
-from tests.otlp_payloads import span, span_id, trace_id
+from tests.forensics.test_attributor import rows, tool_failure
+from tests.otlp_payloads import request, span, span_id, trace_id
 
 MS = 1_000_000
 
@@ -27,11 +29,8 @@ def failing_trace(collector, key: str | None = None, children: int = 0) -> bytes
                   attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "a"}),
              tool_failure(tid, root, base)]
     spans += [span(tid, span_id(), parent=root, name=f"step {i}", start=base + (20 + i) * MS) for i in range(children)]
-    response_key = key or collector.key
-    import httpx
-    from tests.otlp_payloads import request
     response = httpx.post(collector.traces_endpoint, content=request(spans).SerializeToString(),
-                          headers={**collector.auth(response_key), "content-type": "application/x-protobuf"},
+                          headers={**collector.auth(key or collector.key), "content-type": "application/x-protobuf"},
                           timeout=30)
     assert response.status_code == 200, response.text
     return tid
