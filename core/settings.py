@@ -75,6 +75,17 @@ class Settings(BaseSettings):
         description="Seconds a trace must be quiet (no new spans) before the background attributor materializes its failures for /api/failures.",
     )
 
+    attribution_budget_s: float = Field(
+        default=10.0, gt=0,
+        description="Seconds the background attributor may spend on one trace (and again on its bounded fallback: this "
+                    "trace only, its first attribution_max_spans spans) before marking it partially attributed.",
+    )
+    attribution_max_spans: int = Field(
+        default=20_000, ge=1,
+        description="A trace with more spans goes straight to the bounded attribution (this trace only, its first N "
+                    "spans), marked partially attributed.",
+    )
+
     # Reads
     max_trace_spans: int = Field(
         default=5000, ge=1,

@@ -58,7 +58,7 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
     if "collector" in parts:
         ingest = IngestService(settings, sessions, BatchWriter.from_settings(libpq_url(url), settings))
         ingest.start()
-        attributor = Attributor(sessions, delay=settings.attribution_delay_s)
+        attributor = Attributor.from_settings(sessions, settings)
         attributor.start()
 
     servers = [_Server(uvicorn.Config(
