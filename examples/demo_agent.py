@@ -21,7 +21,7 @@ Over the week, three incidents (times relative to now):
 * 4 days ago, 2 hours of gpt-4o timeouts: the fallback to Claude carries the refunds;
 * from 2 days ago, OpenAI silently serves gpt-4o-2024-11-20 for gpt-4o, and the refund
   JSON breaks the guardrail more often;
-* 20 hours ago, a burst of tickets meets a rate-limit storm on gpt-4o-mini: retries pile
+* 20 hours ago, a burst of tickets (twelve times the usual) meets a rate-limit storm on gpt-4o-mini: retries pile
   up and some runs give up.
 
 It uses only the public SDK API (and a standard OpenTelemetry exporter). Run it against a collector:
@@ -85,6 +85,7 @@ SERVED_MODEL = {
 # Seconds a successful request takes, per model (low, high).
 LATENCY = {"gpt-4o-mini": (0.4, 1.6), "gpt-4o": (1.2, 4.5), "claude-sonnet-4-5": (1.5, 5.5)}
 TIMEOUT_S = 30
+STORM_TRAFFIC = 12.0  # tickets per hour during the storm, relative to the usual
 
 TICKETS = [
     ("refund", "Order {order} arrived broken, I want my money back."),
@@ -157,7 +158,7 @@ class Simulator:
 
     def rate_limited(self, model: str, base_p: float) -> bool:
         if model == "gpt-4o-mini" and self.story.in_storm(self.now()):
-            return self.chance(0.75)
+            return self.chance(0.8)
         return self.chance(base_p)
 
     def complete(
@@ -411,18 +412,18 @@ def triage_agent(ticket: Ticket, conversation_id: str) -> str | QueuedRefund:
 
 def arrivals(runs: int, days: float, story: Story, rng: random.Random) -> list[float]:
     """`runs` start times over the `days` before the story's anchor, busier in working hours
-    (UTC) and four times busier in the storm's hour; sorted."""
+    (UTC) and twelve times busier in the storm's hour (a newsletter went out); sorted."""
     start = story.anchor - days * HOUR * 24
 
     def weight(t: float) -> float:
         hour = time.gmtime(t).tm_hour
         w = 0.15 + math.exp(-(((hour - 14) / 4.0) ** 2))  # quiet nights, a peak mid-afternoon UTC
-        return w * (4.0 if story.in_storm(t) else 1.0)
+        return w * (STORM_TRAFFIC if story.in_storm(t) else 1.0)
 
     times = []
     while len(times) < runs:  # rejection sampling against the busiest weight
         t = rng.uniform(start, story.anchor - 300)
-        if rng.random() * 4.6 < weight(t):
+        if rng.random() * 1.15 * STORM_TRAFFIC < weight(t):
             times.append(t)
     return sorted(times)
 
