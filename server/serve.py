@@ -44,6 +44,10 @@ log = logging.getLogger("causeline")
 Say = Callable[[str], None]
 
 
+def _print(line: str) -> None:
+    print(line, flush=True)  # progress must show as it happens, also through a pipe or into a log
+
+
 class _Server(uvicorn.Server):
     """Signals are handled once for all servers of the process (see _run())."""
 
@@ -53,7 +57,7 @@ class _Server(uvicorn.Server):
 
 
 def run(settings: Settings, *, only: Iterable[str] | None = None, no_migrate: bool = False,
-        usage_error: Callable[[str], object] | None = None, say: Say = print) -> int:
+        usage_error: Callable[[str], object] | None = None, say: Say = _print) -> int:
     """The whole `causeline serve` command; returns the exit status."""
     parts = tuple(only or PARTS)
     unknown = sorted(set(parts) - set(PARTS))
@@ -100,7 +104,7 @@ def _bind(host: str, port: int, setting: str, hint: str = "") -> socket.socket:
 
 
 def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] = PARTS,
-          listeners: list[tuple[tuple[str, ...], socket.socket]] | None = None, say: Say = print) -> None:
+          listeners: list[tuple[tuple[str, ...], socket.socket]] | None = None, say: Say = _print) -> None:
     parts = tuple(parts)
     if listeners is None:
         listeners = bind_listeners(settings, parts)
