@@ -127,7 +127,7 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
         return create_app(settings, engine=engine, ingest=ingest, parts=served)
 
     servers = [(_Server(_config(app_for(served), settings.host, sock)), sock) for served, sock in listeners]
-    demo = _Demo(settings, sessions, app_for(("collector",)), say) if ingest and _wants_demo(settings, embedded) else None
+    demo = _Demo(settings, sessions, app_for(("collector",)), say) if ingest is not None and _wants_demo(settings, embedded) else None
     try:
         asyncio.run(_run(servers, demo, lambda: _banner(settings, parts, credentials, created, say), attributor))
     finally:
