@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import logging
 import signal
 import socket
 import sys
@@ -39,7 +38,6 @@ from server.runtime import database
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SCRIPT = ROOT / "examples" / "demo_agent.py"
 DEMO_TIMEOUT_S = 120
-log = logging.getLogger("causeline")
 
 Say = Callable[[str], None]
 
@@ -127,7 +125,9 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
         return create_app(settings, engine=engine, ingest=ingest, parts=served)
 
     servers = [(_Server(_config(app_for(served), settings.host, sock)), sock) for served, sock in listeners]
-    demo = _Demo(settings, sessions, app_for(("collector",)), say) if ingest is not None and _wants_demo(settings, embedded) else None
+    demo = None
+    if ingest is not None and _wants_demo(settings, embedded):
+        demo = _Demo(settings, sessions, app_for(("collector",)), say)
     try:
         asyncio.run(_run(servers, demo, lambda: _banner(settings, parts, credentials, created, say), attributor))
     finally:
@@ -273,7 +273,8 @@ class _Demo:
         if self._stopped:
             return False
         if self._process.returncode != 0:
-            self.say(f"The demo agent failed ({self._process.returncode}): {err.decode(errors='replace').strip()[-500:]}")
+            detail = err.decode(errors="replace").strip()[-500:]
+            self.say(f"The demo agent failed ({self._process.returncode}): {detail}")
             return False
         self.say("  " + out.decode(errors="replace").strip().splitlines()[-1])
         return True

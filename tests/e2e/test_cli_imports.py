@@ -45,7 +45,8 @@ def test_everyday_commands_do_not_load_the_server_stack(pg, command):
 def test_help_loads_no_database_code():
     result = subprocess.run(
         [sys.executable, "-c", "import sys\nfrom server.cli import main\ntry:\n    main(['--help'])\n"
-         "except SystemExit:\n    pass\nprint(sorted(m for m in ('sqlalchemy', 'pydantic', 'psycopg') if m in sys.modules))"],
+         "except SystemExit:\n    pass\n"
+         "print(sorted(m for m in ('sqlalchemy', 'pydantic', 'psycopg') if m in sys.modules))"],
         cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
