@@ -6,11 +6,12 @@ from fastapi import APIRouter, Depends
 
 
 def make_router() -> APIRouter:
-    from api.params import reject_nul_query
+    from pages.params import reject_nul_query
     from api.traces import make_traces_router
 
     router = APIRouter(dependencies=[Depends(reject_nul_query)])
     router.include_router(make_traces_router())
     from api.forensics import make_forensics_router; router.include_router(make_forensics_router())  # noqa: E702
     from api.fleet import make_fleet_router; router.include_router(make_fleet_router())  # noqa: E702
+    from api.settings import make_settings_router; router.include_router(make_settings_router())  # noqa: E702
     return router

@@ -1,119 +1,56 @@
-"""Per-request database session and the read-scope auth check for the JSON API.
+"""The JSON API's side of access control: refusals as JSON, and the OpenAPI description.
 
-Credentials, in order: an API key (`Authorization: Bearer <key>` or
-`x-causeline-key: <key>`), then the UI session cookie, so the pages' "JSON" links
-work in the browser. Every failure says precisely what was wrong: operators debug
-exporters and scripts from these messages.
+Who may do what is decided in access/ from core/permissions.py; here only the rendering:
+401 with `WWW-Authenticate: Bearer`, 403, each with a message saying precisely what was
+wrong (operators debug exporters and scripts from these messages).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Iterator
+from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
-from core import security
+from access.credentials import KEY_HEADER, SESSION_COOKIE
+from access.deps import get_session, get_settings, requires
+from access.resolver import Denied
+from core.permissions import Permission, Principal
 from core.settings import Settings
-from db.queries.auth import (
-    Principal, find_key, find_session_user, get_project_by_slug, member_project, open_principal,
-)
 
-SESSION_COOKIE = "causeline_session"
-PROJECT_COOKIE = "causeline_project"  # the project last chosen in the UI with ?project=
-READ_SCOPE = "read"
-
-# Declared only so OpenAPI (/docs) documents the three ways to authenticate and offers
-# an "Authorize" button; the check below reads the raw headers to explain failures.
-_bearer = HTTPBearer(auto_error=False, description="An API key with the `read` scope.")
-_key_header = APIKeyHeader(name="x-causeline-key", auto_error=False, description="Same key, alternative header.")
+# Declared only so OpenAPI (/docs) documents the three ways to authenticate and offers an
+# "Authorize" button; access/ reads the raw headers itself to explain failures.
+_bearer = HTTPBearer(auto_error=False, description="An API key (scopes: ingest, read, metrics).")
+_key_header = APIKeyHeader(name=KEY_HEADER, auto_error=False, description="Same key, alternative header.")
 _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="UI login session.")
 
 
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+def json_denied(request: HTTPConnection, refused: Denied) -> HTTPException:
+    headers = {"WWW-Authenticate": "Bearer"} if refused.status == 401 else None
+    return HTTPException(refused.status, detail=refused.message, headers=headers)
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; the API only reads, so it is closed (rolled back), never committed."""
-    with request.app.state.sessionmaker() as session:
-        yield session
+def api_requires(permission: Permission):
+    """The API's dependency for `permission`: access's, plus what OpenAPI should show."""
+    check = requires(permission, json_denied)
 
-
-def _unauthorized(detail: str) -> HTTPException:
-    return HTTPException(401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
-
-
-def require_read(
-    request: Request,
-    session: Annotated[Session, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_settings)],
-    _b: Annotated[object, Depends(_bearer)],
-    _k: Annotated[object, Depends(_key_header)],
-    _c: Annotated[object, Depends(_cookie)],
-    project: Annotated[str | None, Query(
-        description="Project slug. A user in several projects picks one (default: the one last chosen in the "
-                    "UI, else the first); a key reads only its own project (403 for another).")] = None,
-) -> Principal:
-    if settings.auth_disabled:
-        if project and project != settings.init_project:
-            raise HTTPException(403, detail=f"auth is disabled: only project {settings.init_project!r} is served")
-        principal = open_principal(session, settings.init_project)
-        if principal is None:
-            raise HTTPException(503, detail=f"auth is disabled but project {settings.init_project!r} "
-                                             "does not exist yet; run `causeline migrate` / `causeline serve` first")
+    # Defaults, not Annotated[...]: annotations are strings here (PEP 563) and `check` is local.
+    def dependency(
+        principal: Principal = Depends(check),
+        _b: object = Depends(_bearer),
+        _k: object = Depends(_key_header),
+        _c: object = Depends(_cookie),
+        project: str | None = Query(
+            None, description="Project slug. A user in several projects picks one (default: the one last chosen in "
+                              "the UI, else the first); a key reads only its own project (403 for another)."),
+    ) -> Principal:
         return principal
 
-    authorization = request.headers.get("authorization")
-    x_key = request.headers.get("x-causeline-key")
-    key = None
-    if authorization is not None:
-        scheme, _, value = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer":
-            raise _unauthorized("the Authorization header must be 'Bearer <api key>'")
-        key = value.strip()
-        if not key:
-            raise _unauthorized("the Authorization header has the Bearer scheme but no key")
-    elif x_key is not None:
-        key = x_key.strip()
-        if not key:
-            raise _unauthorized("the x-causeline-key header is empty")
-
-    if key is not None:
-        found = find_key(session, key)
-        if found is None:
-            raise _unauthorized("unknown or revoked API key")
-        if READ_SCOPE not in found.scopes:
-            raise HTTPException(403, detail=f"API key {found.prefix}... lacks the 'read' scope "
-                                             f"(it has: {', '.join(sorted(found.scopes)) or 'none'})")
-        if project:
-            chosen = get_project_by_slug(session, project)
-            if chosen is None or chosen.id != found.project_id:
-                raise HTTPException(403, detail=f"API key {found.prefix}... reads only its own project, "
-                                                 f"not {project!r}")
-        return Principal(found.project_id, found.scopes, f"key:{found.prefix}")
-
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        user = find_session_user(session, token)
-        if user is None:
-            raise _unauthorized("the login session has expired or was logged out; log in again")
-        if not user.project_ids:
-            raise HTTPException(403, detail=f"user {user.email} is not a member of any project")
-        project_id = user.project_ids[0]
-        if project:
-            project_id = member_project(session, user, project)
-            if project_id is None:
-                raise HTTPException(403, detail=f"user {user.email} is not a member of project {project!r}")
-        elif remembered := request.cookies.get(PROJECT_COOKIE):
-            project_id = member_project(session, user, remembered) or project_id  # stale cookie: the first
-        return Principal(project_id, frozenset(security.SCOPES), f"user:{user.email}")
-
-    raise _unauthorized("no credentials: send 'Authorization: Bearer <api key>' or "
-                        "'x-causeline-key: <api key>' with a key that has the 'read' scope, or log in")
+    return dependency
 
 
-ReadPrincipal = Annotated[Principal, Depends(require_read)]
+ReadPrincipal = Annotated[Principal, Depends(api_requires(Permission.READ))]
 DbSession = Annotated[Session, Depends(get_session)]
 AppSettings = Annotated[Settings, Depends(get_settings)]

@@ -5,34 +5,22 @@ All three read the hourly rollups only (docs/fleet.md), scoped by the caller's p
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.exceptions import RequestValidationError
 
 from api.deps import DbSession, ReadPrincipal
-from api.params import UtcTime
-from api.fleet_schemas import (
-    AnomaliesOut, AnomalyOut, Baseline, CostGroupOut, CostsOut, ErrorClassCount, HealthPoint, Latency,
-    ModelHealth, ProviderHealthOut, ServedModel, ServedModelChangeOut, Window,
-)
-from api.schemas import ErrorBody, TokenCounts, money
-from core.latency import MAX_RELATIVE_ERROR, quantile_ms
-from db.queries.costs import MAX_GROUPS, CostGroup, costs
-from db.queries.fleet import MAX_WINDOW, FilterError, Filters, align_window
-from db.queries.health import Point, find_anomalies, provider_health
+from db.queries.costs import MAX_GROUPS
+from db.queries.fleet import MAX_WINDOW, Filters
+from pages.fleet import anomaly_data, cost_data, fleet_filters, health_data
+from pages.fleet_schemas import AnomaliesOut, CostsOut, ProviderHealthOut
+from pages.params import InvalidQuery, UtcTime
+from pages.schemas import ErrorBody
 
 _ERRORS = {
     401: {"model": ErrorBody, "description": "No credentials, or an unknown/revoked key or expired login."},
     403: {"model": ErrorBody, "description": "The key lacks the `read` scope."},
 }
-LATENCY_METHOD = (f"Percentiles from merged fixed log-scale histograms (4 buckets per doubling from 1 ms); "
-                  f"relative error below {MAX_RELATIVE_ERROR:.1%} between 1 ms and 741 s.")
-ANOMALY_METHOD = ("Robust z-score of each bucket against the median and MAD of the previous 24 buckets "
-                  "with enough calls (>= 20, >= 6 of them); flagged at |z| >= 4 with a minimum change: "
-                  "error rate +5 points, p95 latency +50% and +100 ms, cost per priced call +-50%.")
-
 Since = Annotated[UtcTime | None, Query(description="ISO-8601 (no offset = UTC); default: 24 h before `until`.")]
 Until = Annotated[UtcTime | None, Query(description="ISO-8601, exclusive; default: now. Window at most "
                                                      f"{MAX_WINDOW.days} days.")]
@@ -42,49 +30,11 @@ Model = Annotated[str | None, Query(description="Only calls that requested or we
 Provider = Annotated[str | None, Query(description="Only this provider (gen_ai.provider.name).")]
 
 
-def _invalid(field: str, message: str) -> RequestValidationError:
-    return RequestValidationError([{"type": "value_error", "loc": ("query", field), "msg": message, "input": None}])
-
-
 def _filters(project_id: int, since, until, service, agent, model, provider) -> Filters:
     try:
-        since, until = align_window(since, until)
-    except ValueError as exc:
-        raise _invalid("until", str(exc)) from None
-    return Filters(project_id, since, until, service or None, agent or None, model or None, provider or None)
-
-
-def _window(f: Filters) -> Window:
-    return Window(since=f.since, until=f.until, service=f.service, agent=f.agent, model=f.model, provider=f.provider)
-
-
-def _key(value) -> str | None:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def _cost_group(g: CostGroup) -> CostGroupOut:
-    tokens = None
-    if g.input_tokens is not None:
-        tokens = TokenCounts(input=g.input_tokens, output=g.output_tokens, cache_read=g.cache_read_tokens,
-                             cache_write=g.cache_write_tokens, reasoning=g.reasoning_tokens)
-    return CostGroupOut(
-        key=_key(g.key), calls=g.calls, errors=g.errors, unpriced_calls=g.unpriced_calls, retries=g.retries,
-        fallbacks=g.fallbacks, traces=g.traces, tokens=tokens, cost_usd=money(g.cost_usd),
-        cost_complete=g.unpriced_calls == 0 and g.cost_usd is not None,
-    )
-
-
-def _rate(part: int, whole: int) -> float:
-    return round(part / whole, 6) if whole else 0.0
-
-
-def _latency(point: Point) -> Latency:
-    count = sum(point.histogram)
-    return Latency(
-        p50_ms=quantile_ms(point.histogram, 0.5), p90_ms=quantile_ms(point.histogram, 0.9),
-        p95_ms=quantile_ms(point.histogram, 0.95), p99_ms=quantile_ms(point.histogram, 0.99),
-        mean_ms=round(point.duration_ns / count / 1e6, 3) if count else None,
-    )
+        return fleet_filters(project_id, since, until, service, agent, model, provider)
+    except InvalidQuery as exc:
+        raise exc.as_validation_error() from None
 
 
 def make_fleet_router() -> APIRouter:
@@ -101,13 +51,9 @@ def make_fleet_router() -> APIRouter:
     ) -> CostsOut:
         filters = _filters(principal.project_id, since, until, service, agent, model, provider)
         try:
-            report = costs(session, filters, group_by, limit=limit)
-        except FilterError as exc:
-            raise _invalid("group_by", str(exc)) from None
-        source = {"tool": "tool_rollups", "session": "traces", "user": "traces"}.get(group_by, "usage_rollups")
-        return CostsOut(window=_window(filters), group_by=group_by, source=source,
-                        groups=[_cost_group(g) for g in report.groups], groups_total=report.groups_total,
-                        total=_cost_group(report.total))
+            return cost_data(session, filters, group_by, limit)
+        except InvalidQuery as exc:
+            raise exc.as_validation_error() from None
 
     @router.get("/health/providers", response_model=ProviderHealthOut,
                 summary="Per provider and model: calls, errors by class, latency, retries, fallbacks, served models")
@@ -118,42 +64,8 @@ def make_fleet_router() -> APIRouter:
         bucket: Annotated[Literal["hour", "day"] | None,
                           Query(description="Series granularity; default hour up to 48 h, else day.")] = None,
     ) -> ProviderHealthOut:
-        filters = _filters(principal.project_id, since, until, service, agent, model, provider)
-        bucket = bucket or ("hour" if (filters.until - filters.since).total_seconds() <= 48 * 3600 else "day")
-        data = provider_health(session, filters, bucket)
-        models = []
-        for (prov, req_model), points in data.series.items():
-            total = Point()
-            series = []
-            for t in sorted(points):
-                p = points[t]
-                total.add(p)
-                series.append(HealthPoint(
-                    time=t, calls=p.calls, errors=p.errors, error_rate=_rate(p.errors, p.calls),
-                    errors_by_class=dict(sorted(p.errors_by_class.items())),
-                    retry_rate=_rate(p.retries, p.calls), fallback_rate=_rate(p.fallbacks, p.calls),
-                    p50_ms=quantile_ms(p.histogram, 0.5), p95_ms=quantile_ms(p.histogram, 0.95),
-                    served_models=dict(sorted(p.served.items())),
-                ))
-            models.append(ModelHealth(
-                provider=prov, model=req_model, calls=total.calls, errors=total.errors,
-                error_rate=_rate(total.errors, total.calls),
-                errors_by_class=[ErrorClassCount(error_class=c, errors=n, rate=_rate(n, total.calls))
-                                 for c, n in sorted(total.errors_by_class.items(), key=lambda kv: (-kv[1], kv[0]))],
-                retries=total.retries, retry_rate=_rate(total.retries, total.calls),
-                fallbacks=total.fallbacks, fallback_rate=_rate(total.fallbacks, total.calls),
-                latency=_latency(total),
-                served_models=[ServedModel(model=m, calls=n)
-                               for m, n in sorted(total.served.items(), key=lambda kv: (-kv[1], kv[0]))],
-                series=series,
-            ))
-        models.sort(key=lambda m: (-m.calls, m.provider, m.model))
-        changes = [ServedModelChangeOut(provider=c.provider, request_model=c.request_model,
-                                        previous_models=c.previous, new_model=c.new_model,
-                                        first_seen=c.first_seen, calls_since=c.calls_after)
-                   for c in data.changes]
-        return ProviderHealthOut(window=_window(filters), bucket=bucket, latency_method=LATENCY_METHOD,
-                                 models=models, served_model_changes=changes)
+        return health_data(session, _filters(principal.project_id, since, until, service, agent, model, provider),
+                           bucket)
 
     @router.get("/anomalies", response_model=AnomaliesOut,
                 summary="Buckets where a provider's or model's error rate, latency or cost per call departs from its baseline")
@@ -165,19 +77,7 @@ def make_fleet_router() -> APIRouter:
         metric: Annotated[Literal["error_rate", "latency_p95_ms", "cost_per_call_usd"] | None,
                           Query(description="Only this metric.")] = None,
     ) -> AnomaliesOut:
-        filters = _filters(principal.project_id, since, until, service, agent, model, provider)
-        metrics = (metric,) if metric else ("error_rate", "latency_p95_ms", "cost_per_call_usd")
-        found = find_anomalies(session, filters, bucket, metrics=metrics)
-        return AnomaliesOut(window=_window(filters), bucket=bucket, method=ANOMALY_METHOD, anomalies=[
-            AnomalyOut(
-                provider=f.provider, model=f.model, metric=a.metric, time=a.time, value=round(a.value, 9),
-                direction=a.direction,
-                baseline=Baseline(median=round(a.baseline_median, 9), mad=round(a.baseline_mad, 9),
-                                  points=a.baseline_points, since=a.baseline_from, until=a.baseline_to),
-                z=round(a.z, 3), change=round(a.change, 9),
-                relative_change=None if a.relative_change is None else round(a.relative_change, 6),
-                calls=a.volume, evidence=a.evidence,
-            ) for f in found for a in (f.anomaly,)
-        ])
+        return anomaly_data(session, _filters(principal.project_id, since, until, service, agent, model, provider),
+                            bucket, metric)
 
     return router

@@ -9,27 +9,26 @@ Documented in docs/forensics.md.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from fastapi.exceptions import RequestValidationError
 
 from api.deps import DbSession, ReadPrincipal
-from api.forensics_schemas import (
-    AttributionOut, FailuresOut, LineageOut, TraceCostsOut, attribution_out, failure_group_out,
-    failure_totals_out, lineage_out, trace_costs_out,
+from pages.failures import failures_data
+from pages.forensics_schemas import (
+    AttributionOut, FailuresOut, LineageOut, TraceCostsOut, attribution_out, lineage_out, trace_costs_out,
 )
-from api.schemas import ErrorBody
-from api.params import UtcTime
+from pages.params import InvalidQuery, UtcTime
+from pages.schemas import ErrorBody
 from api.traces import _AUTH_ERRORS, TraceIdHex
 from core.lineage import DEFAULT_DEPTH, MAX_DEPTH
 from db.queries.fleet import MAX_WINDOW
-from db.queries.failures import DIMENSIONS, MAX_GROUPS, failure_groups_by, failure_totals
+from db.queries.failures import MAX_GROUPS
 from db.queries.forensics import trace_attribution, trace_cost_breakdown, trace_lineage
 
 _NOT_FOUND = {404: {"model": ErrorBody, "description": "No such trace in this project."}}
-DEFAULT_WINDOW = timedelta(days=1)
+
 
 Depth = Annotated[int, Query(ge=0, le=MAX_DEPTH, description="Cross-trace link hops to follow (0 = this trace only).")]
 TracePath = Annotated[TraceIdHex, Path(description="32 hex characters, either case.")]
@@ -85,25 +84,10 @@ def make_forensics_router() -> APIRouter:
                             Query(description="Only this grouping; default: every grouping as its own section.")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_GROUPS, description="Groups per section, most failures first.")] = 20,
     ) -> FailuresOut:
-        until = until or datetime.now(timezone.utc)
-        since = since or until - DEFAULT_WINDOW
-        if since >= until:
-            raise RequestValidationError([{
-                "type": "value_error", "loc": ("query", "until"), "input": until.isoformat(),
-                "msg": "until must be later than since",
-            }])
-        if until - since > MAX_WINDOW:
-            raise RequestValidationError([{
-                "type": "value_error", "loc": ("query", "since"), "input": since.isoformat(),
-                "msg": f"the window is limited to {MAX_WINDOW.days} days",
-            }])
-        filters = {k: v for k, v in dict(service=service, agent=agent, model=model, provider=provider).items() if v}
-        totals = failure_totals(session, principal.project_id, since=since, until=until, **filters)
-        dims = [group_by] if group_by else list(DIMENSIONS)
-        found = failure_groups_by(session, principal.project_id, dims, since=since, until=until, limit=limit,
-                                  total_failed_runs=totals.failed_runs, **filters)
-        groups = {dim: [failure_group_out(g) for g in found[dim]] for dim in dims}
-        return FailuresOut(since=since, until=until, filters=filters, totals=failure_totals_out(totals),
-                           groups=groups)
+        try:
+            return failures_data(session, principal.project_id, since=since, until=until, group_by=group_by,
+                                 limit=limit, service=service, agent=agent, model=model, provider=provider)
+        except InvalidQuery as exc:
+            raise exc.as_validation_error() from None
 
     return router

@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 
 from api.deps import AppSettings, DbSession, ReadPrincipal
-from api.params import UtcTime
-from api.schemas import (
+from pages.params import UtcTime
+from pages.schemas import (
     ErrorBody, TraceDetailOut, TraceList, edge_out, span_out, trace_summary,
 )
 from db.queries.traces import MAX_LIMIT, InvalidCursor, decode_cursor, get_trace, list_traces
@@ -91,7 +91,7 @@ def make_traces_router() -> APIRouter:
             raise HTTPException(404, detail=f"trace {trace_id} not found in this project")
         return TraceDetailOut(
             trace=trace_summary(detail.trace, detail.status),
-            spans=[span_out(s) for s in detail.spans],
+            spans=[span_out(s, content=principal.sees_content) for s in detail.spans],
             edges=[edge_out(e) for e in detail.edges],
             truncated=detail.truncated,
         )

@@ -1,4 +1,4 @@
-"""IngestService: what a collector process holds — key and price caches, the writer, metrics."""
+"""IngestService: what a collector process holds — the price cache, the writer, metrics."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy.orm import Session, sessionmaker
 
+from access.keys import KeyCache
 from core.otlp import Limits
 from core.pricing import PriceOverride
-from core.security import hash_key
 from core.settings import Settings
-from db.queries.auth import KeyPrincipal, find_key
+from core.ttl_cache import TTLCache
 from db.queries.prices import price_overrides
 
 from collector.pipeline import Prepared, prepare, warm_up
@@ -30,49 +30,7 @@ from collector.writer import BatchWriter
 
 log = logging.getLogger("causeline.collector")
 
-KEY_CACHE_SECONDS = 10.0  # a revoked key stops working within this long
-KEY_MISS_CACHE_SECONDS = 2.0  # a key created a moment ago works within this long
 PRICE_CACHE_SECONDS = 30.0
-CACHE_MAX_ENTRIES = 10_000
-MAX_KEY_CHARS = 256
-
-
-def plausible_key(secret: str) -> bool:
-    """Could this be an API key at all? Empty, overlong or non-printable-ASCII values are refused
-    before any hashing or query (and never reach the cache)."""
-    return 0 < len(secret) <= MAX_KEY_CHARS and secret.isascii() and secret.isprintable()
-
-
-class _TTLCache:
-    """A small TTL cache; when full, the oldest entries go first (insertion order)."""
-
-    def __init__(self, ttl: float, miss_ttl: float | None = None, max_entries: int = CACHE_MAX_ENTRIES) -> None:
-        self._ttl = ttl
-        self._miss_ttl = ttl if miss_ttl is None else miss_ttl
-        self._max_entries = max_entries
-        self._data: dict = {}
-        self._lock = threading.Lock()
-
-    def get_or_load(self, key, load: Callable[[], object]):
-        now = time.monotonic()
-        with self._lock:
-            hit = self._data.get(key)
-            if hit is not None and hit[0] > now:
-                return hit[1]
-        value = load()
-        ttl = self._ttl if value is not None else self._miss_ttl
-        with self._lock:
-            self._data.pop(key, None)  # re-inserted last: the newest
-            while len(self._data) >= self._max_entries:
-                del self._data[next(iter(self._data))]
-            self._data[key] = (now + ttl, value)
-        return value
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __contains__(self, key) -> bool:
-        return key in self._data
 
 
 class InflightBudget:
@@ -106,6 +64,7 @@ class PreparationUnavailable(Exception):
 class Metrics:
     registry: CollectorRegistry
     requests: Counter
+    grpc_requests: Counter
     spans_received: Counter
     spans_rejected: Counter
     prepare_seconds: Histogram
@@ -132,6 +91,7 @@ def _metrics(writer: BatchWriter) -> Metrics:
     return Metrics(
         registry=registry,
         requests=Counter("causeline_ingest_requests", "OTLP export requests by HTTP status.", ["status"], registry=registry),
+        grpc_requests=Counter("causeline_ingest_grpc_requests", "OTLP/gRPC export requests by gRPC status code.", ["code"], registry=registry),
         spans_received=Counter("causeline_spans_accepted", "Spans accepted (valid) in export requests.", registry=registry),
         spans_rejected=Counter("causeline_spans_rejected", "Spans refused by validation (partial_success).", registry=registry),
         prepare_seconds=Histogram("causeline_prepare_seconds", "Decode, normalize and price time per request.", registry=registry),
@@ -150,23 +110,12 @@ class IngestService:
             max_links=settings.max_links_per_span,
         )
         self._sessions = sessions
-        # Keyed by the SHA-256 of the key, never the plaintext.
-        self._keys = _TTLCache(KEY_CACHE_SECONDS, miss_ttl=KEY_MISS_CACHE_SECONDS)
-        self._prices = _TTLCache(PRICE_CACHE_SECONDS)
+        self._prices = TTLCache(PRICE_CACHE_SECONDS)
+        self.keys = KeyCache(sessions)  # the app's key cache too (create_app), shared by HTTP and gRPC
         self.metrics = _metrics(writer)
         self.inflight = InflightBudget(settings.max_inflight_bytes)
         self._processes: ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
-
-    def authenticate(self, secret: str) -> KeyPrincipal | None:
-        """Blocking (a query on a cache miss): call from a worker thread."""
-        if not plausible_key(secret):
-            return None
-
-        def load():
-            with self._sessions() as session:
-                return find_key(session, secret)
-        return self._keys.get_or_load(hash_key(secret), load)
 
     def overrides(self, project_id: int) -> list[PriceOverride]:
         def load():

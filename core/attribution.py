@@ -44,6 +44,8 @@ from core.coerce import as_lower_tuple, as_str, first_count
 from core.errors import classify_error
 from core.failure import guardrail_blocked
 from core.forensics_view import EdgeView, Key, SpanRef, SpanView, ref
+from core.handoffs import derived_handoff_edges
+from core.normalize import step_name
 from core.span_graph import SpanGraph
 
 RETRY_OF, FALLBACK_OF, DATA_FROM, CAUSED_BY, HANDOFF_FROM = (
@@ -79,7 +81,8 @@ def attribute(
     trace_id: bytes, spans: Sequence[SpanView], edges: Sequence[EdgeView] = (),
 ) -> TraceAttribution:
     """Attribute every failure among `spans` (the trace and the linked traces loaded with it)."""
-    g = SpanGraph(spans, edges)
+    # Third-party handoffs are linked here, over the whole trace (core.handoffs).
+    g = SpanGraph(spans, [*edges, *derived_handoff_edges(spans, edges)])
     failed = {k for k, s in g.nodes.items() if s.failed}
     explainers = {k: _explainers(g, k, failed) for k in sorted(failed)}
     primary, ties = _choose(g, explainers)
@@ -381,7 +384,7 @@ def _blast(g: SpanGraph, root: Key, members: set[Key], failed: set[Key]) -> Blas
         planned = g.nodes[key].attributes.get(PLAN_STEPS_ATTRIBUTE)
         if isinstance(planned, (list, tuple)) and planned:
             ran = {g.nodes[k].name for k in g.subtree([key])}
-            ran |= {str(g.nodes[k].attributes.get("gen_ai.workflow.name")) for k in g.subtree([key])}
+            ran |= {step_name(g.nodes[k].attributes, g.nodes[k].name) for k in g.subtree([key])}
             for name in planned:
                 if isinstance(name, str) and name not in ran and not any(
                         name == s.name and s.reason == "planned" for s in skipped):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+from core import vercel_ai
 from core.coerce import to_json
 from core.span import Event
 
@@ -39,6 +40,7 @@ _INPUT_SOURCES: tuple[str, ...] = (
     "traceloop.entity.input",       # OpenLLMetry workflows/tasks/tools
     "tool_arguments",               # pydantic-ai < 1.0 tool spans
     "tool.parameters",              # OpenInference tool definition, last resort
+    *vercel_ai.INPUT_KEYS,          # Vercel AI SDK
 )
 _OUTPUT_SOURCES: tuple[str, ...] = (
     "gen_ai.output.messages",
@@ -49,6 +51,7 @@ _OUTPUT_SOURCES: tuple[str, ...] = (
     "traceloop.entity.output",
     "tool_response",                # pydantic-ai < 1.0 tool spans
     "final_result",                 # pydantic-ai agent run spans
+    *vercel_ai.OUTPUT_KEYS,         # Vercel AI SDK
 )
 _DIRECT_KEYS = frozenset(_INPUT_SOURCES + _OUTPUT_SOURCES) - frozenset(FLAT_PREFIXES)
 _EVENT_SOURCES = {
@@ -85,6 +88,18 @@ def extract_content(
         _first_content(attributes, flat, _INPUT_SOURCES) or _event_content(events, *_EVENT_SOURCES["input"]),
         _first_content(attributes, flat, _OUTPUT_SOURCES) or _event_content(events, *_EVENT_SOURCES["output"]),
     )
+
+
+# Logfire's OpenAI Agents integration keeps content under generic names (`input`, `output` on
+# tools; `raw_input`, `response` on model calls), read only on Logfire spans.
+LOGFIRE_TEMPLATE = "logfire.msg_template"
+_LOGFIRE_INPUT = ("input", "raw_input")
+_LOGFIRE_OUTPUT = ("output", "response")
+
+
+def logfire_content(attributes: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(input, output) of a Logfire span from its own attribute names."""
+    return _first_content(attributes, {}, _LOGFIRE_INPUT), _first_content(attributes, {}, _LOGFIRE_OUTPUT)
 
 
 def _first_content(
@@ -135,3 +150,8 @@ def _event_content(events: Iterable[Event], event_name: str, attribute: str) -> 
                 if text:
                     return text
     return None
+
+
+# What counts as captured content, for masking (core/masking.py).
+CONTENT_KEYS = _DIRECT_KEYS
+CONTENT_EVENT_KEYS = frozenset(key for _, key in _EVENT_SOURCES.values())

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Interface the UI/API and OTLP ports bind to.")
     port: int = Field(default=8000, ge=0, le=65535, description="UI and JSON API port (also accepts OTLP).")
     otlp_port: int = Field(default=4318, ge=0, le=65535, description="OTLP/HTTP port; 0 disables the separate listener.")
+    grpc_port: int = Field(default=4317, ge=0, le=65535, description="OTLP/gRPC port; 0 disables the gRPC listener.")
+    grpc_host: str | None = Field(default=None, description="Interface the OTLP/gRPC port binds to; unset means `host`.")
 
     # Ingest
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Request body cap, before and after decompression (413 beyond).")

@@ -52,6 +52,9 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     last_used_at: Mapped[datetime | None] = mapped_column(TZ)
     revoked_at: Mapped[datetime | None] = mapped_column(TZ)
+    # The member who created it (None: the operator, on the command line). The key never
+    # carries more rights than this member's current role (core/permissions.py).
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class User(Base):
@@ -67,8 +70,8 @@ class Membership(Base):
     __tablename__ = "memberships"
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
-    role: Mapped[str] = mapped_column(Text)
-    __table_args__ = (CheckConstraint("role in ('owner', 'member', 'viewer')", name="role"),)
+    role: Mapped[str] = mapped_column(Text)  # core.permissions.Role
+    __table_args__ = (CheckConstraint("role in ('admin', 'engineer', 'auditor', 'viewer')", name="role"),)
 
 
 class UserSession(Base):

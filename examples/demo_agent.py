@@ -131,6 +131,9 @@ class Simulator:
         self.clock = clock
         self.time_scale = time_scale  # real seconds per simulated second, without a virtual clock
         self.story = story or Story(anchor=math.floor(time.time() / HOUR) * HOUR)
+        # The first refund ticket meets each kind of failure once, whatever the seed and the
+        # hour: every session, however short, shows them all.
+        self.forced = {"rate_limit", "order_missing", "timeout", "malformed", "gateway"}
 
     def now(self) -> float:
         return self.clock.now() if self.clock is not None else time.time()
@@ -147,6 +150,13 @@ class Simulator:
     def chance(self, p: float) -> bool:
         return self.rng.random() < p
 
+    def fails(self, kind: str, p: float) -> bool:
+        """A failure of this kind: forced the first time, then with probability p."""
+        if kind in self.forced:
+            self.forced.discard(kind)
+            return True
+        return self.chance(p)
+
     def served_model(self, model: str) -> str:
         if model == "gpt-4o" and self.now() >= self.story.model_change:
             return "gpt-4o-2024-11-20"
@@ -158,8 +168,8 @@ class Simulator:
 
     def rate_limited(self, model: str, base_p: float) -> bool:
         if model == "gpt-4o-mini" and self.story.in_storm(self.now()):
-            return self.chance(0.8)
-        return self.chance(base_p)
+            return self.fails("rate_limit", 0.8)
+        return self.fails("rate_limit", base_p) if base_p else False
 
     def complete(
         self, provider: str, model: str, prompt: str, *, fail: str | None = None, kind: str = "text"
@@ -208,7 +218,7 @@ class Ticket:
 
 
 def make_ticket(rng: random.Random, i: int) -> Ticket:
-    intent, template = rng.choice(TICKETS)
+    intent, template = rng.choice(TICKETS[:3] if i == 0 else TICKETS)  # the first is a refund
     order = f"A-{rng.randint(10000, 99999)}"
     user = f"user-{rng.randint(1, 40):03d}"
     text = template.format(order=order, email=f"{user}@example.com")
@@ -292,7 +302,7 @@ def call_with_fallback(
 def lookup_order(order_id: str) -> dict[str, Any]:
     """Fetch an order from the shop's order service."""
     SIM.sleep(0.04, 0.18)
-    if SIM.chance(0.15):
+    if SIM.fails("order_missing", 0.15):
         raise OrderNotFound(f"order {order_id} not found in region eu-west")
     return {"order_id": order_id, "status": SIM.rng.choice(["shipped", "processing", "delivered"]), "total_eur": 129.9}
 
@@ -312,7 +322,7 @@ def issue_refund(order_id: str, amount: float, source_call: Any) -> str:
         description="Refund an order through the payment gateway.",
     ) as tool:
         SIM.sleep(0.3, 1.2)
-        if SIM.chance(0.12):
+        if SIM.fails("gateway", 0.12):
             raise PaymentGatewayError("payment gateway returned 502 Bad Gateway")
         refund_id = f"re_{SIM.rng.randint(100000, 999999)}"
         tool.set_result({"refund_id": refund_id, "status": "succeeded"})
@@ -350,14 +360,15 @@ def classify(ticket: Ticket) -> str:
 def billing_agent(ticket: Ticket, order: dict[str, Any] | None) -> QueuedRefund:
     prompt = f"refund|Create a refund decision as JSON for: {ticket.text}"
     with causeline.step("draft-refund"):
+        shows_all = "malformed" in SIM.forced  # the first refund: its draft must reach the guardrail
         roll = SIM.rng.random()
         result, call = call_with_fallback(
             [("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4-5")],
             prompt,
             kind="refund",
-            fail_first=roll < 0.3,
-            fail_all=roll < 0.04,
-            fail="malformed" if SIM.chance(SIM.malformed_p("gpt-4o")) else None,
+            fail_first=SIM.fails("timeout", 0.3),
+            fail_all=roll < 0.04 and not shows_all,
+            fail="malformed" if SIM.fails("malformed", SIM.malformed_p("gpt-4o")) else None,
         )
         for _ in range(2):
             with causeline.guardrail("refund-json-schema", uses_output_of=call) as check:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
+from sqlalchemy.orm import Session
 
-from api.deps import DbSession, ReadPrincipal, require_read
+from access.deps import check, get_session, principal_of
+from access.keys import KeyCache
+from access.resolver import Denied
+from core.permissions import Permission
 from core.settings import Settings
 from db.engine import make_sessionmaker
 
@@ -33,19 +37,22 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.keys = ingest.keys if ingest is not None else KeyCache(app.state.sessionmaker)
     app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(OverflowError, _overflow_error)
 
-    from server.health import make_router as health_router
+    from server.health import MetricsRefused, metrics_refused_handler, make_router as health_router
 
-    app.include_router(health_router())
+    app.include_router(health_router(settings))
+    app.add_exception_handler(MetricsRefused, metrics_refused_handler)
     if "collector" in parts:
-        from collector.http import make_router as collector_router
+        from collector.http import OtlpRefused, make_router as collector_router, otlp_refused_handler
 
         if ingest is None:
             raise ValueError("the collector part needs an IngestService")
         app.state.ingest = ingest
         app.include_router(collector_router(ingest))
+        app.add_exception_handler(OtlpRefused, otlp_refused_handler)
     if "api" in parts:
         from api import make_router as api_router
 
@@ -65,26 +72,32 @@ def _mount_private_docs(app: FastAPI, *, login_page: bool) -> None:
     """/openapi.json and /docs for a reader only: a key with the `read` scope or a UI login
     (Swagger UI fetches /openapi.json with the browser's session cookie). A logged-out
     browser asking for /docs is sent to the login page when the UI is served."""
-    @app.get("/openapi.json", include_in_schema=False)
-    def openapi_json(_: ReadPrincipal) -> JSONResponse:
+    def reader(browser: bool):
+        def dependency(request: Request, session: Session = Depends(get_session)) -> None:
+            try:
+                check(principal_of(request, session, request.app.state.settings), Permission.READ)
+            except Denied as refused:
+                has_key = request.headers.get("authorization") or request.headers.get("x-causeline-key")
+                if browser and login_page and refused.status == 401 and not has_key:
+                    from web.auth import LoginRequired
+
+                    raise LoginRequired() from None
+                raise HTTPException(refused.status, detail=refused.message) from None
+
+        dependency.permission = Permission.READ  # type: ignore[attr-defined]
+        return dependency
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(reader(browser=False))])
+    def openapi_json() -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    @app.get("/docs", include_in_schema=False)
-    def docs(request: Request, session: DbSession):
-        try:
-            require_read(request, session, request.app.state.settings, None, None, None)
-        except HTTPException as exc:
-            has_key = request.headers.get("authorization") or request.headers.get("x-causeline-key")
-            if login_page and exc.status_code == 401 and not has_key:
-                from web.auth import LoginRequired
-
-                raise LoginRequired() from None
-            raise
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(reader(browser=True))])
+    def docs():
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Causeline API")
 
 
 async def _data_error(request: Request, exc: DataError) -> JSONResponse:
-    """Safety net behind the boundary checks (api/params.py): a value PostgreSQL refused
+    """Safety net behind the boundary checks (pages/params.py): a value PostgreSQL refused
     (NUL in text, a number or date out of its range) is the request's fault, not a 500."""
     message = str(getattr(exc, "orig", None) or exc).splitlines()[0]
     return JSONResponse({"detail": f"the database refused a value of this request: {message}"}, status_code=400)

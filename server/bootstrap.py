@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import security
+from core.permissions import Role
 from core.settings import Settings
 from db.models import Project
 from db.queries.auth import add_membership, create_api_key, create_project, create_user
@@ -31,6 +32,6 @@ def bootstrap(session: Session, settings: Settings) -> Bootstrap | None:
                          secret=settings.init_api_key)
     password = settings.init_admin_password or security.generate_password()
     user = create_user(session, settings.init_admin_email, password, is_admin=True)
-    add_membership(session, user.id, project.id, "owner")
+    add_membership(session, user.id, project.id, Role.ADMIN)
     generated = settings.init_api_key is None or settings.init_admin_password is None
     return Bootstrap(project.slug, key.secret, user.email, password, generated)

@@ -1,8 +1,9 @@
-"""The `causeline` command: migrate, serve, keys, prices.
+"""The `causeline` command: migrate, serve, keys, prices, users.
 
-Imports are deferred to the command that needs them, so `keys` and `prices` load
-SQLAlchemy and the models but not FastAPI, uvicorn, Alembic or genai-prices
-(about 2.2 s of imports before, see `python -X importtime -m server.cli keys list`).
+Imports are deferred to the command that needs them, so `keys`, `prices` and `users`
+load SQLAlchemy and the models but not FastAPI, uvicorn, Alembic or genai-prices
+(about 2.2 s of imports before, see `python -X importtime -m server.cli keys list`);
+a command module imports its database code inside its `run`, not at the top.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from server import cli_prices
+from server import cli_prices, cli_users
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("key", help="numeric id or visible prefix (cl_xxxxxxxx)")
 
     cli_prices.add_parsers(commands)
+    cli_users.add_parsers(commands)
 
     args = parser.parse_args(argv)
     from core.settings import Settings
@@ -47,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             return _migrate(settings)
         if args.command == "serve":
             return _serve(settings, args, parser)
-        return _in_transaction(settings, args, _key_action if args.command == "keys" else cli_prices.run)
+        actions = {"keys": _key_action, "prices": cli_prices.run, "users": cli_users.run}
+        return _in_transaction(settings, args, actions[args.command])
     except KeyboardInterrupt:
         return 130
 

@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 from anyio import to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from starlette.requests import HTTPConnection
 
+from access.deps import requires
+from access.resolver import Denied
+from core.permissions import Permission
+from core.settings import Settings
 from db.migrate import current_revision, head_revision
-from db.queries.auth import bearer_token, find_key
-
-METRICS_SCOPE = "metrics"
 
 
-def make_router() -> APIRouter:
+class MetricsRefused(HTTPException):
+    """/metrics refusals in plain text, as a scraper's log shows them."""
+
+
+def _plain_denied(request: HTTPConnection, refused: Denied) -> HTTPException:
+    hint = " (or set CAUSELINE_METRICS_PUBLIC=true)" if refused.status == 401 else ""
+    return MetricsRefused(refused.status, detail=refused.message + hint)
+
+
+async def metrics_refused_handler(request: Request, exc: MetricsRefused) -> PlainTextResponse:
+    return PlainTextResponse(exc.detail + "\n", status_code=exc.status_code)
+
+
+def make_router(settings: Settings) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="Liveness: the process is up")
@@ -41,27 +56,13 @@ def make_router() -> APIRouter:
         ready, detail = await to_thread.run_sync(check)
         return JSONResponse({"status": "ok" if ready else "unavailable", **detail}, status_code=200 if ready else 503)
 
-    @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    metrics_guard = [] if settings.metrics_public else [Depends(requires(Permission.METRICS, _plain_denied))]
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse,
+                dependencies=metrics_guard)
     async def metrics(request: Request) -> PlainTextResponse:
-        if not request.app.state.settings.metrics_public:
-            secret = bearer_token(request.headers.get("authorization"), request.headers.get("x-causeline-key"))
-            if not secret:
-                return PlainTextResponse("missing API key (or set CAUSELINE_METRICS_PUBLIC=true)\n", status_code=401)
-
-            def lookup():
-                with request.app.state.sessionmaker() as session:
-                    return find_key(session, secret)
-
-            found = await to_thread.run_sync(lookup)
-            if found is None:
-                return PlainTextResponse("unknown or revoked API key\n", status_code=401)
-            if METRICS_SCOPE not in found.scopes:
-                # The counters are process-wide (every project's ingest): a project's own key
-                # does not open them; an operator's key with the `metrics` scope does.
-                return PlainTextResponse(
-                    f"API key {found.prefix}... lacks the '{METRICS_SCOPE}' scope (it has: "
-                    f"{', '.join(sorted(found.scopes)) or 'none'}); create one with "
-                    f"`causeline keys create --name prometheus --scopes {METRICS_SCOPE}`\n", status_code=403)
+        # The counters are process-wide (every project's ingest): a project's read key does not
+        # open them; a key with the `metrics` scope (or an admin's login) does.
         ingest = getattr(request.app.state, "ingest", None)
         body = generate_latest(ingest.metrics.registry) if ingest is not None else b""
         return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,4 +1,5 @@
-"""`causeline serve`: UI + API (+ OTLP) on one port, OTLP alone on the OTLP port, one writer.
+"""`causeline serve`: UI + API (+ OTLP) on one port, OTLP alone on the OTLP port, OTLP/gRPC on its
+port, one writer; all listeners share one event loop, which starts and stops them together.
 
 Start-up order, so that nobody meets a half-ready server: bind the ports (a busy port
 ends here, in one line), start or join the database and migrate it, then, on a first
@@ -28,6 +29,7 @@ from db.models import Project, TraceRow
 from db.queries.auth import create_api_key, revoke_key
 
 from collector.attributor import Attributor
+from collector.grpc_server import GrpcReceiver
 from collector.service import IngestService
 from collector.writer import BatchWriter
 from server.app import PARTS, create_app
@@ -70,23 +72,41 @@ def run(settings: Settings, *, only: Iterable[str] | None = None, no_migrate: bo
             say("Applying database migrations...")
             upgrade(url)
         serve(settings, url, embedded=embedded, parts=parts, listeners=listeners, say=say)
-    say("Causeline stopped.")
     return 0
+
+
+GRPC = ("grpc",)  # the parts of the OTLP/gRPC listener
 
 
 def bind_listeners(settings: Settings, parts: Iterable[str]) -> list[tuple[tuple[str, ...], socket.socket]]:
     """The public listening sockets, each with the parts it serves. Bound before anything
-    else starts, so a port in use is reported at once and by the setting that moves it."""
+    else starts, so a port in use is reported at once and by the setting that moves it.
+    grpcio cannot adopt a socket: the gRPC one only holds the port until the receiver binds it."""
     parts = tuple(parts)
-    listeners = [(parts, _bind(settings.host, settings.port, "CAUSELINE_PORT"))]
+    wanted = [(parts, settings.host, settings.port, "CAUSELINE_PORT")]
     if "collector" in parts and settings.otlp_port and settings.otlp_port != settings.port:
-        try:
-            listeners.append((("collector",), _bind(settings.host, settings.otlp_port, "CAUSELINE_OTLP_PORT",
-                                                    " (0 turns this listener off)")))
-        except SystemExit:
-            listeners[0][1].close()
-            raise
+        wanted.append((("collector",), settings.host, settings.otlp_port, "CAUSELINE_OTLP_PORT"))
+    if "collector" in parts and grpc_port(settings):
+        wanted.append((GRPC, grpc_host(settings).strip("[]"), grpc_port(settings), "CAUSELINE_GRPC_PORT"))
+    listeners = []
+    try:
+        for served, host, port, setting in wanted:
+            hint = "" if setting == "CAUSELINE_PORT" else " (0 turns this listener off)"
+            listeners.append((served, _bind(host, port, setting, hint)))
+    except SystemExit:
+        for _, sock in listeners:
+            sock.close()
+        raise
     return listeners
+
+
+def grpc_port(settings: Settings) -> int:
+    """OTLP/gRPC port; 0 disables it."""
+    return settings.grpc_port
+
+
+def grpc_host(settings: Settings) -> str:
+    return settings.grpc_host or settings.host
 
 
 def _bind(host: str, port: int, setting: str, hint: str = "") -> socket.socket:
@@ -95,9 +115,9 @@ def _bind(host: str, port: int, setting: str, hint: str = "") -> socket.socket:
         return socket.create_server((host, port), family=family, backlog=2048)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise SystemExit(f"Causeline cannot start: port {port} on {host} is already in use; "
+            raise SystemExit(f"Causeline could not start its listeners: port {port} on {host} is already in use; "
                              f"stop what uses it or set {setting} to a free port{hint}.") from None
-        raise SystemExit(f"Causeline cannot listen on {host}:{port} ({exc.strerror or exc}); "
+        raise SystemExit(f"Causeline could not start its listeners: {host}:{port} ({exc.strerror or exc}); "
                          f"check CAUSELINE_HOST and {setting}.") from None
 
 
@@ -124,7 +144,11 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
     def app_for(served: tuple[str, ...]):
         return create_app(settings, engine=engine, ingest=ingest, parts=served)
 
-    servers = [(_Server(_config(app_for(served), settings.host, sock)), sock) for served, sock in listeners]
+    servers = [
+        (GrpcReceiver(ingest, grpc_host(settings), grpc_port(settings)) if served == GRPC
+         else _Server(_config(app_for(served), settings.host, sock)), sock)
+        for served, sock in listeners
+    ]
     demo = None
     if ingest is not None and _wants_demo(settings, embedded):
         demo = _Demo(settings, sessions, app_for(("collector",)), say)
@@ -138,6 +162,7 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
         if ingest is not None:
             ingest.stop()
         engine.dispose()
+        say("Causeline stopped.")
 
 
 def _config(app, host: str, sock: socket.socket) -> uvicorn.Config:
@@ -163,7 +188,7 @@ async def _run(servers, demo: _Demo | None, banner: Callable[[], None], attribut
         return
     if attributor is not None:
         attributor.start()
-    tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
+    tasks = [asyncio.create_task(_serve_on(server, sock)) for server, sock in servers]
     while not all(server.started for server, _ in servers):
         if any(task.done() for task in tasks):
             stop()
@@ -172,6 +197,13 @@ async def _run(servers, demo: _Demo | None, banner: Callable[[], None], attribut
         await asyncio.sleep(0.05)
     banner()
     await asyncio.gather(*tasks)
+
+
+def _serve_on(server, sock: socket.socket):
+    if isinstance(server, GrpcReceiver):
+        sock.close()  # grpcio binds the address itself: free the port it was held on
+        return server.serve()
+    return server.serve(sockets=[sock])
 
 
 def _banner(settings: Settings, parts, credentials: Bootstrap | None, created: Bootstrap | None, say: Say) -> None:
@@ -185,6 +217,8 @@ def _banner(settings: Settings, parts, credentials: Bootstrap | None, created: B
     if "collector" in parts:
         otlp = f"http://{settings.host}:{settings.otlp_port}/v1/traces" if settings.otlp_port else f"{base}/v1/traces"
         say(f"  OTLP/HTTP    {otlp}   (also {base}/v1/traces)")
+        if grpc_port(settings):
+            say(f"  OTLP/gRPC    {grpc_host(settings)}:{grpc_port(settings)}")
     if credentials is not None:
         say(f"  Login        {credentials.admin_email} / {credentials.admin_password}")
         say(f"  Ingest key   {credentials.api_key}")

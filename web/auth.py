@@ -1,98 +1,72 @@
-"""Login glue for the pages: who is viewing, the session cookie, safe redirects, CSRF.
+"""Login glue for the pages: refusals as pages, the session cookie, safe redirects.
 
-CSRF: the only state-changing requests are the login and logout POST forms. The
-session cookie is SameSite=Lax, so browsers do not attach it to cross-site POSTs,
-and on top of that every POST must carry an Origin (or, failing that, a Referer)
-naming this very host; a form on another site can forge neither. Login needs the
-Origin check itself (there is no cookie yet): it stops "login CSRF", where a
-foreign page logs the victim into the attacker's account.
+Who may see what is decided in access/ (core/permissions.py); CSRF checks live in
+access/csrf.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Iterator
+from typing import Annotated
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
+from access.credentials import PROJECT_COOKIE, SESSION_COOKIE
+from access.csrf import same_origin  # noqa: F401 - re-exported for the page routes
+from access.deps import get_session, get_settings, principal_of, requires
+from access.resolver import Denied
+from core.permissions import Permission, Principal
 from core.settings import Settings
-from db.queries.auth import find_session_user, member_project, open_principal
 
-SESSION_COOKIE = "causeline_session"
-PROJECT_COOKIE = "causeline_project"  # same name as api.deps.PROJECT_COOKIE
 DEFAULT_NEXT = "/traces"
 
 
-@dataclass(frozen=True)
-class Viewer:
-    project_id: int | None  # None: logged in, but a member of no project
-    email: str | None  # None when auth is disabled
-    project_slug: str | None = None  # chosen with ?project= (now or earlier, from the cookie)
-
-
 class LoginRequired(Exception):
-    """Raised by require_viewer; mount() turns it into a redirect to /login?next=..."""
+    """Raised when a page needs a login; mount() turns it into a redirect to /login?next=..."""
 
 
-class ProjectForbidden(Exception):
-    """?project= names a project the viewer is not a member of; mount() renders a 403 page."""
+class PageForbidden(Exception):
+    """A logged-in user may not see this page (not their project, or not their role): a 403 page."""
 
-    def __init__(self, slug: str, email: str | None) -> None:
-        super().__init__(slug)
-        self.slug, self.email = slug, email
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessionmaker() as session:
-        yield session
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+def page_denied(request: HTTPConnection, refused: Denied) -> Exception:
+    if refused.status == 401 and not request.headers.get("authorization") and not request.headers.get("x-causeline-key"):
+        return LoginRequired()
+    return PageForbidden(refused.message)
+
+
+def page_requires(permission: Permission):
+    """The pages' dependency for `permission` (access's, with refusals as pages); remembers a
+    project chosen with ?project= so links and the JSON API stay in it."""
+    check = requires(permission, page_denied)
+
+    def dependency(request: Request, principal: Principal = Depends(check)) -> Principal:  # `check` is local
+        if request.query_params.get("project"):
+            request.state.chosen_project = principal.project_slug
+        return principal
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    return dependency
 
 
 DbSession = Annotated[Session, Depends(get_session)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+CurrentViewer = Annotated[Principal, Depends(page_requires(Permission.READ))]
 
 
-def current_viewer(request: Request, session: Session, settings: Settings) -> Viewer | None:
-    """Who is viewing, and which project: `?project=<slug>` (a member's, else ProjectForbidden;
-    remembered in a cookie by render()), else the project last chosen, else the first."""
-    wanted = request.query_params.get("project")
-    if settings.auth_disabled:
-        if wanted and wanted != settings.init_project:
-            raise ProjectForbidden(wanted, None)
-        principal = open_principal(session, settings.init_project)
-        return Viewer(principal.project_id if principal else None, None)
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
+def current_viewer(request: Request, session: Session, settings: Settings) -> Principal | None:
+    """Who is logged in, or None (the login page uses this to skip itself)."""
+    try:
+        return principal_of(request, session, settings)
+    except Denied:
         return None
-    user = find_session_user(session, token)
-    if user is None:
-        return None
-    if wanted:
-        project_id = member_project(session, user, wanted)
-        if project_id is None:
-            raise ProjectForbidden(wanted, user.email)
-        request.state.chosen_project = wanted
-        return Viewer(project_id, user.email, wanted)
-    remembered = request.cookies.get(PROJECT_COOKIE)
-    if remembered and (project_id := member_project(session, user, remembered)) is not None:
-        return Viewer(project_id, user.email, remembered)
-    return Viewer(user.project_ids[0] if user.project_ids else None, user.email)
-
-
-def require_viewer(request: Request, session: DbSession, settings: AppSettings) -> Viewer:
-    viewer = current_viewer(request, session, settings)
-    if viewer is None:
-        raise LoginRequired()
-    return viewer
-
-
-CurrentViewer = Annotated[Viewer, Depends(require_viewer)]
 
 
 def login_required_handler(request: Request, exc: LoginRequired) -> Response:
@@ -107,13 +81,13 @@ def login_required_handler(request: Request, exc: LoginRequired) -> Response:
     return RedirectResponse(f"/login?next={quote(safe_next(target), safe='')}", status_code=303)
 
 
-def project_forbidden_handler(request: Request, exc: ProjectForbidden) -> Response:
+def page_forbidden_handler(request: Request, exc: PageForbidden) -> Response:
     from web.render import render
 
-    return render(request, "error.html", {
-        "viewer": None, "title": "Not your project",
-        "message": f"{exc.email or 'This account'} is not a member of project “{exc.slug}”.",
-    }, status_code=403)
+    if request.headers.get("hx-request"):
+        return Response(exc.message, status_code=403, media_type="text/plain")
+    return render(request, "error.html", {"viewer": None, "title": "Not allowed", "message": exc.message},
+                  status_code=403)
 
 
 def safe_next(value: str | None) -> str:
@@ -128,18 +102,6 @@ def safe_next(value: str | None) -> str:
     if parts.scheme or parts.netloc:
         return DEFAULT_NEXT
     return value
-
-
-def same_origin(request: Request) -> bool:
-    """The POST came from one of our own pages (see the module docstring).
-
-    Compares host[:port] only, not the scheme, so it also holds behind a TLS-terminating
-    proxy — as long as the proxy passes the original Host header through."""
-    host = request.headers.get("host")
-    source = request.headers.get("origin") or request.headers.get("referer")
-    if not host or not source or source == "null":
-        return False
-    return urlsplit(source).netloc.lower() == host.lower()
 
 
 def set_session_cookie(response: Response, token: str, settings: Settings) -> None:

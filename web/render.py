@@ -17,6 +17,8 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from access.credentials import PROJECT_COOKIE
+
 HERE = Path(__file__).resolve().parent
 
 # htmx comes from the CDN, pinned to one exact file by Subresource Integrity: if the CDN
@@ -45,6 +47,13 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Vary": "Cookie, HX-Request",
 }
+
+
+# The top navigation: (path, label). Every page is scoped to the viewer's current project.
+NAV = (
+    ("/overview", "Overview"), ("/traces", "Traces"), ("/failures", "Failures"), ("/costs", "Costs"),
+    ("/providers", "Providers"), ("/settings", "Settings"),
+)
 
 
 def fmt_duration_ns(ns: int | None) -> str:
@@ -126,7 +135,7 @@ def make_templates() -> Jinja2Templates:
     )
     env.globals.update(
         fmt_duration=fmt_duration, trace_cost=trace_cost, span_cost=span_cost,
-        htmx_url=HTMX_URL, htmx_sri=HTMX_SRI,
+        htmx_url=HTMX_URL, htmx_sri=HTMX_SRI, nav=NAV,
     )
     return Jinja2Templates(env=env)
 
@@ -143,6 +152,6 @@ def render(request: Request, name: str, context: dict[str, Any], *, status_code:
         # ?project= on a page is remembered, so every link (and the JSON API under the same
         # login) stays in that project. Not a credential: membership is checked on every request.
         settings = request.app.state.settings
-        response.set_cookie("causeline_project", chosen, max_age=settings.session_days * 86400, path="/",
+        response.set_cookie(PROJECT_COOKIE, chosen, max_age=settings.session_days * 86400, path="/",
                             httponly=True, samesite="lax", secure=settings.secure_cookies)
     return response

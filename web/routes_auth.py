@@ -8,7 +8,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.params import has_nul
+from pages.params import has_nul
 from db.queries.auth import authenticate_user, create_user_session, delete_user_session
 from web.auth import (
     SESSION_COOKIE, AppSettings, DbSession, clear_session_cookie, current_viewer, safe_next, same_origin,

@@ -11,24 +11,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from db.queries.traces import get_span, get_trace, list_traces, span_edges, span_names
-from web.auth import AppSettings, CurrentViewer, DbSession, Viewer
+from core.permissions import Principal
+from web.auth import AppSettings, CurrentViewer, DbSession
+from web.page import render_page
 from web.render import render
 from web.tree import build_tree
 from db.queries.forensics import trace_attribution
-from web.views import HEX16, HEX32, PageFilters, attribution_view, edge_keys, edge_views, event_views, parse_hex
+from web.views import (
+    HEX16, HEX32, PageFilters, attribution_view, edge_keys, edge_views, event_views, parse_hex, span_content,
+)
 
 router = APIRouter()
 
 
-def _error_page(request: Request, viewer: Viewer | None, status: int, title: str, message: str):
+def _error_page(request: Request, viewer: Principal | None, status: int, title: str, message: str):
     return render(request, "error.html", {"viewer": viewer, "title": title, "message": message},
                   status_code=status)
-
-
-def _no_project(request: Request, viewer: Viewer):
-    return _error_page(request, viewer, 403, "No project",
-                       f"{viewer.email or 'This account'} is not a member of any project yet. "
-                       "Ask a project owner to add you.")
 
 
 @router.get("/")
@@ -36,7 +34,7 @@ def home():
     return RedirectResponse("/traces", status_code=303)
 
 
-def _list_context(session, viewer: Viewer, filters: PageFilters, cursor: str) -> dict:
+def _list_context(session, viewer: Principal, filters: PageFilters, cursor: str) -> dict:
     kwargs, errors = filters.parse(cursor)
     page = list_traces(session, viewer.project_id, **kwargs)
     next_query = filters.query(cursor=page.next_cursor) if page.next_cursor else None
@@ -57,10 +55,9 @@ def traces_page(
 ):
     # Parameters are plain strings on purpose: a bad value becomes a message on the page,
     # not FastAPI's JSON 422.
-    if viewer.project_id is None:
-        return _no_project(request, viewer)
     filters = PageFilters(since, until, status, service, agent, model, limit)
-    return render(request, "traces.html", _list_context(session, viewer, filters, cursor))
+    context = _list_context(session, viewer, filters, cursor)
+    return render_page(request, "traces.html", context, json_href=context["json_href"])
 
 
 @router.get("/traces/rows")
@@ -70,17 +67,16 @@ def trace_rows_fragment(
     model: str = "", limit: str = "50", cursor: str = "",
 ):
     """The next page of rows, appended to the table by htmx (replaces the "next" row)."""
-    if viewer.project_id is None:
-        return _no_project(request, viewer)
     filters = PageFilters(since, until, status, service, agent, model, limit)
     return render(request, "_trace_rows.html", _list_context(session, viewer, filters, cursor))
 
 
-def _span_context(session, viewer: Viewer, trace_id: bytes, span) -> dict:
+def _span_context(session, viewer: Principal, trace_id: bytes, span) -> dict:
     edges = span_edges(session, viewer.project_id, trace_id, span.span_id)
     names = span_names(session, viewer.project_id, edge_keys(edges))
+    shown = span_content(span, viewer.sees_content)
     return {
-        "span": span, "trace_hex": trace_id.hex(), "events": event_views(span),
+        "span": span, "trace_hex": trace_id.hex(), "content": shown, "events": event_views(span, shown["events"]),
         "edges": edge_views(edges, names, focus=(trace_id, span.span_id)),
     }
 
@@ -88,8 +84,6 @@ def _span_context(session, viewer: Viewer, trace_id: bytes, span) -> dict:
 @router.get("/traces/{trace_id}")
 def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: DbSession, settings: AppSettings,
                span: str = ""):
-    if viewer.project_id is None:
-        return _no_project(request, viewer)
     trace_bytes = parse_hex(trace_id, HEX32)
     if trace_bytes is None:
         return _error_page(request, viewer, 404, "Not a trace id",
@@ -108,13 +102,13 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
         if found is None and detail.truncated:  # a span beyond the cap can still be opened by id
             found = get_span(session, viewer.project_id, trace_bytes, span_bytes)
         selected = _span_context(session, viewer, trace_bytes, found) if found else None
-    return render(request, "trace.html", {
+    return render_page(request, "trace.html", {
         "viewer": viewer, "detail": detail, "trace": detail.trace, "trace_hex": trace_bytes.hex(),
         "rows": build_tree(detail.spans), "lineage": edge_views(_in_span_order(detail), names),
         "selected": selected, "selected_id": span_bytes.hex() if selected else None,
         "window_ns": _window_ns(detail.spans),
         "attribution": attribution_view(trace_attribution(session, viewer.project_id, trace_bytes).attribution),
-    })
+    }, json_href=f"/api/traces/{trace_bytes.hex()}")
 
 
 def _in_span_order(detail):
@@ -138,7 +132,7 @@ def span_fragment(request: Request, trace_id: str, span_id: str, viewer: Current
     if not request.headers.get("hx-request") and trace_bytes and span_bytes:
         return RedirectResponse(f"/traces/{trace_bytes.hex()}?span={span_bytes.hex()}", status_code=303)
     found = None
-    if viewer.project_id is not None and trace_bytes and span_bytes:
+    if trace_bytes and span_bytes:
         found = get_span(session, viewer.project_id, trace_bytes, span_bytes)
     if found is None:
         return render(request, "_span_missing.html", {"span_id": span_id}, status_code=404)

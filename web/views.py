@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 from urllib.parse import urlencode
 
-from api.params import TIME_RANGE, has_nul, time_error
+from pages.params import TIME_RANGE, has_nul, time_error
+from core.masking import mask_attributes, mask_events, mask_text
 from db.models import SpanEdge, SpanRow
 from db.queries.traces import MAX_LIMIT, TRACE_STATUSES, InvalidCursor, decode_cursor
 
@@ -102,9 +103,19 @@ class EventView:
     attributes: Any
 
 
-def event_views(span: SpanRow) -> list[EventView]:
+def span_content(span: SpanRow, visible: bool) -> dict[str, Any]:
+    """What the span detail shows of captured content: all of it, or masked for readers
+    without `read_content` (core/masking.py)."""
+    if visible:
+        return {"input": span.input, "output": span.output, "attributes": span.attributes or {},
+                "events": span.events or [], "masked": False}
+    return {"input": mask_text(span.input), "output": mask_text(span.output),
+            "attributes": mask_attributes(span.attributes), "events": mask_events(span.events), "masked": True}
+
+
+def event_views(span: SpanRow, events: list | None = None) -> list[EventView]:
     views = []
-    for event in span.events or []:
+    for event in (span.events or []) if events is None else events:
         if not isinstance(event, dict):
             views.append(EventView("(malformed event)", None, event))
             continue

@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core import security
@@ -14,19 +14,32 @@ from db.models import ApiKey, Membership, Project, User, UserSession
 
 
 @dataclass(frozen=True)
-class KeyPrincipal:
+class KeyRecord:
     key_id: int
     project_id: int
+    project_slug: str
     scopes: frozenset[str]
     prefix: str
+    created_by: int | None
+    creator_role: str | None  # the creator's current role in the key's project; None if not a member
 
 
 @dataclass(frozen=True)
-class UserPrincipal:
+class MembershipRecord:
+    project_id: int
+    slug: str
+    role: str
+
+
+@dataclass(frozen=True)
+class UserRecord:
     user_id: int
     email: str
-    project_ids: tuple[int, ...]
+    memberships: tuple[MembershipRecord, ...]  # ordered by project id
     is_admin: bool
+
+    def membership(self, slug: str) -> MembershipRecord | None:
+        return next((m for m in self.memberships if m.slug == slug), None)
 
 
 @dataclass(frozen=True)
@@ -52,25 +65,49 @@ def create_project(session: Session, slug: str, name: str | None = None) -> Proj
 
 def create_api_key(
     session: Session, project_id: int, *, name: str, scopes: list[str], secret: str | None = None,
+    created_by: int | None = None,
 ) -> CreatedKey:
     secret = secret or security.generate_api_key()
     row = ApiKey(
         project_id=project_id, name=name, prefix=security.key_prefix(secret),
-        key_hash=security.hash_key(secret), scopes=sorted(scopes),
+        key_hash=security.hash_key(secret), scopes=sorted(scopes), created_by=created_by,
     )
     session.add(row)
     session.flush()
     return CreatedKey(row.id, project_id, name, row.prefix, row.scopes, secret)
 
 
-def find_key(session: Session, secret: str) -> KeyPrincipal | None:
-    """The unrevoked key with this secret, or None."""
-    row = session.scalars(
-        select(ApiKey).where(ApiKey.key_hash == security.hash_key(secret), ApiKey.revoked_at.is_(None))
+def find_key(session: Session, secret: str) -> KeyRecord | None:
+    """The unrevoked key with this secret (with its creator's current role), or None."""
+    row = session.execute(
+        select(ApiKey.id, ApiKey.project_id, Project.slug, ApiKey.scopes, ApiKey.prefix, ApiKey.created_by,
+               Membership.role)
+        .join(Project, Project.id == ApiKey.project_id)
+        .outerjoin(Membership, (Membership.user_id == ApiKey.created_by) & (Membership.project_id == ApiKey.project_id))
+        .where(ApiKey.key_hash == security.hash_key(secret), ApiKey.revoked_at.is_(None))
     ).one_or_none()
     if row is None:
         return None
-    return KeyPrincipal(row.id, row.project_id, frozenset(row.scopes), row.prefix)
+    return KeyRecord(row.id, row.project_id, row.slug, frozenset(row.scopes), row.prefix, row.created_by, row.role)
+
+
+def touch_key(session: Session, key_id: int) -> None:
+    """Records that the key was used; at most one write per key and minute."""
+    session.execute(
+        update(ApiKey).where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None),
+                                                       ApiKey.last_used_at < func.now() - text("interval '1 minute'")))
+        .values(last_used_at=func.now())
+    )
+
+
+def revoke_project_key(session: Session, project_id: int, key_id: int) -> ApiKey | None:
+    """Revoke one key of this project (None: no such key here)."""
+    row = session.get(ApiKey, key_id)
+    if row is None or row.project_id != project_id:
+        return None
+    row.revoked_at = row.revoked_at or datetime.now(timezone.utc)
+    session.flush()
+    return row
 
 
 def list_keys(session: Session, project_id: int | None = None) -> list[ApiKey]:
@@ -98,7 +135,7 @@ def create_user(session: Session, email: str, password: str, *, is_admin: bool =
     return user
 
 
-def add_membership(session: Session, user_id: int, project_id: int, role: str = "owner") -> None:
+def add_membership(session: Session, user_id: int, project_id: int, role: str = "admin") -> None:
     session.add(Membership(user_id=user_id, project_id=project_id, role=role))
     session.flush()
 
@@ -125,7 +162,7 @@ def create_user_session(session: Session, user_id: int, *, days: int) -> str:
     return token
 
 
-def find_session_user(session: Session, token: str) -> UserPrincipal | None:
+def find_session_user(session: Session, token: str) -> UserRecord | None:
     row = session.execute(
         select(User).join(UserSession, UserSession.user_id == User.id).where(
             UserSession.token_hash == security.hash_token(token),
@@ -134,10 +171,16 @@ def find_session_user(session: Session, token: str) -> UserPrincipal | None:
     ).scalar_one_or_none()
     if row is None:
         return None
-    project_ids = tuple(session.scalars(
-        select(Membership.project_id).where(Membership.user_id == row.id).order_by(Membership.project_id)
-    ))
-    return UserPrincipal(row.id, row.email, project_ids, row.is_admin)
+    return UserRecord(row.id, row.email, user_memberships(session, row.id), row.is_admin)
+
+
+def user_memberships(session: Session, user_id: int) -> tuple[MembershipRecord, ...]:
+    rows = session.execute(
+        select(Membership.project_id, Project.slug, Membership.role)
+        .join(Project, Project.id == Membership.project_id)
+        .where(Membership.user_id == user_id).order_by(Membership.project_id)
+    )
+    return tuple(MembershipRecord(r.project_id, r.slug, r.role) for r in rows)
 
 
 def delete_user_session(session: Session, token: str) -> None:
@@ -150,58 +193,3 @@ def delete_user_session(session: Session, token: str) -> None:
 @functools.cache
 def _dummy_hash() -> str:
     return security.hash_password("causeline-timing-equalizer")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is asking, and for which project. Every query downstream is scoped by project_id."""
-
-    project_id: int
-    scopes: frozenset[str]
-    via: str  # "key:<prefix>", "user:<email>" or "open" (auth disabled)
-
-
-def member_project(session: Session, user: UserPrincipal, slug: str) -> int | None:
-    """The id of project `slug` if `user` is a member of it, else None (unknown or not a member:
-    the same answer, so slugs of other projects are not revealed)."""
-    if not slug or "\x00" in slug:
-        return None
-    project = get_project_by_slug(session, slug)
-    return project.id if project is not None and project.id in user.project_ids else None
-
-
-def resolve_principal(
-    session: Session, *, api_key: str | None, session_token: str | None, project_slug: str | None = None,
-) -> Principal | None:
-    """A key wins over a cookie; a user sees the requested project if a member, else their first."""
-    if api_key:
-        key = find_key(session, api_key)
-        if key is None:
-            return None
-        return Principal(key.project_id, key.scopes, f"key:{key.prefix}")
-    if session_token:
-        user = find_session_user(session, session_token)
-        if user is None or not user.project_ids:
-            return None
-        project_id = user.project_ids[0]
-        if project_slug:
-            project_id = member_project(session, user, project_slug)
-            if project_id is None:
-                return None
-        return Principal(project_id, frozenset(security.SCOPES), f"user:{user.email}")
-    return None
-
-
-def open_principal(session: Session, project_slug: str) -> Principal | None:
-    """With auth disabled, everyone reads the bootstrap project."""
-    project = get_project_by_slug(session, project_slug)
-    return None if project is None else Principal(project.id, frozenset(security.SCOPES), "open")
-
-
-def bearer_token(authorization: str | None, x_key: str | None) -> str | None:
-    """The key from `Authorization: Bearer <key>` or `x-causeline-key: <key>`."""
-    if authorization:
-        scheme, _, value = authorization.strip().partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    return x_key.strip() if x_key and x_key.strip() else None

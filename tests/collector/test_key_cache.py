@@ -1,5 +1,5 @@
-"""The API key cache: keyed by the key's hash, malformed keys refused before any query,
-short-lived misses, oldest entries evicted first."""
+"""The API key cache (access/keys.py): keyed by the key's hash, malformed keys refused before
+any query, short-lived misses, oldest entries evicted first."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import httpx
 import pytest
 from google.rpc import status_pb2
 
-from collector.service import KEY_MISS_CACHE_SECONDS, _TTLCache, plausible_key
+from access.credentials import plausible_key
+from access.keys import KEY_MISS_CACHE_SECONDS, KeyCache
+from core.ttl_cache import TTLCache as _TTLCache
 from core.security import hash_key
 from db.engine import make_engine, make_sessionmaker
 from tests import otlp_payloads as P
@@ -18,9 +20,10 @@ from tests.live import live_server
 
 
 def test_cache_is_keyed_by_the_hash_not_the_secret(collector):
-    assert collector.service.authenticate(collector.key).project_id == collector.project_id
-    assert hash_key(collector.key) in collector.service._keys
-    assert collector.key not in collector.service._keys
+    keys = KeyCache(make_sessionmaker(collector.engine))
+    assert keys.find(collector.key).project_id == collector.project_id
+    assert hash_key(collector.key) in keys
+    assert collector.key not in keys
 
 
 @pytest.mark.parametrize("secret", ["", "x" * 257, "cl_é-key", "cl_tab\tkey", "cl_nul\x00"])
@@ -31,7 +34,7 @@ def test_malformed_keys_are_not_plausible(secret):
 def test_malformed_key_is_401_before_any_query(database_url, engine, project):
     # Every query would fail (503): a 401 proves none was made.
     dead = make_engine("postgresql://nobody@127.0.0.1:1/nothing", pool_size=1)
-    service, app = start_collector(database_url, engine, make_sessionmaker(dead), project)
+    service, app = start_collector(database_url, dead, make_sessionmaker(dead), project)
     body = P.request([P.span(P.trace_id(), P.span_id())]).SerializeToString()
     try:
         with live_server(app) as url:

@@ -25,7 +25,8 @@ sys.exit(status)
 """
 
 
-@pytest.mark.parametrize("command", [["keys", "list"], ["prices", "list"], ["keys", "create", "--name", "x"]])
+@pytest.mark.parametrize("command", [["keys", "list"], ["prices", "list"], ["users", "list"],
+                                     ["keys", "create", "--name", "x"]])
 def test_everyday_commands_do_not_load_the_server_stack(pg, command):
     url = pg.fresh_database()
     try:

@@ -45,6 +45,7 @@ class Serve:
         self.port, self.otlp_port = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAUSELINE_") and k != "DATABASE_URL"}
         env.update(CAUSELINE_HOME=str(home), CAUSELINE_PORT=str(self.port), CAUSELINE_OTLP_PORT=str(self.otlp_port),
+                   CAUSELINE_GRPC_PORT=str(free_port()),
                    CAUSELINE_DEMO="off", CAUSELINE_INIT_ADMIN_PASSWORD="recovery-admin")
         self.log = log
         self.process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], cwd=REPO, env=env,

@@ -29,12 +29,12 @@ def serve_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("busy_setting", ["CAUSELINE_PORT", "CAUSELINE_OTLP_PORT"])
+@pytest.mark.parametrize("busy_setting", ["CAUSELINE_PORT", "CAUSELINE_OTLP_PORT", "CAUSELINE_GRPC_PORT"])
 def test_a_busy_port_is_one_line_naming_the_setting(busy_setting):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        ports = {"CAUSELINE_PORT": str(free_port()), "CAUSELINE_OTLP_PORT": str(free_port())}
+        ports = {name: str(free_port()) for name in ("CAUSELINE_PORT", "CAUSELINE_OTLP_PORT", "CAUSELINE_GRPC_PORT")}
         ports[busy_setting] = str(busy.getsockname()[1])
         # An unreachable database: the port must be refused before the database is touched.
         result = subprocess.run(
@@ -57,6 +57,7 @@ def test_the_demo_is_stored_before_the_first_request_is_answered(pg, tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve"], cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         env=serve_env(DATABASE_URL=database_url, CAUSELINE_PORT=str(port), CAUSELINE_OTLP_PORT=str(otlp_port),
+                      CAUSELINE_GRPC_PORT=str(free_port()),
                       CAUSELINE_DEMO="on", CAUSELINE_INIT_API_KEY=KEY, CAUSELINE_INIT_ADMIN_PASSWORD="startup-admin",
                       CAUSELINE_HOME=str(tmp_path / "home")),
     )

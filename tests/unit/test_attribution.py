@@ -82,6 +82,13 @@ CASES = {
         [link(10, "handoff_from", 2, trace=T2, dst_trace=T)],
         [("agent b", ["agent b", "handoff"], "auth_failed", False, None, None)], False,
     ),
+    "third-party handoff without a link: the edge is derived over the trace": (
+        [sp(1, end=100), err(2, 1, "unknown", start=10, end=50, name="handoff to b", cat="tool",
+                             attributes={"openinference.span.kind": "TOOL", "input.value": "a"}),
+         err(10, 1, cls="auth_failed", start=60, end=90, name="b", cat="agent", agent_name="b")],
+        [],
+        [("b", ["b", "handoff to b"], "auth_failed", True, "handled", "s1")], False,
+    ),
     "parent-id cycle does not hang": (
         [err(1, 2, end=10), err(2, 1, end=20)], [],
         [("s1", ["s1", "s2"], "unknown", False, None, None)], False,

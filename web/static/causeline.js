@@ -8,3 +8,10 @@ document.addEventListener("htmx:afterSwap", function (event) {
     row.classList.toggle("selected", row.getAttribute("data-span") === current);
   });
 });
+
+// A <select data-autosubmit> submits its form on change (the project switcher); its
+// Switch button stays for keyboards and no-JavaScript use. (No inline handlers: the CSP forbids them.)
+document.addEventListener("change", function (event) {
+  var el = event.target;
+  if (el && el.matches && el.matches("select[data-autosubmit]") && el.form) el.form.requestSubmit();
+});

@@ -1,6 +1,6 @@
 """Response models of the forensics endpoints (attribution, lineage, trace costs, failures).
 
-Same conventions as api/schemas.py: lowercase hex ids, money as decimal strings in USD
+Same conventions as pages/schemas.py: lowercase hex ids, money as decimal strings in USD
 (never floats; null = nothing priced), token counts as integers.
 """
 
@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
-from api.schemas import money
+from pages.schemas import money
 from core.attribution import BlastRadius, Burned, Failure, TraceAttribution
 from core.forensics_view import SpanRef
 from core.lineage import Lineage

@@ -1,6 +1,6 @@
 """Response models of the across-traces endpoints (/api/costs, /api/health/providers, /api/anomalies).
 
-Same conventions as api.schemas: money is a decimal string in USD, null when nothing
+Same conventions as pages.schemas: money is a decimal string in USD, null when nothing
 was priced (never "0" for unpriced calls); times are ISO-8601 UTC.
 """
 
@@ -10,7 +10,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from api.schemas import TokenCounts
+from pages.schemas import TokenCounts
 
 
 class Window(BaseModel):

@@ -68,3 +68,16 @@ def reject_nul_query(request: Request) -> None:
     ]
     if errors:
         raise RequestValidationError(errors)
+
+
+class InvalidQuery(ValueError):
+    """A page's query does not make sense (empty window, unknown grouping...): the API answers
+    422 naming `field`, a page shows `message` next to its form."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+    def as_validation_error(self) -> RequestValidationError:
+        return RequestValidationError([{"type": "value_error", "loc": ("query", self.field), "msg": self.message,
+                                        "input": None}])

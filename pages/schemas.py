@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from core.masking import mask_attributes, mask_events, mask_text
 from db.models import SpanEdge, SpanRow, TraceRow
 
 
@@ -144,7 +145,12 @@ def trace_summary(row: TraceRow, status: str) -> TraceSummary:
     )
 
 
-def span_out(row: SpanRow) -> SpanOut:
+def span_out(row: SpanRow, *, content: bool = True) -> SpanOut:
+    """`content=False` (a reader without `read_content`): captured text masked (core/masking.py)."""
+    attributes, events, text_in, text_out = row.attributes or {}, row.events or [], row.input, row.output
+    if not content:
+        attributes, events = mask_attributes(attributes), mask_events(events)
+        text_in, text_out = mask_text(text_in), mask_text(text_out)
     return SpanOut(
         trace_id=row.trace_id.hex(), span_id=row.span_id.hex(),
         parent_span_id=row.parent_span_id.hex() if row.parent_span_id else None,
@@ -157,8 +163,8 @@ def span_out(row: SpanRow) -> SpanOut:
         session_id=row.session_id, user_id=row.user_id, start=row.start_time,
         start_ns=str(row.start_ns), end_ns=str(row.start_ns + row.duration_ns),
         duration_ns=row.duration_ns, duration_ms=row.duration_ns / 1_000_000,
-        attributes=row.attributes or {}, events=row.events or [], links=row.links or [],
-        resource=row.resource or {}, scope=row.scope, input=row.input, output=row.output,
+        attributes=attributes, events=events, links=row.links or [],
+        resource=row.resource or {}, scope=row.scope, input=text_in, output=text_out,
     )
 
 

@@ -1,0 +1,74 @@
+"""Time windows of the workbench pages: quick ranges (15 m ... 30 d) or custom from/to.
+
+Pure: `now` is passed in. Every page with a window parses it here, so the same query
+string means the same window on every page and in its JSON twin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+QUICK_RANGES: dict[str, timedelta] = {
+    "15m": timedelta(minutes=15), "1h": timedelta(hours=1), "24h": timedelta(hours=24),
+    "7d": timedelta(days=7), "30d": timedelta(days=30),
+}
+DEFAULT_RANGE = "24h"
+MIN_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MAX_TIME = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Window:
+    since: datetime
+    until: datetime
+    range: str  # a QUICK_RANGES key, or "custom"
+
+    @property
+    def span(self) -> timedelta:
+        return self.until - self.since
+
+    def query(self) -> dict[str, str]:
+        """The query parameters that reproduce this window (for links and the JSON twin)."""
+        if self.range != "custom":
+            return {"range": self.range}
+        return {"since": self.since.isoformat(), "until": self.until.isoformat()}
+
+
+def parse_time(text: str) -> datetime | None:
+    """ISO-8601; no offset means UTC. Raises ValueError with a message for a person."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date/time like 2026-11-20T12:00 (UTC)") from None
+    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if not MIN_TIME <= value < MAX_TIME:
+        raise ValueError(f"{text!r} must be between {MIN_TIME:%Y-%m-%d} and {MAX_TIME:%Y-%m-%d}")
+    return value
+
+
+def parse_window(range_: str, since: str, until: str, now: datetime, *,
+                 max_span: timedelta | None = None) -> tuple[Window, list[str]]:
+    """The window asked for, and messages for what did not parse (then the default window:
+    a page shows the error, and says which window it shows instead)."""
+    errors: list[str] = []
+    fallback = Window(now - QUICK_RANGES[DEFAULT_RANGE], now, DEFAULT_RANGE)
+    if since.strip() or until.strip():
+        try:
+            start, end = parse_time(since), parse_time(until)
+        except ValueError as exc:
+            return fallback, [str(exc)]
+        end = end or now
+        start = start or end - QUICK_RANGES[DEFAULT_RANGE]
+        if start >= end:
+            return fallback, ["“To” must be later than “From”."]
+        if max_span is not None and end - start > max_span:
+            return fallback, [f"The window is limited to {max_span.days} days."]
+        return Window(start, end, "custom"), errors
+    key = range_.strip() or DEFAULT_RANGE
+    if key not in QUICK_RANGES:
+        return fallback, [f"Range must be one of {', '.join(QUICK_RANGES)}."]
+    return Window(now - QUICK_RANGES[key], now, key), errors
