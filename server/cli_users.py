@@ -5,9 +5,6 @@ from __future__ import annotations
 import sys
 
 from core.permissions import ROLE_DESCRIPTIONS, Role, parse_role
-from core.settings import Settings
-from db.queries.auth import get_project_by_slug
-from db.queries.members import MemberError, add_member, list_members, remove_member, reset_password, set_role
 
 ROLES_HELP = "; ".join(f"{r.value}: {d}" for r, d in ROLE_DESCRIPTIONS.items())
 
@@ -32,7 +29,11 @@ def add_parsers(commands) -> None:
     reset.add_argument("email")
 
 
-def run(session, settings: Settings, args) -> int:
+def run(session, settings, args) -> int:
+    # Deferred so that building the parser (every `causeline` call) imports no database code.
+    from db.queries.auth import get_project_by_slug
+    from db.queries.members import MemberError, add_member, list_members, remove_member, reset_password, set_role
+
     try:
         if args.action == "reset-password":
             password = reset_password(session, args.email)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from core.pricing import PriceOverride
+from core.price_overrides import PriceOverride  # not core.pricing: that loads genai-prices (the CLI lists overrides)
 from db.models import ModelPrice
 
 log = logging.getLogger(__name__)
