@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 
+from access.audit import record
 from api.deps import AppSettings, DbSession, ReadPrincipal
 from pages.params import UtcTime
 from pages.schemas import (
@@ -79,6 +80,7 @@ def make_traces_router() -> APIRouter:
         responses={404: {"model": ErrorBody, "description": "No such trace in this project."}},
     )
     def trace_detail(
+        request: Request,
         principal: ReadPrincipal,
         session: DbSession,
         settings: AppSettings,
@@ -89,6 +91,9 @@ def make_traces_router() -> APIRouter:
         if detail is None:
             # Same answer whether the trace is absent or belongs to another project.
             raise HTTPException(404, detail=f"trace {trace_id} not found in this project")
+        if principal.sees_content:  # captured content leaves the building: recorded
+            record(session, request, principal, "trace.view", target=trace_id)
+            session.commit()
         return TraceDetailOut(
             trace=trace_summary(detail.trace, detail.status),
             spans=[span_out(s, content=principal.sees_content) for s in detail.spans],

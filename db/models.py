@@ -258,18 +258,28 @@ class ToolRollup(Base):
 
 
 class AuditEvent(Base):
-    """Append-only; each row's hash covers the previous row's hash (a tamper-evident chain)."""
+    """Append-only (UPDATE, DELETE and TRUNCATE refused by triggers); each row's hash covers the
+    previous row's hash in its chain (core/audit_chain.py): one chain per project, chain 0 for
+    events with no project (e.g. failed logins)."""
 
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     project_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    chain: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime] = mapped_column(TZ)
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
     target: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(Text)
+    client_addr: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict] = mapped_column(JSONB)
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary)
     hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    __table_args__ = (
+        UniqueConstraint("chain", "seq"),
+        Index("ix_audit_events_chain_at", "chain", "at"),
+    )
 
 
 class ModelPrice(Base):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from server import cli_prices, cli_users
+from server import cli_audit, cli_prices, cli_users
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cli_prices.add_parsers(commands)
     cli_users.add_parsers(commands)
+    cli_audit.add_parsers(commands)
 
     args = parser.parse_args(argv)
     from core.settings import Settings
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             return _migrate(settings)
         if args.command == "serve":
             return _serve(settings, args, parser)
-        actions = {"keys": _key_action, "prices": cli_prices.run, "users": cli_users.run}
+        actions = {"keys": _key_action, "prices": cli_prices.run, "users": cli_users.run, "audit": cli_audit.run}
         return _in_transaction(settings, args, actions[args.command])
     except KeyboardInterrupt:
         return 130
@@ -86,6 +87,7 @@ def _in_transaction(settings, args, action) -> int:
 
 def _key_action(session, settings, args) -> int:
     from core import security
+    from db.queries.audit import append
     from db.queries.auth import create_api_key, get_project_by_slug, list_keys, revoke_key
 
     if args.action == "revoke":
@@ -93,6 +95,8 @@ def _key_action(session, settings, args) -> int:
         if key is None:
             print(f"no single key matches {args.key!r}", file=sys.stderr)
             return 1
+        append(session, project_id=key.project_id, actor=cli_users.cli_actor(), action="key.revoke",
+               target=f"{key.prefix} ({key.name})")
         print(f"revoked key {key.id} ({key.prefix}…, {key.name})")
         return 0
     slug = args.project or settings.init_project
@@ -107,6 +111,8 @@ def _key_action(session, settings, args) -> int:
             print(str(exc), file=sys.stderr)
             return 2
         key = create_api_key(session, project.id, name=args.name, scopes=scopes)
+        append(session, project_id=project.id, actor=cli_users.cli_actor(), action="key.create",
+               target=f"{key.prefix} ({key.name})", details={"scopes": ",".join(key.scopes)})
         print(f"created key {key.id} for project {slug} with scopes {','.join(key.scopes)}")
         print(f"secret (shown once): {key.secret}")
         return 0

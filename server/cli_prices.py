@@ -30,7 +30,9 @@ def add_parsers(commands) -> None:
 def run(session, settings, args) -> int:
     # Deferred so that building the parser (every `causeline` call) imports no database code.
     from db.queries.auth import get_project_by_slug
+    from db.queries.audit import append
     from db.queries.prices import add_price_override, list_price_overrides, remove_price_override
+    from server.cli_users import cli_actor
 
     slug = args.project or settings.init_project
     project = get_project_by_slug(session, slug)
@@ -47,6 +49,7 @@ def run(session, settings, args) -> int:
         if not remove_price_override(session, project.id, args.id):
             print(f"no override {args.id} in project {slug}", file=sys.stderr)
             return 1
+        append(session, project_id=project.id, actor=cli_actor(), action="price.remove", target=str(args.id))
         print(f"removed override {args.id}")
         return 0
     try:
@@ -60,6 +63,9 @@ def run(session, settings, args) -> int:
     except ValueError as exc:
         print(f"invalid override: {exc}", file=sys.stderr)
         return 2
+    append(session, project_id=project.id, actor=cli_actor(), action="price.add", target=row.model_pattern,
+           details={"id": row.id, "provider": row.provider or "*", "input": f"{row.input_per_mtok:f}",
+                    "output": f"{row.output_per_mtok:f}"})
     print(f"added override {row.id}: {row.model_pattern} (applies to new spans within 30 seconds)")
     return 0
 

@@ -29,14 +29,29 @@ def add_parsers(commands) -> None:
     reset.add_argument("email")
 
 
+def cli_actor() -> str:
+    """Who acted on the command line, for the audit trail: the operating-system user."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
 def run(session, settings, args) -> int:
     # Deferred so that building the parser (every `causeline` call) imports no database code.
     from db.queries.auth import get_project_by_slug
+    from db.queries.audit import append
     from db.queries.members import MemberError, add_member, list_members, remove_member, reset_password, set_role
+
+    def audit(project_id, action, target, **details):
+        append(session, project_id=project_id, actor=cli_actor(), action=action, target=target, details=details)
 
     try:
         if args.action == "reset-password":
             password = reset_password(session, args.email)
+            audit(None, "user.reset_password", args.email.strip().lower())
             print(f"new password for {args.email.strip().lower()} (shown once): {password}")
             return 0
         slug = args.project or settings.init_project
@@ -50,15 +65,18 @@ def run(session, settings, args) -> int:
             return 0
         if args.action == "add":
             member, password = add_member(session, project.id, args.email, parse_role(args.role))
+            audit(project.id, "member.add", member.email, role=member.role)
             print(f"added {member.email} to {slug} as {member.role}")
             if password:
                 print(f"password (shown once): {password}")
             return 0
         if args.action == "role":
             old, new = set_role(session, project.id, args.email, parse_role(args.role))
+            audit(project.id, "member.role", args.email.strip().lower(), old=old, new=new)
             print(f"{args.email.strip().lower()} in {slug}: {old} -> {new}")
             return 0
         revoked = remove_member(session, project.id, args.email)
+        audit(project.id, "member.remove", args.email.strip().lower(), keys_revoked=revoked)
         print(f"removed {args.email.strip().lower()} from {slug}; revoked {revoked} key(s) they created")
         return 0
     except (MemberError, ValueError) as exc:

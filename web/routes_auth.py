@@ -9,7 +9,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from pages.params import has_nul
-from db.queries.auth import authenticate_user, create_user_session, delete_user_session
+from access.audit import client_addr
+from db.queries.audit import append
+from db.queries.auth import authenticate_user, create_user_session, delete_user_session, find_session_user
 from web.auth import (
     SESSION_COOKIE, AppSettings, DbSession, clear_session_cookie, current_viewer, safe_next, same_origin,
     set_session_cookie,
@@ -53,7 +55,7 @@ async def login_submit(
         else:
             try:
                 token = await to_thread.run_sync(_authenticate, request.app.state.sessionmaker, email, password,
-                                                 settings.session_days)
+                                                 settings.session_days, client_addr(request))
             finally:
                 guard.release()
             if token is not None:
@@ -66,20 +68,30 @@ async def login_submit(
         response.headers["Retry-After"] = str(refusal.retry_after)
         return response
     guard.failed(ip, email_key)
+    if email and not has_nul(email) and refusal is None:
+        await to_thread.run_sync(_record_failure, request.app.state.sessionmaker, email_key, client_addr(request))
     # One message for unknown email and wrong password: do not reveal which accounts exist.
     # (An email holding NUL cannot exist: PostgreSQL text has no NUL; it is not looked up.)
     return _login_page(request, next_path=next_path, email=email, status=401, error="Wrong email or password.")
 
 
-def _authenticate(sessionmaker, email: str, password: str, days: int) -> str | None:
-    """A new session token for valid credentials, else None (runs in a worker thread)."""
+def _authenticate(sessionmaker, email: str, password: str, days: int, addr: str | None) -> str | None:
+    """A new session token for valid credentials, else None (runs in a worker thread).
+    A login is recorded in the audit trail's chain 0 (a user, not one project)."""
     with sessionmaker() as session:
         user = authenticate_user(session, email, password)
         if user is None:
             return None
         token = create_user_session(session, user.id, days=days)
+        append(session, project_id=None, actor=f"user:{user.email}", action="login", client_addr=addr)
         session.commit()
         return token
+
+
+def _record_failure(sessionmaker, email: str, addr: str | None) -> None:
+    with sessionmaker.begin() as session:
+        append(session, project_id=None, actor="anonymous", action="login", target=email[:320], outcome="failed",
+               client_addr=addr)
 
 
 @router.post("/logout")
@@ -88,7 +100,11 @@ def logout(request: Request, session: DbSession, settings: AppSettings):
         return Response("Cross-site logout refused.", status_code=403, media_type="text/plain")
     token = request.cookies.get(SESSION_COOKIE)
     if token:
+        user = find_session_user(session, token)
         delete_user_session(session, token)
+        if user is not None:
+            append(session, project_id=None, actor=f"user:{user.email}", action="logout",
+                   client_addr=client_addr(request))
         session.commit()
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response, settings)

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
+from access.audit import record
 from core.permissions import Permission, Principal, grantable_scopes, parse_role
 from core.price_overrides import pattern_preview
 from core.window import parse_time
@@ -86,6 +87,8 @@ def create_key(request: Request, viewer: KeyManager, session: DbSession,
         return _page(request, session, viewer, status=400, error=problem, form={"name": name, "scopes": scopes})
     created = create_api_key(session, viewer.project_id, name=name, scopes=sorted(set(scopes)),
                              created_by=viewer.user_id)
+    record(session, request, viewer, "key.create", target=f"{created.prefix} ({name})",
+           details={"scopes": ",".join(created.scopes)})
     session.commit()
     return _page(request, session, viewer, created=created)
 
@@ -94,8 +97,10 @@ def create_key(request: Request, viewer: KeyManager, session: DbSession,
 def revoke_key(request: Request, key_id: int, viewer: KeyManager, session: DbSession):
     if (refused := _refuse_cross_site(request, session, viewer)) is not None:
         return refused
-    if revoke_project_key(session, viewer.project_id, key_id) is None:
+    key = revoke_project_key(session, viewer.project_id, key_id)
+    if key is None:
         return _page(request, session, viewer, status=404, error=f"No key {key_id} in this project.")
+    record(session, request, viewer, "key.revoke", target=f"{key.prefix} ({key.name})")
     session.commit()
     return _done("key-revoked")
 
@@ -122,7 +127,7 @@ def add_price(request: Request, viewer: PriceManager, session: DbSession,
     try:
         if any("\x00" in v for v in form.values()):
             raise ValueError("fields must not contain NUL characters")
-        add_price_override(
+        row = add_price_override(
             session, viewer.project_id, model_pattern=model.strip(), provider=provider.strip() or None,
             input_per_mtok=_rate(input, "Input"), output_per_mtok=_rate(output, "Output"),
             cache_read_per_mtok=_rate(cache_read, "Cache read", optional=True),
@@ -131,6 +136,9 @@ def add_price(request: Request, viewer: PriceManager, session: DbSession,
         )
     except ValueError as exc:
         return _page(request, session, viewer, status=400, error=f"Price override not added: {exc}", form=form)
+    record(session, request, viewer, "price.add", target=row.model_pattern,
+           details={"id": row.id, "provider": row.provider or "*", "input": f"{row.input_per_mtok:f}",
+                    "output": f"{row.output_per_mtok:f}"})
     session.commit()
     return _done("price-added")
 
@@ -141,6 +149,7 @@ def remove_price(request: Request, price_id: int, viewer: PriceManager, session:
         return refused
     if not remove_price_override(session, viewer.project_id, price_id):
         return _page(request, session, viewer, status=404, error=f"No price override {price_id} in this project.")
+    record(session, request, viewer, "price.remove", target=str(price_id))
     session.commit()
     return _done("price-removed")
 
@@ -163,6 +172,7 @@ def add_member_form(request: Request, viewer: MemberManager, session: DbSession,
         member, password = add_member(session, viewer.project_id, email, parse_role(role))
     except (MemberError, ValueError) as exc:
         return _page(request, session, viewer, status=400, error=str(exc), form={"email": email, "role": role})
+    record(session, request, viewer, "member.add", target=member.email, details={"role": member.role})
     session.commit()
     if password:  # a new user: the password is shown once, here
         return _page(request, session, viewer, password=(member.email, password))
@@ -175,9 +185,10 @@ def change_role(request: Request, viewer: MemberManager, session: DbSession,
     if (refused := _refuse_cross_site(request, session, viewer)) is not None:
         return refused
     try:
-        set_role(session, viewer.project_id, email, parse_role(role))
+        old, new = set_role(session, viewer.project_id, email, parse_role(role))
     except (MemberError, ValueError) as exc:
         return _page(request, session, viewer, status=400, error=str(exc))
+    record(session, request, viewer, "member.role", target=email.strip().lower(), details={"old": old, "new": new})
     session.commit()
     return _done("role-changed")
 
@@ -188,8 +199,9 @@ def remove_member_form(request: Request, viewer: MemberManager, session: DbSessi
     if (refused := _refuse_cross_site(request, session, viewer)) is not None:
         return refused
     try:
-        remove_member(session, viewer.project_id, email)
+        revoked = remove_member(session, viewer.project_id, email)
     except MemberError as exc:
         return _page(request, session, viewer, status=400, error=str(exc))
+    record(session, request, viewer, "member.remove", target=email.strip().lower(), details={"keys_revoked": revoked})
     session.commit()
     return _done("member-removed")

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from db.queries.traces import get_span, get_trace, list_traces, span_edges, span_names
+from access.audit import record
 from core.permissions import Principal
 from web.auth import AppSettings, CurrentViewer, DbSession
 from web.page import render_page
@@ -102,6 +103,8 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
         if found is None and detail.truncated:  # a span beyond the cap can still be opened by id
             found = get_span(session, viewer.project_id, trace_bytes, span_bytes)
         selected = _span_context(session, viewer, trace_bytes, found) if found else None
+        if selected is not None:
+            _record_content_view(session, request, viewer, trace_bytes, span_bytes)
     return render_page(request, "trace.html", {
         "viewer": viewer, "detail": detail, "trace": detail.trace, "trace_hex": trace_bytes.hex(),
         "rows": build_tree(detail.spans), "lineage": edge_views(_in_span_order(detail), names),
@@ -136,4 +139,13 @@ def span_fragment(request: Request, trace_id: str, span_id: str, viewer: Current
         found = get_span(session, viewer.project_id, trace_bytes, span_bytes)
     if found is None:
         return render(request, "_span_missing.html", {"span_id": span_id}, status_code=404)
-    return render(request, "_span_detail.html", _span_context(session, viewer, trace_bytes, found))
+    context = _span_context(session, viewer, trace_bytes, found)
+    _record_content_view(session, request, viewer, trace_bytes, span_bytes)
+    return render(request, "_span_detail.html", context)
+
+
+def _record_content_view(session, request: Request, viewer: Principal, trace_id: bytes, span_id: bytes) -> None:
+    """Who saw captured content, in the audit trail (viewers see it masked: nothing to record)."""
+    if viewer.sees_content:
+        record(session, request, viewer, "span.view", target=f"{trace_id.hex()}/{span_id.hex()}")
+        session.commit()
