@@ -8,12 +8,14 @@ from fastapi import APIRouter, Depends
 def make_routers() -> list[APIRouter]:
     """The API's routers; create_app includes them under /api with `dependencies()` (and records
     them, so the permission-matrix test can walk every route)."""
+    from api.audit import make_audit_router
     from api.fleet import make_fleet_router
     from api.forensics import make_forensics_router
     from api.settings import make_settings_router
     from api.traces import make_traces_router
 
-    return [make_traces_router(), make_forensics_router(), make_fleet_router(), make_settings_router()]
+    return [make_traces_router(), make_forensics_router(), make_fleet_router(), make_settings_router(),
+            make_audit_router()]
 
 
 def dependencies() -> list:
