@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     auth_disabled: bool = Field(default=False, description="Serve the API and UI without keys or login (the default project). Never in production.")
     session_days: int = Field(default=14, ge=1, description="How long a UI login lasts.")
     secure_cookies: bool = Field(default=False, description="Mark the session cookie Secure (set behind HTTPS).")
+    max_connections: int = Field(
+        default=1000, ge=10,
+        description="Connections one listener serves at once; beyond it new requests are answered 503 at once "
+                    "(slow or idle clients cannot exhaust the server).",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are "
+                    "believed (client address in the audit trail and the login throttle); empty: none, the peer "
+                    "address is the client's.",
+    )
     docs_public: bool = Field(
         default=False,
         description="Serve the API reference (/docs, /openapi.json) without credentials; by default only to a "

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from typing import Iterable
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
@@ -38,6 +41,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.keys = ingest.keys if ingest is not None else KeyCache(app.state.sessionmaker)
+    app.middleware("http")(_api_headers)
     app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(OverflowError, _overflow_error)
 
@@ -105,7 +109,33 @@ def _mount_private_docs(app: FastAPI, *, login_page: bool) -> None:
 
     @app.get("/docs", include_in_schema=False, dependencies=[Depends(reader(browser=True))])
     def docs():
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Causeline API")
+        return with_csp(get_swagger_ui_html(openapi_url="/openapi.json", title="Causeline API"))
+
+
+API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+async def _api_headers(request: Request, call_next):
+    """JSON answers carry prompts and user data too: never cached, never content-sniffed."""
+    response = await call_next(request)
+    if request.url.path.startswith(("/api/", "/openapi.json", "/v1/", "/docs")):
+        for name, value in API_HEADERS.items():
+            response.headers.setdefault(name, value)
+    return response
+
+
+def with_csp(page: HTMLResponse) -> HTMLResponse:
+    """Swagger UI's page with a Content-Security-Policy: its own inline script allowed by hash,
+    its assets from the one CDN host it names, nothing else (no framing, no plugins)."""
+    body = page.body.decode()
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
+                      for s in re.findall(r"<script>(.*?)</script>", body, flags=re.S))
+    hosts = " ".join(sorted(set(re.findall(r'(https://[^/"\s]+)/', body))))
+    page.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src {hosts} {hashes}; style-src {hosts}; img-src 'self' data: {hosts}; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'")
+    page.headers["X-Frame-Options"] = "DENY"
+    return page
 
 
 async def _data_error(request: Request, exc: DataError) -> JSONResponse:

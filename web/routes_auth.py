@@ -59,7 +59,7 @@ async def login_submit(
             finally:
                 guard.release()
             if token is not None:
-                guard.succeeded(email_key)
+                guard.succeeded(email_key, ip)
                 response = RedirectResponse(next_path, status_code=303)
                 set_session_cookie(response, token, settings)
                 return response

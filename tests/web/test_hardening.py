@@ -75,7 +75,7 @@ def test_concurrent_logins_run_at_most_two_password_checks(app, seeded, monkeypa
 
 
 def test_failed_logins_are_limited_per_email(app, client, seeded):
-    app.state.login_guard = LoginGuard(email_failures=3, ip_failures=100)
+    app.state.login_guard = LoginGuard(pair_failures=3, ip_failures=100, email_free_failures=100)
     for _ in range(3):
         assert post_login(client, seeded.email, "wrong").status_code == 401
     # Even the right password is not checked now.
@@ -87,7 +87,7 @@ def test_failed_logins_are_limited_per_email(app, client, seeded):
 
 
 def test_a_successful_login_resets_the_email_counter(app, client, seeded):
-    app.state.login_guard = LoginGuard(email_failures=3, ip_failures=100)
+    app.state.login_guard = LoginGuard(pair_failures=3, ip_failures=100, email_free_failures=100)
     for _ in range(2):
         for _ in range(2):
             assert post_login(client, seeded.email, "wrong").status_code == 401
@@ -95,7 +95,7 @@ def test_a_successful_login_resets_the_email_counter(app, client, seeded):
 
 
 def test_failed_logins_are_limited_per_client_address(app, client, seeded):
-    app.state.login_guard = LoginGuard(email_failures=100, ip_failures=3)
+    app.state.login_guard = LoginGuard(pair_failures=100, ip_failures=3)
     for i in range(3):
         assert post_login(client, f"guess{i}@example.com", "wrong").status_code == 401
     locked = post_login(client, seeded.email, seeded.password)
@@ -174,3 +174,30 @@ def test_api_reference_follows_the_login(client, seeded):
     assert client.get("/docs").status_code == 200
     # What Swagger UI does next: fetch the spec with the session cookie.
     assert client.get("/openapi.json").json()["info"]["title"] == "Causeline"
+
+
+def test_nobody_can_lock_an_owner_out_from_another_address():
+    now = [1000.0]
+    guard = LoginGuard(pair_failures=10, ip_failures=1000, email_free_failures=5, email_max_delay_s=30,
+                       clock=lambda: now[0])
+    for i in range(200):  # an attacker rotating nothing but guessing hard from one address
+        if guard.refuse("6.6.6.6", "owner@x") is None:
+            guard.failed("6.6.6.6", "owner@x")
+        now[0] += 0.5
+    assert guard.refuse("6.6.6.6", "owner@x").retry_after > 60  # the attacker's pair is locked
+    owner = guard.refuse("10.0.0.7", "owner@x")  # the owner, elsewhere: seconds at most
+    assert owner is None or owner.retry_after <= 30
+    now[0] += 31
+    assert guard.refuse("10.0.0.7", "owner@x") is None
+
+
+def test_the_account_delay_grows_and_is_capped():
+    now = [0.0]
+    guard = LoginGuard(pair_failures=1000, ip_failures=1000, email_free_failures=2, email_max_delay_s=8,
+                       clock=lambda: now[0])
+    waits = []
+    for i in range(7):
+        guard.failed(f"10.0.0.{i}", "a@x")  # every guess from a new address
+        refusal = guard.refuse(f"10.0.1.{i}", "a@x")
+        waits.append(refusal.retry_after if refusal else 0)
+    assert waits == [0, 1, 2, 4, 8, 8, 8]
