@@ -13,4 +13,6 @@ def make_router() -> APIRouter:
     router.include_router(make_traces_router())
     from api.forensics import make_forensics_router; router.include_router(make_forensics_router())  # noqa: E702
     from api.fleet import make_fleet_router; router.include_router(make_fleet_router())  # noqa: E702
+    from api.overview import make_overview_router; router.include_router(make_overview_router())  # noqa: E702
+    from api.providers import make_providers_router; router.include_router(make_providers_router())  # noqa: E702
     return router

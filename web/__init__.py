@@ -14,10 +14,14 @@ def mount(app: FastAPI) -> None:
     from web.auth import LoginRequired, PageForbidden, login_required_handler, page_forbidden_handler
     from web.routes_auth import router as auth_router
     from web.routes_traces import router as traces_router
+    from web.routes_overview import router as overview_router
+    from web.routes_providers import router as providers_router
 
     # Pages are not part of the JSON API's OpenAPI document.
     app.include_router(auth_router, include_in_schema=False)
     app.include_router(traces_router, include_in_schema=False)
+    app.include_router(overview_router, include_in_schema=False)
+    app.include_router(providers_router, include_in_schema=False)
     app.add_exception_handler(LoginRequired, login_required_handler)
     app.add_exception_handler(PageForbidden, page_forbidden_handler)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
