@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 from core.window import Window, parse_window
 from db.queries.failures import failure_groups_by
 from db.queries.fleet import MAX_WINDOW
-from db.queries.overview import runs_by_outcome
+from db.queries.overview import recent_failed_runs, runs_by_outcome
 from pages.fleet import anomaly_data, cost_data, fleet_filters, health_data
 from pages.forensics_schemas import failure_group_out
 from pages.params import InvalidQuery
-from pages.overview_schemas import ModelInTrouble, OverviewOut, OverviewWindow, RunPoint, RunTotals
+from pages.overview_schemas import FailedRunOut, ModelInTrouble, OverviewOut, OverviewWindow, RunPoint, RunTotals
 from pages.schemas import money
 
 STEPS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
@@ -84,6 +84,11 @@ def overview_data(session: Session, project_id: int, window: Window) -> Overview
         window=OverviewWindow(since=window.since, until=window.until, range=window.range,
                               step_seconds=int(step.total_seconds())),
         totals=totals, series=series,
+        recent_failed_runs=[FailedRunOut(
+            trace_id=r.trace_id.hex(), started=r.started, root_name=r.root_name, service=r.service,
+            error_class=r.error_class, span_name=r.span_name, provider=r.provider, model=r.model,
+            root_causes=r.root_causes,
+        ) for r in recent_failed_runs(session, project_id, since=window.since, until=window.until)],
         root_causes={d: [failure_group_out(g) for g in groups[d]] for d in ROOT_CAUSE_DIMENSIONS},
         fleet_window=health.window,
         models_in_trouble=[ModelInTrouble(

@@ -50,10 +50,23 @@ class ModelInTrouble(BaseModel):
     error_rates: list[float] = Field(description="Error rate per bucket of the provider health series.")
 
 
+class FailedRunOut(BaseModel):
+    trace_id: str
+    started: datetime
+    root_name: str | None
+    service: str | None
+    error_class: str = Field(description="Of the run's most confident root cause.")
+    span_name: str
+    provider: str | None
+    model: str | None
+    root_causes: int = Field(description="Root causes that made the run fail.")
+
+
 class OverviewOut(BaseModel):
     window: OverviewWindow
     totals: RunTotals
     series: list[RunPoint] = Field(description="One point per bucket, empty buckets included.")
+    recent_failed_runs: list[FailedRunOut] = Field(description="The latest failed runs, newest first.")
     root_causes: dict[str, list[FailureGroupOut]] = Field(
         description="Top root causes by error_class and by step (same definitions as /api/failures).")
     fleet_window: FleetWindow = Field(

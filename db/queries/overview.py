@@ -61,3 +61,44 @@ def runs_by_outcome(session: Session, project_id: int, *, since: datetime, until
     rows = session.execute(text(_SQL), {"project_id": project_id, "since": since, "until": until, "step": step}).all()
     return [RunBucket(time=r.b, runs=r.runs, failed_runs=r.failed, recovered_runs=r.recovered,
                       cost_usd=r.cost, tokens=int(r.tokens)) for r in rows]
+
+
+@dataclass(frozen=True)
+class FailedRun:
+    trace_id: bytes
+    started: datetime
+    root_name: str | None
+    service: str | None
+    error_class: str
+    span_name: str
+    provider: str | None
+    model: str | None
+    root_causes: int
+
+
+def recent_failed_runs(session: Session, project_id: int, *, since: datetime, until: datetime,
+                       limit: int = 5) -> list[FailedRun]:
+    """The latest runs a root cause made fail, each with its most confident root cause (then
+    the widest blast radius). Reads only the window's failed runs' root causes."""
+    rows = session.execute(text("""
+        WITH failed AS (
+            SELECT trace_id, max(trace_start) AS started, count(*) AS causes
+            FROM trace_failures
+            WHERE project_id = :project_id AND trace_start >= :since AND trace_start < :until AND trace_failed
+            GROUP BY trace_id ORDER BY started DESC, trace_id LIMIT :limit
+        )
+        SELECT f.trace_id, f.started, f.causes, t.root_name, t.service_name, c.error_class, c.span_name, c.provider,
+               COALESCE(c.response_model, c.request_model) AS model
+        FROM failed f
+        JOIN traces t ON t.project_id = :project_id AND t.trace_id = f.trace_id
+        CROSS JOIN LATERAL (
+            SELECT error_class, span_name, provider, response_model, request_model
+            FROM trace_failures tf
+            WHERE tf.project_id = :project_id AND tf.trace_id = f.trace_id AND tf.trace_failed
+            ORDER BY tf.confidence DESC, tf.blast_radius DESC, tf.root_span_id LIMIT 1
+        ) c
+        ORDER BY f.started DESC, f.trace_id"""),
+        {"project_id": project_id, "since": since, "until": until, "limit": limit}).all()
+    return [FailedRun(trace_id=bytes(r.trace_id), started=r.started, root_name=r.root_name, service=r.service_name,
+                      error_class=r.error_class, span_name=r.span_name, provider=r.provider, model=r.model,
+                      root_causes=r.causes) for r in rows]

@@ -132,3 +132,13 @@ def test_providers_filters_narrow_and_bad_ones_are_refused(client, seeded, outag
     bad = client.get("/providers?range=never")
     assert re.search(r'role="alert">[^<]*Range must be one of', bad.text)
     assert client.get("/api/providers?range=never").status_code == 422
+
+
+def test_recent_failed_runs_name_the_failed_run_and_its_root_cause(client, seeded, outage):
+    login(client, seeded)
+    data = client.get("/api/overview?range=24h").json()
+    [run] = data["recent_failed_runs"]
+    assert run["trace_id"] == outage.failed[0].hex()  # not the recovered ones
+    assert (run["error_class"], run["provider"], run["model"]) == ("timeout", "openai", "gpt-4o")
+    html = client.get("/overview?range=24h").text
+    assert f'class="run-link" href="/traces/{outage.failed[0].hex()}"' in html
