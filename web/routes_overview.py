@@ -32,7 +32,7 @@ def _tiles(data, form: WindowForm) -> list[dict]:
         points = [Point(p.time, v, href=f"/traces?{form.traces_query(p.time, min(p.time + step, data.window.until), status=status)}")
                   for p, v in zip(series, values)]
         return time_series(points, label=label, since=data.window.since, until=data.window.until, fmt=fmt,
-                           css=css, height=110)
+                           css=css, width=260, height=72, ticks=2)
 
     t = data.totals
     spec = [

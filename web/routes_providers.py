@@ -35,21 +35,21 @@ def _model_view(m, data, window_q: dict) -> dict:
                 for a in data.anomalies.anomalies if a.provider == m.provider and a.model in (None, m.model)]
     calls = time_series([Point(p.time, p.calls, title=f"{p.time:%Y-%m-%d %H:%M} UTC: {p.calls:,} calls, {p.errors:,} errors")
                          for p in m.series], label=f"Calls per {health.bucket}", since=since, until=until,
-                        markers=markers, height=130)
+                        markers=markers, height=140)
     errors = time_series([Point(p.time, p.error_rate * 100, title=(
         f"{p.time:%Y-%m-%d %H:%M} UTC: {p.error_rate:.1%} errors"
         + "".join(f", {k} {n}" for k, n in p.errors_by_class.items())),
         href=f"/traces?{keep_query({}, since=p.time.isoformat(), status='error', model=m.model)}")
         for p in m.series], label=f"Error rate per {health.bucket}", since=since, until=until, css="chart-error",
-        fmt=lambda v: f"{v:.0f}%", markers=markers, height=130)
+        fmt=lambda v: f"{v:.0f}%", markers=markers, height=140)
     latency = line_chart([Line(name, [(p.time, getattr(p, attr)) for p in m.series], css=f"chart-{name}")
                           for name, attr in (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))],
                          label=f"Latency per {health.bucket}", since=since, until=until, fmt=_ms, markers=markers,
-                         height=130)
+                         height=140)
     retries = time_series([Point(p.time, (p.retry_rate + p.fallback_rate) * 100, title=(
         f"{p.time:%Y-%m-%d %H:%M} UTC: retries {p.retry_rate:.1%}, fallbacks {p.fallback_rate:.1%}"))
         for p in m.series], label=f"Retry + fallback rate per {health.bucket}", since=since, until=until,
-        css="chart-warn", fmt=lambda v: f"{v:.0f}%", markers=markers, height=130)
+        css="chart-warn", fmt=lambda v: f"{v:.0f}%", markers=markers, height=140)
     return {"m": m, "charts": [("Calls", calls), ("Error rate", errors), ("Latency p50 / p95 / p99", latency),
                                ("Retries + fallbacks", retries)], "markers": markers,
             "changes": [c for c in health.served_model_changes if c.provider == m.provider and c.request_model == m.model],

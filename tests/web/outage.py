@@ -38,11 +38,11 @@ class Outage:
     changed: bytes = b""
 
 
-def _ns(at: datetime, offset_ms: float = 0) -> int:
+def ns_at(at: datetime, offset_ms: float = 0) -> int:
     return int(at.timestamp()) * 1_000_000_000 + int(offset_ms * MS)
 
 
-def _run(start: int, *, agent: str, outcome: str, served: str = "gpt-4o", model: str = "gpt-4o",
+def run_spans(start: int, *, agent: str, outcome: str, served: str = "gpt-4o", model: str = "gpt-4o",
          provider: str = "openai", name: str = "handle ticket"):
     tid, root = P.trace_id(), P.span_id()
     failed_root = outcome == "failed"
@@ -85,10 +85,10 @@ def seed_outage(database_url: str, sessionmaker, project_id: int, *, now: dateti
     outage = Outage(hour=floor_hour(now) - timedelta(hours=2))
     spans = []
     for i, outcome in enumerate(["ok", "ok", "ok", "recovered", "recovered", "failed"]):
-        tid, run = _run(_ns(outage.hour, 60_000 * (i + 1)), agent=agent, outcome=outcome)
+        tid, run = run_spans(ns_at(outage.hour, 60_000 * (i + 1)), agent=agent, outcome=outcome)
         getattr(outage, outcome).append(tid)
         spans += run
-    outage.changed, run = _run(_ns(outage.hour + timedelta(hours=1), 60_000), agent=agent, outcome="ok",
+    outage.changed, run = run_spans(ns_at(outage.hour + timedelta(hours=1), 60_000), agent=agent, outcome="ok",
                                served=NEW_SERVED)
     spans += run
     ingest(database_url, project_id, spans, service=service)

@@ -142,3 +142,23 @@ def test_recent_failed_runs_name_the_failed_run_and_its_root_cause(client, seede
     assert (run["error_class"], run["provider"], run["model"]) == ("timeout", "openai", "gpt-4o")
     html = client.get("/overview?range=24h").text
     assert f'class="run-link" href="/traces/{outage.failed[0].hex()}"' in html
+
+
+def test_hostile_names_are_escaped_in_both_pages_and_charts(client, seeded, database_url, sessionmaker):
+    from datetime import datetime, timedelta, timezone
+
+    from tests.web.outage import attribute_all, ingest, ns_at, run_spans
+
+    hostile = "<script>alert(1)</script>"
+    start = ns_at(datetime.now(timezone.utc) - timedelta(hours=1))
+    spans = []
+    for i, outcome in enumerate(["failed", "recovered"]):
+        spans += run_spans(start + i * 60_000_000_000, agent=hostile, outcome=outcome, model=hostile,
+                           served=hostile + "2", provider='" onmouseover="x', name=hostile)[1]
+    ingest(database_url, seeded.project.id, spans, service=hostile)
+    attribute_all(sessionmaker)
+    login(client, seeded)
+    for path in ("/overview?range=24h", "/providers?range=24h"):
+        html = client.get(path).text
+        assert hostile not in html and '" onmouseover="x' not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
