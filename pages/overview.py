@@ -1,4 +1,4 @@
-"""The Overview: the project's health for a window at a glance (docs/workbench.md).
+"""The Overview: the project's health for a window at a glance (docs/fleet.md).
 
 Built from the rollups and `trace_failures` only (never `spans`), so 30 days answer as fast
 as 15 minutes: runs by outcome from `traces` + `trace_failures` (db.queries.overview), root
