@@ -11,7 +11,7 @@ colour alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 from typing import Callable, Sequence
 
@@ -129,16 +129,17 @@ def _time_ticks(since: datetime, until: datetime, left: float, plot_w: float, y:
 
 def time_series(points: Sequence[Point], *, label: str, since: datetime, until: datetime,
                 fmt: Callable[[float], str] = _num, width: int = 560, height: int = 160, css: str = "",
-                ticks: int = 4, markers: Sequence[Marker] = ()) -> Svg:
+                ticks: int = 4, markers: Sequence[Marker] = (), bucket: timedelta | None = None) -> Svg:
     """Vertical bars over time (one per bucket), with a y axis (0 and max), time ticks and
-    optional event markers."""
+    optional event markers. Without `bucket`, the points are taken to cover every bucket of
+    the window; pass it when empty buckets are left out (bars keep the bucket's width)."""
     left, bottom = 44, 20
     top_pad = 20 if markers else 8
     plot_w, plot_h = width - left - 6, height - bottom - top_pad
     span = (until - since).total_seconds() or 1
     top = max((p.value for p in points), default=0) or 1
-    n = max(1, len(points))
-    bw = max(1.0, plot_w / n - 1)
+    n = span / bucket.total_seconds() if bucket else max(1, len(points))
+    bw = max(1.0, plot_w / max(1.0, n) - 1)
     parts = [f'<svg class="chart chart-series {_e(css)}" viewBox="0 0 {width} {height}" width="100%" role="img" '
              f'aria-label="{_e(label)}" preserveAspectRatio="xMinYMin meet"><title>{_e(label)}</title>',
              f'<line class="chart-axis" x1="{left}" y1="{top_pad + plot_h}" x2="{width - 6}" y2="{top_pad + plot_h}"/>',

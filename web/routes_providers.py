@@ -4,6 +4,8 @@ each model's timeline (pages/providers.py)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Request
 
 from core.charts import Line, Marker, Point, line_chart, time_series
@@ -26,6 +28,9 @@ def _ms(v: float) -> str:
 def _model_view(m, data, window_q: dict) -> dict:
     health = data.health
     since, until = health.window.since, health.window.until
+    step = timedelta(hours=1) if health.bucket == "hour" else timedelta(days=1)
+    if health.bucket == "day":  # day buckets start at midnight, before an hour-aligned window
+        since = since.replace(hour=0)
     markers = [Marker(c.first_seen, f"Served model changed: {c.request_model} now answered by {c.new_model} "
                                     f"(before: {', '.join(c.previous_models) or 'none'}) at {c.first_seen:%Y-%m-%d %H:%M} UTC",
                       "M", css="chart-change")
@@ -35,21 +40,21 @@ def _model_view(m, data, window_q: dict) -> dict:
                 for a in data.anomalies.anomalies if a.provider == m.provider and a.model in (None, m.model)]
     calls = time_series([Point(p.time, p.calls, title=f"{p.time:%Y-%m-%d %H:%M} UTC: {p.calls:,} calls, {p.errors:,} errors")
                          for p in m.series], label=f"Calls per {health.bucket}", since=since, until=until,
-                        markers=markers, height=140)
+                        markers=markers, height=120, bucket=step)
     errors = time_series([Point(p.time, p.error_rate * 100, title=(
         f"{p.time:%Y-%m-%d %H:%M} UTC: {p.error_rate:.1%} errors"
         + "".join(f", {k} {n}" for k, n in p.errors_by_class.items())),
         href=f"/traces?{keep_query({}, since=p.time.isoformat(), status='error', model=m.model)}")
         for p in m.series], label=f"Error rate per {health.bucket}", since=since, until=until, css="chart-error",
-        fmt=lambda v: f"{v:.0f}%", markers=markers, height=140)
+        fmt=lambda v: f"{v:.0f}%", markers=markers, height=120, bucket=step)
     latency = line_chart([Line(name, [(p.time, getattr(p, attr)) for p in m.series], css=f"chart-{name}")
                           for name, attr in (("p50", "p50_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"))],
                          label=f"Latency per {health.bucket}", since=since, until=until, fmt=_ms, markers=markers,
-                         height=140)
+                         height=120)
     retries = time_series([Point(p.time, (p.retry_rate + p.fallback_rate) * 100, title=(
         f"{p.time:%Y-%m-%d %H:%M} UTC: retries {p.retry_rate:.1%}, fallbacks {p.fallback_rate:.1%}"))
         for p in m.series], label=f"Retry + fallback rate per {health.bucket}", since=since, until=until,
-        css="chart-warn", fmt=lambda v: f"{v:.0f}%", markers=markers, height=140)
+        css="chart-warn", fmt=lambda v: f"{v:.0f}%", markers=markers, height=120, bucket=step)
     return {"m": m, "charts": [("Calls", calls), ("Error rate", errors), ("Latency p50 / p95 / p99", latency),
                                ("Retries + fallbacks", retries)], "markers": markers,
             "changes": [c for c in health.served_model_changes if c.provider == m.provider and c.request_model == m.model],

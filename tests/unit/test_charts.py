@@ -83,3 +83,11 @@ def test_line_chart_draws_one_line_per_series_with_gaps_and_titles():
     assert svg.count("<circle") == 4
     assert "p50 2026-11-01 02:00 UTC: 30 ms" in svg and ">30 ms</text>" in svg  # hover title, y max printed
     assert line_chart([], label="empty", since=DAY[0], until=DAY[1]).text.count("<polyline") == 0
+
+
+@pytest.mark.parametrize("bucket, width", [(None, 560 - 44 - 6 - 1), (timedelta(hours=1), (560 - 44 - 6) / 24 - 1)])
+def test_a_sparse_series_keeps_the_bucket_width(bucket, width):
+    # One point in a 24-hour window: without `bucket` it is taken as the only bucket.
+    svg = time_series([Point(T0 + timedelta(hours=3), 5)], label="Calls", since=DAY[0], until=DAY[1],
+                      bucket=bucket).text
+    assert f'width="{width:.1f}"' in svg

@@ -17,6 +17,17 @@ from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, HTMX_COPY, serve
 from web.render import HTMX_URL
 
 SHOTS = Path(__file__).resolve().parent / "screenshots"
+AXE = HTMX_COPY.parent / "axe.min.js"
+
+
+def serious_accessibility_violations(page) -> list[dict]:
+    """axe-core's serious and critical violations. Injected through the DevTools protocol
+    (page.evaluate), which the page's CSP does not apply to: no inline script is added."""
+    assert AXE.is_file(), f"{AXE} is missing: run `make vendor`"
+    page.evaluate(AXE.read_text() + "\n;undefined")
+    found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+        .map(v => ({id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))""")
+    return [v for v in found if v["impact"] in ("serious", "critical")]
 HOSTILE = {
     "agent": "<script>alert('agent')</script>",
     "provider": '"><img src=x onerror=alert("provider")>',
@@ -82,6 +93,7 @@ def test_from_the_overview_find_the_failed_run_of_an_outage_and_open_it(app, see
         expect(trouble).to_contain_text("timeout")
         SHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
+        assert serious_accessibility_violations(page) == []
 
         # Its timeline on the Providers page, with the served-model change marked.
         trouble.get_by_role("link", name="42.9%").click()
@@ -120,6 +132,7 @@ def test_providers_page_in_chromium(app, seeded, database_url, sessionmaker):
         page.goto(f"{base}/providers?range=24h")
         SHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SHOTS / "providers.png"), full_page=True)
+        assert serious_accessibility_violations(page) == []
         assert events["dialogs"] == [] and not events["console"] and events["blocked"] == []
 
 
