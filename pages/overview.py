@@ -3,11 +3,13 @@
 Built from the rollups and `trace_failures` only (never `spans`), so 30 days answer as fast
 as 15 minutes: runs by outcome from `traces` + `trace_failures` (db.queries.overview), root
 causes from `trace_failures`, providers, anomalies and costs from the hourly usage rollups
-through the Providers and Costs pages' own builders.
+with the Providers and Costs pages' own queries (provider series without latency
+histograms; anomalies of the last 24 hours only).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -15,12 +17,14 @@ from sqlalchemy.orm import Session
 
 from core.window import Window, parse_window
 from db.queries.failures import failure_groups_by
-from db.queries.fleet import MAX_WINDOW
+from db.queries.fleet import MAX_WINDOW, Filters
 from db.queries.overview import recent_failed_runs, runs_by_outcome
-from pages.fleet import anomaly_data, cost_data, fleet_filters, health_data
+from db.queries.health import Point as HealthPoint, fetch_series, served_model_changes
+from pages.fleet import anomaly_data, cost_data, fleet_filters
+from pages.fleet_schemas import ServedModelChangeOut, Window as FleetWindow
 from pages.forensics_schemas import failure_group_out
-from pages.params import InvalidQuery
 from pages.overview_schemas import FailedRunOut, ModelInTrouble, OverviewOut, OverviewWindow, RunPoint, RunTotals
+from pages.params import InvalidQuery
 from pages.schemas import money
 
 STEPS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
@@ -28,6 +32,7 @@ STEPS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), time
 MAX_BUCKETS = 48
 ROOT_CAUSE_DIMENSIONS = ("error_class", "step")
 TOP = 5
+ANOMALY_SPAN = timedelta(hours=24)
 
 
 def step_for(span: timedelta) -> timedelta:
@@ -54,6 +59,28 @@ def _rate(part: int, whole: int) -> float:
     return round(part / whole, 6) if whole else 0.0
 
 
+def _models_in_trouble(session: Session, fleet: Filters) -> list[ModelInTrouble]:
+    """Models with errors, highest error rate first, from the provider-health series without
+    their latency histograms (the Overview shows no latency)."""
+    bucket = "hour" if fleet.until - fleet.since <= timedelta(hours=48) else "day"
+    out = []
+    for (provider, model), points in fetch_series(session, fleet, bucket, histograms=False).items():
+        total = HealthPoint()
+        for p in points.values():
+            total.add(p)
+        if not total.errors:
+            continue
+        classes = sorted(total.errors_by_class.items(), key=lambda kv: (-kv[1], kv[0]))
+        out.append(ModelInTrouble(
+            provider=provider, model=model, calls=total.calls, errors=total.errors,
+            error_rate=_rate(total.errors, total.calls), top_error_class=classes[0][0] if classes else None,
+            retry_rate=_rate(total.retries, total.calls), fallback_rate=_rate(total.fallbacks, total.calls),
+            error_rates=[_rate(points[t].errors, points[t].calls) for t in sorted(points)],
+        ))
+    out.sort(key=lambda m: (-m.error_rate, -m.errors, m.provider, m.model))
+    return out[:TOP]
+
+
 def overview_data(session: Session, project_id: int, window: Window) -> OverviewOut:
     step = step_for(window.span)
     found = {b.time: b for b in runs_by_outcome(session, project_id, since=window.since, until=window.until,
@@ -76,9 +103,11 @@ def overview_data(session: Session, project_id: int, window: Window) -> Overview
                                until=window.until, limit=TOP, total_failed_runs=failed)
 
     fleet = fleet_filters(project_id, window.since, window.until)  # widened to whole hours
-    health = health_data(session, fleet, None)
-    trouble = sorted((m for m in health.models if m.errors), key=lambda m: (-m.error_rate, -m.errors, m.provider, m.model))
-    anomalies = anomaly_data(session, fleet, "hour", None).anomalies
+    trouble = _models_in_trouble(session, fleet)
+    # Anomalies of the window's last day only: judging 30 days of hours would cost seconds.
+    recent = replace(fleet, since=max(fleet.since, fleet.until - ANOMALY_SPAN))
+    anomalies = anomaly_data(session, recent, "hour", None).anomalies
+    changes = served_model_changes(session, fleet)
     agents = cost_data(session, fleet, "agent", TOP)
     return OverviewOut(
         window=OverviewWindow(since=window.since, until=window.until, range=window.range,
@@ -90,15 +119,14 @@ def overview_data(session: Session, project_id: int, window: Window) -> Overview
             root_causes=r.root_causes,
         ) for r in recent_failed_runs(session, project_id, since=window.since, until=window.until)],
         root_causes={d: [failure_group_out(g) for g in groups[d]] for d in ROOT_CAUSE_DIMENSIONS},
-        fleet_window=health.window,
-        models_in_trouble=[ModelInTrouble(
-            provider=m.provider, model=m.model, calls=m.calls, errors=m.errors, error_rate=m.error_rate,
-            top_error_class=m.errors_by_class[0].error_class if m.errors_by_class else None,
-            retry_rate=m.retry_rate, fallback_rate=m.fallback_rate,
-            error_rates=[p.error_rate for p in m.series],
-        ) for m in trouble[:TOP]],
+        fleet_window=FleetWindow(since=fleet.since, until=fleet.until),
+        models_in_trouble=trouble,
+        anomalies_since=recent.since,
         anomalies=sorted(anomalies, key=lambda a: a.time, reverse=True)[:10],
-        served_model_changes=sorted(health.served_model_changes, key=lambda c: c.first_seen, reverse=True)[:10],
+        served_model_changes=[ServedModelChangeOut(
+            provider=c.provider, request_model=c.request_model, previous_models=c.previous, new_model=c.new_model,
+            first_seen=c.first_seen, calls_since=c.calls_after,
+        ) for c in sorted(changes, key=lambda c: c.first_seen, reverse=True)[:10]],
         expensive_agents=[g for g in agents.groups if g.cost_usd is not None][:TOP],
         total_cost_usd=agents.total.cost_usd,
     )

@@ -72,6 +72,8 @@ class OverviewOut(BaseModel):
     fleet_window: FleetWindow = Field(
         description="The window of the rollup-based sections below, widened to whole hours.")
     models_in_trouble: list[ModelInTrouble] = Field(description="Models with errors, highest error rate first.")
+    anomalies_since: datetime = Field(description="Anomalies are judged over the last 24 hours of "
+                                                  "fleet_window only (hourly buckets).")
     anomalies: list[AnomalyOut] = Field(description="Most recent first.")
     served_model_changes: list[ServedModelChangeOut]
     expensive_agents: list[CostGroupOut] = Field(description="Agents by cost, highest first.")
