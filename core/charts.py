@@ -71,6 +71,11 @@ def _num(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
+def _role(*linked: object) -> str:
+    """An image has no interactive children (ARIA): a chart with links is a labelled group."""
+    return "group" if any(getattr(x, "href", None) for xs in linked for x in xs) else "img"
+
+
 def _linked(inner: str, href: str | None) -> str:
     return f'<a href="{_e(href)}">{inner}</a>' if href else inner
 
@@ -81,7 +86,7 @@ def bar_chart(bars: Sequence[Bar], *, label: str, fmt: Callable[[float], str] = 
     height = max(1, len(bars)) * row + 4
     top = max((b.value for b in bars), default=0) or 1
     plot = width - label_width - 90
-    parts = [f'<svg class="chart chart-bars" viewBox="0 0 {width} {height}" width="100%" role="img" '
+    parts = [f'<svg class="chart chart-bars" viewBox="0 0 {width} {height}" width="100%" role="{_role(bars)}" '
              f'aria-label="{_e(label)}" preserveAspectRatio="xMinYMin meet"><title>{_e(label)}</title>']
     for i, b in enumerate(bars):
         y = i * row + 2
@@ -140,7 +145,7 @@ def time_series(points: Sequence[Point], *, label: str, since: datetime, until: 
     top = max((p.value for p in points), default=0) or 1
     n = span / bucket.total_seconds() if bucket else max(1, len(points))
     bw = max(1.0, plot_w / max(1.0, n) - 1)
-    parts = [f'<svg class="chart chart-series {_e(css)}" viewBox="0 0 {width} {height}" width="100%" role="img" '
+    parts = [f'<svg class="chart chart-series {_e(css)}" viewBox="0 0 {width} {height}" width="100%" role="{_role(points, markers)}" '
              f'aria-label="{_e(label)}" preserveAspectRatio="xMinYMin meet"><title>{_e(label)}</title>',
              f'<line class="chart-axis" x1="{left}" y1="{top_pad + plot_h}" x2="{width - 6}" y2="{top_pad + plot_h}"/>',
              f'<text class="chart-tick" x="{left - 4}" y="{top_pad + 8}" text-anchor="end">{_e(fmt(top))}</text>',
@@ -168,7 +173,7 @@ def line_chart(lines: Sequence[Line], *, label: str, since: datetime, until: dat
     plot_w, plot_h = width - left - 6, height - bottom - top_pad
     span = (until - since).total_seconds() or 1
     top = max((v for ln in lines for _, v in ln.points if v is not None), default=0) or 1
-    parts = [f'<svg class="chart chart-lines" viewBox="0 0 {width} {height}" width="100%" role="img" '
+    parts = [f'<svg class="chart chart-lines" viewBox="0 0 {width} {height}" width="100%" role="{_role(markers)}" '
              f'aria-label="{_e(label)}" preserveAspectRatio="xMinYMin meet"><title>{_e(label)}</title>',
              f'<line class="chart-axis" x1="{left}" y1="{top_pad + plot_h}" x2="{width - 6}" y2="{top_pad + plot_h}"/>',
              f'<text class="chart-tick" x="{left - 4}" y="{top_pad + 8}" text-anchor="end">{_e(fmt(top))}</text>',

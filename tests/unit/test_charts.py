@@ -91,3 +91,12 @@ def test_a_sparse_series_keeps_the_bucket_width(bucket, width):
     svg = time_series([Point(T0 + timedelta(hours=3), 5)], label="Calls", since=DAY[0], until=DAY[1],
                       bucket=bucket).text
     assert f'width="{width:.1f}"' in svg
+
+
+@pytest.mark.parametrize("href, role", [(None, "img"), ("/traces", "group")])
+def test_a_chart_with_links_is_a_group_not_an_image(href, role):
+    # ARIA: an img has no interactive children (axe: nested-interactive).
+    assert f'role="{role}"' in bar_chart([Bar("a", 1, href=href)], label="x").text
+    assert f'role="{role}"' in time_series([Point(T0, 1, href=href)], label="x", since=DAY[0], until=DAY[1]).text
+    marked = line_chart([], label="x", since=DAY[0], until=DAY[1], markers=[Marker(T0, "m", href=href)]).text
+    assert f'role="{role}"' in marked

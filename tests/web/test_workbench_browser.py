@@ -93,7 +93,8 @@ def test_from_the_overview_find_the_failed_run_of_an_outage_and_open_it(app, see
         expect(trouble).to_contain_text("timeout")
         SHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
-        assert serious_accessibility_violations(page) == []
+        violations = serious_accessibility_violations(page)
+        assert violations == [], "\n".join(map(str, violations))
 
         # Its timeline on the Providers page, with the served-model change marked.
         trouble.get_by_role("link", name="42.9%").click()
@@ -132,7 +133,8 @@ def test_providers_page_in_chromium(app, seeded, database_url, sessionmaker):
         page.goto(f"{base}/providers?range=24h")
         SHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SHOTS / "providers.png"), full_page=True)
-        assert serious_accessibility_violations(page) == []
+        violations = serious_accessibility_violations(page)
+        assert violations == [], "\n".join(map(str, violations))
         assert events["dialogs"] == [] and not events["console"] and events["blocked"] == []
 
 
