@@ -30,7 +30,7 @@ from pages.schemas import money
 STEPS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
          timedelta(hours=6), timedelta(days=1))
 MAX_BUCKETS = 48
-ROOT_CAUSE_DIMENSIONS = ("error_class", "step")
+ROOT_CAUSE_DIMENSIONS = ("error_class",)  # one dimension: each more costs ~60 ms over 30 days
 TOP = 5
 ANOMALY_SPAN = timedelta(hours=24)
 

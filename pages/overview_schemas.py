@@ -68,7 +68,7 @@ class OverviewOut(BaseModel):
     series: list[RunPoint] = Field(description="One point per bucket, empty buckets included.")
     recent_failed_runs: list[FailedRunOut] = Field(description="The latest failed runs, newest first.")
     root_causes: dict[str, list[FailureGroupOut]] = Field(
-        description="Top root causes by error_class and by step (same definitions as /api/failures).")
+        description="Top root causes by error_class (same definitions as /api/failures).")
     fleet_window: FleetWindow = Field(
         description="The window of the rollup-based sections below, widened to whole hours.")
     models_in_trouble: list[ModelInTrouble] = Field(description="Models with errors, highest error rate first.")
