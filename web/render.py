@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
@@ -127,7 +128,6 @@ def span_cost(span) -> str:
 
 def keep_query(keep: dict[str, Any], **extra: Any) -> str:
     """A query string of `keep` overridden by `extra`, without empty values (for filter links)."""
-    from urllib.parse import urlencode
     return urlencode({k: v for k, v in {**keep, **extra}.items() if v not in (None, "")})
 
 
