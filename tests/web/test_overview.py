@@ -162,3 +162,25 @@ def test_hostile_names_are_escaped_in_both_pages_and_charts(client, seeded, data
         html = client.get(path).text
         assert hostile not in html and '" onmouseover="x' not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+@pytest.mark.parametrize("path", ["/overview?range=7d", "/providers?range=1h&provider=openai"])
+def test_pages_need_a_login_and_the_apis_a_credential(client, seeded, path):
+    from urllib.parse import quote
+
+    response = client.get(path, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == f"/login?next={quote(path, safe='')}"
+    api = path.replace("/overview", "/api/overview").replace("/providers", "/api/providers")
+    assert client.get(api).status_code == 401
+
+
+def test_another_projects_runs_are_not_counted(client, seeded, database_url, sessionmaker, session):
+    from tests.api.seed import seed_project
+
+    other = seed_project(session, "other")
+    session.commit()
+    seed_outage(database_url, sessionmaker, other.id)
+    login(client, seeded)
+    data = client.get("/api/overview?range=24h").json()
+    assert data["totals"]["runs"] == 0 and data["models_in_trouble"] == [] and data["recent_failed_runs"] == []
+    assert client.get("/api/providers?range=24h").json()["health"]["models"] == []
