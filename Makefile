@@ -7,6 +7,8 @@ RUN_DEPS := $(VENV)/.run-installed
 TEST_DEPS := $(VENV)/.test-installed
 HTMX_VERSION := 2.0.11
 HTMX := .cache/vendor/htmx-$(HTMX_VERSION).stamp
+AXE_VERSION := 4.10.3
+AXE := .cache/vendor/axe-$(AXE_VERSION).stamp
 
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
@@ -51,7 +53,14 @@ $(HTMX):
 		&& tar -xzf htmx.org-$(HTMX_VERSION).tgz --strip-components=2 package/dist/htmx.min.js \
 		&& rm htmx.org-$(HTMX_VERSION).tgz && touch htmx-$(HTMX_VERSION).stamp
 
-vendor: $(HTMX)
+# axe-core: the browser tests check the pages for serious accessibility violations.
+$(AXE):
+	mkdir -p .cache/vendor
+	cd .cache/vendor && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null \
+		&& tar -xzf axe-core-$(AXE_VERSION).tgz --strip-components=1 package/axe.min.js \
+		&& rm axe-core-$(AXE_VERSION).tgz && touch axe-$(AXE_VERSION).stamp
+
+vendor: $(HTMX) $(AXE)
 
 run: $(RUN_DEPS)
 	@$(VENV)/bin/causeline serve

@@ -272,6 +272,10 @@ def main() -> None:
                 "anomalies": ("/api/anomalies", window),
                 # Issue 4's per-trace and failure endpoints (api/forensics.py).
                 "failures": ("/api/failures", window),
+                # Issue 7's workbench pages: the Overview must answer 30 days in < 300 ms.
+                "overview?range=30d": ("/api/overview", {"range": "30d"}),
+                "overview?range=24h": ("/api/overview", {"range": "24h"}),
+                "providers?range=30d": ("/api/providers", {"range": "30d"}),
                 "traces/{1000-span trace}/attribution": (f"/api/traces/{big_trace.hex()}/attribution", {}),
             }
             for name, (path, params) in endpoints.items():

@@ -101,7 +101,7 @@ def health_data(session: Session, filters: Filters, bucket: str | None) -> Provi
                 errors_by_class=dict(sorted(p.errors_by_class.items())),
                 retry_rate=_rate(p.retries, p.calls), fallback_rate=_rate(p.fallbacks, p.calls),
                 p50_ms=quantile_ms(p.histogram, 0.5), p95_ms=quantile_ms(p.histogram, 0.95),
-                served_models=dict(sorted(p.served.items())),
+                p99_ms=quantile_ms(p.histogram, 0.99), served_models=dict(sorted(p.served.items())),
             ))
         models.append(ModelHealth(
             provider=prov, model=req_model, calls=total.calls, errors=total.errors,

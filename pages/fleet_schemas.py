@@ -74,6 +74,7 @@ class HealthPoint(BaseModel):
     fallback_rate: float
     p50_ms: float | None
     p95_ms: float | None
+    p99_ms: float | None
     served_models: dict[str, int]
 
 

@@ -16,8 +16,10 @@ def routers() -> list[APIRouter]:
     from web.routes_auth import router as auth_router
     from web.routes_settings import router as settings_router
     from web.routes_traces import router as traces_router
+    from web.routes_overview import router as overview_router
+    from web.routes_providers import router as providers_router
 
-    return [auth_router, traces_router, settings_router, audit_router]
+    return [auth_router, traces_router, settings_router, audit_router, overview_router, providers_router]
 
 
 def mount(app: FastAPI) -> None:

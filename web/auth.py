@@ -21,7 +21,7 @@ from access.resolver import Denied
 from core.permissions import Permission, Principal
 from core.settings import Settings
 
-DEFAULT_NEXT = "/traces"
+DEFAULT_NEXT = "/overview"
 
 
 class LoginRequired(Exception):

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
@@ -125,6 +126,11 @@ def span_cost(span) -> str:
     return "—"
 
 
+def keep_query(keep: dict[str, Any], **extra: Any) -> str:
+    """A query string of `keep` overridden by `extra`, without empty values (for filter links)."""
+    return urlencode({k: v for k, v in {**keep, **extra}.items() if v not in (None, "")})
+
+
 def make_templates() -> Jinja2Templates:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined,
@@ -135,7 +141,7 @@ def make_templates() -> Jinja2Templates:
     )
     env.globals.update(
         fmt_duration=fmt_duration, trace_cost=trace_cost, span_cost=span_cost,
-        htmx_url=HTMX_URL, htmx_sri=HTMX_SRI, nav=NAV,
+        htmx_url=HTMX_URL, htmx_sri=HTMX_SRI, nav=NAV, keep_query=keep_query,
     )
     return Jinja2Templates(env=env)
 

@@ -32,7 +32,7 @@ def _error_page(request: Request, viewer: Principal | None, status: int, title: 
 
 @router.get("/")
 def home():
-    return RedirectResponse("/traces", status_code=303)
+    return RedirectResponse("/overview", status_code=303)
 
 
 def _list_context(session, viewer: Principal, filters: PageFilters, cursor: str) -> dict:

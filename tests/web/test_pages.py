@@ -24,7 +24,7 @@ def span_order(html: str) -> list[str]:
 
 def test_logged_out_requests_go_to_login(client, seeded):
     response = client.get("/", follow_redirects=False)
-    assert response.status_code == 303 and response.headers["location"] == "/traces"
+    assert response.status_code == 303 and response.headers["location"] == "/overview"
     response = client.get("/traces", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/login?next=%2Ftraces"
     target = f"/traces/{seeded.trace.hex}?span={seeded.trace.spans['llm'].hex()}"
@@ -59,7 +59,7 @@ def test_login_sets_a_strict_cookie_and_logout_revokes_it(client, seeded):
 
     page = client.get("/traces")
     assert page.status_code == 200 and "ada@example.com" in page.text and "invoke_agent triage" in page.text
-    assert client.get("/login", follow_redirects=False).headers["location"] == "/traces"
+    assert client.get("/login", follow_redirects=False).headers["location"] == "/overview"
 
     out = client.post("/logout", headers=ORIGIN, follow_redirects=False)
     assert out.status_code == 303 and out.headers["location"] == "/login"
@@ -97,7 +97,7 @@ def test_open_redirect_is_refused(client, seeded):
     for next_value in hostile:
         response = client.post("/login", data={"email": seeded.email, "password": seeded.password,
                                                "next": next_value}, headers=ORIGIN, follow_redirects=False)
-        assert response.status_code == 303 and response.headers["location"] == "/traces", next_value
+        assert response.status_code == 303 and response.headers["location"] == "/overview", next_value
         form = logged_out.get("/login", params={"next": next_value})
         assert 'name="next" value="/traces"' in form.text, next_value
 
