@@ -151,12 +151,11 @@ def costs_page(
     data = None
     json_href = None
     if not form.filter_errors and group_by in GROUPS:
-        params = {**form.exact(), "group_by": group_by, **form.filters()}
         try:
             filters = fleet_filters(viewer.project_id, form.window.since, form.window.until, service, agent, model,
                                     provider, exact=True)
             data = cost_data(session, filters, group_by, LIMIT)
-            json_href = twin("/api/costs", {**params, "limit": LIMIT})
+            json_href = twin("/api/costs", {**form.exact(), "group_by": group_by, "limit": LIMIT, **form.filters()})
         except InvalidQuery as exc:
             errors.append(exc.message[:1].upper() + exc.message[1:] + ".")
     rows = cost_rows(form, data) if data else []
