@@ -100,7 +100,8 @@ def _href(path: str, values: dict[str, Any]) -> str:
 def runs_href(since: datetime, until: datetime, **filters: str | None) -> str:
     """The trace list behind a number: its window (the list filters on trace start) and filters
     the list knows (status, service, agent, model)."""
-    return _href("/traces", {"since": iso(since), "until": iso(until), **filters})
+    ordered = {k: filters.get(k) for k in ("status", "service", "agent", "model")}
+    return _href("/traces", {"since": iso(since), "until": iso(until), **ordered})
 
 
 def bucket_end(start: datetime, bucket: str, until: datetime) -> datetime:
