@@ -80,9 +80,10 @@ def bar_chart(bars: Sequence[Bar], *, label: str, fmt: Callable[[float], str] = 
 
 def time_series(points: Sequence[Point], *, label: str, since: datetime, until: datetime,
                 fmt: Callable[[float], str] = _num, width: int = 560, height: int = 160, css: str = "",
-                ticks: int = 4) -> Svg:
-    """Vertical bars over time (one per bucket), with a y axis (0 and max) and time ticks."""
-    left, bottom, top_pad = 44, 20, 8
+                ticks: int = 4, left: int = 44) -> Svg:
+    """Vertical bars over time (one per bucket), with a y axis (0 and max) and time ticks;
+    `left` is the room kept for the y labels (wider for money)."""
+    bottom, top_pad = 20, 8
     plot_w, plot_h = width - left - 6, height - bottom - top_pad
     span = (until - since).total_seconds() or 1
     top = max((p.value for p in points), default=0) or 1

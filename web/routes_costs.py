@@ -133,7 +133,7 @@ def _charts(data: CostsOut, rows: list[CostRow]):
                             href=runs_href(shown, end)))
     series = time_series(points, label=f"Cost per {data.series_bucket} (USD, priced calls)",
                          since=data.window.since, until=data.window.until,
-                         fmt=lambda v: fmt_money(Decimal(str(round(v, 6))))) if points else None
+                         fmt=lambda v: fmt_money(Decimal(str(round(v, 6)))), left=64) if points else None
     return groups, series
 
 

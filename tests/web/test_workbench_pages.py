@@ -152,7 +152,7 @@ def test_failures_page_groups_with_trend_cost_and_drill_down(client, workbench):
     assert [list(map(int, t.split())) for t in trends] == [g["trend"] for g in groups]
     assert groups[0]["trend"] == [0] * 4 + [1] + [0] * 19 and groups[1]["trend"] == [0] * 20 + [1] + [0] * 3
     assert "(per 15 min)" in page.text
-    assert rows[0][6] == "2026-11-22 11:00:00.000 2026-11-22 11:00:00.000"
+    assert rows[0][6] == "2026-11-22 11:00:00 2026-11-22 11:00:00"
     assert Decimal(groups[0]["cost_burned_usd"]) > 0 and rows[0][7] == "300"
     links = hrefs(page.text)
     assert f"/traces/{workbench.failed_run}" in links and f"/traces/{workbench.billing_run}" in links
