@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 HTMX_VERSION := 2.0.11
 HTMX := .cache/vendor/htmx-$(HTMX_VERSION).stamp
+AXE_VERSION := 4.10.2
+AXE := .cache/vendor/axe-core-$(AXE_VERSION).stamp
 
 .PHONY: run test bench install vendor migrate clean
 
@@ -23,7 +25,14 @@ $(HTMX):
 		&& tar -xzf htmx.org-$(HTMX_VERSION).tgz --strip-components=2 package/dist/htmx.min.js \
 		&& rm htmx.org-$(HTMX_VERSION).tgz && touch htmx-$(HTMX_VERSION).stamp
 
-vendor: $(HTMX)
+# axe-core for the accessibility checks of the browser tests (tests/web/test_workbench_browser.py).
+$(AXE):
+	mkdir -p .cache/vendor
+	cd .cache/vendor && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null \
+		&& tar -xzf axe-core-$(AXE_VERSION).tgz --strip-components=1 package/axe.min.js \
+		&& rm axe-core-$(AXE_VERSION).tgz && touch axe-core-$(AXE_VERSION).stamp
+
+vendor: $(HTMX) $(AXE)
 
 run: $(INSTALLED)
 	$(VENV)/bin/causeline serve
@@ -31,7 +40,7 @@ run: $(INSTALLED)
 migrate: $(INSTALLED)
 	$(VENV)/bin/causeline migrate
 
-test: $(INSTALLED) $(HTMX)
+test: $(INSTALLED) $(HTMX) $(AXE)
 	$(PY) -m pytest
 
 bench: $(INSTALLED)

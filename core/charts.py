@@ -56,13 +56,19 @@ def _linked(inner: str, href: str | None) -> str:
     return f'<a href="{_e(href)}">{inner}</a>' if href else inner
 
 
+def _role(items: Sequence[Bar] | Sequence[Point]) -> str:
+    # An "img" is one picture to assistive technology: links inside it would be unreachable
+    # (axe: nested-interactive). A chart whose bars link is a group of links instead.
+    return "group" if any(i.href for i in items) else "img"
+
+
 def bar_chart(bars: Sequence[Bar], *, label: str, fmt: Callable[[float], str] = _num, width: int = 560,
               row: int = 22, label_width: int = 180) -> Svg:
     """Horizontal bars, one row each, value printed at the end of each bar."""
     height = max(1, len(bars)) * row + 4
     top = max((b.value for b in bars), default=0) or 1
     plot = width - label_width - 90
-    parts = [f'<svg class="chart chart-bars" viewBox="0 0 {width} {height}" width="100%" role="img" '
+    parts = [f'<svg class="chart chart-bars" viewBox="0 0 {width} {height}" width="100%" role="{_role(bars)}" '
              f'aria-label="{_e(label)}" preserveAspectRatio="xMinYMin meet"><title>{_e(label)}</title>']
     for i, b in enumerate(bars):
         y = i * row + 2
@@ -89,7 +95,7 @@ def time_series(points: Sequence[Point], *, label: str, since: datetime, until: 
     top = max((p.value for p in points), default=0) or 1
     n = max(1, len(points))
     bw = max(1.0, plot_w / n - 1)
-    parts = [f'<svg class="chart chart-series {_e(css)}" viewBox="0 0 {width} {height}" width="100%" role="img" '
+    parts = [f'<svg class="chart chart-series {_e(css)}" viewBox="0 0 {width} {height}" width="100%" role="{_role(points)}" '
              f'aria-label="{_e(label)}" preserveAspectRatio="xMinYMin meet"><title>{_e(label)}</title>',
              f'<line class="chart-axis" x1="{left}" y1="{top_pad + plot_h}" x2="{width - 6}" y2="{top_pad + plot_h}"/>',
              f'<text class="chart-tick" x="{left - 4}" y="{top_pad + 8}" text-anchor="end">{_e(fmt(top))}</text>',

@@ -35,3 +35,12 @@ def test_series_places_points_in_their_bucket_and_labels_the_axis():
     svg = time_series(points, label="Runs", since=T0, until=T0 + timedelta(hours=24)).text
     assert svg.count("<rect") == 24 and "23" in svg and "Runs" in svg
     assert "2026-11-01 05:00 UTC: 5" in svg  # hover title
+
+
+def test_a_chart_with_links_is_a_group_not_an_image():
+    # role="img" hides its children from assistive technology, links included (axe: nested-interactive).
+    linked = bar_chart([Bar("a", 1, href="/traces?model=a")], label="Cost").text
+    plain = bar_chart([Bar("a", 1)], label="Cost").text
+    assert 'role="group"' in linked and 'role="img"' in plain
+    series = time_series([Point(T0, 1, href="/traces")], label="Cost", since=T0, until=T0 + timedelta(hours=1)).text
+    assert 'role="group"' in series

@@ -13,12 +13,14 @@ from tests.web.workbench_seed import XSS_AGENT, XSS_MODEL, seed_hostile, seed_wo
 from web.render import HTMX_URL
 
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+AXE = HTMX_COPY.parent / "axe.min.js"  # `make vendor`
 WINDOW = "since=2026-11-22T10:00&until=2026-11-22T16:00"
 
 
 @contextmanager
-def chromium(app, seeded, *, color_scheme: str = "light"):
-    """A logged-in page, other origins blocked, with the dialogs and console errors it raised."""
+def chromium(app, seeded, *, color_scheme: str = "light", bypass_csp: bool = False):
+    """A logged-in page, other origins blocked, with the dialogs and console errors it raised.
+    `bypass_csp` only to inject axe-core (an inline script the page's CSP rightly refuses)."""
     if not HTMX_COPY.is_file() or not Path(CHROMIUM).exists():
         pytest.fail(f"needs {HTMX_COPY} and {CHROMIUM} (see tests/web/test_browser.py)")
     from playwright.sync_api import sync_playwright
@@ -26,7 +28,8 @@ def chromium(app, seeded, *, color_scheme: str = "light"):
     with serve(app) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme=color_scheme)
+            context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme=color_scheme,
+                                          bypass_csp=bypass_csp)
             seen = {"dialogs": [], "console": [], "blocked": []}
 
             def route(r):
@@ -132,3 +135,16 @@ def test_hostile_names_never_execute(app, seeded, database_url, sessionmaker):
         expect(page.locator("table.failures tbody td").first).to_contain_text(XSS_AGENT)
         shot(page, "failures-hostile")
     assert seen["dialogs"] == []
+
+
+def test_accessibility_no_serious_violations(app, seeded, database_url, sessionmaker):
+    assert AXE.is_file(), f"{AXE} is missing: run `make vendor`"
+    seed_workbench(database_url, sessionmaker, seeded.project.id)
+    with chromium(app, seeded, bypass_csp=True) as (base, page, _):
+        for path in ("/failures", "/costs", "/costs?group_by=hour", "/costs?group_by=tool"):
+            page.goto(f"{base}{path}{'&' if '?' in path else '?'}{WINDOW}")
+            page.add_script_tag(path=str(AXE))
+            result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+            serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+                       if v["impact"] in ("serious", "critical")]
+            assert serious == [], f"{path}: {serious}"
