@@ -13,5 +13,5 @@ COPY examples examples
 # Editable, so examples/ (the demo agent) stays beside the code.
 RUN pip install --no-cache-dir -e . ./sdk
 ENV CAUSELINE_HOST=0.0.0.0
-EXPOSE 8000 4318
+EXPOSE 8000 4318 4317
 CMD ["causeline", "serve"]

@@ -1,27 +1,55 @@
 # Two commands on a fresh machine: `make run` (the product, with demo data) and `make test` (the suite).
+# `make run` installs only what running needs; `make test` adds the test tools (the `test` extra).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-INSTALLED := $(VENV)/.installed
+RUN_DEPS := $(VENV)/.run-installed
+TEST_DEPS := $(VENV)/.test-installed
 HTMX_VERSION := 2.0.11
 HTMX := .cache/vendor/htmx-$(HTMX_VERSION).stamp
 AXE_VERSION := 4.10.2
 AXE := .cache/vendor/axe-core-$(AXE_VERSION).stamp
 
-.PHONY: run test bench install vendor migrate clean
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
 
-$(INSTALLED): pyproject.toml sdk/pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]" -e "./sdk[openai]"
-	touch $(INSTALLED)
+.PHONY: run test bench install install-test vendor migrate clean
 
-install: $(INSTALLED)
+# One line per step and its duration; pip's own output goes to $(VENV)/pip.log, shown only when it fails.
+# $(1): what is being installed, $(2): pip arguments.
+define pip_step
+	@echo "==> $(1)"; started=$$SECONDS; \
+	if ! $(PY) -m pip install --disable-pip-version-check --progress-bar off $(2) >$(VENV)/pip.log 2>&1; then \
+		tail -n 25 $(VENV)/pip.log; echo "pip failed (whole log: $(VENV)/pip.log)"; exit 1; \
+	fi; \
+	echo "    done in $$((SECONDS - started)) s"
+endef
+
+RUN_STEP := Installing the server and what it runs on (FastAPI, SQLAlchemy, PostgreSQL binaries...; a minute or two when cold)
+TEST_STEP := Installing the test tools (pytest, hypothesis, playwright, the SDK's OpenAI extra)
+
+$(PY):
+	@echo "==> Creating the virtualenv $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
+
+$(RUN_DEPS): pyproject.toml sdk/pyproject.toml | $(PY)
+	$(call pip_step,$(RUN_STEP),-e .)
+	$(call pip_step,Installing the SDK (the demo agent uses it),-e ./sdk)
+	@touch $@
+
+$(TEST_DEPS): $(RUN_DEPS)
+	$(call pip_step,$(TEST_STEP),-e ".[test]" -e "./sdk[openai]")
+	@touch $@
+
+install: $(RUN_DEPS)
+
+install-test: $(TEST_DEPS)
 
 # htmx for the browser tests, which have no internet (pages load it from the CDN with SRI).
 $(HTMX):
-	mkdir -p .cache/vendor
-	cd .cache/vendor && npm pack --silent htmx.org@$(HTMX_VERSION) >/dev/null \
+	@echo "==> Fetching htmx $(HTMX_VERSION) for the browser tests"
+	@mkdir -p .cache/vendor
+	@cd .cache/vendor && npm pack --silent htmx.org@$(HTMX_VERSION) >/dev/null \
 		&& tar -xzf htmx.org-$(HTMX_VERSION).tgz --strip-components=2 package/dist/htmx.min.js \
 		&& rm htmx.org-$(HTMX_VERSION).tgz && touch htmx-$(HTMX_VERSION).stamp
 
@@ -34,16 +62,16 @@ $(AXE):
 
 vendor: $(HTMX) $(AXE)
 
-run: $(INSTALLED)
-	$(VENV)/bin/causeline serve
+run: $(RUN_DEPS)
+	@$(VENV)/bin/causeline serve
 
-migrate: $(INSTALLED)
+migrate: $(RUN_DEPS)
 	$(VENV)/bin/causeline migrate
 
-test: $(INSTALLED) $(HTMX) $(AXE)
+test: $(TEST_DEPS) $(HTMX) $(AXE)
 	$(PY) -m pytest
 
-bench: $(INSTALLED)
+bench: $(TEST_DEPS)
 	$(PY) bench/ingest.py
 	$(PY) bench/sdk_overhead.py
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import functools
 from typing import Awaitable, Callable, Iterator
 
+import psycopg
 from anyio import to_thread
+from sqlalchemy.exc import SQLAlchemyError
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -23,6 +25,7 @@ from core.permissions import Permission, Principal, denial
 from core.settings import Settings
 
 from access.credentials import KEY_HEADER, BadCredentials, api_key, from_request
+from access.keys import KeyCache
 from access.resolver import Denied, key_principal, resolve
 
 Deny = Callable[[HTTPConnection, Denied], Exception]
@@ -56,28 +59,40 @@ def check(principal: Principal, permission: Permission) -> Principal:
     return principal
 
 
+async def key_principal_for(keys: KeyCache, authorization: str | None, x_key: str | None,
+                            permission: Permission) -> Principal:
+    """A key's principal, if the table allows it `permission`; else Denied. For transports other
+    than a FastAPI route too (OTLP/gRPC reads the same two headers from its metadata)."""
+    try:
+        secret = api_key(authorization, x_key)
+    except BadCredentials as exc:
+        raise Denied(401, str(exc)) from None
+    if secret is None:
+        raise Denied(401, f"missing API key: send 'Authorization: Bearer <key>' or '{KEY_HEADER}: <key>'")
+    try:
+        record = await to_thread.run_sync(keys.find, secret)
+    except (SQLAlchemyError, psycopg.Error) as exc:  # the database's moment, not the client's fault
+        raise Denied(503, f"storage is unavailable ({type(exc).__name__}); retry later") from None
+    if record is None:
+        raise Denied(401, "unknown or revoked API key")
+    return check(key_principal(record), permission)
+
+
 @functools.cache
 def requires_key(permission: Permission, deny: Deny) -> Callable[..., Awaitable[Principal]]:
     """For the hot ingest path: keys only (no login), looked up through the app's KeyCache in a
     worker thread, so the event loop never waits on the database."""
     async def dependency(request: Request) -> Principal:
         try:
-            try:
-                secret = api_key(request.headers.get("authorization"), request.headers.get(KEY_HEADER))
-            except BadCredentials as exc:
-                raise Denied(401, str(exc)) from None
-            if secret is None:
-                raise Denied(401, f"missing API key: send 'Authorization: Bearer <key>' or '{KEY_HEADER}: <key>'")
-            record = await to_thread.run_sync(request.app.state.keys.find, secret)
-            if record is None:
-                raise Denied(401, "unknown or revoked API key")
-            principal = check(key_principal(record), permission)
+            principal = await key_principal_for(request.app.state.keys, request.headers.get("authorization"),
+                                                request.headers.get(KEY_HEADER), permission)
         except Denied as refused:
             raise deny(request, refused) from None
         request.state.principal = principal
         return principal
 
     dependency.permission = permission  # type: ignore[attr-defined]
+    dependency.keys_only = True  # type: ignore[attr-defined]  # exporters, not browsers: a login cookie is no credential here
     dependency.__name__ = f"requires_key_{permission.value}"
     return dependency
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.security import hash_key
 from core.ttl_cache import TTLCache
-from db.queries.auth import KeyRecord, find_key
+from db.queries.auth import KeyRecord, find_key, touch_key
 
 from access.credentials import plausible_key
 
@@ -30,7 +30,11 @@ class KeyCache:
 
         def load():
             with self._sessions() as session:
-                return find_key(session, secret)
+                record = find_key(session, secret)
+                if record is not None:  # "last used" in Settings: refreshed when the cache entry is
+                    touch_key(session, record.key_id)
+                    session.commit()
+                return record
         return self._cache.get_or_load(hash_key(secret), load)
 
     def __contains__(self, secret_hash: bytes) -> bool:

@@ -5,12 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 
-def make_router() -> APIRouter:
-    from pages.params import reject_nul_query
+def make_routers() -> list[APIRouter]:
+    """The API's routers; create_app includes them under /api with `dependencies()` (and records
+    them, so the permission-matrix test can walk every route)."""
+    from api.fleet import make_fleet_router
+    from api.forensics import make_forensics_router
+    from api.settings import make_settings_router
     from api.traces import make_traces_router
 
-    router = APIRouter(dependencies=[Depends(reject_nul_query)])
-    router.include_router(make_traces_router())
-    from api.forensics import make_forensics_router; router.include_router(make_forensics_router())  # noqa: E702
-    from api.fleet import make_fleet_router; router.include_router(make_fleet_router())  # noqa: E702
-    return router
+    return [make_traces_router(), make_forensics_router(), make_fleet_router(), make_settings_router()]
+
+
+def dependencies() -> list:
+    """Checks for every API request: NUL refused in any query parameter (a 422 naming it)."""
+    from pages.params import reject_nul_query
+
+    return [Depends(reject_nul_query)]

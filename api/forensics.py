@@ -9,10 +9,12 @@ Documented in docs/forensics.md.
 
 from __future__ import annotations
 
+import logging
+import threading
+from typing import Annotated, Callable, Literal, TypeVar
 
-from typing import Annotated, Literal
-
-from fastapi import APIRouter, HTTPException, Path, Query
+import anyio
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from api.deps import DbSession, ReadPrincipal
 from pages.failures import failures_data
@@ -25,7 +27,13 @@ from api.traces import _AUTH_ERRORS, TraceIdHex
 from core.lineage import DEFAULT_DEPTH, MAX_DEPTH
 from db.queries.fleet import MAX_WINDOW
 from db.queries.failures import MAX_GROUPS
+from core.attribution import Stopped
 from db.queries.forensics import trace_attribution, trace_cost_breakdown, trace_lineage
+
+log = logging.getLogger("causeline.api")
+T = TypeVar("T")
+CLIENT_CLOSED = 499  # nginx's status for "the client closed the request"; nobody reads it
+POLL_S = 0.1
 
 _NOT_FOUND = {404: {"model": ErrorBody, "description": "No such trace in this project."}}
 
@@ -39,14 +47,47 @@ def _missing(trace_id: str) -> HTTPException:
     return HTTPException(404, detail=f"trace {trace_id} not found in this project")
 
 
+async def _while_connected(request: Request, work: Callable[[threading.Event], T]) -> T:
+    """Run `work(gone)` in a worker thread; `gone` is set as soon as the client disconnects,
+    so long work (attributing a huge trace) can stop instead of computing for nobody."""
+    gone = threading.Event()
+
+    async def watch() -> None:
+        while not gone.is_set():
+            if await request.is_disconnected():
+                gone.set()
+                return
+            await anyio.sleep(POLL_S)
+
+    failure: Exception | None = None
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(watch)
+        try:
+            result = await anyio.to_thread.run_sync(work, gone)
+        except Exception as exc:  # raised below, unwrapped (a task group wraps what escapes it)
+            failure = exc
+        finally:
+            tasks.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return result
+
+
 def make_forensics_router() -> APIRouter:
     router = APIRouter(tags=["forensics"], responses=_AUTH_ERRORS)
 
     @router.get("/traces/{trace_id}/attribution", response_model=AttributionOut, responses=_NOT_FOUND,
                 summary="Root cause, propagation, recovery, cost and blast radius of every failure of a trace")
-    def attribution(principal: ReadPrincipal, session: DbSession, trace_id: TracePath,
-                    depth: Depth = DEFAULT_DEPTH) -> AttributionOut:
-        result = trace_attribution(session, principal.project_id, bytes.fromhex(trace_id), depth=depth)
+    async def attribution(request: Request, principal: ReadPrincipal, session: DbSession, trace_id: TracePath,
+                          depth: Depth = DEFAULT_DEPTH) -> AttributionOut:
+        def work(gone: threading.Event):
+            return trace_attribution(session, principal.project_id, bytes.fromhex(trace_id), depth=depth,
+                                     should_stop=gone.is_set)
+        try:
+            result = await _while_connected(request, work)
+        except Stopped:
+            log.info("attribution of trace %s stopped: the client went away", trace_id)
+            return Response(status_code=CLIENT_CLOSED)  # type: ignore[return-value]
         if result is None:
             raise _missing(trace_id)
         return attribution_out(result.attribution, result.truncated)

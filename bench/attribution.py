@@ -1,19 +1,29 @@
-"""Failure attribution time for one synthetic 1,000-span trace, against a baseline measured in
-the same run: building the trace's parent/children map (the least any tree algorithm does).
+"""Failure attribution time by trace size and shape, against a baseline measured in the same
+run on the same spans: building the parent/children map (a linear scan, the least any tree
+algorithm does). Attribution is O(n log n): the ratio to the baseline must stay roughly flat
+from 1k to 100k spans (it grew linearly before: 1k spans 0.9 s, 4k 14.5 s).
 
-    .venv/bin/python bench/attribution.py [--spans 1000] [--runs 50] [--db]
+    .venv/bin/python bench/attribution.py [--sizes 1000,10000,100000] [--runs 5] [--db]
 
-The trace: an agent with steps; each step has model calls (some rate limited and retried,
-some timing out and falling back), tool calls (some failing, consumed through data_from
-links), a guardrail; a third of the steps fail up to the root. `--db` also times the whole
-per-trace path on PostgreSQL (DATABASE_URL, or an embedded server): load spans + edges
-(with the linked-trace CTE) and attribute — what GET /api/traces/{id}/attribution does.
-Last line: {"spans": ..., "attribution_ms": ..., "baseline_ms": ..., "ratio": ..., "db_ms": ...}.
+Shapes, each at every size:
+  chain  a 100,000-deep parent chain, every other span failed (the hostile trace of issue 9:
+         every failed span is its own root cause under an OK parent, above a deep subtree);
+  wide   one failed root with n-1 children, every other one failed;
+  agent  an agent with steps; each step has model calls (some rate limited and retried,
+         some timing out and falling back), tool calls (some failing, consumed through
+         data_from links), a guardrail; a third of the steps fail up to the root.
+`--db` also times the whole per-trace path on PostgreSQL for the agent trace of the first
+size (DATABASE_URL, or an embedded server): load spans + edges (with the linked-trace CTE)
+and attribute — what GET /api/traces/{id}/attribution does.
+Last line (JSON): per shape and size the attribution and baseline milliseconds, their ratio,
+microseconds per span, and `growth`: the ratio at the largest size over the ratio at the
+smallest (1 = linear; about log(100k)/log(1k) = 1.7 for n log n; 100 would be quadratic).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -24,9 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.attribution import attribute  # noqa: E402
-from core.forensics_view import edges_of_spans, view_of_span  # noqa: E402
+from core.forensics_view import SpanView, edges_of_spans, view_of_span  # noqa: E402
 from core.normalize import normalize  # noqa: E402
-from core.span import Event, Link, RawSpan  # noqa: E402
+from core.span import Event, Link, RawSpan, Tokens  # noqa: E402
 
 TRACE = bytes.fromhex("5eed" * 8)
 MS = 1_000_000
@@ -83,12 +93,38 @@ def synthetic_trace(n_spans: int):
     return [normalize(raw) for raw in raws]
 
 
-def median_ms(fn, runs: int) -> float:
+def _view(n: int, parent: int | None, failed: bool) -> SpanView:
+    start = BASE + n * MS
+    return SpanView(TRACE, n.to_bytes(8, "big"), parent.to_bytes(8, "big") if parent is not None else None,
+                    f"span {n % 50}", category="llm" if n % 3 else "tool", start_ns=start, end_ns=start + MS,
+                    status="error" if failed else "ok", error_class="timeout" if failed else None,
+                    agent_name="bench" if n % 100 == 0 else None, tokens=Tokens(10, 2))
+
+
+def chain_trace(n_spans: int) -> list[SpanView]:
+    """A parent chain n_spans deep, every other span failed (the root among them)."""
+    return [_view(i + 1, i if i else None, i % 2 == 0) for i in range(n_spans)]
+
+
+def wide_trace(n_spans: int) -> list[SpanView]:
+    """A failed root with n_spans - 1 children, every other one failed."""
+    return [_view(1, None, True)] + [_view(i + 1, 1, i % 2 == 0) for i in range(1, n_spans)]
+
+
+def median_ms(fn, runs: int, clock=time.perf_counter, repeat: int = 1) -> float:
+    # As timeit does: no garbage collection inside a sample (a full collection of a 100k-span
+    # heap would land in whichever sample triggered it).
     samples = []
     for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
+        gc.collect()
+        gc.disable()
+        try:
+            started = clock()
+            for _ in range(repeat):
+                fn()
+            samples.append((clock() - started) * 1000 / repeat)
+        finally:
+            gc.enable()
     return statistics.median(samples)
 
 
@@ -130,28 +166,52 @@ def db_time(spans, runs: int) -> float:
         return elapsed
 
 
+def measure(shape: str, views, edges, runs: int) -> dict:
+    result = attribute(TRACE, views, edges)
+    # CPU time of this process (a shared machine's load stretches wall time, not CPU time),
+    # interleaved; the baseline repeated to last as long as one attribution.
+    attribution, base = [], []
+    repeat = 1
+    for _ in range(runs):
+        attribution.append(median_ms(lambda: attribute(TRACE, views, edges), 1, time.process_time))
+        base.append(median_ms(lambda: baseline(views), 1, time.process_time, repeat))
+        repeat = max(1, min(1000, round(attribution[-1] / max(base[-1], 0.001))))
+    attribution_ms, baseline_ms = statistics.median(attribution), statistics.median(base)
+    row = {"shape": shape, "spans": len(views), "failed": result.failed_span_count,
+           "failures": len(result.failures), "attribution_ms": round(attribution_ms, 2),
+           "baseline_ms": round(baseline_ms, 3), "ratio": round(attribution_ms / baseline_ms, 1),
+           "us_per_span": round(1000 * attribution_ms / len(views), 2)}
+    print(f"{shape:>5} {row['spans']:>7} spans, {row['failed']:>6} failed, {row['failures']:>6} failures: "
+          f"attribution {attribution_ms:9.1f} ms CPU, baseline {baseline_ms:7.2f} ms, ratio {row['ratio']:6.1f}, "
+          f"{row['us_per_span']:6.2f} us/span", flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--spans", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--runs", type=int, default=5, help="median of this many runs (3 at 100k spans)")
     parser.add_argument("--db", action="store_true", help="also time load + attribute on PostgreSQL")
     args = parser.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
 
-    spans = synthetic_trace(args.spans)
-    views = [view_of_span(s) for s in spans]
-    edges = edges_of_spans(spans)
-    result = attribute(TRACE, views, edges)
-    print(f"trace: {len(views)} spans, {len(edges)} edges, {result.failed_span_count} failed spans, "
-          f"{len(result.failures)} failures", flush=True)
-    attribution_ms = median_ms(lambda: attribute(TRACE, views, edges), args.runs)
-    baseline_ms = median_ms(lambda: baseline(views), args.runs)
-    print(f"attribution (core): {attribution_ms:.2f} ms median of {args.runs}", flush=True)
-    print(f"baseline (parent map): {baseline_ms:.3f} ms", flush=True)
-    out = {"spans": len(views), "attribution_ms": round(attribution_ms, 2), "baseline_ms": round(baseline_ms, 3),
-           "ratio": round(attribution_ms / baseline_ms, 1)}
+    rows = []
+    agent_spans = {}
+    for size in sizes:
+        runs = args.runs if size < 100_000 else min(args.runs, 3)
+        rows.append(measure("chain", chain_trace(size), [], runs))
+        rows.append(measure("wide", wide_trace(size), [], runs))
+        spans = agent_spans[size] = synthetic_trace(size)
+        rows.append(measure("agent", [view_of_span(s) for s in spans], edges_of_spans(spans), runs))
+    growth = {}
+    for shape in ("chain", "wide", "agent"):
+        mine = [r for r in rows if r["shape"] == shape]
+        growth[shape] = round(mine[-1]["ratio"] / mine[0]["ratio"], 2)
+    print(f"growth of the ratio from {sizes[0]} to {sizes[-1]} spans: {growth}", flush=True)
+    out = {"results": rows, "growth": growth}
     if args.db:
-        out["db_ms"] = round(db_time(spans, min(args.runs, 20)), 2)
-        print(f"load + attribute on PostgreSQL: {out['db_ms']:.2f} ms median", flush=True)
+        out["db_ms"] = round(db_time(agent_spans[sizes[0]], 20), 2)
+        print(f"load + attribute on PostgreSQL ({sizes[0]} spans): {out['db_ms']:.2f} ms median", flush=True)
     print(json.dumps(out))
 
 

@@ -107,6 +107,7 @@ def start_collector(url: str) -> tuple[subprocess.Popen, str]:
     port, otlp_port = free_port(), free_port()
     env = {**os.environ, "DATABASE_URL": url, "CAUSELINE_PORT": str(port), "CAUSELINE_OTLP_PORT": str(otlp_port),
            "CAUSELINE_INIT_API_KEY": KEY, "CAUSELINE_INIT_ADMIN_PASSWORD": "bench", "CAUSELINE_DEMO": "off",
+           "CAUSELINE_GRPC_PORT": "0",
            # As deployed on a dedicated host: decode in cores - 1 worker processes.
            "CAUSELINE_INGEST_PROCESSES": os.environ.get("CAUSELINE_INGEST_PROCESSES", str(max(1, (os.cpu_count() or 2) - 1)))}
     process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--only", "collector"], env=env,

@@ -4,8 +4,11 @@ One daemon thread per collector process, with its own database sessions. Every
 `interval` seconds it runs db.queries.forensics.attribute_pending in its own
 transaction until nothing is pending: traces quiet for `delay` seconds whose
 attribution is missing or older than their last update are claimed with
-FOR UPDATE SKIP LOCKED (so several collectors share the work), recomputed and
-committed. An error is logged and retried on the next tick; it never stops ingest.
+FOR UPDATE SKIP LOCKED (so several collectors share the work), fairly across projects
+(the longest-waiting projects first, an equal share of the batch each), recomputed within
+a per-trace budget (`budget_s`, `max_spans`: a larger or slower trace is attributed by a
+bounded method and marked partially attributed) and committed. An error is logged and
+retried on the next tick; it never stops ingest.
 """
 
 from __future__ import annotations
@@ -15,20 +18,30 @@ import threading
 
 from sqlalchemy.orm import sessionmaker
 
-from db.queries.forensics import attribute_pending
+from db.queries.forensics import BUDGET_S, BUDGET_SPANS, attribute_pending
 
 log = logging.getLogger("causeline.attributor")
 
 
 class Attributor:
-    def __init__(self, sessions: sessionmaker, *, delay: float = 5.0, interval: float = 1.0, batch: int = 500) -> None:
+    def __init__(self, sessions: sessionmaker, *, delay: float = 5.0, interval: float = 1.0, batch: int = 500,
+                 budget_s: float = BUDGET_S, max_spans: int = BUDGET_SPANS) -> None:
         self._sessions = sessions
         self.delay = delay
+        self.budget_s = budget_s
+        self.max_spans = max_spans
         self.interval = interval
         self.batch = batch
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.attributed = 0  # traces attributed since start (for tests and metrics)
+
+    @classmethod
+    def from_settings(cls, sessions: sessionmaker, settings) -> "Attributor":
+        # The budget settings are read with defaults until core/settings.py declares them.
+        return cls(sessions, delay=settings.attribution_delay_s,
+                   budget_s=settings.attribution_budget_s,
+                   max_spans=settings.attribution_max_spans)
 
     def start(self) -> None:
         if self._thread is None:
@@ -44,7 +57,8 @@ class Attributor:
     def run_once(self) -> int:
         """Attribute one batch of pending traces and commit; returns how many."""
         with self._sessions.begin() as session:
-            done = attribute_pending(session, delay=self.delay, limit=self.batch)
+            done = attribute_pending(session, delay=self.delay, limit=self.batch, budget_s=self.budget_s,
+                                     max_spans=self.max_spans)
         self.attributed += done
         return done
 

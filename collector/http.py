@@ -9,15 +9,10 @@ bytes are in flight, a decoder process died or storage is down (the exporter ret
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from concurrent.futures.process import BrokenProcessPool
 from typing import Annotated
-
-import psycopg
-import sqlalchemy.exc
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
@@ -28,32 +23,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from access.deps import requires_key
 from access.resolver import Denied
-from core.otlp import DecodeError
 from core.permissions import Permission, Principal
 
 from collector.body import JSON, BodyError, content_encoding, inflate, media_type
-from collector.service import IngestService, PreparationUnavailable
-from collector.writer import QueueFull, StorageRefused, WriterUnavailable
+from collector.ingest import Refused, store, transient
+from collector.service import IngestService
 
 log = logging.getLogger("causeline.collector")
 
 # google.rpc.Code for each HTTP status we answer with.
 _GRPC_CODES = {400: 3, 401: 16, 403: 7, 413: 8, 415: 3, 429: 8, 500: 13, 503: 14}
-
-# Exceptions that mean "storage or a worker is unavailable right now": 503 + Retry-After.
-_TRANSIENT = (
-    sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError,
-    sqlalchemy.exc.DisconnectionError, psycopg.OperationalError, psycopg.InterfaceError,
-    BrokenProcessPool, PreparationUnavailable, ConnectionError, TimeoutError,
-)
-
-
-def _unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, _TRANSIENT):
-        return True
-    # Any other driver error while authenticating or reading price overrides is the
-    # database's, not the client's (e.g. the schema is being migrated).
-    return isinstance(exc, sqlalchemy.exc.DBAPIError)
+_HTTP_STATUS = {"unauthenticated": 401, "forbidden": 403, "invalid": 400, "unavailable": 503}
 
 
 def make_router(service: IngestService) -> APIRouter:
@@ -76,6 +56,14 @@ def make_router(service: IngestService) -> APIRouter:
     return router
 
 
+def make_routers(service: IngestService) -> list[APIRouter]:
+    """Every OTLP signal's router (logs and metrics import this module's answers, hence here)."""
+    from collector.logs_http import make_logs_router
+    from collector.metrics_http import make_metrics_router
+
+    return [make_router(service), make_logs_router(service), make_metrics_router(service)]
+
+
 class OtlpRefused(Exception):
     """Access refused (access/ decided; this edge only renders it as OTLP asks)."""
 
@@ -96,7 +84,8 @@ async def otlp_refused_handler(request: Request, exc: OtlpRefused) -> Response:
     ingest = getattr(request.app.state, "ingest", None)
     if ingest is not None:
         ingest.metrics.requests.labels(str(exc.status)).inc()
-    return _error(media, exc.status, exc.message)
+    retry_after = request.app.state.settings.retry_after_s if exc.status == 503 else None
+    return _error(media, exc.status, exc.message, retry_after=retry_after)
 
 
 IngestPrincipal = Annotated[Principal, Depends(requires_key(Permission.INGEST, otlp_denied))]
@@ -121,42 +110,13 @@ async def _export(service: IngestService, request: Request, project_id: int) -> 
     except BodyError as exc:
         return _error(media, exc.status, exc.message)
 
-    size = len(body)
-    if not service.inflight.try_acquire(size):
-        return _error(media, 503, f"too many request bytes in flight ({service.inflight.used} of "
-                                  f"{service.inflight.max_bytes}); retry later", retry_after=settings.retry_after_s)
     try:
-        return await _store(service, media, body, project_id)
-    finally:
-        service.inflight.release(size)
-
-
-async def _store(service: IngestService, media: str, body: bytes, project_id: int) -> Response:
-    settings = service.settings
-    overrides = await to_thread.run_sync(service.overrides, project_id)
-    prep_started = time.perf_counter()
-    try:
-        prepared = await service.prepare(body, media, project_id, overrides)
-    except DecodeError as exc:
-        return _error(media, 400, str(exc))
-    service.metrics.prepare_seconds.observe(time.perf_counter() - prep_started)
-    service.metrics.spans_rejected.inc(prepared.rejected)
-
-    if prepared.rows:
-        try:
-            future = service.writer.submit(prepared.rows, prepared.edges)
-        except QueueFull as exc:
-            return _error(media, 503, f"ingest queue is full ({exc}); retry later", retry_after=settings.retry_after_s)
-        except WriterUnavailable as exc:
-            return _error(media, 503, str(exc), retry_after=settings.retry_after_s)
-        try:
-            await asyncio.wrap_future(future)
-        except WriterUnavailable as exc:
-            return _error(media, 503, f"{exc}; nothing from this request was stored, retry", retry_after=settings.retry_after_s)
-        except StorageRefused as exc:
-            return _error(media, 400, f"{exc}; nothing from this request was stored")
-        service.metrics.spans_received.inc(len(prepared.rows))
-    return _success(media, prepared.rejected, prepared.error_message)
+        stored = await store(service, body, media, project_id)
+    except Refused as exc:
+        if exc.retry:
+            return _error(media, 503, exc.message, retry_after=settings.retry_after_s)
+        return _error(media, _HTTP_STATUS[exc.kind], exc.message)
+    return _success(media, stored.rejected, stored.error_message)
 
 
 def _failure(service: IngestService, request: Request, exc: Exception) -> Response:
@@ -166,7 +126,7 @@ def _failure(service: IngestService, request: Request, exc: Exception) -> Respon
         media = JSON
     if isinstance(exc, ClientDisconnect):  # nobody is listening; nothing was stored
         return _error(media, 400, "client disconnected before the body was read")
-    if _unavailable(exc):
+    if transient(exc):
         log.warning("ingest unavailable: %s: %s", type(exc).__name__, exc)
         return _error(media, 503, f"storage or a worker is unavailable ({type(exc).__name__}); retry later",
                       retry_after=service.settings.retry_after_s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from core.handoffs import with_handoff_links
 from core.normalize import normalize
 from core.otlp import Limits, decode_json, decode_protobuf
 from core.pricing import PriceOverride, price_span
@@ -31,8 +32,9 @@ def prepare(
     """Raises core.otlp.DecodeError when the body is not an OTLP export at all."""
     decoded = decode_json(body, limits) if media == JSON else decode_protobuf(body, limits)
     rows, edges = [], []
-    for raw in decoded.spans:
-        span = price_span(normalize(raw), overrides)
+    # Handoff links are derived across the spans of one export (core.handoffs).
+    spans = with_handoff_links([price_span(normalize(raw), overrides) for raw in decoded.spans])
+    for raw, span in zip(decoded.spans, spans):
         scope = f"{raw.scope_name} {raw.scope_version}".strip() or None
         rows.append(span_row(project_id, span, scope))
         edges.extend(edge_rows(project_id, span))

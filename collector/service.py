@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy.orm import Session, sessionmaker
 
+from access.keys import KeyCache
 from core.otlp import Limits
 from core.pricing import PriceOverride
 from core.settings import Settings
@@ -63,6 +64,7 @@ class PreparationUnavailable(Exception):
 class Metrics:
     registry: CollectorRegistry
     requests: Counter
+    grpc_requests: Counter
     spans_received: Counter
     spans_rejected: Counter
     prepare_seconds: Histogram
@@ -89,6 +91,7 @@ def _metrics(writer: BatchWriter) -> Metrics:
     return Metrics(
         registry=registry,
         requests=Counter("causeline_ingest_requests", "OTLP export requests by HTTP status.", ["status"], registry=registry),
+        grpc_requests=Counter("causeline_ingest_grpc_requests", "OTLP/gRPC export requests by gRPC status code.", ["code"], registry=registry),
         spans_received=Counter("causeline_spans_accepted", "Spans accepted (valid) in export requests.", registry=registry),
         spans_rejected=Counter("causeline_spans_rejected", "Spans refused by validation (partial_success).", registry=registry),
         prepare_seconds=Histogram("causeline_prepare_seconds", "Decode, normalize and price time per request.", registry=registry),
@@ -108,6 +111,7 @@ class IngestService:
         )
         self._sessions = sessions
         self._prices = TTLCache(PRICE_CACHE_SECONDS)
+        self.keys = KeyCache(sessions)  # the app's key cache too (create_app), shared by HTTP and gRPC
         self.metrics = _metrics(writer)
         self.inflight = InflightBudget(settings.max_inflight_bytes)
         self._processes: ProcessPoolExecutor | None = None

@@ -17,7 +17,9 @@ Rules (docs/forensics.md explains them with examples):
    - the failed attempt it retried (S --retry_of--> T) when both failed the same way;
    - a failed agent that took over from S (T --handoff_from--> S);
    - for a `cancelled` S under a failed parent: a failed, not-cancelled sibling that
-     ended no later than S (the sibling failed, the task group cancelled the rest).
+     ended no later than S (the sibling failed, the task group cancelled the rest);
+   - a failed span under wrappers (category `workflow`: chains, tasks) that did not fail,
+     right below S: an OK wrapper never hides a failure from the agent or run above it.
 3. Each explained span keeps one explanation: a candidate that itself explains another
    candidate through a link (retry or data chain) yields to it; among the rest the
    earliest end wins (ties → earliest end, then ids). A cycle of explanations (only
@@ -30,31 +32,35 @@ Rules (docs/forensics.md explains them with examples):
    (or at a failed re-attempt of one, transitively; or at the model call whose output
    a failing check rejected) did not fail; otherwise, unless the failure reached a
    trace's top span, when every failed span at the edge of the tree has a parent that
-   did not fail (the parent handled or swallowed it).
+   did not fail (the parent handled or swallowed it); OK wrappers are looked through.
+6. The run failed when a top span of the requested trace failed; with no top span
+   received, `root_missing` says its outcome is unknown.
+
+Cost: O(n log n) — see core.attribution_explain and core.span_tree for how.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+from core.attribution_explain import (
+    BY_CANCEL, BY_CAUSE, BY_CHILD, BY_DATA, BY_HANDOFF, BY_RETRY, BY_WRAPPED, CANCEL_SLACK_NS, DATA_FROM,
+    FALLBACK_OF, RETRY_OF, WRAPPER_CATEGORY, Explanations, Stopped, stop_check,
+)
 from core.attribution_model import BlastRadius, Burned, Failure, SkippedStep, TraceAttribution
 from core.coerce import as_lower_tuple, as_str, first_count
 from core.errors import classify_error
 from core.failure import guardrail_blocked
 from core.forensics_view import EdgeView, Key, SpanRef, SpanView, ref
+from core.handoffs import derived_handoff_edges
+from core.normalize import step_name
 from core.span_graph import SpanGraph
+from core.span_tree import PrefixSums
 
-RETRY_OF, FALLBACK_OF, DATA_FROM, CAUSED_BY, HANDOFF_FROM = (
-    "retry_of", "fallback_of", "data_from", "caused_by", "handoff_from",
-)
-# How one failed span explains another (also the words used in evidence).
-BY_CHILD, BY_DATA, BY_CAUSE, BY_RETRY, BY_HANDOFF, BY_CANCEL = (
-    "child", "data_from", "caused_by", "retry_of", "handoff", "cancelled_sibling",
-)
-_CHAIN_REASONS = frozenset({BY_DATA, BY_CAUSE, BY_RETRY})
-CANCEL_SLACK_NS = 50_000_000  # a cancelled sibling may end up to 50 ms after the failure that cancelled it
+__all__ = ["attribute", "Stopped", "TraceAttribution", "CANCEL_SLACK_NS"]
+
 PLAN_STEPS_ATTRIBUTE = "causeline.plan.steps"
 MAX_BLAST = 1000  # consumers listed per failure (a hostile link fan-out stays bounded)
 
@@ -76,118 +82,78 @@ BONUS_OUTPUT_CHECK = 0.05     # a guardrail named the model call whose output it
 
 
 def attribute(
-    trace_id: bytes, spans: Sequence[SpanView], edges: Sequence[EdgeView] = (),
+    trace_id: bytes, spans: Sequence[SpanView], edges: Sequence[EdgeView] = (), *,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TraceAttribution:
-    """Attribute every failure among `spans` (the trace and the linked traces loaded with it)."""
-    g = SpanGraph(spans, edges)
+    """Attribute every failure among `spans` (the trace and the linked traces loaded with it).
+
+    `should_stop` is polled as the work goes on; when it answers True, Stopped is raised
+    (a time budget ran out, or the client that asked has gone)."""
+    check = stop_check(should_stop)
+    # Third-party handoffs are linked here, over the whole trace (core.handoffs).
+    g = SpanGraph(spans, [*edges, *derived_handoff_edges(spans, edges)])
     failed = {k for k, s in g.nodes.items() if s.failed}
-    explainers = {k: _explainers(g, k, failed) for k in sorted(failed)}
-    primary, ties = _choose(g, explainers)
-    cut = _break_cycles(g, primary, failed)
+    own = [k for k in g.nodes if k[0] == trace_id]
+    root_missing = bool(own) and not any(g.is_top(k) for k in own)
+    top_failed = any(k[0] == trace_id and g.is_top(k) for k in failed)
+    trace_ids = [trace_id] + sorted({k[0] for k in g.nodes} - {trace_id})
+    if not failed:
+        return TraceAttribution(trace_id=trace_id, failed=False, failures=(), span_count=len(g.nodes),
+                                failed_span_count=0, trace_ids=tuple(trace_ids), root_missing=root_missing)
+    ex = Explanations(g, failed, check)
+    ex.choose()
     kids: dict[Key, list[Key]] = {}
-    for key, chosen in primary.items():
+    for key, chosen in ex.primary.items():
         if chosen is not None:
             kids.setdefault(chosen, []).append(key)
-    roots = sorted((k for k in failed if primary.get(k) is None), key=g.order)
-    failures = tuple(
-        _failure(g, root, kids, explainers, primary, failed, ties, root in cut) for root in roots
-    )
-    trace_ids = [trace_id] + sorted({k[0] for k in g.nodes} - {trace_id})
-    top_failed = any(k[0] == trace_id and g.is_top(k) for k in failed)
+    roots = sorted((k for k in failed if ex.primary.get(k) is None), key=g.order)
+    ctx = _Context(g, ex, kids)
+    failures = []
+    for root in roots:
+        check()
+        failures.append(_failure(ctx, root))
     return TraceAttribution(
-        trace_id=trace_id, failed=top_failed, failures=failures, span_count=len(g.nodes),
-        failed_span_count=len(failed), trace_ids=tuple(trace_ids),
+        trace_id=trace_id, failed=top_failed, failures=tuple(failures), span_count=len(g.nodes),
+        failed_span_count=len(failed), trace_ids=tuple(trace_ids), root_missing=root_missing,
     )
 
 
-def _explainers(g: SpanGraph, key: Key, failed: set[Key]) -> dict[Key, str]:
-    span = g.nodes[key]
-    found: dict[Key, str] = {}
-    failed_children = [c for c in g.children.get(key, ()) if c in failed]
-    if failed_children:
-        final = [c for c in failed_children if not _superseded(g, c)]
-        for child in final or failed_children:
-            found[child] = BY_CHILD
-    parent = g.parent.get(key)
-    if span.error_class == "cancelled" and parent in failed:
-        for sibling in g.children.get(parent, ()):
-            other = g.nodes[sibling]
-            if (sibling != key and sibling in failed and other.error_class != "cancelled"
-                    and other.end_ns <= span.end_ns + CANCEL_SLACK_NS):
-                found.setdefault(sibling, BY_CANCEL)
-    for relation, target in g.out_links.get(key, ()):
-        if target not in failed or target == key:
-            continue
-        if relation == DATA_FROM:
-            found.setdefault(target, BY_DATA)
-        elif relation == CAUSED_BY:
-            found.setdefault(target, BY_CAUSE)
-        elif relation == RETRY_OF and g.nodes[target].error_class == span.error_class:
-            found.setdefault(target, BY_RETRY)
-    for relation, source in g.in_links.get(key, ()):
-        if relation == HANDOFF_FROM and source in failed and source != key:
-            found.setdefault(source, BY_HANDOFF)
-    return found
+class _Context:
+    """What every failure of one trace reads, computed once for all of them (never per failure:
+    per-failure walks up the ancestors or down a subtree made attribution quadratic)."""
+
+    def __init__(self, g: SpanGraph, ex: Explanations, kids: dict[Key, list[Key]]) -> None:
+        self.g, self.ex, self.kids, self.failed = g, ex, kids, ex.failed
+        nodes = g.nodes
+        tree = g.tree
+        self.agent = tree.nearest(lambda k: bool(nodes[k].agent_name))
+        self.tool = tree.nearest(lambda k: bool(nodes[k].tool_name))
+        self.step = tree.nearest(lambda k: nodes[k].category == WRAPPER_CATEGORY)
+        self.top = tree.nearest(g.is_top)
+        self._sums: PrefixSums | None = None
+        self.retried = _recoveries(g, self.failed)
+
+    def lifted(self, key: Key) -> Key | None:
+        return self.ex.lifted(key)
+
+    @property
+    def sums(self) -> PrefixSums:
+        if self._sums is None:
+            nodes = self.g.nodes
+
+            def values(k: Key) -> tuple:
+                span = nodes[k]
+                t = span.tokens
+                priced = span.cost_usd if (span.cost_usd is not None and not span.unpriced) else Decimal(0)
+                return (t.input or 0, t.output or 0, t.cache_read or 0, t.cache_write or 0, t.reasoning or 0,
+                        priced, 1 if span.unpriced else 0)
+
+            self._sums = PrefixSums(self.g.tree, values)
+        return self._sums
 
 
-def _superseded(g: SpanGraph, key: Key) -> bool:
-    return any(rel in (RETRY_OF, FALLBACK_OF) for rel, _ in g.in_links.get(key, ()))
-
-
-def _choose(g: SpanGraph, explainers: dict[Key, dict[Key, str]]) -> tuple[dict[Key, Key | None], set[Key]]:
-    """One explanation per failed span; also the spans where independent candidates tied."""
-    primary: dict[Key, Key | None] = {}
-    ties: set[Key] = set()
-    for key, found in explainers.items():
-        if not found:
-            primary[key] = None
-            continue
-        candidates = set(found)
-        # A candidate that explains another candidate through a link chain yields to it:
-        # the retry that failed last, the step that consumed the bad output.
-        dominated = {
-            t for c in candidates for t, why in explainers.get(c, {}).items()
-            if why in _CHAIN_REASONS and t in candidates and t != c
-        }
-        # A cancelled candidate yields to the sibling failure that cancelled it.
-        yielded = {
-            c for c in candidates
-            if any(why == BY_CANCEL and t in candidates for t, why in explainers.get(c, {}).items())
-        }
-        rest = (candidates - dominated - yielded) or candidates
-        if len(rest) > 1:
-            ties.add(key)
-        primary[key] = min(rest, key=g.order)
-    return primary, ties
-
-
-def _break_cycles(g: SpanGraph, primary: dict[Key, Key | None], failed: set[Key]) -> set[Key]:
-    """Make the explanation graph a forest: each cycle is cut at its earliest-ending span."""
-    state: dict[Key, int] = {}  # 1 on the current walk, 2 done
-    cut: set[Key] = set()
-    for start in sorted(failed):
-        walk: list[Key] = []
-        position: dict[Key, int] = {}
-        cur: Key | None = start
-        while cur is not None and cur not in state:
-            state[cur] = 1
-            position[cur] = len(walk)
-            walk.append(cur)
-            cur = primary.get(cur)
-        if cur is not None and state.get(cur) == 1:
-            cycle = walk[position[cur]:]
-            head = min(cycle, key=g.order)
-            primary[head] = None
-            cut.add(head)
-        for key in walk:
-            state[key] = 2
-    return cut
-
-
-def _failure(
-    g: SpanGraph, root: Key, kids: dict[Key, list[Key]], explainers: dict[Key, dict[Key, str]],
-    primary: dict[Key, Key | None], failed: set[Key], ties: set[Key], cycle_cut: bool,
-) -> Failure:
+def _failure(ctx: _Context, root: Key) -> Failure:
+    g, ex, kids, failed = ctx.g, ctx.ex, ctx.kids, ctx.failed
     span = g.nodes[root]
     # The propagation tree: every failed span explained (transitively) by this root.
     members: list[Key] = []
@@ -201,7 +167,7 @@ def _failure(
                 seen.add(nxt)
                 queue.append(nxt)
     member_set = set(members)
-    path = _path(g, root, kids, explainers, members)
+    path = _path(g, ex, root, kids, members)
     evidence: list[str] = []
 
     # Class, with the signals that led to it.
@@ -213,13 +179,14 @@ def _failure(
                         f"'{g.nodes[output_of].name}' (data_from)")
     evidence.extend(class_evidence)
     evidence.append(f"root cause: '{span.name}' failed and no failed child, data_from or caused_by "
-                    "source explains it" if not cycle_cut else
+                    "source explains it" if root not in ex.cut else
                     f"root cause: '{span.name}' ended first in a cycle of failed spans explaining each other")
     for before, after in zip(path, path[1:]):
-        why = explainers.get(after.key, {}).get(before.key, BY_CHILD)
+        why = ex.why(after.key, before.key) or BY_CHILD
         evidence.append(f"propagated to '{after.name}' ({_WORDS[why]})")
 
     # Where the tree ends: the top of a trace, a missing parent, another failure, or a handler.
+    # Wrappers that did not fail are looked through: the span above them decides.
     reached_top = missing = shadowed = False
     handlers: list[Key] = []
     for key in members:
@@ -228,12 +195,23 @@ def _failure(
             continue
         if g.is_top(key):
             reached_top = True
-        elif parent is None:
+            continue
+        if parent is None:
             missing = True
-        elif parent in failed:
+            continue
+        above = ctx.lifted(parent)
+        if above in member_set:
+            continue
+        if above is None:  # only wrappers that did not fail above it: up to the top, or to a gap
+            top = ctx.top.get(parent)
+            if top is None:
+                missing = True
+            else:
+                handlers.append(top)
+        elif above in failed:
             shadowed = True
         else:
-            handlers.append(parent)
+            handlers.append(above)
     if reached_top:
         evidence.append(f"reached the top span '{path[-1].name}': the run failed")
     if missing:
@@ -241,14 +219,15 @@ def _failure(
 
     recovered_by, recovery = None, None
     # A retry of the model call whose output a check rejected also recovers the check's failure.
-    retried = _recovery(g, member_set | ({output_of} if output_of is not None else set()), failed)
+    retried = _recovery(ctx, members + ([output_of] if output_of is not None else []))
     if retried is not None:  # the work went on, even when the failed attempt was a top span
         recovered_by, recovery = retried
         evidence.append(f"recovered: '{g.nodes[recovered_by].name}' ({recovery}) did not fail")
     elif not reached_top:
         if handlers and not missing and not shadowed:
-            outer_parent = g.parent.get(path[-1].key)
-            recovered_by = outer_parent if outer_parent in handlers else min(handlers, key=g.order)
+            outer = g.parent.get(path[-1].key)
+            outer = ctx.lifted(outer) if outer is not None else None
+            recovered_by = outer if outer in handlers else min(handlers, key=g.order)
             recovery = "handled"
             evidence.append(f"handled: parent '{g.nodes[recovered_by].name}' ended "
                             f"{g.nodes[recovered_by].status} despite the failure")
@@ -258,20 +237,20 @@ def _failure(
     confidence = _confidence(class_evidence, error_class)
     if output_of is not None and error_class == "invalid_output":
         confidence += BONUS_OUTPUT_CHECK
-    if member_set & ties:
+    if not ex.ties.isdisjoint(member_set):
         confidence -= PENALTY_TIE
         evidence.append("several independent failures could explain a failed parent; the earliest end was chosen")
-    if cycle_cut:
+    if root in ex.cut:
         confidence -= PENALTY_CYCLE
     if missing:
         confidence -= PENALTY_INCOMPLETE
 
-    grouping = _grouping(g, root, output_of)
+    grouping = _grouping(ctx, root, output_of)
     return Failure(
         root_cause=ref(span), error_class=error_class, category=span.category,
         propagation_path=tuple(path), reached_top=reached_top, recovered=recovery is not None,
         recovered_by=ref(g.nodes[recovered_by]) if recovered_by is not None else None, recovery=recovery,
-        burned=_burned(g, root, member_set, explainers, output_of), blast_radius=_blast(g, root, member_set, failed),
+        burned=_burned(ctx, root, members, output_of), blast_radius=_blast(ctx, root, member_set),
         confidence=round(min(0.99, max(0.05, confidence)), 2), evidence=tuple(evidence),
         output_of=ref(g.nodes[output_of]) if output_of is not None else None,
         failed_spans=tuple(ref(g.nodes[k]) for k in sorted(member_set, key=g.order)),
@@ -284,10 +263,11 @@ _WORDS = {
     BY_CAUSE: "caused_by link", BY_RETRY: "the retry failed the same way (retry_of)",
     BY_HANDOFF: "the agent it handed off to failed (handoff_from)",
     BY_CANCEL: "cancelled after its sibling failed",
+    BY_WRAPPED: "it failed inside a wrapper step that did not fail itself",
 }
 
 
-def _path(g, root, kids, explainers, members: list[Key]) -> list[SpanRef]:
+def _path(g: SpanGraph, ex: Explanations, root, kids, members: list[Key]) -> list[SpanRef]:
     # Score each member by the best branch below it: reaches a top span, then length.
     # `members` is in breadth-first order from the root, so reversed it is bottom-up.
     best: dict[Key, tuple[int, int]] = {}
@@ -308,55 +288,57 @@ def _path(g, root, kids, explainers, members: list[Key]) -> list[SpanRef]:
         parent = g.parent.get(cur)
 
         def rank(k, cur=cur, parent=parent):
-            why = explainers.get(k, {}).get(cur)
-            return (best[k], k == parent, why == BY_RETRY, tuple(-x if isinstance(x, int) else x
-                                                                 for x in g.order(k)[:2]))
+            return (best[k], k == parent, ex.why(k, cur) == BY_RETRY,
+                    tuple(-x if isinstance(x, int) else x for x in g.order(k)[:2]))
         cur = max(options, key=rank)
         seen.add(cur)
         path.append(ref(g.nodes[cur]))
 
 
+def _recoveries(g: SpanGraph, failed: set[Key]) -> dict[Key, tuple[Key, str]]:
+    """For every span: the earliest-ending retry/fallback of it (or of a failed re-attempt of
+    it, transitively) that did not fail. One backward sweep from the successful attempts in
+    order of end, so each span is settled once, however long the retry chains."""
+    sources = sorted(
+        (k for k, links in g.out_links.items() if k not in failed
+         and any(rel in (RETRY_OF, FALLBACK_OF) for rel, _ in links)), key=g.order)
+    best: dict[Key, tuple[Key, str]] = {}
+    for source in sources:
+        stack = []
+        for rel, target in g.out_links[source]:
+            if rel in (RETRY_OF, FALLBACK_OF) and target in g.nodes and target != source and target not in best:
+                best[target] = (source, rel)
+                stack.append(target)
+        while stack:
+            cur = stack.pop()
+            if cur not in failed:
+                continue  # only failed re-attempts pass the recovery on to what they retried
+            for rel, target in g.out_links.get(cur, ()):
+                if rel in (RETRY_OF, FALLBACK_OF) and target in g.nodes and target not in best:
+                    best[target] = best[cur]
+                    stack.append(target)
+    return best
 
-def _recovery(g: SpanGraph, members: set[Key], failed: set[Key]) -> tuple[Key, str] | None:
+
+def _recovery(ctx: _Context, starts: list[Key]) -> tuple[Key, str] | None:
     """The earliest-ending retry/fallback (of a member, or of a failed re-attempt of one) that did not fail."""
-    found: list[tuple[Key, str]] = []
-    queue = list(members)
-    seen = set(members)
-    while queue:
-        cur = queue.pop()
-        for relation, source in g.in_links.get(cur, ()):
-            if relation in (RETRY_OF, FALLBACK_OF) and source not in seen:
-                seen.add(source)
-                if source in failed:
-                    queue.append(source)
-                else:
-                    found.append((source, relation))
-    return min(found, key=lambda item: g.order(item[0])) if found else None
+    start_set = set(starts)
+    found = [ctx.retried[k] for k in starts if k in ctx.retried and ctx.retried[k][0] not in start_set]
+    return min(found, key=lambda item: ctx.g.order(item[0])) if found else None
 
 
-def _burned(g: SpanGraph, root: Key, members: set[Key], explainers, output_of: Key | None) -> Burned:
-    attempts = [root] + [k for k in members if k != root and BY_RETRY in explainers.get(k, {}).values()]
+def _burned(ctx: _Context, root: Key, members: list[Key], output_of: Key | None) -> Burned:
+    g = ctx.g
+    attempts = [root] + [k for k in members if k != root and ctx.ex.explains_by_retry(k)]
     if output_of is not None:  # the model call whose output was rejected: its work was wasted
         attempts.append(output_of)
-    spans = g.subtree(attempts)
-    totals = [0, 0, 0, 0, 0]
-    cost = Decimal(0)
-    unpriced = 0
-    for key in spans:
-        span = g.nodes[key]
-        t = span.tokens
-        for i, value in enumerate((t.input, t.output, t.cache_read, t.cache_write, t.reasoning)):
-            if value:
-                totals[i] += value
-        if span.unpriced:
-            unpriced += 1
-        elif span.cost_usd is not None:
-            cost += span.cost_usd
-    return Burned(*totals, cost_usd=cost, unpriced_calls=unpriced,
+    *tokens, cost, unpriced = ctx.sums.over(attempts)
+    return Burned(*tokens, cost_usd=cost, unpriced_calls=unpriced,
                   duration_ns=sum(g.nodes[k].duration_ns for k in attempts))
 
 
-def _blast(g: SpanGraph, root: Key, members: set[Key], failed: set[Key]) -> BlastRadius:
+def _blast(ctx: _Context, root: Key, members: set[Key]) -> BlastRadius:
+    g = ctx.g
     consumers: list[Key] = []
     seen = set()
     queue = deque(sorted(members, key=g.order))
@@ -370,27 +352,38 @@ def _blast(g: SpanGraph, root: Key, members: set[Key], failed: set[Key]) -> Blas
                 if source not in visited:
                     visited.add(source)
                     queue.append(source)
-    ancestors = []
-    for key in g.ancestors(root):
-        if key not in members:
+    # The ancestors that failed because of it (wrappers that did not fail are looked through).
+    ancestors: list[Key] = []
+    cur, passed = root, {root}
+    while True:
+        parent = g.parent.get(cur)
+        above = ctx.lifted(parent) if parent is not None else None
+        if above is None or above not in members or above in passed:
             break
-        ancestors.append(key)
+        ancestors.append(above)
+        passed.add(above)
+        cur = above
     skipped = [SkippedStep(g.nodes[k].name, "cancelled", ref(g.nodes[k]))
                for k in sorted(members, key=g.order) if k != root and g.nodes[k].error_class == "cancelled"]
+    listed: set[str] = set()
     for key in [root, *ancestors]:
         planned = g.nodes[key].attributes.get(PLAN_STEPS_ATTRIBUTE)
         if isinstance(planned, (list, tuple)) and planned:
-            ran = {g.nodes[k].name for k in g.subtree([key])}
-            ran |= {str(g.nodes[k].attributes.get("gen_ai.workflow.name")) for k in g.subtree([key])}
             for name in planned:
-                if isinstance(name, str) and name not in ran and not any(
-                        name == s.name and s.reason == "planned" for s in skipped):
+                if isinstance(name, str) and name not in listed and not g.tree.subtree_has_name(
+                        key, name, _names_of(g)):
+                    listed.add(name)
                     skipped.append(SkippedStep(name, "planned", None))
     return BlastRadius(
         data_consumers=tuple(ref(g.nodes[k]) for k in sorted(consumers, key=g.order)),
         failed_ancestors=tuple(ref(g.nodes[k]) for k in ancestors),
         skipped_steps=tuple(skipped),
     )
+
+
+def _names_of(g: SpanGraph):
+    # A planned step ran if a span carries its name, or its step name (core.normalize.step_name).
+    return lambda k: (g.nodes[k].name, step_name(g.nodes[k].attributes, g.nodes[k].name))
 
 
 def _checked_output(g: SpanGraph, root: Key, failed: set[Key]) -> Key | None:
@@ -403,17 +396,16 @@ def _checked_output(g: SpanGraph, root: Key, failed: set[Key]) -> Key | None:
     return min(sources, key=g.order) if sources else None
 
 
-def _grouping(g: SpanGraph, root: Key, output_of: Key | None) -> dict[str, Any]:
+def _grouping(ctx: _Context, root: Key, output_of: Key | None) -> dict[str, Any]:
+    g = ctx.g
     span = g.nodes[root]
-    chain = [root, *g.ancestors(root)]
-    agent = next((g.nodes[k].agent_name for k in chain if g.nodes[k].agent_name), None)
-    tool = next((g.nodes[k].tool_name for k in chain if g.nodes[k].tool_name), None)
-    step = next((g.nodes[k].name for k in chain if g.nodes[k].category == "workflow"), span.name)
+    agent, tool, step = ctx.agent.get(root), ctx.tool.get(root), ctx.step.get(root)
     model_span = span if (span.provider or span.request_model or output_of is None) else g.nodes[output_of]
     return dict(
-        service_name=span.service_name, agent_name=agent, tool_name=tool,
+        service_name=span.service_name, agent_name=g.nodes[agent].agent_name if agent else None,
+        tool_name=g.nodes[tool].tool_name if tool else None,
         provider=model_span.provider, request_model=model_span.request_model,
-        response_model=model_span.response_model, step_name=step,
+        response_model=model_span.response_model, step_name=g.nodes[step].name if step else span.name,
     )
 
 

@@ -86,12 +86,19 @@ class TraceAttribution:
     span_count: int
     failed_span_count: int
     trace_ids: tuple[bytes, ...]  # the requested trace first, then linked traces that were included
+    root_missing: bool = False   # no top span of the requested trace was received: the outcome is unknown
 
     @property
     def summary(self) -> str:
         if not self.failures:
-            return "no failure: no span of this trace (or its linked traces) failed"
+            found = "no failure: no span of this trace (or its linked traces) failed"
+            return found + ("; root span missing: the run's outcome is unknown" if self.root_missing else "")
         open_ = sum(1 for f in self.failures if not f.recovered)
+        if self.failed:
+            outcome = "the run failed"
+        elif self.root_missing:
+            outcome = "root span missing: whether the run failed is unknown"
+        else:
+            outcome = "the run did not fail"
         return (f"{len(self.failures)} failure(s) from {self.failed_span_count} failed span(s); "
-                f"{len(self.failures) - open_} recovered, {open_} not; "
-                f"the run {'failed' if self.failed else 'did not fail'}")
+                f"{len(self.failures) - open_} recovered, {open_} not; {outcome}")

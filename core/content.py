@@ -11,13 +11,16 @@ Representation (what `Span.input` / `Span.output` hold):
 - old span events (`gen_ai.content.prompt` / `gen_ai.content.completion`) give
   their `gen_ai.prompt` / `gen_ai.completion` attribute.
 Sources are tried newest convention first; `gen_ai.system_instructions` is not
-folded in (it stays in `attributes`).
+folded in (it stays in `attributes`). Content that arrives as GenAI log events
+(POST /v1/logs, core/otlp_logs.py) is stored apart and filled in when a span is
+read (with_log_content), so it does not matter whether the log or the span came first.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+from core import vercel_ai
 from core.coerce import to_json
 from core.span import Event
 
@@ -39,6 +42,7 @@ _INPUT_SOURCES: tuple[str, ...] = (
     "traceloop.entity.input",       # OpenLLMetry workflows/tasks/tools
     "tool_arguments",               # pydantic-ai < 1.0 tool spans
     "tool.parameters",              # OpenInference tool definition, last resort
+    *vercel_ai.INPUT_KEYS,          # Vercel AI SDK
 )
 _OUTPUT_SOURCES: tuple[str, ...] = (
     "gen_ai.output.messages",
@@ -49,6 +53,7 @@ _OUTPUT_SOURCES: tuple[str, ...] = (
     "traceloop.entity.output",
     "tool_response",                # pydantic-ai < 1.0 tool spans
     "final_result",                 # pydantic-ai agent run spans
+    *vercel_ai.OUTPUT_KEYS,         # Vercel AI SDK
 )
 _DIRECT_KEYS = frozenset(_INPUT_SOURCES + _OUTPUT_SOURCES) - frozenset(FLAT_PREFIXES)
 _EVENT_SOURCES = {
@@ -85,6 +90,18 @@ def extract_content(
         _first_content(attributes, flat, _INPUT_SOURCES) or _event_content(events, *_EVENT_SOURCES["input"]),
         _first_content(attributes, flat, _OUTPUT_SOURCES) or _event_content(events, *_EVENT_SOURCES["output"]),
     )
+
+
+# Logfire's OpenAI Agents integration keeps content under generic names (`input`, `output` on
+# tools; `raw_input`, `response` on model calls), read only on Logfire spans.
+LOGFIRE_TEMPLATE = "logfire.msg_template"
+_LOGFIRE_INPUT = ("input", "raw_input")
+_LOGFIRE_OUTPUT = ("output", "response")
+
+
+def logfire_content(attributes: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(input, output) of a Logfire span from its own attribute names."""
+    return _first_content(attributes, {}, _LOGFIRE_INPUT), _first_content(attributes, {}, _LOGFIRE_OUTPUT)
 
 
 def _first_content(
@@ -135,6 +152,25 @@ def _event_content(events: Iterable[Event], event_name: str, attribute: str) -> 
                 if text:
                     return text
     return None
+
+
+def with_log_content(
+    own_input: str | None, own_output: str | None, records: Iterable[tuple[list | None, list | None]],
+) -> tuple[str | None, str | None]:
+    """A span's content with what its GenAI log events carried (core/otlp_logs.py) filled in.
+
+    `records` are (input messages, output messages) in time order; each direction is their
+    messages concatenated, as one JSON list like the span attributes give. What the span
+    itself captured wins: instrumentations that send both carry the same content twice."""
+    if own_input is not None and own_output is not None:
+        return own_input, own_output
+    inputs: list = []
+    outputs: list = []
+    for messages_in, messages_out in records:
+        inputs.extend(messages_in or ())
+        outputs.extend(messages_out or ())
+    return (own_input if own_input is not None else (to_json(inputs) if inputs else None),
+            own_output if own_output is not None else (to_json(outputs) if outputs else None))
 
 
 # What counts as captured content, for masking (core/masking.py).

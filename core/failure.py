@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from core.coerce import as_bool, as_lower_tuple, as_str, first_count
 from core.errors import classify_error
+from core.logfire import ERROR as LOGFIRE_ERROR, LEVEL as LOGFIRE_LEVEL, error_message, level_is_error
 from core.span import Event
 
 _STATUS_BY_CODE = {0: "unset", 1: "ok", 2: "error"}
@@ -30,6 +31,11 @@ def span_failure(
     http_status = first_count(attributes, _HTTP_STATUS_KEYS)
     finish_reasons = _finish_reasons(attributes)
     blocked = guardrail_blocked(attributes, category)
+    # Logfire sends a failed OpenAI Agents span as an `error` object and an error level only.
+    logfire_error = error_message(attributes) if LOGFIRE_ERROR in attributes else None
+    if logfire_error is not None or (LOGFIRE_LEVEL in attributes and level_is_error(attributes)):
+        has_exception = True
+        exception_message = exception_message or logfire_error
     status = _status(
         status_code, error_type=error_type, has_exception=has_exception,
         # A 4xx on a server span is the client's problem; on a model call it is ours.

@@ -12,7 +12,8 @@ Choices beyond the written conventions:
 - `operation` is gen_ai.operation.name lowercased when sent, otherwise the GenAI
   operation equivalent to the rule that set the category (None if there is none).
 - Status and error fields come from core.failure, the taxonomy from core.errors,
-  content strings from core.content.
+  content strings from core.content; what one source sends in its own shape is read by
+  core.vercel_ai, core.openinference and core.logfire, handoffs by core.handoffs.
 - Identifier fields (service, agent, tool, provider, models, operation, session and
   user ids, error type) are capped at IDENTIFIER_MAX_CHARS characters (and
   IDENTIFIER_MAX_BYTES UTF-8 bytes) with a "…[truncated N chars]" marker, and the
@@ -27,9 +28,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
+from core import logfire, openinference, vercel_ai
 from core.coerce import as_count, as_money, as_str, first_str
-from core.content import FLAT_PREFIXES, extract_content, scan_attributes
+from core.content import FLAT_PREFIXES, LOGFIRE_TEMPLATE, extract_content, logfire_content, scan_attributes
 from core.failure import span_failure, status_from_code
+from core.handoffs import SOURCE_KEYS as _HANDOFF_SOURCE_KEYS, TARGET_KEYS as _HANDOFF_TARGET_KEYS, Handoff, handoff
 from core.span import RawSpan, Span, Tokens
 
 TRUNCATED_ATTR = "causeline.truncated"  # same key as core.otlp uses for cut values
@@ -41,15 +44,16 @@ MAX_TOKENS = 10**12  # per count and span; a trillion tokens in one call is not 
 
 # --- category: first rule that matches wins ---------------------------------
 
-# gen_ai.operation.name → category. The last three are non-spec values seen in the wild.
+# gen_ai.operation.name → category. The last four are non-spec values seen in the wild
+# ("handoff": OpenLLMetry's OpenAI Agents handoff spans).
 _OPERATION_CATEGORY: dict[str, str] = {
     "chat": "llm", "text_completion": "llm", "generate_content": "llm",
     "embeddings": "embedding", "retrieval": "retrieval", "execute_tool": "tool",
     "invoke_agent": "agent", "create_agent": "agent", "invoke_workflow": "workflow",
     "plan": "routing", "route": "routing", "apply_guardrail": "guardrail",
-    "agent_handoff": "tool", "guardrail_check": "guardrail", "response": "llm",
+    "agent_handoff": "tool", "guardrail_check": "guardrail", "response": "llm", "handoff": "tool",
 }
-_SPEC_OPERATIONS = frozenset(_OPERATION_CATEGORY) - {"agent_handoff", "guardrail_check", "response"}
+_SPEC_OPERATIONS = frozenset(_OPERATION_CATEGORY) - {"agent_handoff", "guardrail_check", "response", "handoff"}
 
 # Other conventions' span kinds → (category, equivalent GenAI operation).
 _OPENINFERENCE_KIND: dict[str, tuple[str, str | None]] = {
@@ -61,6 +65,7 @@ _OPENINFERENCE_KIND: dict[str, tuple[str, str | None]] = {
     "EVALUATOR": ("guardrail", None), "PROMPT": ("other", None),
     # UNKNOWN is deliberately absent: it says nothing, so later rules still apply.
 }
+_CHAIN = _OPENINFERENCE_KIND["CHAIN"]
 _TRACELOOP_KIND: dict[str, tuple[str, str | None]] = {
     "workflow": ("workflow", "invoke_workflow"), "task": ("workflow", None),
     "agent": ("agent", "invoke_agent"), "tool": ("tool", "execute_tool"),
@@ -71,7 +76,8 @@ _LLM_REQUEST_TYPE: dict[str, tuple[str, str | None]] = {
     "embedding": ("embedding", "embeddings"), "rerank": ("retrieval", None),
 }
 _KIND_RULES = (
-    ("openinference.span.kind", _OPENINFERENCE_KIND, str.upper),
+    (vercel_ai.OPERATION_ID, vercel_ai.OPERATIONS, str.lower),
+    (openinference.SPAN_KIND, _OPENINFERENCE_KIND, str.upper),
     ("traceloop.span.kind", _TRACELOOP_KIND, str.lower),
     ("llm.request.type", _LLM_REQUEST_TYPE, str.lower),
 )
@@ -103,29 +109,36 @@ _PROVIDER_ALIASES = {
     "vertex_ai": "gcp.vertex_ai", "vertexai": "gcp.vertex_ai", "gemini": "gcp.gemini",
     "xai": "x_ai", "mistralai": "mistral_ai",
 }
-_REQUEST_MODEL_KEYS = ("gen_ai.request.model", "llm.request.model_name", "llm.model_name")
+# llm.model_name is OpenInference's served model when llm.invocation_parameters names the
+# requested one (see _models), else the only model name sent.
+_REQUEST_MODEL_KEYS = ("gen_ai.request.model", "llm.request.model_name")
+_REQUEST_MODEL_FALLBACK_KEYS = (openinference.MODEL_NAME, *vercel_ai.REQUEST_MODEL_KEYS)
 _RESPONSE_MODEL_KEYS = ("gen_ai.response.model", "llm.response.model_name")
-_INPUT_TOKEN_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
-_OUTPUT_TOKEN_KEYS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion")
+_INPUT_TOKEN_KEYS = (
+    "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt",
+    *vercel_ai.INPUT_TOKEN_KEYS,
+)
+_OUTPUT_TOKEN_KEYS = (
+    "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion",
+    *vercel_ai.OUTPUT_TOKEN_KEYS,
+)
 _CACHE_READ_KEYS = (
     "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
-    "llm.token_count.prompt_details.cache_read",
+    "llm.token_count.prompt_details.cache_read", *vercel_ai.CACHE_READ_KEYS,
 )
 _CACHE_WRITE_KEYS = (
     "gen_ai.usage.cache_write.input_tokens", "gen_ai.usage.cache_creation.input_tokens",
     "gen_ai.usage.cache_creation_input_tokens", "llm.token_count.prompt_details.cache_write",
+    *vercel_ai.CACHE_WRITE_KEYS,
 )
 _REASONING_KEYS = (
     "gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
-    "llm.token_count.completion_details.reasoning",
+    "llm.token_count.completion_details.reasoning", *vercel_ai.REASONING_KEYS,
 )
 _COST_COMPONENTS = "gen_ai.usage.cost."  # proposed: gen_ai.usage.cost.{total,input,output,...}
 _COST_KEYS = ("gen_ai.usage.cost", "operation.cost", "llm.cost.total")
 _AGENT_KEYS = ("gen_ai.agent.name", "agent.name", "agent_name")
-_TOOL_KEYS = ("gen_ai.tool.name", "tool.name")
-_HANDOFF_KEYS = ("gen_ai.transfer.target.name", "gen_ai.transfer.mode", "gen_ai.handoff.to_agent")
-_HANDOFF_TARGET_KEYS = ("gen_ai.transfer.target.name", "gen_ai.handoff.to_agent", "to_agent")
-_HANDOFF_SOURCE_KEYS = ("gen_ai.handoff.from_agent", "from_agent")
+_TOOL_KEYS = ("gen_ai.tool.name", "tool.name", *vercel_ai.TOOL_KEYS)
 _SESSION_KEYS = ("gen_ai.conversation.id", "session.id", "traceloop.association.properties.session_id")
 _USER_KEYS = ("user.id", "enduser.id", "traceloop.association.properties.user_id")
 
@@ -160,17 +173,21 @@ def _normalize(raw: RawSpan) -> Span:
 
     category, operation = classify_category(attributes, name)
     flat, has_content = scan_attributes(attributes, _SCAN_PREFIXES)
-    handoff = category == "tool" and _is_handoff(attributes, operation, name)
+    handed = handoff(attributes, operation, name, category)
     aggregate = category in _AGGREGATE_CATEGORIES
 
     status, error_type, error_class = span_failure(raw.status_code, raw.status_message, attributes, events, category)
     content_in = content_out = None
     if has_content or flat or events:
         content_in, content_out = extract_content(attributes, flat, events)
+    if (content_in is None or content_out is None) and LOGFIRE_TEMPLATE in attributes:
+        logfire_in, logfire_out = logfire_content(attributes)
+        content_in, content_out = content_in or logfire_in, content_out or logfire_out
+    request_model, response_model = _models(attributes)
     idents = [
         operation, error_type, as_str(resource.get("service.name")),
-        _agent_name(attributes, category, name, handoff), _tool_name(attributes, category, name, handoff),
-        provider(attributes), first_str(attributes, _REQUEST_MODEL_KEYS), first_str(attributes, _RESPONSE_MODEL_KEYS),
+        _agent_name(attributes, category, name, handed), _tool_name(attributes, category, name, handed),
+        provider(attributes), request_model, response_model,
         first_str(attributes, _SESSION_KEYS), first_str(attributes, _USER_KEYS),
     ]
     span_attributes = raw.attributes
@@ -179,8 +196,9 @@ def _normalize(raw: RawSpan) -> Span:
             span_attributes = _cap_identifiers(idents, attributes, resource, span_attributes)
             break
     operation, error_type, service, agent, tool, provider_name, request_model, response_model, session, user = idents
+    rendered = logfire.rendered_name(attributes, name) if logfire.MESSAGE in attributes else None
     return Span(
-        trace_id=raw.trace_id, span_id=raw.span_id, parent_span_id=raw.parent_span_id, name=raw.name,
+        trace_id=raw.trace_id, span_id=raw.span_id, parent_span_id=raw.parent_span_id, name=rendered or raw.name,
         otel_kind=raw.kind, category=category, operation=operation, start_ns=raw.start_ns, end_ns=raw.end_ns,
         status=status, status_message=as_str(raw.status_message), error_type=error_type, error_class=error_class,
         service_name=service, agent_name=agent, tool_name=tool, provider=provider_name,
@@ -196,9 +214,11 @@ def _normalize(raw: RawSpan) -> Span:
 # Where each identifier (in _normalize's `idents` order) may come from, for causeline.truncated.
 _IDENT_SOURCES: tuple[tuple[str, ...], ...] = (
     ("gen_ai.operation.name",), ("error.type",), ("service.name",),
-    (*_AGENT_KEYS, *_HANDOFF_SOURCE_KEYS, "traceloop.entity.name"),
+    (*_AGENT_KEYS, *_HANDOFF_SOURCE_KEYS, "traceloop.entity.name", openinference.GRAPH_NODE_ID,
+     openinference.TOOL_AGENT_ROLE, "input.value"),
     (*_TOOL_KEYS, *_HANDOFF_TARGET_KEYS, "traceloop.entity.name"),
-    _PROVIDER_KEYS, _REQUEST_MODEL_KEYS, _RESPONSE_MODEL_KEYS, _SESSION_KEYS, _USER_KEYS,
+    (*_PROVIDER_KEYS, vercel_ai.MODEL_PROVIDER), (*_REQUEST_MODEL_KEYS, *_REQUEST_MODEL_FALLBACK_KEYS),
+    (*_RESPONSE_MODEL_KEYS, openinference.MODEL_NAME, *vercel_ai.RESPONSE_MODEL_KEYS), _SESSION_KEYS, _USER_KEYS,
 )
 _IDENT_FALLBACK = ("operation", "error_type", "service_name", "name", "name", "provider", "request_model",
                    "response_model", "session_id", "user_id")
@@ -266,6 +286,8 @@ def classify_category(attributes: Mapping[str, Any], name: str) -> tuple[str, st
         if kind is not None:
             hit = table.get(fold_case(kind))
             if hit is not None:
+                if hit is _CHAIN and openinference.is_agent_run(attributes, name):
+                    return "agent", operation or "invoke_agent"
                 return hit[0], operation or hit[1]
     hit = _category_from_name(name)
     if hit is not None:
@@ -290,42 +312,35 @@ def _category_from_name(name: str) -> tuple[str, str | None] | None:
     return None
 
 
-def _is_handoff(attributes: Mapping[str, Any], operation: str | None, name: str) -> bool:
-    return (
-        operation == "agent_handoff"
-        or any(key in attributes for key in _HANDOFF_KEYS)
-        or name.startswith("Handoff:")
-        or as_str(attributes.get("traceloop.span.kind")) == "handoff"
-    )
-
-
 # --- names ------------------------------------------------------------------
 
-def _agent_name(attributes: Mapping[str, Any], category: str, name: str, handoff: bool) -> str | None:
+def _agent_name(attributes: Mapping[str, Any], category: str, name: str, handed: Handoff | None) -> str | None:
     agent = first_str(attributes, _AGENT_KEYS)
     if agent is not None:
         return agent
+    if handed is not None:  # the agent handing off
+        return handed.source
+    if openinference.SPAN_KIND in attributes:
+        agent = openinference.agent_name(attributes, category, name)
+        if agent is not None:
+            return agent
     if category == "agent":
         return (
             _subject(name, ("invoke_agent", "create_agent"), "Agent run:", attributes.get("name"))
             or _traceloop_entity(attributes, "agent")
         )
-    if handoff:  # the agent handing off
-        return first_str(attributes, _HANDOFF_SOURCE_KEYS) or _handoff_from_name(name)[0]
     return None
 
 
-def _tool_name(attributes: Mapping[str, Any], category: str, name: str, handoff: bool) -> str | None:
+def _tool_name(attributes: Mapping[str, Any], category: str, name: str, handed: Handoff | None) -> str | None:
     tool = first_str(attributes, _TOOL_KEYS)
     if tool is not None or category != "tool":
         return tool
     subject = _subject(name, ("execute_tool",), "Function:", attributes.get("name"))
     if subject is not None:
         return subject
-    if handoff:  # no tool name: the handoff's target stands for it
-        target = first_str(attributes, _HANDOFF_TARGET_KEYS) or _handoff_from_name(name)[1]
-        if target is not None:
-            return target
+    if handed is not None and handed.target is not None:  # no tool name: the target stands for it
+        return handed.target
     return _traceloop_entity(attributes, "tool")
 
 
@@ -342,14 +357,6 @@ def _subject(name: str, operations: tuple[str, ...], logfire_prefix: str, logfir
     return None
 
 
-def _handoff_from_name(name: str) -> tuple[str | None, str | None]:
-    # Logfire "Handoff: a → b" (the template form has braces: no names there).
-    if not name.startswith("Handoff:") or "{" in name:
-        return None, None
-    source, arrow, target = name[len("Handoff:"):].partition("→")
-    return (as_str(source), as_str(target)) if arrow else (None, None)
-
-
 def _traceloop_entity(attributes: Mapping[str, Any], kind: str) -> str | None:
     if as_str(attributes.get("traceloop.span.kind")) == kind:
         return as_str(attributes.get("traceloop.entity.name"))
@@ -357,11 +364,44 @@ def _traceloop_entity(attributes: Mapping[str, Any], kind: str) -> str | None:
 
 
 def provider(attributes: Mapping[str, Any]) -> str | None:
-    name = first_str(attributes, _PROVIDER_KEYS)
+    # The AI SDK's gen_ai.system is "<provider>.<api>" ("openai.chat"): its own name says which part is which.
+    name = vercel_ai.provider(attributes) if vercel_ai.MODEL_PROVIDER in attributes else None
+    name = name or first_str(attributes, _PROVIDER_KEYS)
     if name is None:
         return None
     name = name.lower()
     return _PROVIDER_ALIASES.get(name, name)
+
+
+def _models(attributes: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(requested, served) model."""
+    request = first_str(attributes, _REQUEST_MODEL_KEYS)
+    response = first_str(attributes, _RESPONSE_MODEL_KEYS)
+    if openinference.MODEL_NAME in attributes:
+        asked = openinference.requested_model(attributes) if request is None else None
+        if asked is not None:  # then llm.model_name is the served model
+            return asked, response or as_str(attributes.get(openinference.MODEL_NAME))
+    if request is None:
+        request = first_str(attributes, _REQUEST_MODEL_FALLBACK_KEYS)
+    if response is None:
+        response = first_str(attributes, vercel_ai.RESPONSE_MODEL_KEYS)
+    return request, response
+
+
+def step_name(attributes: Mapping[str, Any], name: str) -> str:
+    """The name of the workflow step a workflow span stands for (cost and plan breakdowns)."""
+    if not isinstance(attributes, Mapping):
+        return name
+    step = as_str(attributes.get("gen_ai.workflow.name"))
+    if step is None:
+        kind = as_str(attributes.get("traceloop.span.kind"))
+        if kind == "workflow":
+            step = as_str(attributes.get("traceloop.workflow.name")) or as_str(attributes.get("traceloop.entity.name"))
+        elif kind == "task":
+            step = as_str(attributes.get("traceloop.entity.name"))
+        elif vercel_ai.OPERATION_ID in attributes:
+            step = as_str(attributes.get(vercel_ai.FUNCTION_ID))
+    return step or name
 
 
 # --- usage and cost ----------------------------------------------------------
@@ -375,6 +415,9 @@ def tokens(attributes: Mapping[str, Any]) -> Tokens:
             if value is not None:
                 count = as_count(value)
                 counts[slot] = count if count is None or count <= MAX_TOKENS else MAX_TOKENS
+    if logfire.USAGE_RAW in attributes:
+        logfire.raw_usage(attributes, counts)
+        counts[2:] = [c if c is None or c <= MAX_TOKENS else MAX_TOKENS for c in counts[2:]]
     if counts == _NO_COUNTS:
         return _NO_TOKENS
     return Tokens(*counts)

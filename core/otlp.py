@@ -9,7 +9,6 @@ never dropped silently.
 from __future__ import annotations
 
 import base64
-import json
 import math
 from dataclasses import dataclass, field
 
@@ -21,6 +20,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
 from core import wire
+from core.otlp_json import DecodeError, enum_problem, load_json, short as _short
 from core.span import Event, Link, RawSpan
 
 TRUNCATED_ATTR = "causeline.truncated"  # keys whose values were cut
@@ -32,10 +32,6 @@ MAX_DEPTH = 8  # nesting of array/kvlist values kept; deeper becomes a marker st
 MAX_REPORTED_ERRORS = 5  # distinct reasons quoted in partial_success.error_message
 
 
-class DecodeError(ValueError):
-    """The request body is not an OTLP trace export at all (HTTP 400, not retried)."""
-
-
 @dataclass(frozen=True)
 class Limits:
     max_attribute_chars: int = 64 * 1024
@@ -45,10 +41,11 @@ class Limits:
 
 
 @dataclass
-class Decoded:
-    spans: list[RawSpan] = field(default_factory=list)
+class Rejections:
+    """What was refused, with the first few reasons quoted for partial_success.error_message."""
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    noun = "span(s)"
 
     def reject(self, reason: str, count: int = 1) -> None:
         self.rejected += count
@@ -61,7 +58,12 @@ class Decoded:
             return ""
         more = self.rejected - len(self.reasons)
         text = "; ".join(self.reasons)
-        return f"{self.rejected} span(s) rejected: {text}" + (f"; and {more} more" if more > 0 else "")
+        return f"{self.rejected} {self.noun} rejected: {text}" + (f"; and {more} more" if more > 0 else "")
+
+
+@dataclass
+class Decoded(Rejections):
+    spans: list[RawSpan] = field(default_factory=list)
 
 
 # -- entry points -------------------------------------------------------------------------------
@@ -85,16 +87,7 @@ def decode_protobuf(body: bytes, limits: Limits = Limits()) -> Decoded:
 
 
 def decode_json(body: bytes, limits: Limits = Limits()) -> Decoded:
-    try:
-        document = json.loads(body)
-    except UnicodeDecodeError as exc:
-        raise DecodeError(f"body is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
-    except json.JSONDecodeError as exc:
-        raise DecodeError(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise DecodeError("body is not valid JSON: nested too deeply") from None
-    if not isinstance(document, dict):
-        raise DecodeError("body must be a JSON object (ExportTraceServiceRequest)")
+    document = load_json(body, "ExportTraceServiceRequest")
     _hex_ids_to_base64(document)
     # The envelope (resources, scopes) is parsed without its spans, then each span on its own,
     # straight into a Span message: a span json_format refuses (an int beyond int64, 1e999, a
@@ -115,6 +108,9 @@ def decode_json(body: bytes, limits: Limits = Limits()) -> Decoded:
                 try:
                     if not isinstance(span_json, dict):
                         raise TypeError(f"a span must be a JSON object, got {type(span_json).__name__}")
+                    problem = _span_json_problem(span_json)
+                    if problem:
+                        raise ValueError(problem)
                     json_format.ParseDict(span_json, pb, ignore_unknown_fields=True)
                 except _JSON_ERRORS as exc:
                     name = span_json.get("name") if isinstance(span_json, dict) else None
@@ -126,6 +122,21 @@ def decode_json(body: bytes, limits: Limits = Limits()) -> Decoded:
 
 
 _JSON_ERRORS = (json_format.ParseError, ValueError, TypeError, OverflowError, RecursionError)
+
+
+_SPAN_KIND = PbSpan.DESCRIPTOR.fields_by_name["kind"].enum_type
+_STATUS_CODE = PbSpan.DESCRIPTOR.fields_by_name["status"].message_type.fields_by_name["code"].enum_type
+
+
+def _span_json_problem(span_json: dict) -> str | None:
+    problem = enum_problem(span_json, "kind", _SPAN_KIND)
+    if problem is None:
+        status = span_json.get("status")
+        if isinstance(status, dict):
+            problem = enum_problem(status, "code", _STATUS_CODE)
+            if problem:
+                problem = "status." + problem
+    return problem
 
 
 def _detach_spans(document: dict) -> dict[tuple[int, int], list]:
@@ -344,10 +355,6 @@ def _clean(text: str, limits: Limits, truncated: list[str] | None, key: str) -> 
     return text
 
 
-def _short(text: str, n: int) -> str:
-    return text if len(text) <= n else text[:n] + "…"
-
-
 # -- JSON ids -----------------------------------------------------------------------------------
 
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
@@ -410,11 +417,11 @@ def _decode_protobuf_leniently(body: bytes, limits: Limits, original: ProtoDecod
     try:
         for resource_bytes in wire.fields(body, 1):
             resource_msg = Resource()
-            resource_ok = _parse_into(resource_msg, wire.first(resource_bytes, 1))
+            resource_ok = _parse_into(resource_msg, wire.merged(resource_bytes, 1))
             resource = _resource(resource_msg.attributes, limits) if resource_ok else {}
             for scope_bytes in wire.fields(resource_bytes, 2):
                 scope_msg = InstrumentationScope()
-                _parse_into(scope_msg, wire.first(scope_bytes, 1))
+                _parse_into(scope_msg, wire.merged(scope_bytes, 1))
                 scope = _scope(scope_msg, limits)
                 for span_bytes in wire.fields(scope_bytes, 2):
                     if not resource_ok:
@@ -442,4 +449,10 @@ def _parse_into(message, data: bytes | None) -> bool:
         return False
 
 
-__all__ = ["DecodeError", "Decoded", "Limits", "decode_json", "decode_protobuf"]
+# For the other OTLP signals (core/otlp_logs.py): the same value rules and id handling.
+key_values = _attributes
+any_value = _value
+hex_ids_to_base64 = _convert_ids
+
+__all__ = ["DecodeError", "Decoded", "Limits", "Rejections", "any_value", "decode_json", "decode_protobuf",
+           "hex_ids_to_base64", "key_values"]

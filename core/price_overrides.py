@@ -21,7 +21,7 @@ import fnmatch
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -110,3 +110,12 @@ def select_override(
         if candidates:
             return max(candidates, key=PriceOverride.specificity)
     return None
+
+
+def pattern_preview(pattern: str, provider: str | None, models: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Which of these (provider, model) pairs a new override would price — shown before saving,
+    so `gpt-4o*` visibly catches `gpt-4o-mini` too."""
+    probe = PriceOverride(id=0, model_pattern=pattern, provider=provider or None, input_per_mtok=Decimal(0),
+                          output_per_mtok=Decimal(0), cache_read_per_mtok=None, cache_write_per_mtok=None,
+                          effective_from=datetime(1970, 1, 1, tzinfo=timezone.utc))
+    return [(p, m) for p, m in models if probe.matches(p, m)]

@@ -15,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 KEY_PREFIX = "cl_"
 VISIBLE_CHARS = 11  # "cl_" + 8 characters shown in lists and logs
-SCOPES = ("ingest", "read", "metrics")  # metrics: GET /metrics (process-wide counters)
+from core.permissions import SCOPES  # noqa: E402,F401 - ingest, read, metrics (the one table)
 
 _hasher = PasswordHasher()
 

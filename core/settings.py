@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Interface the UI/API and OTLP ports bind to.")
     port: int = Field(default=8000, ge=0, le=65535, description="UI and JSON API port (also accepts OTLP).")
     otlp_port: int = Field(default=4318, ge=0, le=65535, description="OTLP/HTTP port; 0 disables the separate listener.")
+    grpc_port: int = Field(default=4317, ge=0, le=65535, description="OTLP/gRPC port; 0 disables the gRPC listener.")
+    grpc_host: str | None = Field(default=None, description="Interface the OTLP/gRPC port binds to; unset means `host`.")
 
     # Ingest
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Request body cap, before and after decompression (413 beyond).")
@@ -71,6 +73,17 @@ class Settings(BaseSettings):
     attribution_delay_s: float = Field(
         default=5.0, ge=0,
         description="Seconds a trace must be quiet (no new spans) before the background attributor materializes its failures for /api/failures.",
+    )
+
+    attribution_budget_s: float = Field(
+        default=10.0, gt=0,
+        description="Seconds the background attributor may spend on one trace (and again on its bounded fallback: this "
+                    "trace only, its first attribution_max_spans spans) before marking it partially attributed.",
+    )
+    attribution_max_spans: int = Field(
+        default=20_000, ge=1,
+        description="A trace with more spans goes straight to the bounded attribution (this trace only, its first N "
+                    "spans), marked partially attributed.",
     )
 
     # Reads

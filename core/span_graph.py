@@ -1,5 +1,7 @@
 """Indexes over one trace's untrusted spans and typed edges (and its linked traces'):
-parents, children, links both ways. Every lookup tolerates missing spans and cycles."""
+parents, children, links both ways, and (built on first use) a preorder index of the
+parent forest for subtree and nearest-ancestor questions. Every lookup tolerates missing
+spans and cycles."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Iterable
 
 from core.forensics_view import EdgeView, Key, SpanView
 from core.span import PARENT
+from core.span_tree import TreeIndex
 
 
 class SpanGraph:
@@ -39,9 +42,17 @@ class SpanGraph:
             if dst in nodes:
                 self.in_links.setdefault(dst, []).append((edge.relation, src))
 
+        self._tree: TreeIndex | None = None
+
     def order(self, key: Key) -> tuple:
         span = self.nodes[key]
         return (span.end_ns, span.start_ns, key)
+
+    @property
+    def tree(self) -> TreeIndex:
+        if self._tree is None:
+            self._tree = TreeIndex(list(self.nodes), self.parent, self.children)
+        return self._tree
 
     def ancestors(self, key: Key) -> Iterable[Key]:
         seen = {key}

@@ -4,7 +4,8 @@ requested versus served model for every model call. Pure, no I/O.
 Attribution of a model call (any span with tokens or a cost, in practice llm and
 embedding spans; agent/workflow spans carry no tokens after normalization):
 - step: the nearest ancestor (or the span itself) of category `workflow`, by its
-  `gen_ai.workflow.name` or span name; "(none)" outside any step;
+  step name (core.normalize.step_name: `gen_ai.workflow.name`, OpenLLMetry's workflow/task
+  name, the AI SDK's functionId) or span name; "(none)" outside any step;
 - agent: the span's own `agent_name`, else the nearest ancestor's; "(none)" otherwise;
 - model: the served model (`response_model`), else the requested one; "(unknown)";
 - tool: the nearest ancestor of category `tool` (a model call made inside a tool), by
@@ -20,6 +21,7 @@ from decimal import Decimal
 from typing import Iterable, Sequence
 
 from core.forensics_view import Key, SpanRef, SpanView, ref
+from core.normalize import step_name
 
 NONE_LABEL = "(none)"
 UNKNOWN_MODEL = "(unknown)"
@@ -147,8 +149,7 @@ def trace_costs(trace_id: bytes, spans: Sequence[SpanView]) -> TraceCosts:
 
 
 def _step_name(span: SpanView) -> str:
-    name = span.attributes.get("gen_ai.workflow.name") if hasattr(span.attributes, "get") else None
-    return name if isinstance(name, str) and name else span.name
+    return step_name(span.attributes, span.name)
 
 
 def _group(key: str, calls: list[ModelCallCost], durations: dict) -> CostGroup:

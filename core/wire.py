@@ -60,5 +60,8 @@ def fields(data: bytes, number: int) -> Iterator[bytes]:
             yield value  # type: ignore[misc]
 
 
-def first(data: bytes, number: int) -> bytes | None:
-    return next(fields(data, number), None)
+def merged(data: bytes, number: int) -> bytes:
+    """All occurrences of embedded-message field `number`, as one message: protobuf merges a
+    message field given several times (scalars: last wins; repeated fields: concatenated),
+    and parsing the concatenation of the occurrences is exactly that merge."""
+    return b"".join(fields(data, number))

@@ -134,6 +134,25 @@ class SpanRow(Base):
     )
 
 
+class GenaiLogRecord(Base):
+    """Prompt/completion content that GenAI events sent as OTLP log records (POST /v1/logs) add
+    to a span (core/otlp_logs.py). Keyed by the span, not tied to a spans row: the log may
+    arrive before its span, after it, or alone; reads merge it into the span's content."""
+
+    __tablename__ = "genai_log_records"
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    trace_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    span_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    # A digest of the record: a redelivered export stores it once.
+    record_key: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    time_ns: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(Integer)  # position in its request, for records of one time
+    event_name: Mapped[str] = mapped_column(Text)
+    input: Mapped[list | None] = mapped_column(JSONB)  # messages, in the event's own shape
+    output: Mapped[list | None] = mapped_column(JSONB)
+    ingested_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
 class TraceRow(Base):
     """One rollup row per trace, maintained by the batch writer from rows really inserted."""
 

@@ -93,6 +93,8 @@ class FailureOut(BaseModel):
 class AttributionOut(BaseModel):
     trace_id: str
     failed: bool = Field(description="A top span of this trace failed (the run failed).")
+    root_missing: bool = Field(description="No top span of this trace was received (some SDKs do not send it "
+                                           "when the run fails): `failed: false` then means unknown, not ok.")
     summary: str
     failures: list[FailureOut] = Field(description="Empty when no span of the trace or its linked traces failed.")
     span_count: int = Field(description="Spans considered, linked traces included.")
@@ -275,7 +277,7 @@ def failure_out(f: Failure) -> FailureOut:
 def attribution_out(a: TraceAttribution, truncated: bool) -> AttributionOut:
     hex_id = a.trace_id.hex()
     return AttributionOut(
-        trace_id=hex_id, failed=a.failed, summary=a.summary, failures=[failure_out(f) for f in a.failures],
+        trace_id=hex_id, failed=a.failed, root_missing=a.root_missing, summary=a.summary, failures=[failure_out(f) for f in a.failures],
         span_count=a.span_count, failed_span_count=a.failed_span_count,
         traces=[t.hex() for t in a.trace_ids], truncated=truncated,
         lineage_url=f"/api/traces/{hex_id}/lineage", html_url=f"/traces/{hex_id}",

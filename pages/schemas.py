@@ -104,8 +104,9 @@ class SpanOut(BaseModel):
     links: list[dict[str, Any]]
     resource: dict[str, Any]
     scope: str | None
-    input: str | None = Field(description="Captured prompt/input content, verbatim (untrusted text).")
-    output: str | None
+    input: str | None = Field(description="Captured prompt/input content, verbatim (untrusted text); from the "
+                                          "span's attributes, else the JSON list of its GenAI log events' messages.")
+    output: str | None = Field(description="Captured completion/output content, as `input`.")
 
 
 class EdgeOut(BaseModel):

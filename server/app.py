@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
@@ -37,35 +37,47 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.keys = KeyCache(app.state.sessionmaker)
+    app.state.keys = ingest.keys if ingest is not None else KeyCache(app.state.sessionmaker)
     app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(OverflowError, _overflow_error)
 
+    # Every router is included through _include, which records it: the permission-matrix test
+    # walks app.state.routers (FastAPI offers no public list of included routes).
+    app.state.routers = []
     from server.health import MetricsRefused, metrics_refused_handler, make_router as health_router
 
-    app.include_router(health_router(settings))
+    _include(app, health_router(settings))
     app.add_exception_handler(MetricsRefused, metrics_refused_handler)
     if "collector" in parts:
-        from collector.http import OtlpRefused, make_router as collector_router, otlp_refused_handler
+        from collector.http import OtlpRefused, make_routers as collector_routers, otlp_refused_handler
 
         if ingest is None:
             raise ValueError("the collector part needs an IngestService")
         app.state.ingest = ingest
-        app.include_router(collector_router(ingest))
+        for router in collector_routers(ingest):
+            _include(app, router)
         app.add_exception_handler(OtlpRefused, otlp_refused_handler)
     if "api" in parts:
-        from api import make_router as api_router
+        from api import dependencies as api_dependencies, make_routers as api_routers
 
-        app.include_router(api_router(), prefix="/api")
+        for router in api_routers():
+            _include(app, router, prefix="/api", dependencies=api_dependencies())
         if not public_docs:
             _mount_private_docs(app, login_page="web" in parts)
     if "web" in parts:
-        from web import mount as mount_web
+        from web import mount as mount_web, routers as web_routers
         from web.login_guard import LoginGuard
 
         app.state.login_guard = LoginGuard()
+        for router in web_routers():
+            _include(app, router, include_in_schema=False)
         mount_web(app)
     return app
+
+
+def _include(app: FastAPI, router: APIRouter, prefix: str = "", **options) -> None:
+    app.include_router(router, prefix=prefix, **options)
+    app.state.routers.append((prefix, router))
 
 
 def _mount_private_docs(app: FastAPI, *, login_page: bool) -> None:

@@ -6,10 +6,6 @@ import sys
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
-from core.settings import Settings
-from db.queries.auth import get_project_by_slug
-from db.queries.prices import add_price_override, list_price_overrides, remove_price_override
-
 
 def add_parsers(commands) -> None:
     prices = commands.add_parser("prices", help="per-project model price overrides").add_subparsers(
@@ -31,7 +27,11 @@ def add_parsers(commands) -> None:
     remove.add_argument("--project")
 
 
-def run(session, settings: Settings, args) -> int:
+def run(session, settings, args) -> int:
+    # Deferred so that building the parser (every `causeline` call) imports no database code.
+    from db.queries.auth import get_project_by_slug
+    from db.queries.prices import add_price_override, list_price_overrides, remove_price_override
+
     slug = args.project or settings.init_project
     project = get_project_by_slug(session, slug)
     if project is None:

@@ -33,3 +33,26 @@ def live_server(app, host: str = "127.0.0.1"):
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextlib.contextmanager
+def live_grpc(service, host: str = "127.0.0.1"):
+    """Serve OTLP/gRPC for `service` on a loopback port, on its own event loop in a background
+    thread. Yields the target, e.g. 127.0.0.1:54321."""
+    from collector.grpc_server import GrpcReceiver
+
+    receiver = GrpcReceiver(service, host, 0)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(receiver.serve(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not receiver.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test gRPC server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"{host}:{receiver.port}"
+    finally:
+        loop.call_soon_threadsafe(setattr, receiver, "should_exit", True)
+        thread.join(40)
+        loop.close()

@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core import security
@@ -89,6 +89,25 @@ def find_key(session: Session, secret: str) -> KeyRecord | None:
     if row is None:
         return None
     return KeyRecord(row.id, row.project_id, row.slug, frozenset(row.scopes), row.prefix, row.created_by, row.role)
+
+
+def touch_key(session: Session, key_id: int) -> None:
+    """Records that the key was used; at most one write per key and minute."""
+    session.execute(
+        update(ApiKey).where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None),
+                                                       ApiKey.last_used_at < func.now() - text("interval '1 minute'")))
+        .values(last_used_at=func.now())
+    )
+
+
+def revoke_project_key(session: Session, project_id: int, key_id: int) -> ApiKey | None:
+    """Revoke one key of this project (None: no such key here)."""
+    row = session.get(ApiKey, key_id)
+    if row is None or row.project_id != project_id:
+        return None
+    row.revoked_at = row.revoked_at or datetime.now(timezone.utc)
+    session.flush()
+    return row
 
 
 def list_keys(session: Session, project_id: int | None = None) -> list[ApiKey]:

@@ -6,8 +6,13 @@ in a loop; tests call it directly. It:
   1. claims traces whose attribution is missing or older than their last update
      (`attributed_at IS NULL OR attributed_at < updated_at`) and that have been quiet
      for `delay` seconds, with `FOR UPDATE SKIP LOCKED` so several collectors share the
-     work without waiting on each other;
-  2. recomputes attribution from the spans and edges (plus linked traces);
+     work without waiting on each other — fairly: the projects whose oldest pending trace
+     waited longest go first, each with an equal share of the batch, so one project's
+     flood of traces never starves another's;
+  2. recomputes attribution from the spans and edges (plus linked traces), within a
+     per-trace budget: a trace over `max_spans` spans, or whose attribution runs past
+     `budget_s` seconds, is attributed by the bounded method instead (this trace only, its
+     first `max_spans` spans) and its rows say "partially attributed";
   3. replaces the trace's rows in `trace_failures` (delete + insert);
   4. sets `attributed_at` to the `updated_at` it saw — not now(): a trace updated
      after the claim compares newer and is picked again.
@@ -16,18 +21,24 @@ The caller owns the transaction (commit or roll back).
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
-from sqlalchemy import delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from core.attribution import TraceAttribution, attribute
+from core.attribution import Stopped, TraceAttribution, attribute
 from core.lineage import DEFAULT_DEPTH, Lineage, build_lineage
 from core.trace_costs import TraceCosts, trace_costs
 from db.models import TraceFailure, TraceRow
-from db.queries.lineage import load_trace_graph
+from db.queries.lineage import MAX_SPANS, load_trace_graph
 
+log = logging.getLogger("causeline.attributor")
+BUDGET_S = 10.0       # per trace, for the full attribution and again for the bounded one
+BUDGET_SPANS = 20_000  # a larger trace goes straight to the bounded method
 
 @dataclass(frozen=True)
 class AttributionResult:
@@ -36,12 +47,15 @@ class AttributionResult:
     truncated: bool
 
 
-def trace_attribution(session: Session, project_id: int, trace_id: bytes, *,
-                      depth: int = DEFAULT_DEPTH) -> AttributionResult | None:
-    graph = load_trace_graph(session, project_id, trace_id, max_depth=depth)
+def trace_attribution(session: Session, project_id: int, trace_id: bytes, *, depth: int = DEFAULT_DEPTH,
+                      max_spans: int = MAX_SPANS,
+                      should_stop: Callable[[], bool] | None = None) -> AttributionResult | None:
+    """Raises core.attribution.Stopped when `should_stop` answers True before the end."""
+    graph = load_trace_graph(session, project_id, trace_id, max_depth=depth, max_spans=max_spans)
     if graph is None:
         return None
-    return AttributionResult(graph.trace, attribute(trace_id, graph.spans, graph.edges), graph.truncated)
+    attribution = attribute(trace_id, graph.spans, graph.edges, should_stop=should_stop)
+    return AttributionResult(graph.trace, attribution, graph.truncated)
 
 
 def trace_lineage(session: Session, project_id: int, trace_id: bytes, *, depth: int = DEFAULT_DEPTH) -> Lineage | None:
@@ -90,18 +104,12 @@ def failure_rows(project_id: int, trace: TraceRow, attribution: TraceAttribution
 
 
 def attribute_pending(session: Session, *, now: datetime | None = None, delay: float = 5.0, limit: int = 20,
-                      depth: int = DEFAULT_DEPTH) -> int:
-    """Attribute up to `limit` pending traces quiet for `delay` seconds; returns how many.
+                      depth: int = DEFAULT_DEPTH, budget_s: float = BUDGET_S,
+                      max_spans: int = BUDGET_SPANS) -> int:
+    """Attribute up to `limit` pending traces quiet for `delay` seconds; returns how many
+    (fewer than claimed when the batch ran past twice the per-trace budget).
     `now=None` uses the database clock (the one `updated_at` comes from)."""
-    cutoff = (func.now() if now is None else now) - timedelta(seconds=delay)
-    claimed = session.execute(
-        select(TraceRow.project_id, TraceRow.trace_id, TraceRow.updated_at, TraceRow.error_count)
-        .where(or_(TraceRow.attributed_at.is_(None), TraceRow.attributed_at < TraceRow.updated_at),
-               TraceRow.updated_at <= cutoff)
-        .order_by(TraceRow.updated_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
+    claimed = _claim(session, now=now, delay=delay, limit=limit)
     quiet = _without_failures(session, claimed)
     if quiet:
         # Most traces have no failed span and no link to another trace: nothing can fail
@@ -114,20 +122,98 @@ def attribute_pending(session: Session, *, now: datetime | None = None, delay: f
             {"projects": [p for p, _, _ in quiet], "traces": [t for _, t, _ in quiet],
              "seen": [seen for _, _, seen in quiet]})
     quiet_keys = {(p, t) for p, t, _ in quiet}
-    for project_id, trace_id, seen, _ in claimed:
+    done = len(quiet)
+    started = time.monotonic()
+    for project_id, trace_id, seen, _, span_count in claimed:
         if (project_id, trace_id) in quiet_keys:
             continue
-        result = trace_attribution(session, project_id, trace_id, depth=depth)
+        if done > len(quiet) and time.monotonic() - started > 2 * budget_s:
+            break  # the rest stay pending for the next batch: one batch never holds its locks for long
+        done += 1
+        result, note = _within_budget(session, project_id, trace_id, span_count, depth=depth,
+                                      budget_s=budget_s, max_spans=max_spans)
         session.execute(delete(TraceFailure).where(
             TraceFailure.project_id == project_id, TraceFailure.trace_id == trace_id))
         if result is not None:
             rows = failure_rows(project_id, result.trace, result.attribution)
+            for row in rows:
+                if note:
+                    row["evidence"] = [note, *row["evidence"]]
             if rows:
                 session.execute(insert(TraceFailure), rows)
         session.execute(update(TraceRow).where(
             TraceRow.project_id == project_id, TraceRow.trace_id == trace_id,
         ).values(attributed_at=seen))
-    return len(claimed)
+    return done
+
+
+def _claim(session: Session, *, now: datetime | None, delay: float, limit: int) -> list:
+    """Pending traces, locked (SKIP LOCKED): the projects whose oldest pending trace waited
+    longest first (at most `limit` of them), each with an equal share of `limit`, oldest first."""
+    cutoff = (func.now() if now is None else now) - timedelta(seconds=delay)
+    pending = and_(or_(TraceRow.attributed_at.is_(None), TraceRow.attributed_at < TraceRow.updated_at),
+                   TraceRow.updated_at <= cutoff)
+    projects = session.execute(
+        select(TraceRow.project_id).where(pending).group_by(TraceRow.project_id)
+        .order_by(func.min(TraceRow.updated_at), TraceRow.project_id).limit(limit)
+    ).scalars().all()
+    if not projects:
+        return []
+    share = max(1, limit // len(projects))
+    claimed: list = []
+    taken: dict[int, list[bytes]] = {}
+    # First an equal share each; then what is left of the batch to the same projects, in
+    # the same order (so a lone project still gets the whole batch).
+    for rounds in (share, None):
+        for project_id in projects:  # small indexed statements; each locks only what it returns
+            room = limit - len(claimed)
+            if room <= 0:
+                return claimed
+            query = (
+                select(TraceRow.project_id, TraceRow.trace_id, TraceRow.updated_at, TraceRow.error_count,
+                       TraceRow.span_count)
+                .where(TraceRow.project_id == project_id, pending)
+                .order_by(TraceRow.updated_at)
+                .limit(min(room, rounds or room))
+                .with_for_update(skip_locked=True)
+            )
+            if rounds is None:
+                if len(taken[project_id]) < share:
+                    continue  # it had no more at the first pass
+                query = query.where(TraceRow.trace_id.notin_(taken[project_id]))  # our own locks do not skip
+            rows = session.execute(query).all()
+            taken.setdefault(project_id, []).extend(r.trace_id for r in rows)
+            claimed += rows
+    return claimed
+
+
+def _within_budget(session: Session, project_id: int, trace_id: bytes, span_count: int, *, depth: int,
+                   budget_s: float, max_spans: int) -> tuple[AttributionResult | None, str | None]:
+    """The full attribution, or the bounded one (this trace only, its first `max_spans` spans)
+    with the note its rows carry; (None, None) for a trace that no longer exists."""
+
+    def deadline() -> Callable[[], bool]:
+        end = time.monotonic() + budget_s
+        return lambda: time.monotonic() > end
+
+    if span_count <= max_spans:
+        try:
+            return trace_attribution(session, project_id, trace_id, depth=depth, should_stop=deadline()), None
+        except Stopped:
+            why = f"attribution took longer than its {budget_s:g} s budget"
+    else:
+        why = f"{span_count} spans, over the {max_spans} span budget"
+    note = (f"partially attributed, trace too large ({why}): linked traces not followed, "
+            f"first {max_spans} spans only")
+    try:
+        result = trace_attribution(session, project_id, trace_id, depth=0, max_spans=max_spans,
+                                   should_stop=deadline())
+    except Stopped:
+        log.warning("trace %s of project %s too large to attribute within %g s (%s); left unattributed",
+                    trace_id.hex(), project_id, budget_s, why)
+        return None, None
+    log.info("trace %s of project %s %s", trace_id.hex(), project_id, note)
+    return result, note
 
 
 def _without_failures(session: Session, claimed) -> list[tuple[int, bytes, datetime]]:
@@ -135,7 +221,7 @@ def _without_failures(session: Session, claimed) -> list[tuple[int, bytes, datet
 
     error_count only grows, so such a trace never had a failure of its own, and with no
     cross-trace edge no failure elsewhere can reach it (a data consumer, a handoff)."""
-    candidates = [(p, t, seen) for p, t, seen, errors in claimed if errors == 0]
+    candidates = [(p, t, seen) for p, t, seen, errors, _ in claimed if errors == 0]
     if not candidates:
         return []
     rows = session.execute(text("""

@@ -79,8 +79,9 @@ def linked_traces(session: Session, project_id: int, trace_id: bytes, *, max_dep
 
 
 def load_trace_graph(session: Session, project_id: int, trace_id: bytes, *, max_depth: int = DEFAULT_DEPTH,
-                     max_traces: int = DEFAULT_MAX_TRACES) -> TraceGraph | None:
-    """The trace, its linked traces' spans and every edge touching them; None if not in this project."""
+                     max_traces: int = DEFAULT_MAX_TRACES, max_spans: int = MAX_SPANS) -> TraceGraph | None:
+    """The trace, its linked traces' spans (at most `max_spans`, earliest first) and every edge
+    touching them; None if not in this project."""
     trace = session.scalars(
         select(TraceRow).where(TraceRow.project_id == project_id, TraceRow.trace_id == trace_id)
     ).one_or_none()
@@ -91,10 +92,10 @@ def load_trace_graph(session: Session, project_id: int, trace_id: bytes, *, max_
     rows = session.execute(
         select(*_SPAN_COLUMNS)
         .where(SpanRow.project_id == project_id, SpanRow.trace_id.in_(ids))
-        .order_by(SpanRow.start_ns, SpanRow.span_id).limit(MAX_SPANS + 1)
+        .order_by(SpanRow.start_ns, SpanRow.span_id).limit(min(max_spans, MAX_SPANS) + 1)
     ).all()
-    if len(rows) > MAX_SPANS:
-        rows, truncated = rows[:MAX_SPANS], True
+    if len(rows) > min(max_spans, MAX_SPANS):
+        rows, truncated = rows[:min(max_spans, MAX_SPANS)], True
     edges = session.execute(
         select(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation, SpanEdge.linked_trace_id,
                SpanEdge.linked_span_id)

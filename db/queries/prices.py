@@ -6,10 +6,10 @@ import logging
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from core.pricing import PriceOverride
+from core.price_overrides import PriceOverride  # not core.pricing: that loads genai-prices (the CLI lists overrides)
 from db.models import ModelPrice
 
 log = logging.getLogger(__name__)
@@ -65,3 +65,14 @@ def remove_price_override(session: Session, project_id: int, override_id: int) -
     session.delete(row)
     session.flush()
     return True
+
+
+def models_seen(session: Session, project_id: int) -> list[tuple[str, str]]:
+    """(provider, model) pairs this project's model calls requested or were served, from the rollups."""
+    rows = session.execute(text("""
+        SELECT DISTINCT provider, model FROM (
+            SELECT provider, request_model AS model FROM usage_rollups WHERE project_id = :p
+            UNION SELECT provider, response_model FROM usage_rollups WHERE project_id = :p
+        ) m WHERE model <> '' ORDER BY provider, model
+    """), {"p": project_id})
+    return [(r.provider, r.model) for r in rows]

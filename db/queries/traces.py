@@ -16,7 +16,10 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import and_, case, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
+from core.content import with_log_content
+from db.genai_logs import log_content
 from db.models import SpanEdge, SpanRow, TraceRow
 
 TRACE_STATUSES = ("ok", "error", "unset")
@@ -173,6 +176,7 @@ def get_trace(session: Session, project_id: int, trace_id: bytes, *,
         .order_by(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation,
                   SpanEdge.linked_trace_id, SpanEdge.linked_span_id)
     ))
+    _merge_log_content(session, project_id, trace_id, spans)
     root_status = next((s.status for s in spans if s.span_id == trace.root_span_id), None)
     if root_status is None and truncated and trace.root_span_id is not None:
         root_status = session.scalar(select(SpanRow.status).where(
@@ -181,11 +185,30 @@ def get_trace(session: Session, project_id: int, trace_id: bytes, *,
 
 
 def get_span(session: Session, project_id: int, trace_id: bytes, span_id: bytes) -> SpanRow | None:
-    return session.scalars(
+    span = session.scalars(
         select(SpanRow).where(
             SpanRow.project_id == project_id, SpanRow.trace_id == trace_id, SpanRow.span_id == span_id,
         )
     ).one_or_none()
+    if span is not None:
+        _merge_log_content(session, project_id, trace_id, [span], [span_id])
+    return span
+
+
+def _merge_log_content(session: Session, project_id: int, trace_id: bytes, spans: list[SpanRow],
+                       span_ids: list[bytes] | None = None) -> None:
+    """Fill in the content that GenAI log events carried for these spans (core.content.with_log_content).
+
+    Set as the loaded value, not as a change: the rows read are never written back."""
+    if not spans or all(s.input is not None and s.output is not None for s in spans):
+        return
+    found = log_content(session, project_id, trace_id, span_ids)
+    for span in spans:
+        records = found.get(span.span_id)
+        if records:
+            merged_in, merged_out = with_log_content(span.input, span.output, records)
+            set_committed_value(span, "input", merged_in)
+            set_committed_value(span, "output", merged_out)
 
 
 def span_edges(session: Session, project_id: int, trace_id: bytes, span_id: bytes) -> list[SpanEdge]:

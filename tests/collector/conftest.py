@@ -10,7 +10,7 @@ from collector.writer import BatchWriter
 from core.settings import Settings
 from db.engine import libpq_url
 from server.app import create_app
-from tests.live import live_server
+from tests.live import live_grpc, live_server
 
 
 @dataclass
@@ -50,4 +50,27 @@ def collector(database_url, engine, sessionmaker, project):
     service, app = start_collector(database_url, engine, sessionmaker, project)
     with live_server(app) as url:
         yield Collector(url, key, read_only, project_id, engine, service)
+    service.stop()
+
+
+@dataclass
+class GrpcCollector:
+    target: str  # host:port
+    key: str  # ingest + read
+    read_only_key: str
+    project_id: int
+    engine: Engine
+    service: IngestService
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.target}"
+
+
+@pytest.fixture
+def grpc_collector(database_url, engine, sessionmaker, project):
+    project_id, key, read_only = project
+    service, _ = start_collector(database_url, engine, sessionmaker, project)
+    with live_grpc(service) as target:
+        yield GrpcCollector(target, key, read_only, project_id, engine, service)
     service.stop()

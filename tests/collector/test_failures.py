@@ -165,7 +165,7 @@ def test_unreachable_database_while_authenticating_is_503(database_url, engine, 
         dead.dispose()
     assert response.status_code == 503 and response.headers["retry-after"] == "2"
     status = status_pb2.Status.FromString(response.content)
-    assert status.code == 14 and "OperationalError" in status.message
+    assert status.code == 14 and "OperationalError" in status.message and "retry later" in status.message
     assert as_json.status_code == 503 and as_json.json()["code"] == 14
 
 

@@ -1,5 +1,5 @@
-"""kill -9 of a real collector process in the middle of a load loses no acknowledged span;
-the client's retries complete the rest, and nothing is stored or counted twice."""
+"""kill -9 of a real collector process in the middle of a load loses no acknowledged span, over
+OTLP/HTTP and OTLP/gRPC; the client's retries complete the rest, and nothing is stored or counted twice."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 
+import grpc
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
@@ -29,13 +30,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(database_url: str, port: int, otlp_port: int, log) -> subprocess.Popen:
+# `causeline serve --only collector` with the gRPC port given through model_copy, which works
+# whether or not core/settings.py declares CAUSELINE_GRPC_PORT yet.
+SERVE_WITH_GRPC = """
+import sys
+from core.settings import Settings
+from server.serve import serve
+settings = Settings()
+serve(settings.model_copy(update={"grpc_port": int(sys.argv[1])}), settings.database_url, embedded=False,
+      parts=("collector",))
+"""
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+def start_server(database_url: str, port: int, otlp_port: int, log, grpc_port: int = 0) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": database_url, "CAUSELINE_PORT": str(port),
-           "CAUSELINE_OTLP_PORT": str(otlp_port), "CAUSELINE_INIT_API_KEY": KEY,
+           "CAUSELINE_OTLP_PORT": str(otlp_port), "CAUSELINE_GRPC_PORT": str(grpc_port), "CAUSELINE_INIT_API_KEY": KEY,
            "CAUSELINE_INIT_ADMIN_PASSWORD": "kill9-admin", "CAUSELINE_DEMO": "off",
            "CAUSELINE_BATCH_MAX_WAIT_MS": "5"}
-    process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--only", "collector"],
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    command = ([sys.executable, "-c", SERVE_WITH_GRPC, str(grpc_port)] if grpc_port else
+               [sys.executable, "-m", "server.cli", "serve", "--only", "collector"])
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -61,34 +76,55 @@ def batch_body(i: int) -> bytes:
 class RetryingClient(threading.Thread):
     """Sends every batch until it is acknowledged, as an OTLP exporter with unbounded retries would."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, grpc_target: str | None = None) -> None:
         super().__init__(daemon=True)
         self.url = url
+        self.grpc_target = grpc_target
         self.acked: list[int] = []
         self.retries = 0
 
     def run(self) -> None:
-        headers = {"content-type": "application/x-protobuf", "authorization": f"Bearer {KEY}"}
+        send = self._grpc_sender() if self.grpc_target else self._http_send
         for i in range(BATCHES):
             body = batch_body(i + 1)
             while True:
-                try:
-                    if httpx.post(self.url, content=body, headers=headers, timeout=10).status_code == 200:
-                        self.acked.append(i + 1)
-                        break
-                except httpx.TransportError:
-                    pass
+                if send(body):
+                    self.acked.append(i + 1)
+                    break
                 self.retries += 1
                 time.sleep(0.05)
 
+    def _http_send(self, body: bytes) -> bool:
+        headers = {"content-type": "application/x-protobuf", "authorization": f"Bearer {KEY}"}
+        try:
+            return httpx.post(self.url, content=body, headers=headers, timeout=10).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def _grpc_sender(self):
+        # Reconnect within a second of the restart (gRPC's default backoff grows to minutes).
+        channel = grpc.insecure_channel(self.grpc_target, options=[
+            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)])
+        method = channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
+
+        def send(body: bytes) -> bool:
+            try:
+                method(body, metadata=(("authorization", f"Bearer {KEY}"),), timeout=10)
+                return True
+            except grpc.RpcError:
+                return False
+        return send
+
 
 @pytest.mark.slow
-def test_kill_9_mid_load_loses_no_acknowledged_span(pg, tmp_path):
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_kill_9_mid_load_loses_no_acknowledged_span(pg, tmp_path, transport):
     database_url = pg.fresh_database()
     port, otlp_port = free_port(), free_port()
+    grpc_port = free_port() if transport == "grpc" else 0
     log = open(tmp_path / "server.log", "wb")
-    server = start_server(database_url, port, otlp_port, log)
-    client = RetryingClient(f"http://127.0.0.1:{otlp_port}/v1/traces")
+    server = start_server(database_url, port, otlp_port, log, grpc_port)
+    client = RetryingClient(f"http://127.0.0.1:{otlp_port}/v1/traces", f"127.0.0.1:{grpc_port}" if grpc_port else None)
     engine = create_engine(sqlalchemy_url(database_url))
     try:
         client.start()
@@ -102,7 +138,7 @@ def test_kill_9_mid_load_loses_no_acknowledged_span(pg, tmp_path):
         missing = [i for i in acked_at_kill if i.to_bytes(16, "big") not in stored]
         assert not missing, f"acknowledged but not stored after kill -9: batches {missing}"
 
-        server = start_server(database_url, port, otlp_port, log)
+        server = start_server(database_url, port, otlp_port, log, grpc_port)
         client.join(120)
         assert not client.is_alive(), "client did not finish after the restart"
         assert client.retries > 0, "the kill did not interrupt the load; the test proved nothing"

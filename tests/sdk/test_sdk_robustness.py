@@ -86,7 +86,7 @@ def test_slow_collector_bounded_queue_drops_and_counts(start_causeline):
     assert elapsed < 5.0
     mid = causeline.stats()
     dropped = mid["spans_dropped"] - before["spans_dropped"]
-    assert mid["spans_queued"] <= 20
+    assert mid["spans_queued"] <= 20 + 5  # the queue bound plus the batch the stuck worker holds
     assert dropped >= 300 - 20 - 5 * 2  # queue bound plus what the stuck worker holds
     exporter.release.set()
     assert causeline.flush(timeout=10)

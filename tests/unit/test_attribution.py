@@ -82,6 +82,13 @@ CASES = {
         [link(10, "handoff_from", 2, trace=T2, dst_trace=T)],
         [("agent b", ["agent b", "handoff"], "auth_failed", False, None, None)], False,
     ),
+    "third-party handoff without a link: the edge is derived over the trace": (
+        [sp(1, end=100), err(2, 1, "unknown", start=10, end=50, name="handoff to b", cat="tool",
+                             attributes={"openinference.span.kind": "TOOL", "input.value": "a"}),
+         err(10, 1, cls="auth_failed", start=60, end=90, name="b", cat="agent", agent_name="b")],
+        [],
+        [("b", ["b", "handoff to b"], "auth_failed", True, "handled", "s1")], False,
+    ),
     "parent-id cycle does not hang": (
         [err(1, 2, end=10), err(2, 1, end=20)], [],
         [("s1", ["s1", "s2"], "unknown", False, None, None)], False,
@@ -181,7 +188,7 @@ def span_trees(draw, links: bool = True, wild_parents: bool = False):
         end = start + draw(st.integers(0, 1000))
         status = draw(st.sampled_from(["error", "ok", "unset"]))
         spans.append(sp(i, parent, status=status, cls=draw(st.sampled_from(CLASSES)), start=start, end=end,
-                        cat=draw(st.sampled_from(["llm", "tool", "agent", "guardrail", "other"]))))
+                        cat=draw(st.sampled_from(["llm", "tool", "agent", "guardrail", "other", "workflow"]))))
     edges = []
     if links:
         for _ in range(draw(st.integers(0, 2 * n))):
@@ -210,6 +217,10 @@ def _check(spans, edges, *, cycles_possible: bool):
         assert root in failed and failure.propagation_path[0].key == root
         assert {p.key for p in failure.propagation_path} <= {s.key for s in failure.failed_spans}
         assert 0 <= failure.confidence <= 1
+        if failure.recovery == "handled":
+            # A wrapper that did not fail never handles a failure, unless it is the run itself.
+            handler = by_key[failure.recovered_by.key]
+            assert handler.category != "workflow" or handler.parent_span_id is None
         cut = any("cycle" in e for e in failure.evidence)
         assert not (cut and not cycles_possible)
         if not cut:
@@ -229,3 +240,139 @@ def test_property_trees(tree):
 @given(span_trees(links=True, wild_parents=True))
 def test_property_untrusted_links_and_parents(tree):
     _check(*tree, cycles_possible=True)
+
+
+# --- wrappers (chain, task, workflow spans) and a missing root span ----------------------
+
+def wrapper(n, parent=None, **kw):
+    return sp(n, parent, cat="workflow", **kw)
+
+
+WRAPPER_CASES = {
+    "a failure under an OK chain under a failed agent reaches the agent": (
+        [err(1, cat="agent", end=100), wrapper(2, 1, status="ok", end=90), err(3, 2, "rate_limited", cat="llm", end=50)],
+        [], [("s3", ["s3", "s1"], "rate_limited", False, None, None)], True,
+    ),
+    "a failure under an OK chain when the run raised reaches the run": (
+        [err(1, end=100), wrapper(2, 1, end=90), err(3, 2, "tool_error", cat="tool", end=50)],
+        [], [("s3", ["s3", "s1"], "tool_error", False, None, None)], True,
+    ),
+    "nested OK wrappers (chain in a task) are looked through": (
+        [err(1, cat="agent", end=100), wrapper(2, 1, status="ok", end=95), wrapper(3, 2, end=90),
+         err(4, 3, "timeout", cat="tool", end=50)],
+        [], [("s4", ["s4", "s1"], "timeout", False, None, None)], True,
+    ),
+    "an OK chain under an agent that did not fail: handled by the agent, not the wrapper": (
+        [sp(1, cat="agent", end=100), wrapper(2, 1, status="ok", end=90), err(3, 2, "timeout", cat="tool", end=50)],
+        [], [("s3", ["s3"], "timeout", True, "handled", "s1")], False,
+    ),
+    "an OK chain at the top handles it: the run ended ok": (
+        [wrapper(1, status="ok", end=100), err(2, 1, "timeout", cat="tool", end=50)],
+        [], [("s2", ["s2"], "timeout", True, "handled", "s1")], False,
+    ),
+    "a real step that did not fail still handles the failure under it": (
+        [err(1, cat="agent", end=100), sp(2, 1, cat="tool", status="ok", end=90), err(3, 2, "timeout", cat="llm", end=50)],
+        [], [("s3", ["s3"], "timeout", True, "handled", "s2"), ("s1", ["s1"], "unknown", False, None, None)], True,
+    ),
+    "OK wrappers up to a parent never received: not handled": (
+        [wrapper(2, 99, end=90), err(3, 2, "timeout", cat="tool", end=50)],
+        [], [("s3", ["s3"], "timeout", False, None, None)], False,
+    ),
+    "a retry that worked under a wrapper still recovers": (
+        [sp(1, cat="agent", end=100), wrapper(2, 1, end=90), err(3, 2, "rate_limited", cat="llm", end=20),
+         sp(4, 2, cat="llm", start=21, end=40)],
+        [link(4, "retry_of", 3)], [("s3", ["s3"], "rate_limited", True, "retry_of", "s4")], False,
+    ),
+    "a failed chain is an ordinary step on the path": (
+        [err(1, cat="agent", end=100), wrapper(2, 1, status="error", end=90), err(3, 2, "timeout", cat="llm", end=50)],
+        [], [("s3", ["s3", "s2", "s1"], "timeout", False, None, None)], True,
+    ),
+    "an OK wrapper with two failures inside: the earlier explains the agent, the later is shadowed": (
+        [err(1, cat="agent", end=100), wrapper(2, 1, end=90), err(3, 2, "timeout", cat="tool", end=30),
+         err(4, 2, "tool_error", cat="tool", end=40)],
+        [], [("s3", ["s3", "s1"], "timeout", False, None, None), ("s4", ["s4"], "tool_error", False, None, None)],
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("spans, edges, expected, failed", WRAPPER_CASES.values(), ids=list(WRAPPER_CASES))
+def test_wrapper_cases(spans, edges, expected, failed):
+    result = attribute(T, spans, edges)
+    assert summary(result) == expected
+    assert result.failed is failed
+
+
+def test_wrapper_evidence_and_failed_ancestors():
+    spans = [err(1, cat="agent", end=100, name="agent"), wrapper(2, 1, end=90, name="chain"),
+             err(3, 2, "timeout", cat="tool", end=50, name="tool")]
+    [failure] = attribute(T, spans).failures
+    assert [s.name for s in failure.blast_radius.failed_ancestors] == ["agent"]
+    assert "propagated to 'agent' (it failed inside a wrapper step that did not fail itself)" in failure.evidence
+    assert failure.step_name == "chain"  # grouping still names the step it ran in
+
+
+ROOT_CASES = {
+    # name: (spans, root_missing, failed, summary ending)
+    "the root span never arrived (smolagents on failure)": (
+        [err(2, 99, "tool_error", end=50), sp(3, 2)], True, False,
+        "root span missing: whether the run failed is unknown"),
+    "the root arrived and did not fail": (
+        [sp(1, end=100), err(2, 1, "tool_error", end=50)], False, False, "the run did not fail"),
+    "the root arrived and failed": (
+        [err(1, end=100), err(2, 1, "tool_error", end=50)], False, True, "the run failed"),
+    "no failure, no root": (
+        [sp(2, 99), sp(3, 2)], True, False, "root span missing: the run's outcome is unknown"),
+    "a linked trace without its root does not make this one's root missing": (
+        [sp(1, end=100), err(2, 1, "tool_error", end=50), err(10, 99, trace=T2, end=40)], False, False,
+        "the run did not fail"),
+}
+
+
+@pytest.mark.parametrize("spans, missing, failed, ending", ROOT_CASES.values(), ids=list(ROOT_CASES))
+def test_missing_root_span(spans, missing, failed, ending):
+    result = attribute(T, spans)
+    assert (result.root_missing, result.failed) == (missing, failed)
+    assert result.summary.endswith(ending)
+    assert "did not fail" not in result.summary or not missing
+
+
+# --- size: deep and wide traces (no timing here: bench/attribution.py measures) ----------
+
+def test_deep_chain_every_other_span_failed():
+    """The hostile trace of issue 9, 20,000 deep: no recursion limit, every failure handled by
+    its OK parent except the top one, whose burned tokens are the whole chain's."""
+    n = 20_000
+    spans = [sp(i, i - 1 if i else None, status="error" if i % 2 == 0 else "ok", cls="timeout",
+                start=i, end=2 * n - i, tokens=Tokens(1, 1)) for i in range(n)]
+    result = attribute(T, spans)
+    assert len(result.failures) == n // 2 and result.failed
+    top = next(f for f in result.failures if f.root_cause.name == "s0")
+    assert (top.reached_top, top.recovered, top.burned.input, top.burned.output) == (True, False, n, n)
+    handled = [f for f in result.failures if f is not top]
+    assert all(f.recovery == "handled" for f in handled)
+    assert {f.recovered_by.name for f in handled[:3]} <= {f"s{i}" for i in range(1, n, 2)}
+
+
+def test_deep_parent_cycle_and_retry_chain():
+    n = 5_000
+    cycle = [err(i, (i + 1) % n, end=i) for i in range(n)]  # every parent id points at the next span
+    result = attribute(T, cycle)
+    assert sorted(s.key for f in result.failures for s in f.failed_spans) == sorted(s.key for s in cycle)
+    # A long retry chain with alternating classes: each attempt is its own failure, all recovered by the last.
+    attempts = [err(i, None, "timeout" if i % 2 else "rate_limited", start=i, end=i) for i in range(1, n)]
+    attempts.append(sp(n, start=n, end=n))
+    links = [link(i + 1, "retry_of", i) for i in range(1, n)]
+    result = attribute(T, attempts, links)
+    assert len(result.failures) == n - 1
+    assert {(f.recovery, f.recovered_by.name) for f in result.failures} == {("retry_of", f"s{n}")}
+
+
+def test_many_cancelled_siblings():
+    """A task group: one failure cancels 3,000 siblings (each explained by it, none a cause)."""
+    n = 3_000
+    spans = [err(1, end=10_000_000_000), err(2, 1, "tool_error", end=100)]
+    spans += [err(i, 1, "cancelled", start=i, end=200 + i) for i in range(3, n + 3)]
+    [failure] = attribute(T, spans).failures
+    assert failure.root_cause.name == "s2" and len(failure.failed_spans) == n + 2
+    assert len(failure.blast_radius.skipped_steps) == n

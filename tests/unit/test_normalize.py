@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.normalize import _normalize, normalize
+from core.normalize import _normalize, normalize, step_name
 from core.span import CATEGORIES, ERROR_CLASSES, STATUSES, Event, RawSpan, Span, Tokens
 
 
@@ -461,6 +461,271 @@ def test_causeline_attributes(case):
     run_table(case)
 
 
+# --- Vercel AI SDK (names from ai 4-6's sources; recorded spans in test_sources.py) ---------
+
+VERCEL_AI = {
+    "ai 4 token names": (
+        dict(name="ai.generateText.doGenerate", attributes={
+            "ai.operationId": "ai.generateText.doGenerate", "ai.model.provider": "openai.chat",
+            "ai.model.id": "gpt-4o", "ai.usage.promptTokens": 12, "ai.usage.completionTokens": 3,
+        }),
+        dict(category="llm", operation="chat", provider="openai", request_model="gpt-4o",
+             tokens=Tokens(input=12, output=3)),
+    ),
+    "cache write and reasoning details": (
+        dict(attributes={
+            "ai.operationId": "ai.streamText.doStream", "ai.usage.inputTokens": 100, "ai.usage.outputTokens": 9,
+            "ai.usage.inputTokenDetails.cacheWriteTokens": 40, "ai.usage.outputTokenDetails.reasoningTokens": 5,
+        }),
+        dict(category="llm", tokens=Tokens(input=100, output=9, cache_write=40, reasoning=5)),
+    ),
+    "gen_ai.* names win over ai.usage.*": (
+        dict(attributes={"ai.operationId": "ai.generateText.doGenerate", "gen_ai.usage.input_tokens": 7,
+                         "ai.usage.inputTokens": 99}),
+        dict(tokens=Tokens(input=7)),
+    ),
+    "generateObject": (
+        dict(attributes={"ai.operationId": "ai.generateObject.doGenerate", "ai.response.object": '{"a": 1}'}),
+        dict(category="llm", output='{"a": 1}'),
+    ),
+    "outer streamObject drops usage": (
+        dict(attributes={"ai.operationId": "ai.streamObject", "ai.usage.inputTokens": 10}),
+        dict(category="workflow", operation=None, tokens=Tokens()),
+    ),
+    "embedMany": (
+        dict(attributes={"ai.operationId": "ai.embedMany.doEmbed", "ai.usage.tokens": 30}),
+        dict(category="embedding", tokens=Tokens(input=30)),
+    ),
+    "rerank": (dict(attributes={"ai.operationId": "ai.rerank.doRerank"}), dict(category="retrieval")),
+    "ai 4 tool call": (
+        dict(attributes={"ai.operationId": "ai.toolCall", "ai.toolCall.name": "search",
+                         "ai.toolCall.args": '{"q": "x"}', "ai.toolCall.result": '"found"'}),
+        dict(category="tool", tool_name="search", input='{"q": "x"}', output='"found"'),
+    ),
+    "ai 5 tool call input/output": (
+        dict(attributes={"ai.operationId": "ai.toolCall", "ai.toolCall.name": "search",
+                         "ai.toolCall.input": '{"q": "x"}', "ai.toolCall.output": '"found"'}),
+        dict(input='{"q": "x"}', output='"found"'),
+    ),
+    "failed tool call": (
+        dict(status_code=2, status_message="boom", attributes={"ai.operationId": "ai.toolCall",
+                                                                "ai.toolCall.name": "search"}),
+        dict(status="error", error_class="tool_error"),
+    ),
+}
+
+VERCEL_PROVIDERS = {
+    "openai.chat": "openai", "openai.responses": "openai", "openai.embedding": "openai",
+    "anthropic.messages": "anthropic", "google.generative-ai": "gcp.gemini", "google.vertex.chat": "gcp.vertex_ai",
+    "vertex.anthropic.messages": "gcp.vertex_ai", "amazon-bedrock": "aws.bedrock", "azure.chat": "azure.ai.openai",
+    "azure-openai.responses": "azure.ai.openai", "mistral.chat": "mistral_ai", "xai.chat": "x_ai",
+    "groq.chat": "groq", "deepseek.chat": "deepseek",
+}
+
+
+@pytest.mark.parametrize("case", VERCEL_AI.values(), ids=VERCEL_AI.keys())
+def test_vercel_ai(case):
+    run_table(case)
+
+
+@pytest.mark.parametrize(("sent", "expected"), VERCEL_PROVIDERS.items(), ids=VERCEL_PROVIDERS.keys())
+def test_vercel_ai_provider(sent, expected):
+    # gen_ai.system carries the same "<provider>.<api>" string; ai.model.provider says how to read it.
+    span = normalize(raw({"ai.operationId": "ai.generateText.doGenerate", "ai.model.provider": sent,
+                          "gen_ai.system": sent}))
+    assert span.provider == expected
+
+
+# --- OpenInference beyond the span kind ---------------------------------------------------
+# LangChain and OpenAI Agents are also recorded (test_sources.py). CrewAI and smolagents are not
+# (crewai / smolagents were not installed): these cases use the attribute names and span names in
+# openinference-instrumentation-crewai 1.1.21 and openinference-instrumentation-smolagents 0.1.43.
+
+OPENINFERENCE_MORE = {
+    "LangChain: requested model in invocation parameters, served in llm.model_name": (
+        dict(attributes={"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-2024-08-06",
+                         "llm.invocation_parameters": '{"model_name": "gpt-4o", "temperature": 0.0}'}),
+        dict(request_model="gpt-4o", response_model="gpt-4o-2024-08-06"),
+    ),
+    "invocation parameter 'model'": (
+        dict(attributes={"openinference.span.kind": "LLM", "llm.model_name": "served",
+                         "llm.invocation_parameters": '{"model": "asked"}'}),
+        dict(request_model="asked", response_model="served"),
+    ),
+    "no invocation parameters: llm.model_name is all there is": (
+        dict(attributes={"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o"}),
+        dict(request_model="gpt-4o", response_model=None),
+    ),
+    "unreadable invocation parameters": (
+        dict(attributes={"openinference.span.kind": "LLM", "llm.model_name": "m",
+                         "llm.invocation_parameters": '{"model": '}),
+        dict(request_model="m", response_model=None),
+    ),
+    "LangGraph agent: lc_agent_name in metadata": (
+        dict(name="LangGraph", attributes={"openinference.span.kind": "AGENT",
+                                           "metadata": '{"lc_agent_name": "researcher", "langgraph_step": 1}'}),
+        dict(category="agent", agent_name="researcher"),
+    ),
+    "LangChain agent run: a CHAIN named like its lc_agent_name": (
+        dict(name="researcher", attributes={"openinference.span.kind": "CHAIN",
+                                            "metadata": '{"lc_agent_name": "researcher"}'}),
+        dict(category="agent", operation="invoke_agent", agent_name="researcher"),
+    ),
+    "a graph node CHAIN inside it stays a workflow": (
+        dict(name="model", attributes={"openinference.span.kind": "CHAIN",
+                                       "metadata": '{"lc_agent_name": "researcher"}'}),
+        dict(category="workflow", agent_name="researcher"),
+    ),
+    "model call inside a LangGraph agent": (
+        dict(name="ChatOpenAI", attributes={"openinference.span.kind": "LLM",
+                                            "metadata": '{"lc_agent_name": "researcher"}'}),
+        dict(category="llm", agent_name="researcher"),
+    ),
+    "CrewAI agent: graph.node.id": (
+        dict(name="Crew Manager._execute_core", attributes={"openinference.span.kind": "AGENT",
+                                                           "graph.node.id": "Senior Researcher"}),
+        dict(agent_name="Senior Researcher"),
+    ),
+    "AGENT with no name but its span name": (
+        dict(name="Triage", attributes={"openinference.span.kind": "AGENT"}), dict(agent_name="Triage"),
+    ),
+    "smolagents run span": (
+        dict(name="researcher.run", attributes={"openinference.span.kind": "AGENT", "smolagents.max_steps": 5}),
+        dict(agent_name="researcher"),
+    ),
+    "smolagents: llm.model_name is the model asked for": (
+        dict(attributes={"openinference.span.kind": "LLM", "llm.model_name": "Qwen/Qwen2.5-Coder-32B-Instruct",
+                         "llm.invocation_parameters": '{"max_tokens": 100}'}),
+        dict(request_model="Qwen/Qwen2.5-Coder-32B-Instruct", response_model=None),
+    ),
+    "CrewAI tool: tool.agent_role": (
+        dict(attributes={"openinference.span.kind": "TOOL", "tool.name": "search",
+                         "tool.agent_role": "Senior Researcher"}),
+        dict(tool_name="search", agent_name="Senior Researcher"),
+    ),
+    "agent.name wins": (
+        dict(name="x", attributes={"openinference.span.kind": "AGENT", "agent.name": "a", "graph.node.id": "b"}),
+        dict(agent_name="a"),
+    ),
+    "OpenAI Agents handoff span": (
+        dict(name="handoff to Billing", attributes={"openinference.span.kind": "TOOL", "input.value": "Triage",
+                                                    "output.value": "Billing"}),
+        dict(category="tool", tool_name="Billing", agent_name="Triage"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", OPENINFERENCE_MORE.values(), ids=OPENINFERENCE_MORE.keys())
+def test_openinference_fields(case):
+    run_table(case)
+
+
+# --- Logfire (names from logfire 5.4's OpenAI Agents integration) -------------------------
+
+LOGFIRE = {
+    "rendered name replaces the template": (
+        dict(name="Agent run: {name!r}", attributes={"name": "Triage", "logfire.msg": "Agent run: 'Triage'"}),
+        dict(name="Agent run: 'Triage'", category="agent", agent_name="Triage"),
+    ),
+    "a name without a template is kept": (
+        dict(name="running tool", attributes={"logfire.msg": "running tool: x", "gen_ai.tool.name": "x"}),
+        dict(name="running tool"),
+    ),
+    "error object: guardrail tripwire": (
+        dict(name="Guardrail {name!r} {triggered=}", attributes={
+            "logfire.level_num": 17,
+            "error": '{"message": "Guardrail tripwire triggered", "data": {"guardrail": "no_pii"}}'}),
+        dict(category="guardrail", status="error", error_class="guardrail_blocked"),
+    ),
+    "error object on an agent run": (
+        dict(name="Agent run: {name!r}", attributes={
+            "name": "Triage", "error": '{"message": "Max turns exceeded", "data": {"max_turns": 10}}'}),
+        dict(status="error", error_class="unknown"),
+    ),
+    "error object detail is read": (
+        dict(name="Function: {name}", attributes={
+            "name": "fetch", "error": {"message": "Error running tool (non-fatal)",
+                                       "data": {"error": "httpx.ReadTimeout: timed out"}}}),
+        dict(status="error", error_class="timeout"),
+    ),
+    "error level alone": (dict(attributes={"logfire.level_num": 17}), dict(status="error", error_class="unknown")),
+    "warning level is no error": (dict(attributes={"logfire.level_num": 13}), dict(status="unset")),
+    "a plain error attribute is not Logfire's": (
+        dict(attributes={"error": "false"}), dict(status="unset", error_class=None),
+    ),
+    "reasoning and cache from gen_ai.usage.raw (Chat Completions)": (
+        dict(attributes={"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 50,
+                         "gen_ai.usage.output_tokens": 20, "gen_ai.usage.raw": json.dumps({
+                             "prompt_tokens": 50, "completion_tokens": 20,
+                             "prompt_tokens_details": {"cached_tokens": 10},
+                             "completion_tokens_details": {"reasoning_tokens": 8}})}),
+        dict(tokens=Tokens(input=50, output=20, cache_read=10, reasoning=8)),
+    ),
+    "sent cache count wins over the raw one": (
+        dict(attributes={"gen_ai.operation.name": "chat", "gen_ai.usage.cache_read.input_tokens": 3,
+                         "gen_ai.usage.raw": {"input_tokens_details": {"cached_tokens": 99}}}),
+        dict(tokens=Tokens(cache_read=3)),
+    ),
+    "Logfire tool content": (
+        dict(name="Function: {name}", attributes={"logfire.msg_template": "Function: {name}", "name": "f",
+                                                  "input": '{"a": 1}', "output": "ok"}),
+        dict(input='{"a": 1}', output="ok"),
+    ),
+    "generic input/output names are not content elsewhere": (
+        dict(attributes={"input": "x", "output": "y"}), dict(input=None, output=None),
+    ),
+    "unreadable raw usage": (
+        dict(attributes={"gen_ai.operation.name": "chat", "gen_ai.usage.raw": "{"}), dict(tokens=Tokens()),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", LOGFIRE.values(), ids=LOGFIRE.keys())
+def test_logfire(case):
+    run_table(case)
+
+
+# --- OpenLLMetry handoffs and steps --------------------------------------------------------
+
+OPENLLMETRY_MORE = {
+    "handoff operation with a known target": (
+        dict(name="Triage → Billing.handoff", attributes={
+            "traceloop.span.kind": "handoff", "gen_ai.operation.name": "handoff",
+            "gen_ai.handoff.from_agent": "Triage", "gen_ai.agent.name": "Triage", "gen_ai.handoff.to_agent": "Billing"}),
+        dict(category="tool", operation="handoff", agent_name="Triage", tool_name="Billing"),
+    ),
+    "'unknown' target is no target": (
+        dict(name="Triage → unknown.handoff", attributes={"gen_ai.operation.name": "handoff"}),
+        dict(category="tool", agent_name="Triage", tool_name=None),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", OPENLLMETRY_MORE.values(), ids=OPENLLMETRY_MORE.keys())
+def test_openllmetry_handoffs(case):
+    run_table(case)
+
+
+STEP_NAMES = {
+    "gen_ai.workflow.name": ({"gen_ai.workflow.name": "plan"}, "invoke_workflow plan", "plan"),
+    "OpenLLMetry workflow": (
+        {"traceloop.span.kind": "workflow", "traceloop.workflow.name": "support", "traceloop.entity.name": "x"},
+        "support.workflow", "support"),
+    "OpenLLMetry task": (
+        {"traceloop.span.kind": "task", "traceloop.workflow.name": "support", "traceloop.entity.name": "lookup"},
+        "lookup.task", "lookup"),
+    "AI SDK functionId": (
+        {"ai.operationId": "ai.generateText", "ai.telemetry.functionId": "weather-agent"}, "ai.generateText",
+        "weather-agent"),
+    "else the span name": ({}, "my step", "my step"),
+}
+
+
+@pytest.mark.parametrize(("attributes", "name", "expected"), STEP_NAMES.values(), ids=STEP_NAMES.keys())
+def test_step_name(attributes, name, expected):
+    assert step_name(attributes, name) == expected
+
+
 # --- provider aliases ----------------------------------------------------------
 
 PROVIDERS = {
@@ -759,7 +1024,8 @@ def test_pass_through_fields():
 KNOWN_KEYS = sorted(
     {
         key
-        for table in (OTEL_GENAI, OTEL_GENAI_OLD, OPENINFERENCE, OPENLLMETRY, PYDANTIC_AI, OPENAI_AGENTS, CAUSELINE)
+        for table in (OTEL_GENAI, OTEL_GENAI_OLD, OPENINFERENCE, OPENLLMETRY, PYDANTIC_AI, OPENAI_AGENTS, CAUSELINE,
+                      VERCEL_AI, OPENINFERENCE_MORE, LOGFIRE, OPENLLMETRY_MORE)
         for kwargs, _ in table.values()
         for key in kwargs.get("attributes", {})
     }

@@ -35,6 +35,7 @@ class Config:
     schedule_delay_millis: int = 1000
     export_timeout: float = 10.0
     shutdown_timeout: float = 5.0
+    shutdown_timeout_unreachable: float = 0.5
     max_content_length: int = 4096
     redact: tuple[Callable[[str], str], ...] = ()
     redact_defaults: bool = True
@@ -188,6 +189,7 @@ def resolve(
     schedule_delay_millis: int | None = None,
     export_timeout: float | None = None,
     shutdown_timeout: float | None = None,
+    shutdown_timeout_unreachable: float | None = None,
     max_content_length: int | None = None,
     redact: Iterable[Callable[[str], str]] | None = None,
     redact_defaults: bool | None = None,
@@ -241,6 +243,9 @@ def resolve(
         ),
         export_timeout=float(_number(export_timeout, "CAUSELINE_EXPORT_TIMEOUT", 10.0, float, 0.001, 3600)),
         shutdown_timeout=float(_number(shutdown_timeout, "CAUSELINE_SHUTDOWN_TIMEOUT", 5.0, float, 0.0, 3600)),
+        shutdown_timeout_unreachable=float(
+            _number(shutdown_timeout_unreachable, "CAUSELINE_SHUTDOWN_TIMEOUT_UNREACHABLE", 0.5, float, 0.0, 3600)
+        ),
         max_content_length=int(_number(max_content_length, "CAUSELINE_MAX_CONTENT_LENGTH", 4096, int, 16, 10**7)),
         redact=tuple(redact or ()),
         redact_defaults=_bool(redact_defaults, ("CAUSELINE_REDACT_DEFAULTS",), True),

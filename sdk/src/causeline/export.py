@@ -1,32 +1,35 @@
-"""Background export with bounded memory that never blocks or raises into the host.
+"""The exporter side of the pipeline: the OTLP exporter, what it tells us about
+the collector, its log lines, and a guard that never raises.
 
-``CauselineSpanProcessor`` is the one processor Causeline adds to a tracer
-provider (once, however often ``init`` runs). It forwards ended spans to the
-current ``_Pipeline``: a bounded OpenTelemetry ``BatchSpanProcessor`` (its own
-worker thread) around a ``_GuardedExporter`` that counts exported and failed
-spans, never raises, and gates/redacts prompt content in spans from other
-instrumentations. When the queue is full, new spans are dropped and counted
-instead of waiting.
+* ``make_otlp_exporter`` builds the OpenTelemetry OTLP/HTTP exporter with a
+  ``requests.Session`` of ours (its public ``session`` argument) that reports
+  every HTTP attempt to a :class:`Reachability`: the pipeline cuts the exit
+  wait short once the collector is known to be unreachable.
+* ``ExporterLogFilter`` sits on the exporter's loggers (their public names, the
+  modules' ``__name__``) and turns the records emitted while Causeline exports
+  into DEBUG records on ``causeline.export``: the host sees our own summary
+  warning, at most once a minute, instead of OpenTelemetry's retry lines.
+  Records of the application's own exporters pass untouched.
+* ``GuardedExporter`` filters content of third-party spans, counts calls and
+  failures, and never raises.
 """
 
 from __future__ import annotations
 
-import collections
-import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from . import _internal
-from . import attributes as A
 from ._state import SCOPE_NAME
 from .config import Config
+from .foreign import filter_foreign_span
 from .redaction import ContentPolicy
 from .stats import Stats
 
@@ -55,7 +58,93 @@ if not any(isinstance(f, _RateLimitFilter) for f in export_logger.filters):
     export_logger.addFilter(_RateLimitFilter())
 
 
-def make_otlp_exporter(config: Config) -> SpanExporter:
+# -- the exporter's log lines ----------------------------------------------------------
+
+_exporting = threading.local()
+
+# Where the OTLP/HTTP span exporter logs while exporting: the loggers of its public
+# modules (``logging.getLogger(__name__)``); the trace exporter hands its own logger
+# to its HTTP client, older versions log from the trace exporter module itself.
+# tests/sdk/test_sdk_delivery.py fails if one of its lines gets through.
+EXPORTER_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http",
+    "opentelemetry.exporter.otlp.common.http",
+)
+
+
+@contextmanager
+def exporting() -> Iterator[None]:
+    """Mark this thread as running Causeline's exporter (see ExporterLogFilter)."""
+    previous = getattr(_exporting, "active", False)
+    _exporting.active = True
+    try:
+        yield
+    finally:
+        _exporting.active = previous
+
+
+class ExporterLogFilter(logging.Filter):
+    """Reroute the exporter's records emitted inside ``exporting()`` to ``causeline.export`` at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(_exporting, "active", False):
+            return True  # the application's own exporter: not ours to touch
+        if export_logger.isEnabledFor(logging.DEBUG):
+            try:
+                export_logger.debug("%s: %s", record.name, record.getMessage())
+            except Exception:  # pragma: no cover - a broken record must not break export
+                pass
+        return False
+
+
+def install_log_filter() -> None:
+    """Put the filter on every exporter logger (idempotent)."""
+    for name in EXPORTER_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, ExporterLogFilter) for f in target.filters):
+            target.addFilter(ExporterLogFilter())
+
+
+# -- whether the collector answers -------------------------------------------------------
+
+
+class Reachability:
+    """Whether the last attempt to reach the collector failed.
+
+    Fed by every HTTP attempt of the OTLP exporter (through our session) and by
+    every export result; read by the pipeline when it decides how long to wait at exit.
+    """
+
+    __slots__ = ("down", "attempts")
+
+    def __init__(self) -> None:
+        self.down = False
+        self.attempts = 0
+
+    def report(self, ok: bool) -> None:
+        self.attempts += 1
+        self.down = not ok
+
+
+def _observed_session(reachability: Reachability) -> Any:
+    """A ``requests.Session`` that reports each request's outcome (requests is the exporter's own dependency)."""
+    import requests
+
+    class ObservedSession(requests.Session):
+        def request(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            try:
+                response = super().request(*args, **kwargs)
+            except BaseException:
+                reachability.report(False)
+                raise
+            reachability.report(200 <= response.status_code < 300)
+            return response
+
+    return ObservedSession()
+
+
+def make_otlp_exporter(config: Config, reachability: Reachability | None = None) -> SpanExporter:
     """OTLP/HTTP protobuf exporter to ``config.traces_endpoint``."""
     from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -63,313 +152,124 @@ def make_otlp_exporter(config: Config) -> SpanExporter:
     compression = {"gzip": Compression.Gzip, "deflate": Compression.Deflate}.get(
         config.compression, Compression.NoCompression
     )
-    exporter = OTLPSpanExporter(
+    install_log_filter()
+    return OTLPSpanExporter(
         endpoint=config.traces_endpoint,
         headers=dict(config.headers),
         timeout=config.export_timeout,
         compression=compression,
-    )
-    # Route the exporter's retry warnings through our rate-limited logger.
-    client = getattr(exporter, "_client", None)
-    if client is not None and hasattr(client, "_logger"):
-        client._logger = export_logger
-    return exporter
-
-
-# -- content gating for spans from other instrumentations -----------------------
-
-
-def _is_content_key(key: str) -> bool:
-    return key in A.CONTENT_KEYS or key.startswith(A.CONTENT_KEY_PREFIXES)
-
-
-def _clean_value(value: Any, policy: ContentPolicy) -> Any:
-    if isinstance(value, str):
-        stripped = value.lstrip()
-        if stripped[:1] in ("[", "{"):
-            try:
-                return policy.json(json.loads(value))
-            except ValueError:
-                pass
-        return policy.redact_text(value)
-    if isinstance(value, (list, tuple)):
-        out = [_clean_value(v, policy) if isinstance(v, str) else v for v in value]
-        return None if any(v is None for v in out) else tuple(out)
-    return value
-
-
-def _clean_attrs(attrs: Any, policy: ContentPolicy, all_keys: bool = False) -> tuple[dict[str, Any], bool]:
-    changed = False
-    out: dict[str, Any] = {}
-    for key, value in (attrs or {}).items():
-        if all_keys or _is_content_key(key):
-            changed = True
-            if not policy.enabled:
-                continue
-            value = _clean_value(value, policy)
-            if value is None:
-                continue
-        out[key] = value
-    return out, changed
-
-
-def filter_foreign_span(span: ReadableSpan, policy: ContentPolicy) -> ReadableSpan | None:
-    """A copy of ``span`` with content removed (capture off) or redacted (capture on);
-    None when the span carries no content (use it unchanged)."""
-    attrs, changed = _clean_attrs(span.attributes, policy)
-    events: list[Event] = []
-    for ev in span.events:
-        content_event = ev.name in A.CONTENT_EVENT_NAMES
-        ev_attrs, ev_changed = _clean_attrs(ev.attributes, policy, all_keys=content_event)
-        if content_event and not policy.enabled:
-            changed = True
-            continue
-        if ev_changed:
-            changed = True
-            events.append(Event(ev.name, ev_attrs, ev.timestamp))
-        else:
-            events.append(ev)
-    if not changed:
-        return None
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=attrs,
-        events=events,
-        links=span.links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
+        session=_observed_session(reachability) if reachability is not None else None,
     )
 
 
-class _GuardedExporter(SpanExporter):
-    """Counts results, filters foreign content, and never raises."""
+# -- one call, one span -------------------------------------------------------------------
 
-    def __init__(self, inner: SpanExporter, stats: Stats, policy: ContentPolicy) -> None:
+LITELLM_SCOPE = "litellm"
+RESPONSE_ID = "gen_ai.response.id"
+
+
+class Duplicates:
+    """litellm's span of a call that an instrumented client underneath recorded too.
+
+    litellm calls OpenAI models through the openai client, so with both
+    instrumentations on, one call gives two model-call spans with the same
+    response id in the same trace; the client's span ends first (litellm
+    reports after the call returns) and is kept. Bounded: model names and ids
+    come from the outside.
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._seen: dict[tuple[int, str], None] = {}
+
+    def is_duplicate(self, span: ReadableSpan) -> bool:
+        attrs = span.attributes
+        response_id = attrs.get(RESPONSE_ID) if attrs else None
+        if not isinstance(response_id, str) or span.context is None:
+            return False
+        key = (span.context.trace_id, response_id)
+        scope = span.instrumentation_scope
+        if scope is not None and scope.name == LITELLM_SCOPE:
+            return key in self._seen
+        if len(self._seen) >= self.max_entries:
+            self._seen.clear()
+        self._seen[key] = None
+        return False
+
+
+# -- the guard -----------------------------------------------------------------------------
+
+
+class GuardedExporter:
+    """Filters foreign content, counts calls and failures, and never raises.
+
+    Span counts (exported/failed) are kept by the pipeline, which moves spans
+    out of the queued state under the stats lock.
+    """
+
+    def __init__(
+        self, inner: SpanExporter, stats: Stats, policy: ContentPolicy, reachability: Reachability
+    ) -> None:
         self.inner = inner
         self.stats = stats
         self.policy = policy
+        self.reachability = reachability
+        self.duplicates = Duplicates()
 
     def _filter(self, spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
-        out: list[ReadableSpan] | None = None
+        out: list[ReadableSpan | None] | None = None
         for i, span in enumerate(spans):
             scope = span.instrumentation_scope
             if scope is not None and scope.name == SCOPE_NAME:
                 continue
-            replaced = filter_foreign_span(span, self.policy)
-            if replaced is not None:
-                if out is None:
-                    out = list(spans)
-                out[i] = replaced
+            if self.duplicates.is_duplicate(span):
+                replaced: ReadableSpan | None = None
+                self.stats.add("spans_deduplicated")
+            else:
+                replaced = filter_foreign_span(span, self.policy)
+                if replaced is None:
+                    continue
                 self.stats.add("spans_filtered")
-        return spans if out is None else out
+            if out is None:
+                out = list(spans)
+            out[i] = replaced
+        return spans if out is None else [s for s in out if s is not None]
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        n = len(spans)
+    def export(self, spans: Sequence[ReadableSpan]) -> bool:
+        """True when the collector accepted the batch."""
         try:
             spans = self._filter(spans)
         except Exception as exc:  # never ship unfiltered content: drop the batch
-            self.stats.add("spans_failed", n)
             _internal.record(exc, "export filter")
-            return SpanExportResult.FAILURE
+            return False
+        if not spans:
+            return True  # nothing left to send (duplicates only)
         self.stats.add("export_calls")
         error: str | None = None
         try:
-            result = self.inner.export(spans)
+            with exporting():
+                result = self.inner.export(spans)
         except Exception as exc:  # exporter bug or transport error: count it, never raise
             result = SpanExportResult.FAILURE
             error = repr(exc)
-        if result is SpanExportResult.SUCCESS:
-            self.stats.add("spans_exported", n)
-        else:
-            self.stats.add("spans_failed", n)
-            self.stats.add("export_failures")
-            self.stats.last_export_error = error or "exporter returned FAILURE (collector unreachable or refused)"
+        ok = result is SpanExportResult.SUCCESS
+        self.reachability.report(ok)
+        if not ok:
+            with self.stats.lock:
+                self.stats.export_failures += 1
+                self.stats.last_export_error = (
+                    error or "exporter returned FAILURE (collector unreachable or refused)"
+                )
             _internal.warn_once(
                 "export-failed",
                 "causeline: could not export %d spans (collector down or slow?); see causeline.stats()",
-                n,
+                len(spans),
             )
-        return result
+        return ok
 
     def shutdown(self) -> None:
         try:
-            self.inner.shutdown()
+            with exporting():
+                self.inner.shutdown()
         except Exception as exc:
             _internal.record(exc, "exporter shutdown")
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        try:
-            flush = getattr(self.inner, "force_flush", None)
-            return bool(flush(timeout_millis)) if flush else True
-        except Exception as exc:
-            _internal.record(exc, "exporter flush")
-            return False
-
-
-class _Pipeline:
-    """A bounded batch processor + guarded exporter, with drop counting."""
-
-    def __init__(self, exporter: SpanExporter, config: Config, stats: Stats, policy: ContentPolicy) -> None:
-        self.stats = stats
-        self.exporter = _GuardedExporter(exporter, stats, policy)
-        self.max_queue = config.max_queue_size
-        self.shutdown_timeout = config.shutdown_timeout
-        self.bsp = BatchSpanProcessor(
-            self.exporter,
-            max_queue_size=config.max_queue_size,
-            schedule_delay_millis=config.schedule_delay_millis,
-            max_export_batch_size=min(config.max_export_batch_size, config.max_queue_size),
-            export_timeout_millis=config.export_timeout * 1000,
-        )
-        bp = getattr(self.bsp, "_batch_processor", None)
-        queue = getattr(bp, "_queue", None)
-        # Used only to see "full" before handing a span over; without it the
-        # processor still bounds memory (dropping the oldest span), uncounted.
-        self._queue: collections.deque[Any] | None = queue if isinstance(queue, collections.deque) else None
-        self._lock = threading.Lock()
-        self._closed = False
-        self._flush_cond = threading.Condition()
-        self._flush_requested = 0  # flush calls so far
-        self._flush_done = 0  # calls served by a completed flush round
-        self._flush_running = False
-
-    def queued(self) -> int:
-        q = self._queue
-        return len(q) if q is not None else 0
-
-    def on_end(self, span: ReadableSpan) -> None:
-        ctx = span.context
-        if ctx is None or not ctx.trace_flags.sampled or self._closed:
-            return
-        stats = self.stats
-        q = self._queue
-        if q is not None and len(q) >= self.max_queue:
-            with stats._lock:
-                stats.spans_ended += 1
-                stats.spans_dropped += 1
-            _internal.warn_once(
-                "queue-full",
-                "causeline: export queue full (%d spans); dropping spans, see causeline.stats()",
-                self.max_queue,
-            )
-            return
-        with stats._lock:
-            stats.spans_ended += 1
-        self.bsp.on_end(span)
-
-    def force_flush(self, timeout: float) -> bool:
-        """Flush in a background thread, waiting at most ``timeout`` seconds.
-
-        At most one flush thread runs per pipeline: a call made while a flush is
-        in progress waits for it, and for one more round covering the spans
-        ended since, which that same thread runs next (so a hanging collector
-        never piles up threads, however often the host calls ``flush``)."""
-        if self._closed:
-            return True
-        deadline = time.monotonic() + max(timeout, 0.0)
-        cond = self._flush_cond
-        with cond:
-            self._flush_requested += 1
-            wanted = self._flush_requested
-            start = not self._flush_running
-            self._flush_running = True
-        if start:
-            try:
-                threading.Thread(target=self._flush_loop, name="causeline-flush", daemon=True).start()
-            except Exception as exc:  # e.g. no threads left (or at interpreter exit)
-                with cond:
-                    self._flush_running = False
-                _internal.record(exc, "flush")
-                return False
-        with cond:
-            while self._flush_done < wanted:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                cond.wait(left)
-        return True
-
-    def _flush_loop(self) -> None:
-        cond = self._flush_cond
-        try:
-            while True:
-                with cond:
-                    target = self._flush_requested
-                    if self._flush_done >= target:
-                        self._flush_running = False
-                        return
-                try:
-                    self.bsp.force_flush()
-                except Exception as exc:
-                    _internal.record(exc, "flush")
-                with cond:
-                    self._flush_done = target
-                    cond.notify_all()
-        except BaseException:  # pragma: no cover - let the next flush start a thread
-            with cond:
-                self._flush_running = False
-            raise
-
-    def shutdown(self, timeout: float | None = None) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        timeout = self.shutdown_timeout if timeout is None else timeout
-        bp = getattr(self.bsp, "_batch_processor", None)
-        try:
-            if bp is not None and hasattr(bp, "shutdown"):
-                bp.shutdown(timeout_millis=int(timeout * 1000))
-            else:  # pragma: no cover - other SDK versions
-                self.bsp.shutdown()
-        except Exception as exc:
-            _internal.handle(exc, "shutdown")
-
-
-class CauselineSpanProcessor(SpanProcessor):
-    """The single processor Causeline adds to a tracer provider.
-
-    It delegates to the current pipeline, so ``init`` can be called again
-    (new endpoint, key or exporter) without stacking processors.
-    """
-
-    def __init__(self) -> None:
-        self.pipeline: _Pipeline | None = None
-
-    def swap(self, pipeline: _Pipeline | None) -> _Pipeline | None:
-        old, self.pipeline = self.pipeline, pipeline
-        return old
-
-    def queued(self) -> int:
-        p = self.pipeline
-        return p.queued() if p is not None else 0
-
-    def on_start(self, span: Any, parent_context: Context | None = None) -> None:
-        return None
-
-    def _on_ending(self, span: Any) -> None:
-        return None
-
-    def on_end(self, span: ReadableSpan) -> None:
-        p = self.pipeline
-        if p is None:
-            return
-        try:
-            p.on_end(span)
-        except Exception as exc:
-            _internal.handle(exc, "on_end")
-
-    def shutdown(self) -> None:
-        p = self.pipeline
-        if p is not None:
-            p.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        p = self.pipeline
-        return p.force_flush(timeout_millis / 1000) if p is not None else True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -13,7 +14,8 @@ from . import _internal
 from ._state import SCOPE_NAME, STATE
 from ._version import __version__
 from .config import Config, resolve
-from .export import CauselineSpanProcessor, _Pipeline, make_otlp_exporter
+from .export import Reachability, make_otlp_exporter
+from .pipeline import CauselineSpanProcessor, Pipeline
 from .redaction import ContentPolicy
 
 
@@ -53,13 +55,18 @@ def _provider_for(config: Config, tracer_provider: Any) -> tuple[Any, bool]:
     return provider, True
 
 
+# The processor we added to each provider (a provider cannot remove a processor,
+# so it is added once and its pipeline swapped on re-init).
+_slots: weakref.WeakKeyDictionary[Any, CauselineSpanProcessor] = weakref.WeakKeyDictionary()
+
+
 def _attach(provider: Any) -> CauselineSpanProcessor:
     """Our single processor on ``provider`` (added once, however often init runs)."""
-    for existing in getattr(getattr(provider, "_active_span_processor", None), "_span_processors", ()):
-        if isinstance(existing, CauselineSpanProcessor):
-            return existing
-    slot = CauselineSpanProcessor()
-    provider.add_span_processor(slot)
+    slot = _slots.get(provider)
+    if slot is None:
+        slot = CauselineSpanProcessor()
+        provider.add_span_processor(slot)
+        _slots[provider] = slot
     return slot
 
 
@@ -81,6 +88,7 @@ def init(
     schedule_delay_millis: int | None = None,
     export_timeout: float | None = None,
     shutdown_timeout: float | None = None,
+    shutdown_timeout_unreachable: float | None = None,
     compression: str | None = None,
     exporter: Any = None,
     tracer_provider: Any = None,
@@ -113,6 +121,7 @@ def init(
             schedule_delay_millis=schedule_delay_millis,
             export_timeout=export_timeout,
             shutdown_timeout=shutdown_timeout,
+            shutdown_timeout_unreachable=shutdown_timeout_unreachable,
             max_content_length=max_content_length,
             redact=redact,
             redact_defaults=redact_defaults,
@@ -136,7 +145,10 @@ def init(
             if STATE.slot is not None and STATE.provider is not provider:
                 _detach_pipeline()  # re-init onto another provider: retire the old pipeline
             slot = _attach(provider)
-            pipeline = _Pipeline(exporter or make_otlp_exporter(config), config, STATE.stats, policy)
+            reachability = Reachability()
+            pipeline = Pipeline(
+                exporter or make_otlp_exporter(config, reachability), config, STATE.stats, policy, reachability
+            )
             old = slot.swap(pipeline)
 
             STATE.config = config
@@ -162,7 +174,7 @@ def init(
         return False
 
 
-def _retire(pipeline: _Pipeline, timeout: float) -> None:
+def _retire(pipeline: Pipeline, timeout: float) -> None:
     """Flush and stop a replaced pipeline in the background (init never waits on the network)."""
     threading.Thread(target=pipeline.shutdown, args=(timeout,), name="causeline-retire", daemon=True).start()
 

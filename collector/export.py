@@ -1,0 +1,73 @@
+"""The request side shared by the OTLP signals other than traces (/v1/logs, /v1/metrics).
+
+Media type, encoding, size caps, decompression and the in-flight byte budget,
+answered exactly as /v1/traces answers them: the checks are the same functions
+collector/http.py calls, and its status/error helpers make the answers. Only what the
+body becomes is left to each signal (`Handler`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Awaitable, Callable
+
+from anyio import to_thread
+from fastapi import Request
+from fastapi.responses import Response
+
+from collector.body import JSON, PROTOBUF, BodyError, content_encoding, inflate, media_type
+from collector.http import _error, _failure, _read_capped
+from collector.service import IngestService
+
+# (media, inflated body, project id) -> the answer
+Handler = Callable[[str, bytes, int], Awaitable[Response]]
+
+
+async def receive(service: IngestService, request: Request, project_id: int, handle: Handler) -> Response:
+    """`project_id` of the key that access/ allowed to ingest (the route's IngestPrincipal).
+    (The causeline_ingest_* request metrics stay about trace exports.)"""
+    try:
+        return await _receive(service, request, project_id, handle)
+    except Exception as exc:  # noqa: BLE001 - always a precise OTLP answer, never a bare 500
+        return _failure(service, request, exc)
+
+
+async def _receive(service: IngestService, request: Request, project_id: int, handle: Handler) -> Response:
+    settings = service.settings
+    media = JSON
+    try:
+        media = media_type(request.headers.get("content-type"))
+        encoding = content_encoding(request.headers.get("content-encoding"))
+    except BodyError as exc:
+        return _error(media, exc.status, exc.message)
+
+    limit = settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return _error(media, 413, f"body of {declared} bytes exceeds the {limit}-byte limit")
+    try:
+        body = await _read_capped(request, limit)
+        body = await to_thread.run_sync(inflate, body, encoding, limit)
+    except BodyError as exc:
+        return _error(media, exc.status, exc.message)
+
+    size = len(body)
+    if not service.inflight.try_acquire(size):
+        return _error(media, 503, f"too many request bytes in flight ({service.inflight.used} of "
+                                  f"{service.inflight.max_bytes}); retry later", retry_after=settings.retry_after_s)
+    try:
+        return await handle(media, body, project_id)
+    finally:
+        service.inflight.release(size)
+
+
+def partial_success(media: str, reply, rejected_field: str, rejected: int, message: str) -> Response:
+    """A 200 export response; partial_success is set only when something was refused or
+    there is a warning to give (per the spec, left unset on full success)."""
+    if rejected or message:
+        setattr(reply.partial_success, rejected_field, rejected)
+        reply.partial_success.error_message = message
+    if media == JSON:
+        camel = "".join(w.capitalize() if i else w for i, w in enumerate(rejected_field.split("_")))
+        body = {"partialSuccess": {camel: str(rejected), "errorMessage": message}} if rejected or message else {}
+        return Response(json.dumps(body), media_type=JSON)
+    return Response(reply.SerializeToString(), media_type=PROTOBUF)

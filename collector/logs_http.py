@@ -1,0 +1,70 @@
+"""POST /v1/logs — GenAI events (prompts and completions as OTLP log records) attached to spans.
+
+Same media types, encodings, keys and limits as /v1/traces (collector/export.py). The
+content events are decoded by core/otlp_logs.py and stored keyed by their span
+(genai_log_records), whether the span is stored yet or not; reads merge them into the span's
+input/output (db/queries/traces.py). Other log records are not stored and are counted in
+partial_success.rejected_log_records. 200 only after commit; 400 for storage refusing the
+data; 503 with Retry-After when storage is unavailable.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy.exc
+from anyio import to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.otlp import DecodeError, Limits
+from core.otlp_logs import DecodedLogs, decode_logs_json, decode_logs_protobuf
+from db.genai_logs import insert_log_records
+
+from collector.body import JSON
+from collector.export import partial_success, receive
+from collector.http import IngestPrincipal, _error
+from collector.service import IngestService
+from collector.writer import is_data_error, refusal_message
+
+
+def make_logs_router(service: IngestService) -> APIRouter:
+    router = APIRouter()
+
+    @router.post(
+        "/v1/logs", tags=["ingest"], summary="OTLP/HTTP log export: GenAI events (prompts, completions) of spans",
+        responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 500: {}, 503: {}},
+    )
+    async def export_logs(request: Request, principal: IngestPrincipal) -> Response:
+        sessions = request.app.state.sessionmaker
+
+        async def store(media: str, body: bytes, project_id: int) -> Response:
+            return await _store(service.limits, sessions, media, body, project_id)
+
+        return await receive(service, request, principal.project_id, store)
+
+    return router
+
+
+async def _store(limits: Limits, sessions: sessionmaker[Session], media: str, body: bytes,
+                 project_id: int) -> Response:
+    decode = decode_logs_json if media == JSON else decode_logs_protobuf
+    try:
+        decoded: DecodedLogs = await to_thread.run_sync(decode, body, limits)
+    except DecodeError as exc:
+        return _error(media, 400, str(exc))
+    if decoded.records:
+        try:
+            await to_thread.run_sync(_write, sessions, project_id, decoded)
+        except sqlalchemy.exc.DBAPIError as exc:
+            if not is_data_error(exc.orig):
+                raise  # unavailable: 503 + Retry-After (collector.http._failure)
+            return _error(media, 400, refusal_message(exc.orig).replace("these spans", "these log records")
+                          + "; nothing from this request was stored")
+    return partial_success(media, ExportLogsServiceResponse(), "rejected_log_records", decoded.rejected,
+                           decoded.error_message)
+
+
+def _write(sessions: sessionmaker[Session], project_id: int, decoded: DecodedLogs) -> None:
+    with sessions.begin() as session:
+        insert_log_records(session, project_id, decoded.records)

@@ -1,0 +1,195 @@
+"""Settings: API keys, price overrides and members of the current project.
+
+Every change is a POST form: CSRF-checked (access/csrf.py), allowed by its own permission
+(core/permissions.py), committed in one transaction, then answered with a redirect (so a
+reload never repeats it) — except a new key, whose secret is shown once, in that response only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+
+from core.permissions import Permission, Principal, grantable_scopes, parse_role
+from core.price_overrides import pattern_preview
+from core.window import parse_time
+from db.queries.auth import create_api_key, revoke_project_key
+from db.queries.members import MemberError, add_member, remove_member, set_role
+from db.queries.prices import add_price_override, models_seen, remove_price_override
+from pages.settings import settings_data
+from web.auth import CurrentViewer, DbSession, page_requires, same_origin
+from web.page import render_page
+from web.render import render
+
+router = APIRouter()
+
+KeyManager = Annotated[Principal, Depends(page_requires(Permission.MANAGE_KEYS))]
+PriceManager = Annotated[Principal, Depends(page_requires(Permission.MANAGE_PRICES))]
+MemberManager = Annotated[Principal, Depends(page_requires(Permission.MANAGE_MEMBERS))]
+
+NOTICES = {
+    "key-revoked": "Key revoked. Clients using it are refused within 10 seconds.",
+    "price-added": "Price override added. New spans are priced with it within 30 seconds.",
+    "price-removed": "Price override removed.",
+    "member-added": "Member added.",
+    "role-changed": "Role changed. It applies to their next request, and caps the keys they created.",
+    "member-removed": "Member removed; the keys they created in this project were revoked.",
+}
+
+
+def _page(request: Request, session, viewer: Principal, *, status: int = 200, error: str | None = None,
+          created=None, password: str | None = None, form: dict | None = None):
+    data = settings_data(session, viewer)
+    notice = NOTICES.get(request.query_params.get("notice", ""))
+    return render_page(request, "settings.html", {
+        "viewer": viewer, "data": data, "error": error, "notice": notice, "created": created,
+        "password": password, "form": form or {}, "can": {p.value: viewer.can(p) for p in Permission},
+    }, json_href="/api/settings", status_code=status)
+
+
+def _refuse_cross_site(request: Request, session, viewer: Principal):
+    if not same_origin(request):
+        return _page(request, session, viewer, status=403,
+                     error="This form was not submitted from this site. Reload the page and try again.")
+    return None
+
+
+def _done(notice: str) -> RedirectResponse:
+    return RedirectResponse(f"/settings?notice={notice}", status_code=303)
+
+
+@router.get("/settings")
+def settings_page(request: Request, viewer: CurrentViewer, session: DbSession):
+    return _page(request, session, viewer)
+
+
+@router.post("/settings/keys")
+def create_key(request: Request, viewer: KeyManager, session: DbSession,
+               name: Annotated[str, Form()] = "", scopes: Annotated[list[str], Form()] = []):  # noqa: B006
+    if (refused := _refuse_cross_site(request, session, viewer)) is not None:
+        return refused
+    allowed = set(grantable_scopes(viewer.role)) if viewer.role else set()
+    name = name.strip()
+    problem = None
+    if not name or len(name) > 100 or "\x00" in name:
+        problem = "Give the key a name of 1 to 100 characters (where it is used, e.g. “support-bot prod”)."
+    elif not scopes:
+        problem = "Choose at least one scope."
+    elif not set(scopes) <= allowed:
+        problem = (f"Your role ({viewer.role}) may grant only: {', '.join(sorted(allowed)) or 'nothing'}; "
+                   "a key never carries more rights than its creator.")
+    if problem:
+        return _page(request, session, viewer, status=400, error=problem, form={"name": name, "scopes": scopes})
+    created = create_api_key(session, viewer.project_id, name=name, scopes=sorted(set(scopes)),
+                             created_by=viewer.user_id)
+    session.commit()
+    return _page(request, session, viewer, created=created)
+
+
+@router.post("/settings/keys/{key_id}/revoke")
+def revoke_key(request: Request, key_id: int, viewer: KeyManager, session: DbSession):
+    if (refused := _refuse_cross_site(request, session, viewer)) is not None:
+        return refused
+    if revoke_project_key(session, viewer.project_id, key_id) is None:
+        return _page(request, session, viewer, status=404, error=f"No key {key_id} in this project.")
+    session.commit()
+    return _done("key-revoked")
+
+
+def _rate(text: str, label: str, *, optional: bool = False) -> Decimal | None:
+    if optional and not text.strip():
+        return None
+    try:
+        return Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError(f"{label} must be a number of USD per million tokens, e.g. 2.50") from None
+
+
+@router.post("/settings/prices")
+def add_price(request: Request, viewer: PriceManager, session: DbSession,
+              model: Annotated[str, Form()] = "", provider: Annotated[str, Form()] = "",
+              input: Annotated[str, Form()] = "", output: Annotated[str, Form()] = "",
+              cache_read: Annotated[str, Form()] = "", cache_write: Annotated[str, Form()] = "",
+              effective_from: Annotated[str, Form()] = ""):
+    if (refused := _refuse_cross_site(request, session, viewer)) is not None:
+        return refused
+    form = dict(model=model, provider=provider, input=input, output=output, cache_read=cache_read,
+                cache_write=cache_write, effective_from=effective_from)
+    try:
+        if any("\x00" in v for v in form.values()):
+            raise ValueError("fields must not contain NUL characters")
+        add_price_override(
+            session, viewer.project_id, model_pattern=model.strip(), provider=provider.strip() or None,
+            input_per_mtok=_rate(input, "Input"), output_per_mtok=_rate(output, "Output"),
+            cache_read_per_mtok=_rate(cache_read, "Cache read", optional=True),
+            cache_write_per_mtok=_rate(cache_write, "Cache write", optional=True),
+            effective_from=parse_time(effective_from) or datetime.now(timezone.utc), effective_to=None,
+        )
+    except ValueError as exc:
+        return _page(request, session, viewer, status=400, error=f"Price override not added: {exc}", form=form)
+    session.commit()
+    return _done("price-added")
+
+
+@router.post("/settings/prices/{price_id}/remove")
+def remove_price(request: Request, price_id: int, viewer: PriceManager, session: DbSession):
+    if (refused := _refuse_cross_site(request, session, viewer)) is not None:
+        return refused
+    if not remove_price_override(session, viewer.project_id, price_id):
+        return _page(request, session, viewer, status=404, error=f"No price override {price_id} in this project.")
+    session.commit()
+    return _done("price-removed")
+
+
+@router.get("/settings/prices/preview")
+def price_preview(request: Request, viewer: CurrentViewer, session: DbSession, model: str = "", provider: str = ""):
+    """htmx: which models seen in this project a pattern would reprice, before it is saved."""
+    matches, seen = [], models_seen(session, viewer.project_id)
+    if model.strip() and "\x00" not in model + provider:
+        matches = pattern_preview(model.strip(), provider.strip() or None, seen)
+    return render(request, "_price_preview.html", {"pattern": model.strip(), "matches": matches, "seen": len(seen)})
+
+
+@router.post("/settings/members")
+def add_member_form(request: Request, viewer: MemberManager, session: DbSession,
+                    email: Annotated[str, Form()] = "", role: Annotated[str, Form()] = "viewer"):
+    if (refused := _refuse_cross_site(request, session, viewer)) is not None:
+        return refused
+    try:
+        member, password = add_member(session, viewer.project_id, email, parse_role(role))
+    except (MemberError, ValueError) as exc:
+        return _page(request, session, viewer, status=400, error=str(exc), form={"email": email, "role": role})
+    session.commit()
+    if password:  # a new user: the password is shown once, here
+        return _page(request, session, viewer, password=(member.email, password))
+    return _done("member-added")
+
+
+@router.post("/settings/members/role")
+def change_role(request: Request, viewer: MemberManager, session: DbSession,
+                email: Annotated[str, Form()] = "", role: Annotated[str, Form()] = ""):
+    if (refused := _refuse_cross_site(request, session, viewer)) is not None:
+        return refused
+    try:
+        set_role(session, viewer.project_id, email, parse_role(role))
+    except (MemberError, ValueError) as exc:
+        return _page(request, session, viewer, status=400, error=str(exc))
+    session.commit()
+    return _done("role-changed")
+
+
+@router.post("/settings/members/remove")
+def remove_member_form(request: Request, viewer: MemberManager, session: DbSession,
+                       email: Annotated[str, Form()] = ""):
+    if (refused := _refuse_cross_site(request, session, viewer)) is not None:
+        return refused
+    try:
+        remove_member(session, viewer.project_id, email)
+    except MemberError as exc:
+        return _page(request, session, viewer, status=400, error=str(exc))
+    session.commit()
+    return _done("member-removed")
