@@ -65,8 +65,15 @@ def _label(key: str | None, group_by: str) -> str:
     return key
 
 
+def _page(form: WorkbenchForm) -> dict[str, str]:
+    """The page's filters the trace list knows."""
+    return {k: v for k, v in form.filters().items() if k in ("service", "agent", "model")}
+
+
 def _runs(form: WorkbenchForm, data: CostsOut, group_by: str, key: str | None) -> str | None:
-    page = {k: v for k, v in form.filters().items() if k in ("service", "agent", "model")}
+    if form.provider or group_by == "provider":  # the trace list has no provider filter
+        return None
+    page = _page(form)
     if group_by in ("day", "hour") and key:
         start = max(datetime.fromisoformat(key), data.window.since)
         return runs_href(start, bucket_end(datetime.fromisoformat(key), group_by, data.window.until), **page)
@@ -85,7 +92,8 @@ def cost_rows(form: WorkbenchForm, data: CostsOut) -> list[CostRow]:
             tokens_in=g.tokens.input if g.tokens else None, tokens_out=g.tokens.output if g.tokens else None,
             cost=cost, cost_text=cost_text(g), share=float(cost / total) if cost is not None and total else None,
             runs=_runs(form, data, data.group_by, g.key),
-            served=[(s.model, s.calls, runs_href(data.window.since, data.window.until, model=s.model))
+            served=[(s.model, s.calls, None if form.provider else runs_href(
+                        data.window.since, data.window.until, **{**_page(form), "model": s.model}))
                     for s in g.served_models or [] if [m.model for m in g.served_models] != [g.key]],
         ))
     return rows
@@ -108,7 +116,7 @@ def buckets(since: datetime, until: datetime, bucket: str) -> list[datetime]:
     return out
 
 
-def _charts(data: CostsOut, rows: list[CostRow]):
+def _charts(form: WorkbenchForm, data: CostsOut, rows: list[CostRow]):
     label = GROUP_LABELS[data.group_by].lower()
     if data.group_by == "tool":  # tool calls carry no cost: chart the calls
         bars = [Bar(r.label, r.calls, title=f"{r.label}: {calls(r.calls)}, {r.errors:,} failed", href=r.runs,
@@ -130,7 +138,7 @@ def _charts(data: CostsOut, rows: list[CostRow]):
             continue
         points.append(Point(shown, float(_cost(g.cost_usd) or 0),
                             title=f"{start:%Y-%m-%d %H:%M} UTC: {cost_text(g)} · {calls(g.calls)}",
-                            href=runs_href(shown, end)))
+                            href=None if form.provider else runs_href(shown, end, **_page(form))))
     series = time_series(points, label=f"Cost per {data.series_bucket} (USD, priced calls)",
                          since=data.window.since, until=data.window.until,
                          fmt=lambda v: fmt_money(Decimal(str(round(v, 6)))), left=64) if points else None
@@ -159,12 +167,13 @@ def costs_page(
         except InvalidQuery as exc:
             errors.append(exc.message[:1].upper() + exc.message[1:] + ".")
     rows = cost_rows(form, data) if data else []
-    groups_chart, series_chart = _charts(data, rows) if data else (None, None)
+    groups_chart, series_chart = _charts(form, data, rows) if data else (None, None)
     unpriced_groups = [r for r in rows if r.cost is None and r.unpriced]
     return render_page(request, "costs.html", {
         "viewer": viewer, "form": form, "errors": errors, "data": data, "rows": rows, "group_by": group_by,
         "groupings": GROUP_LABELS, "groups_chart": groups_chart, "series_chart": series_chart,
         "unpriced_groups": unpriced_groups, "total_text": cost_text(data.total) if data else "",
-        "window_runs": runs_href(data.window.since, data.window.until, **{
-            k: v for k, v in form.filters().items() if k != "provider"}) if data else None,
+        # The trace list cannot filter by provider: no "all runs" link it could not honour.
+        "window_runs": runs_href(data.window.since, data.window.until, **form.filters())
+        if data and not form.provider else None,
     }, json_href=json_href)

@@ -54,7 +54,7 @@ def failure_rows(form: WorkbenchForm, data: FailuresOut, dimension: str) -> list
     for g in data.groups.get(dimension, []):
         label = g.key or "(not recorded)"
         runs = None
-        if dimension in _LINKED and g.key:
+        if dimension in _LINKED and g.key and not form.provider:  # the trace list has no provider filter
             runs = runs_href(data.since, data.until, **{**page, _LINKED[dimension]: g.key})
         rows.append(FailureRow(
             key=g.key, label=label, failures=g.failures, recovered=g.recovered, runs=g.runs,
@@ -101,6 +101,7 @@ def failures_page(
     return render_page(request, "failures.html", {
         "viewer": viewer, "form": form, "errors": errors, "data": data, "group_by": group_by,
         "dimensions": DIMENSION_LABELS, "rows": failure_rows(form, data, group_by) if data else [],
-        "failed_runs_href": runs_href(data.since, data.until, status="error", **page) if data else None,
+        "failed_runs_href": runs_href(data.since, data.until, status="error", **page)
+        if data and not form.provider else None,
         "slice": slice_text((data.until - data.since) / len(data.trend_starts)) if data else "",
     }, json_href=json_href)

@@ -66,7 +66,7 @@ class WorkbenchForm:
         return values
 
     def href(self, path: str, **changes: Any) -> str:
-        values = {**self.state(), **{k: v for k, v in changes.items()}}
+        values = {**self.state(), **changes}
         query = urlencode({k: v for k, v in values.items() if v not in (None, "")})
         return f"{path}?{query}" if query else path
 

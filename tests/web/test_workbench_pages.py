@@ -200,3 +200,19 @@ def test_hostile_names_are_escaped(client, seeded, database_url, sessionmaker):
     assert "&lt;img src=x onerror=alert(&#39;agent&#39;)&gt;" in joined
     assert XSS_TOOL in unescape(joined)  # shown as text ...
     assert not re.search(r'href="\s*javascript:', joined, re.I)  # ... never as a link target
+
+
+def test_no_runs_link_the_trace_list_could_not_honour(client, workbench):
+    # The trace list has no provider filter: a link would show other providers' runs as "its runs".
+    page = client.get("/costs", params=window(group_by="model", provider="openai"))
+    assert [r[:2] for r in table_rows(page.text, "costs")] == [["gpt-4o served by gpt-4o-2024-08-06 · 1", "2"]]
+    assert "runs →" not in page.text and "View runs" not in page.text
+    assert not [h for h in hrefs(page.text) if h.startswith("/traces?")]
+    # Without it, every link carries the page's filters, the series' bars too.
+    agent = client.get("/costs", params=window(group_by="model", agent="support"))
+    links = [h for h in hrefs(agent.text) if h.startswith("/traces?")]
+    assert links and all("agent=support" in h for h in links)
+    assert "/traces?since=2026-11-22T12%3A00%3A00Z&until=2026-11-22T13%3A00%3A00Z&agent=support" in links
+    failures = client.get("/failures", params=window(group_by="model", provider="openai"))
+    assert [r[0] for r in table_rows(failures.text, "failures")] == ["gpt-4o"]
+    assert not [h for h in hrefs(failures.text) if h.startswith("/traces?")]
