@@ -95,7 +95,8 @@ def time_series(points: Sequence[Point], *, label: str, since: datetime, until: 
     top = max((p.value for p in points), default=0) or 1
     n = max(1, len(points))
     bw = max(1.0, plot_w / n - 1)
-    parts = [f'<svg class="chart chart-series {_e(css)}" viewBox="0 0 {width} {height}" width="100%" role="{_role(points)}" '
+    parts = [f'<svg class="chart chart-series {_e(css)}" viewBox="0 0 {width} {height}" width="100%" '
+             f'role="{_role(points)}" '
              f'aria-label="{_e(label)}" preserveAspectRatio="xMinYMin meet"><title>{_e(label)}</title>',
              f'<line class="chart-axis" x1="{left}" y1="{top_pad + plot_h}" x2="{width - 6}" y2="{top_pad + plot_h}"/>',
              f'<text class="chart-tick" x="{left - 4}" y="{top_pad + 8}" text-anchor="end">{_e(fmt(top))}</text>',
