@@ -68,7 +68,7 @@ run: $(RUN_DEPS)
 migrate: $(RUN_DEPS)
 	$(VENV)/bin/causeline migrate
 
-test: $(TEST_DEPS) $(HTMX)
+test: $(TEST_DEPS) $(HTMX) $(AXE)
 	$(PY) -m pytest
 
 bench: $(TEST_DEPS)

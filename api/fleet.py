@@ -30,9 +30,9 @@ Model = Annotated[str | None, Query(description="Only calls that requested or we
 Provider = Annotated[str | None, Query(description="Only this provider (gen_ai.provider.name).")]
 
 
-def _filters(project_id: int, since, until, service, agent, model, provider) -> Filters:
+def _filters(project_id: int, since, until, service, agent, model, provider, exact: bool = False) -> Filters:
     try:
-        return fleet_filters(project_id, since, until, service, agent, model, provider)
+        return fleet_filters(project_id, since, until, service, agent, model, provider, exact=exact)
     except InvalidQuery as exc:
         raise exc.as_validation_error() from None
 
@@ -49,7 +49,7 @@ def make_fleet_router() -> APIRouter:
         model: Model = None, provider: Provider = None,
         limit: Annotated[int, Query(ge=1, le=MAX_GROUPS, description="Most groups returned.")] = 100,
     ) -> CostsOut:
-        filters = _filters(principal.project_id, since, until, service, agent, model, provider)
+        filters = _filters(principal.project_id, since, until, service, agent, model, provider, exact=True)
         try:
             return cost_data(session, filters, group_by, limit)
         except InvalidQuery as exc:

@@ -249,6 +249,10 @@ def main() -> None:
         assert stored == spans
 
         window = {"since": since.isoformat(), "until": until.isoformat()}
+        # The same window off the hour at both ends: costs then also read the spans of the two
+        # partial edge hours (db.queries.costs, docs/fleet.md "Exact windows").
+        edges = {"since": (since + timedelta(minutes=30)).isoformat(),
+                 "until": (until - timedelta(minutes=30)).isoformat()}
         settings = Settings(database_url=url, demo="off")
         app = create_app(settings, engine=engine, parts=("api",))
         headers = {"authorization": f"Bearer {key}"}
@@ -265,6 +269,8 @@ def main() -> None:
                 "costs?group_by=model": ("/api/costs", {**window, "group_by": "model"}),
                 "costs?group_by=day": ("/api/costs", {**window, "group_by": "day"}),
                 "costs?group_by=tool": ("/api/costs", {**window, "group_by": "tool"}),
+                "costs?group_by=model, exact edges": ("/api/costs", {**edges, "group_by": "model"}),
+                "costs?group_by=tool, exact edges": ("/api/costs", {**edges, "group_by": "tool"}),
                 "costs?group_by=user": ("/api/costs", {**window, "group_by": "user"}),
                 "costs?group_by=session": ("/api/costs", {**window, "group_by": "session"}),
                 "health/providers": ("/api/health/providers", window),

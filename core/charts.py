@@ -134,11 +134,13 @@ def _time_ticks(since: datetime, until: datetime, left: float, plot_w: float, y:
 
 def time_series(points: Sequence[Point], *, label: str, since: datetime, until: datetime,
                 fmt: Callable[[float], str] = _num, width: int = 560, height: int = 160, css: str = "",
-                ticks: int = 4, markers: Sequence[Marker] = (), bucket: timedelta | None = None) -> Svg:
+                ticks: int = 4, markers: Sequence[Marker] = (), bucket: timedelta | None = None,
+                left: int = 44) -> Svg:
     """Vertical bars over time (one per bucket), with a y axis (0 and max), time ticks and
     optional event markers. Without `bucket`, the points are taken to cover every bucket of
-    the window; pass it when empty buckets are left out (bars keep the bucket's width)."""
-    left, bottom = 44, 20
+    the window; pass it when empty buckets are left out (bars keep the bucket's width). `left` is
+    the room kept for the y labels (wider for money)."""
+    bottom = 20
     top_pad = 20 if markers else 8
     plot_w, plot_h = width - left - 6, height - bottom - top_pad
     span = (until - since).total_seconds() or 1

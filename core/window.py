@@ -72,3 +72,19 @@ def parse_window(range_: str, since: str, until: str, now: datetime, *,
     if key not in QUICK_RANGES:
         return fallback, [f"Range must be one of {', '.join(QUICK_RANGES)}."]
     return Window(now - QUICK_RANGES[key], now, key), errors
+
+
+def split_hours(since: datetime, until: datetime) -> tuple[tuple[datetime, datetime] | None,
+                                                           list[tuple[datetime, datetime]]]:
+    """Split [since, until) for hourly rollups: the whole UTC hours inside it (None if there is
+    none), and the partial pieces at its edges (to be read from the raw rows), so that the
+    pieces cover the window exactly once and nothing outside it."""
+    def floor(t: datetime) -> datetime:
+        return t.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+    first = floor(since)
+    first = first if first == since else first + timedelta(hours=1)
+    last = floor(until)
+    if first >= last:
+        return None, [(since, until)]
+    return (first, last), [(a, b) for a, b in ((since, first), (last, until)) if a < b]

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.orm import Session
 
-from db.queries.failures import DIMENSIONS, failure_groups_by, failure_totals
+from db.queries.failures import DIMENSIONS, TREND_BUCKETS, failure_groups_by, failure_totals
 from db.queries.fleet import MAX_WINDOW
 from pages.forensics_schemas import FailuresOut, failure_group_out, failure_totals_out
 from pages.params import InvalidQuery
@@ -30,6 +30,7 @@ def failures_data(session: Session, project_id: int, *, since: datetime | None, 
     found = failure_groups_by(session, project_id, dims, since=since, until=until, limit=limit,
                               total_failed_runs=totals.failed_runs, **filters)
     groups = {dim: [failure_group_out(g) for g in found[dim]] for dim in dims}
+    step = (until - since) / TREND_BUCKETS
     return FailuresOut(since=since, until=until, filters=filters, totals=failure_totals_out(totals),
-                       groups=groups)
+                       trend_starts=[since + step * i for i in range(TREND_BUCKETS)], groups=groups)
 

@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from core.latency import MAX_RELATIVE_ERROR, quantile_ms
-from db.queries.costs import CostGroup, costs
-from db.queries.fleet import FilterError, Filters, align_window
+from db.queries.costs import MAX_GROUPS, CostGroup, costs
+from db.queries.fleet import FilterError, Filters, align_window, exact_window
 from db.queries.health import Point, find_anomalies, provider_health
 from pages.fleet_schemas import (
     AnomaliesOut, AnomalyOut, Baseline, CostGroupOut, CostsOut, ErrorClassCount, HealthPoint, Latency,
@@ -32,10 +32,12 @@ ANOMALY_METRICS = ("error_rate", "latency_p95_ms", "cost_per_call_usd")
 
 
 def fleet_filters(project_id: int, since: datetime | None, until: datetime | None, service: str | None = None,
-                  agent: str | None = None, model: str | None = None, provider: str | None = None) -> Filters:
-    """The one builder of the across-traces filters (window aligned to the rollups' hours)."""
+                  agent: str | None = None, model: str | None = None, provider: str | None = None, *,
+                  exact: bool = False) -> Filters:
+    """The one builder of the across-traces filters: the window aligned to the rollups' hours,
+    or kept `exact` (costs, whose partial edge hours are read from spans)."""
     try:
-        since, until = align_window(since, until)
+        since, until = (exact_window if exact else align_window)(since, until)
     except ValueError as exc:
         raise InvalidQuery("until", str(exc)) from None
     return Filters(project_id, since, until, service or None, agent or None, model or None, provider or None)
@@ -58,6 +60,8 @@ def _cost_group(g: CostGroup) -> CostGroupOut:
         key=_key(g.key), calls=g.calls, errors=g.errors, unpriced_calls=g.unpriced_calls, retries=g.retries,
         fallbacks=g.fallbacks, traces=g.traces, tokens=tokens, cost_usd=money(g.cost_usd),
         cost_complete=g.unpriced_calls == 0 and g.cost_usd is not None,
+        served_models=None if g.served is None else [
+            ServedModel(model=m, calls=n) for m, n in sorted(g.served.items(), key=lambda kv: (-kv[1], kv[0]))],
     )
 
 
@@ -74,15 +78,23 @@ def _latency(point: Point) -> Latency:
     )
 
 
+def series_bucket(filters: Filters) -> str:
+    return "hour" if (filters.until - filters.since).total_seconds() <= 48 * 3600 else "day"
+
+
 def cost_data(session: Session, filters: Filters, group_by: str, limit: int) -> CostsOut:
+    """The groups asked for, and the cost over time (hour or day) of the same window and filters."""
+    bucket = series_bucket(filters)
     try:
         report = costs(session, filters, group_by, limit=limit)
+        series = report if group_by == bucket else costs(session, filters, bucket, limit=MAX_GROUPS)
     except FilterError as exc:
         raise InvalidQuery("group_by", str(exc)) from None
     source = {"tool": "tool_rollups", "session": "traces", "user": "traces"}.get(group_by, "usage_rollups")
     return CostsOut(window=_window(filters), group_by=group_by, source=source,
                     groups=[_cost_group(g) for g in report.groups], groups_total=report.groups_total,
-                    total=_cost_group(report.total))
+                    total=_cost_group(report.total), series_bucket=bucket,
+                    series=[_cost_group(g) for g in series.groups])
 
 
 

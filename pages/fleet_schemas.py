@@ -13,9 +13,16 @@ from pydantic import BaseModel, Field
 from pages.schemas import TokenCounts
 
 
+class ServedModel(BaseModel):
+    model: str
+    calls: int
+
+
 class Window(BaseModel):
-    since: datetime = Field(description="Start of the window used, rounded down to the hour (rollups are hourly).")
-    until: datetime = Field(description="End (exclusive), rounded up to the hour.")
+    since: datetime = Field(description="Start of the window used. Exact for costs (the partial edge hours are "
+                                        "read from spans); rounded down to the hour for provider health and "
+                                        "anomalies (rollups are hourly).")
+    until: datetime = Field(description="End (exclusive). Exact for costs; rounded up to the hour otherwise.")
     service: str | None = None
     agent: str | None = None
     model: str | None = None
@@ -34,6 +41,9 @@ class CostGroupOut(BaseModel):
     tokens: TokenCounts | None = Field(description="Null for tool calls (tokens are counted where the model call happened).")
     cost_usd: str | None = Field(description="USD over priced calls; null when none was priced.", examples=["1.2345"])
     cost_complete: bool = Field(description="True when every call in the group was priced.")
+    served_models: list[ServedModel] | None = Field(
+        default=None, description="group_by=model: the response models that answered calls requesting this "
+                                  "model, most calls first (calls that failed before any model answered have none).")
 
 
 class CostsOut(BaseModel):
@@ -43,6 +53,9 @@ class CostsOut(BaseModel):
     groups: list[CostGroupOut]
     groups_total: int = Field(description="Groups before `limit` was applied.")
     total: CostGroupOut
+    series_bucket: str = Field(description="hour for windows up to 48 h, else day.")
+    series: list[CostGroupOut] = Field(description="Cost over time in the same window and filters, one entry per "
+                                                   "UTC bucket that had calls (key = bucket start), oldest first.")
 
 
 class Latency(BaseModel):
@@ -57,11 +70,6 @@ class ErrorClassCount(BaseModel):
     error_class: str
     errors: int
     rate: float = Field(description="errors / calls.")
-
-
-class ServedModel(BaseModel):
-    model: str
-    calls: int
 
 
 class HealthPoint(BaseModel):

@@ -198,6 +198,8 @@ class FailureGroupOut(BaseModel):
     failed_runs_cost_usd: str = Field(description="Whole cost of the failed runs of this group.")
     failed_runs_tokens: int
     mean_confidence: float
+    trend: list[int] = Field(description="Failures (distinct root causes) per slice of the window, oldest first; "
+                                         "the slices start at FailuresOut.trend_starts.")
 
 
 class FailureTotalsOut(BaseModel):
@@ -219,6 +221,7 @@ class FailuresOut(BaseModel):
     until: datetime
     filters: dict[str, str]
     totals: FailureTotalsOut
+    trend_starts: list[datetime] = Field(description="Start of each trend slice (the window cut in equal parts).")
     groups: dict[str, list[FailureGroupOut]] = Field(
         description="One section per grouping (error_class, provider, model, tool, agent, step), "
                     "or only the one asked for with group_by.")
@@ -330,7 +333,7 @@ def failure_group_out(g: FailureGroup) -> FailureGroupOut:
         example_traces=[t.hex() for t in g.example_traces], tokens_burned=g.tokens_burned,
         cost_burned_usd=_money0(g.cost_burned_usd), cost_burned_recovered_usd=_money0(g.cost_burned_recovered_usd),
         failed_runs_cost_usd=_money0(g.failed_runs_cost_usd), failed_runs_tokens=g.failed_runs_tokens,
-        mean_confidence=g.mean_confidence,
+        mean_confidence=g.mean_confidence, trend=g.trend,
     )
 
 

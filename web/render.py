@@ -88,6 +88,11 @@ def fmt_money(value: Decimal | None) -> str:
     return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
 
 
+def fmt_usd(value: str | Decimal | None) -> str:
+    """A decimal string from the JSON models (money is a string there), formatted as fmt_money."""
+    return fmt_money(None if value is None else Decimal(value))
+
+
 def fmt_int(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
@@ -137,7 +142,7 @@ def make_templates() -> Jinja2Templates:
         trim_blocks=True, lstrip_blocks=True,
     )
     env.filters.update(
-        duration_ns=fmt_duration_ns, money=fmt_money, num=fmt_int, time=fmt_time, hex=fmt_hex, pretty=pretty,
+        duration_ns=fmt_duration_ns, money=fmt_money, usd=fmt_usd, num=fmt_int, time=fmt_time, hex=fmt_hex, pretty=pretty,
     )
     env.globals.update(
         fmt_duration=fmt_duration, trace_cost=trace_cost, span_cost=span_cost,

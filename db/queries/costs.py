@@ -1,12 +1,18 @@
-"""Costs across traces, grouped, from the rollups only.
+"""Costs across traces, grouped, from the rollups (and spans for the window's partial hours).
 
 - model, provider, agent, service, day, hour: `usage_rollups` (model calls). `model` is
-  the served model, else the requested one (what was billed).
+  the requested model (the served model when no request model was recorded): a call that
+  failed before any model answered and one served by a dated version of the same request
+  are one row; the served models are listed inside it (`served`).
 - tool: `tool_rollups`. Tool spans carry no model cost (core.pricing prices model calls
   only), so a tool group reports calls and errors with tokens and cost null; model calls
   made while a tool ran count under their model, agent and service.
 - session, user: the `traces` rollup (one row per trace holds its session, user, tokens
   and cost); a trace counts entirely in the hour it started.
+
+Windows are exact: the whole hours inside [since, until) come from the hourly rollups, the
+partial hours at either edge from the same calls in `spans` (index on project, start time;
+at most two hours of spans), summed the same way the batch writer sums them.
 
 Unpriced model calls are counted in `unpriced_calls` and excluded from `cost_usd`; a group
 whose every call is unpriced has cost null, never $0.
@@ -21,13 +27,14 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core.window import split_hours
 from db.queries.fleet import Filters
 
 GROUPS = ("model", "provider", "agent", "tool", "service", "session", "user", "day", "hour")
 MAX_GROUPS = 1000
 
 _USAGE_KEYS = {
-    "model": "COALESCE(NULLIF(response_model, ''), request_model)",
+    "model": "COALESCE(NULLIF(request_model, ''), response_model)",
     "provider": "provider",
     "agent": "agent",
     "service": "service",
@@ -52,6 +59,7 @@ class CostGroup:
     cache_write_tokens: int | None
     reasoning_tokens: int | None
     cost_usd: Decimal | None  # None: nothing priced (all unpriced, or tool calls)
+    served: dict[str, int] | None = None  # group_by=model: served model -> calls
 
 
 @dataclass
@@ -84,26 +92,88 @@ def costs(session: Session, filters: Filters, group_by: str, *, limit: int = 100
     return CostReport(group_by, ordered[:limit], len(rows), total)
 
 
+# The rollups' columns, and the same sums per span for the partial hours (ingest's `calls`).
+_USAGE_SUMS = ("calls", "errors", "retries", "fallbacks", "unpriced_calls", "input_tokens", "output_tokens",
+               "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd")
+_USAGE_FROM_SPANS = """
+    SELECT date_trunc('hour', start_time, 'UTC') AS hour, COALESCE(service_name, '') AS service,
+        COALESCE(provider, '') AS provider, COALESCE(request_model, '') AS request_model,
+        COALESCE(response_model, '') AS response_model, COALESCE(agent_name, '') AS agent,
+        1 AS calls, (status = 'error')::int AS errors, (COALESCE(retry_kind, '') = 'retry')::int AS retries,
+        (COALESCE(retry_kind, '') = 'fallback')::int AS fallbacks,
+        (COALESCE(cost_source, '') = 'unpriced')::int AS unpriced_calls,
+        COALESCE(input_tokens, 0) AS input_tokens, COALESCE(output_tokens, 0) AS output_tokens,
+        COALESCE(cache_read_tokens, 0) AS cache_read_tokens, COALESCE(cache_write_tokens, 0) AS cache_write_tokens,
+        COALESCE(reasoning_tokens, 0) AS reasoning_tokens, COALESCE(cost_usd, 0) AS cost_usd
+    FROM spans WHERE project_id = :project_id AND category IN ('llm', 'embedding') AND ({edges})"""
+_TOOL_FROM_SPANS = """
+    SELECT date_trunc('hour', start_time, 'UTC') AS hour, COALESCE(service_name, '') AS service,
+        COALESCE(agent_name, '') AS agent, COALESCE(tool_name, '') AS tool, 1 AS calls,
+        (status = 'error')::int AS errors, (retry_kind IS NOT NULL)::int AS retries
+    FROM spans WHERE project_id = :project_id AND category = 'tool' AND ({edges})"""
+
+
+def _source(filters: Filters, table: str, columns: str, from_spans: str) -> tuple[str, dict]:
+    """The window's rows: whole hours from `table`, partial edge hours from spans (same columns),
+    narrowed by the dimension filters."""
+    whole, edges = split_hours(filters.since, filters.until)
+    params: dict = {"project_id": filters.project_id}
+    parts = []
+    if whole:
+        params.update(h0=whole[0], h1=whole[1])
+        parts.append(f"SELECT {columns} FROM {table} WHERE project_id = :project_id AND hour >= :h0 AND hour < :h1")
+    if edges:
+        ranges = []
+        for i, (start, end) in enumerate(edges):
+            params.update({f"e{i}s": start, f"e{i}u": end})
+            ranges.append(f"(start_time >= :e{i}s AND start_time < :e{i}u)")
+        parts.append(f"SELECT {columns} FROM ({from_spans.format(edges=' OR '.join(ranges))}) s")
+    clauses, dim_params = filters.dimension_where()
+    where = " AND ".join(clauses) or "true"
+    return f"(SELECT * FROM ({' UNION ALL '.join(parts)}) w WHERE {where}) src", {**params, **dim_params}
+
+
 def _usage_rows(session: Session, filters: Filters, group_by: str) -> list[CostGroup]:
-    where, params = filters.usage_where()
+    columns = "hour, service, provider, request_model, response_model, agent, " + ", ".join(_USAGE_SUMS)
+    source, params = _source(filters, "usage_rollups", columns, _USAGE_FROM_SPANS)
     key = _USAGE_KEYS[group_by]
+    # group_by=model: one row per (requested, served) pair, merged below into one group per
+    # requested model that lists what served it.
+    served = "response_model" if group_by == "model" else "''"
     result = session.execute(text(f"""
-        SELECT {key} AS key, sum(calls), sum(errors), sum(unpriced_calls), sum(retries), sum(fallbacks),
-            sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
-            sum(reasoning_tokens), sum(cost_usd)
-        FROM usage_rollups WHERE {where} GROUP BY 1"""), params)
-    groups = []
-    for (key_value, calls, errors, unpriced, retries, fallbacks, t_in, t_out, t_cr, t_cw, t_r, cost) in result:
-        groups.append(CostGroup(
-            key_value, int(calls), int(errors), int(unpriced), int(retries), int(fallbacks), None,
-            int(t_in), int(t_out), int(t_cr), int(t_cw), int(t_r), _cost(cost, calls, unpriced)))
-    return groups
+        SELECT {key} AS key, {served} AS served, {", ".join(f"sum({c})" for c in _USAGE_SUMS)}
+        FROM {source} GROUP BY 1, 2"""), params)
+    groups: dict = {}
+    for (key_value, served_model, calls, errors, retries, fallbacks, unpriced, t_in, t_out, t_cr, t_cw, t_r,
+         cost) in result:
+        g = groups.get(key_value)
+        if g is None:
+            g = groups[key_value] = CostGroup(key_value, 0, 0, 0, 0, 0, None, 0, 0, 0, 0, 0, Decimal(0),
+                                              {} if group_by == "model" else None)
+        g.calls += int(calls)
+        g.errors += int(errors)
+        g.unpriced_calls += int(unpriced)
+        g.retries += int(retries)
+        g.fallbacks += int(fallbacks)
+        g.input_tokens += int(t_in)
+        g.output_tokens += int(t_out)
+        g.cache_read_tokens += int(t_cr)
+        g.cache_write_tokens += int(t_cw)
+        g.reasoning_tokens += int(t_r)
+        g.cost_usd += cost
+        if g.served is not None and served_model:
+            g.served[served_model] = g.served.get(served_model, 0) + int(calls)
+    for g in groups.values():
+        g.cost_usd = _cost(g.cost_usd, g.calls, g.unpriced_calls)
+    return list(groups.values())
 
 
 def _tool_rows(session: Session, filters: Filters) -> list[CostGroup]:
-    where, params = filters.tool_where()
-    result = session.execute(text(f"""
-        SELECT tool, sum(calls), sum(errors), sum(retries) FROM tool_rollups WHERE {where} GROUP BY 1"""), params)
+    filters.tool_where()  # refuses the model and provider filters
+    source, params = _source(filters, "tool_rollups", "hour, service, agent, tool, calls, errors, retries",
+                             _TOOL_FROM_SPANS)
+    result = session.execute(text(f"SELECT tool, sum(calls), sum(errors), sum(retries) FROM {source} GROUP BY 1"),
+                             params)
     return [CostGroup(tool, int(calls), int(errors), 0, int(retries), None, None,
                       None, None, None, None, None, None) for tool, calls, errors, retries in result]
 

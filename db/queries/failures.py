@@ -33,6 +33,7 @@ DIMENSIONS: dict[str, str] = {
 }
 MAX_GROUPS = 100
 EXAMPLES = 3
+TREND_BUCKETS = 24
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class FailureGroup:
     failed_runs_cost_usd: Decimal
     failed_runs_tokens: int
     mean_confidence: float
+    trend: list[int]  # failures per equal slice of the window (TREND_BUCKETS), oldest first
 
 
 @dataclass(frozen=True)
@@ -122,10 +124,12 @@ def failure_groups_by(
     session: Session, project_id: int, dimensions: list[str], *, since: datetime, until: datetime,
     service: str | None = None, agent: str | None = None, model: str | None = None,
     provider: str | None = None, limit: int = 20, total_failed_runs: int | None = None,
+    buckets: int = TREND_BUCKETS,
 ) -> dict[str, list[FailureGroup]]:
     """Top groups of each dimension by failures, in one statement: the failures of the window
     are joined and de-duplicated once, then aggregated per dimension (six separate queries
-    each redid that work). `total_failed_runs` (from failure_totals) saves a query."""
+    each redid that work), with each group's trend (failures per 1/`buckets` of the window)
+    from the same rows. `total_failed_runs` (from failure_totals) saves a query."""
     unknown = [d for d in dimensions if d not in DIMENSIONS]
     if unknown or not dimensions:
         raise ValueError(f"dimension must be one of {', '.join(DIMENSIONS)}")
@@ -160,13 +164,24 @@ fd AS MATERIALIZED (
     SELECT DISTINCT ON (root_trace_id, root_span_id) *
     FROM fr ORDER BY root_trace_id, root_span_id, (trace_id = root_trace_id) DESC, trace_id
 ),
+roots AS (
+    {per_root}
+),
+tb AS (
+    SELECT dim, grp, LEAST(floor(extract(epoch FROM trace_start - :since) / :bucket_s)::int, :buckets - 1) AS b,
+           count(*) AS n
+    FROM roots GROUP BY 1, 2, 3
+),
+trend AS (
+    SELECT dim, grp, array_agg(b ORDER BY b) AS bs, array_agg(n ORDER BY b) AS ns FROM tb GROUP BY 1, 2
+),
 d AS (
     SELECT dim, grp, count(*) AS failures, count(*) FILTER (WHERE recovered) AS recovered,
            min(trace_start) AS first_seen, max(trace_start) AS last_seen,
            COALESCE(sum(tokens_burned), 0) AS tokens_burned, COALESCE(sum(cost_burned_usd), 0) AS cost_burned,
            COALESCE(sum(cost_burned_usd) FILTER (WHERE recovered), 0) AS cost_recovered,
            avg(confidence) AS confidence
-    FROM ({per_root}) x GROUP BY dim, grp
+    FROM roots GROUP BY dim, grp
 ),
 per_run AS (
     SELECT dim, grp, trace_id, bool_or(trace_failed) AS failed, max(run_cost) AS run_cost,
@@ -183,13 +198,15 @@ r AS (
 SELECT * FROM (
     SELECT d.dim, d.grp, d.failures, d.recovered, d.first_seen, d.last_seen, d.tokens_burned, d.cost_burned,
            d.cost_recovered, d.confidence, r.runs, r.failed_runs, r.failed_cost, r.failed_tokens, r.examples,
+           trend.bs, trend.ns,
            row_number() OVER (PARTITION BY d.dim ORDER BY d.failures DESC, r.failed_runs DESC, d.grp) AS rank
-    FROM d JOIN r ON r.dim = d.dim AND r.grp = d.grp
+    FROM d JOIN r ON r.dim = d.dim AND r.grp = d.grp JOIN trend ON trend.dim = d.dim AND trend.grp = d.grp
 ) ranked
 WHERE rank <= :limit
 ORDER BY dim, rank"""
     rows = session.execute(text(sql), {
         **params, "project_id": project_id, "since": since, "until": until, "limit": min(limit, MAX_GROUPS),
+        "buckets": buckets, "bucket_s": (until - since).total_seconds() / buckets,
     }).all()
     groups: dict[str, list[FailureGroup]] = {d: [] for d in dimensions}
     for row in rows:
@@ -201,9 +218,16 @@ ORDER BY dim, rank"""
             example_traces=[bytes(t) for t in row.examples or []], tokens_burned=int(row.tokens_burned),
             cost_burned_usd=row.cost_burned, cost_burned_recovered_usd=row.cost_recovered,
             failed_runs_cost_usd=row.failed_cost, failed_runs_tokens=int(row.failed_tokens),
-            mean_confidence=round(float(row.confidence), 2),
+            mean_confidence=round(float(row.confidence), 2), trend=_dense(row.bs, row.ns, buckets),
         ))
     return groups
+
+
+def _dense(indexes: list[int], counts: list[int], size: int) -> list[int]:
+    trend = [0] * size
+    for i, n in zip(indexes, counts):
+        trend[i] += int(n)
+    return trend
 
 
 def failure_totals(

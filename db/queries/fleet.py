@@ -2,7 +2,8 @@
 
 They read only the rollups (usage_rollups, tool_rollups, traces), never `spans`. The
 rollups are hourly, so a window is aligned to whole UTC hours: `since` is rounded down
-and `until` up, and the response states the window really used.
+and `until` up, and the response states the window really used. Costs are the exception:
+their windows are exact, the partial hours at the edges read from `spans` (db.queries.costs).
 """
 
 from __future__ import annotations
@@ -26,6 +27,18 @@ def floor_hour(when: datetime) -> datetime:
 def ceil_hour(when: datetime) -> datetime:
     floored = floor_hour(when)
     return floored if floored == when else floored + HOUR
+
+
+def exact_window(since: datetime | None, until: datetime | None, *, now: datetime | None = None,
+                 max_window: timedelta = MAX_WINDOW) -> tuple[datetime, datetime]:
+    """[since, until) as given; defaults to the 24 hours before now. Raises ValueError."""
+    until = (until or now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    since = (since or (until - DEFAULT_WINDOW)).astimezone(timezone.utc)
+    if since >= until:
+        raise ValueError("until must be later than since")
+    if until - since > max_window:
+        raise ValueError(f"the window is limited to {max_window.days} days")
+    return since, until
 
 
 def align_window(since: datetime | None, until: datetime | None, *, now: datetime | None = None,
@@ -61,6 +74,19 @@ class Filters:
         if self.agent:
             clauses.append("agent = :agent")
             params["agent"] = self.agent
+        return clauses, params
+
+    def dimension_where(self) -> tuple[list[str], dict]:
+        """Clauses on the rollup dimensions (service, agent, provider, requested/served model) for
+        a relation that has those columns; the window is left to the caller."""
+        clauses, params = [], {}
+        for name in ("service", "agent", "provider"):
+            if getattr(self, name):
+                clauses.append(f"{name} = :{name}")
+                params[name] = getattr(self, name)
+        if self.model:
+            clauses.append("(request_model = :model OR response_model = :model)")
+            params["model"] = self.model
         return clauses, params
 
     def usage_where(self, *, since: datetime | None = None) -> tuple[str, dict]:

@@ -41,6 +41,7 @@ ROUTES: dict[tuple[str, str], dict] = {
     ("GET", "/api/settings"): {}, ("GET", "/api/audit"): {}, ("GET", "/api/audit/export"): {},
     ("GET", "/audit"): {},
     ("GET", "/api/overview"): {}, ("GET", "/api/providers"): {},
+    ("GET", "/costs"): {}, ("GET", "/failures"): {},
     ("GET", "/login"): {}, ("POST", "/login"): {"data": {}}, ("POST", "/logout"): {},
     ("GET", "/"): {}, ("GET", "/traces"): {}, ("GET", "/traces/rows"): {},
     ("GET", "/traces/{trace_id}"): {}, ("GET", "/traces/{trace_id}/spans/{span_id}"): {"hx": True},

@@ -92,11 +92,14 @@ def test_costs_by_model_exact_with_unpriced_separate(client, auth, scenario, eng
     body = client.get("/api/costs", params=window(group_by="model"), headers=auth).json()
     assert body["window"]["since"].startswith("2026-01-05T10:00") and body["source"] == "usage_rollups"
     groups = {g["key"]: g for g in body["groups"]}
-    assert set(groups) == {"gpt-4o", "gpt-4o-2099-01-01", "claude-sonnet-4-5", "my-private-model"}
+    # One row per requested model: the gpt-4o call served by a new dated version is inside it.
+    assert set(groups) == {"gpt-4o", "claude-sonnet-4-5", "my-private-model"}
     gpt = groups["gpt-4o"]
-    assert (gpt["calls"], gpt["errors"], gpt["retries"], gpt["fallbacks"], gpt["unpriced_calls"]) == (3, 1, 1, 0, 0)
-    assert gpt["tokens"] == {"input": 400, "output": 80, "cache_read": 0, "cache_write": 0, "reasoning": 0}
-    assert Decimal(gpt["cost_usd"]) == span_cost(engine, "gpt-4o") > 0 and gpt["cost_complete"]
+    assert (gpt["calls"], gpt["errors"], gpt["retries"], gpt["fallbacks"], gpt["unpriced_calls"]) == (4, 1, 1, 0, 0)
+    assert gpt["served_models"] == [{"model": "gpt-4o", "calls": 3}, {"model": "gpt-4o-2099-01-01", "calls": 1}]
+    assert gpt["tokens"] == {"input": 500, "output": 100, "cache_read": 0, "cache_write": 0, "reasoning": 0}
+    assert Decimal(gpt["cost_usd"]) == span_cost(engine, "gpt-4o") + span_cost(engine, "gpt-4o-2099-01-01") > 0
+    assert gpt["cost_complete"]
     private = groups["my-private-model"]
     assert private["unpriced_calls"] == 1 and private["cost_usd"] is None and not private["cost_complete"]
     assert groups["claude-sonnet-4-5"]["fallbacks"] == 1
@@ -105,6 +108,66 @@ def test_costs_by_model_exact_with_unpriced_separate(client, auth, scenario, eng
     with engine.connect() as conn:
         assert Decimal(total["cost_usd"]) == conn.execute(text("select sum(cost_usd) from spans")).scalar_one()
     assert not total["cost_complete"]
+    # The series: hourly over a 6 h window, buckets that had calls only.
+    assert body["series_bucket"] == "hour"
+    assert [(g["key"][11:16], g["calls"]) for g in body["series"]] == [("10:00", 5), ("12:00", 1)]
+
+
+def test_a_failed_call_and_its_served_version_are_one_model(client, auth, database_url, project, engine):
+    """A call that failed before any model answered has no response model; the next one was
+    served by a dated version: both requested gpt-4o, so they are one row."""
+    tid = P.trace_id()
+    failed_attrs = {**P.llm_attrs("gpt-4o", 10, 0), "error.type": "timeout"}
+    del failed_attrs["gen_ai.response.model"]
+    failed = P.span(tid, P.span_id(), name="chat gpt-4o", start=ns(H, 100), duration=int(30_000 * MS),
+                    attributes=failed_attrs, status=2)
+    served = llm(tid, served="gpt-4o-2024-08-06", start=ns(H, 31_000), ms=800)
+    assert ingest(database_url, project[0], [failed, served]) == 2
+    body = client.get("/api/costs", params=window(group_by="model"), headers=auth).json()
+    assert [(g["key"], g["calls"], g["errors"]) for g in body["groups"]] == [("gpt-4o", 2, 1)]
+    assert body["groups"][0]["served_models"] == [{"model": "gpt-4o-2024-08-06", "calls": 1}]
+    for model in ("gpt-4o", "gpt-4o-2024-08-06"):  # either name finds the row
+        only = client.get("/api/costs", params=window(group_by="model", model=model), headers=auth).json()
+        assert [g["key"] for g in only["groups"]] == ["gpt-4o"]
+
+
+def _spans_in(engine, since, until, where="category in ('llm', 'embedding')"):
+    with engine.connect() as conn:
+        return conn.execute(text(f"select count(*), sum(cost_usd), sum(input_tokens) from spans "
+                                 f"where {where} and start_time >= :s and start_time < :u"),
+                            {"s": since, "u": until}).one()
+
+
+@pytest.mark.parametrize("since,until", [
+    (H + timedelta(seconds=2.5), H + timedelta(hours=2, seconds=0.5)),  # both edges partial
+    (H + timedelta(seconds=2.5), H + timedelta(hours=2)),                 # until on the hour: excludes 12:00:00
+    (H + timedelta(seconds=3.2), H + timedelta(seconds=4.5)),             # inside one hour
+    (H - timedelta(minutes=30), H + timedelta(hours=3)),                  # whole hours + empty edges
+])
+def test_cost_windows_are_exact_not_rounded_to_the_hour(client, auth, scenario, engine, since, until):
+    params = {"since": since.isoformat(), "until": until.isoformat()}
+    body = client.get("/api/costs", params={**params, "group_by": "provider"}, headers=auth).json()
+    assert body["window"]["since"] == since.isoformat().replace("+00:00", "Z")
+    assert body["window"]["until"] == until.isoformat().replace("+00:00", "Z")
+    calls, cost, tokens = _spans_in(engine, since, until)
+    total = body["total"]
+    assert total["calls"] == calls and total["tokens"]["input"] == (tokens or 0)
+    assert Decimal(total["cost_usd"] or 0) == (cost or 0)
+    tools = client.get("/api/costs", params={**params, "group_by": "tool"}, headers=auth).json()
+    assert tools["total"]["calls"] == _spans_in(engine, since, until, "category = 'tool'")[0]
+
+
+def test_exact_window_counts_each_edge_call_once(client, auth, scenario):
+    # 10:00:02.5 .. 12:00:00.5: the retry, the fallback, the unpriced call and the 12:00 call.
+    params = {"since": (H + timedelta(seconds=2.5)).isoformat(),
+              "until": (H + timedelta(hours=2, seconds=0.5)).isoformat()}
+    body = client.get("/api/costs", params={**params, "group_by": "model"}, headers=auth).json()
+    assert {g["key"]: g["calls"] for g in body["groups"]} == {"gpt-4o": 2, "claude-sonnet-4-5": 1,
+                                                               "my-private-model": 1}
+    assert body["total"]["unpriced_calls"] == 1 and body["total"]["retries"] == 1
+    tools = client.get("/api/costs", params={**params, "group_by": "tool"}, headers=auth).json()
+    assert {g["key"]: (g["calls"], g["errors"]) for g in tools["groups"]} == {"search_docs": (1, 0),
+                                                                              "get_order": (1, 1)}
 
 
 @pytest.mark.parametrize("group_by,expected", [
@@ -131,7 +194,7 @@ def test_costs_group_by(client, auth, scenario, group_by, expected):
 
 def test_costs_filters_and_validation(client, auth, scenario):
     only = client.get("/api/costs", params=window(group_by="model", provider="openai", agent="billing"), headers=auth)
-    assert [(g["key"], g["calls"]) for g in only.json()["groups"]] == [("gpt-4o-2099-01-01", 1)]
+    assert [(g["key"], g["calls"]) for g in only.json()["groups"]] == [("gpt-4o", 1)]
     served = client.get("/api/costs", params=window(group_by="agent", model="gpt-4o-2099-01-01"), headers=auth)
     assert [(g["key"], g["calls"]) for g in served.json()["groups"]] == [("billing", 1)]
     bad = client.get("/api/costs", params=window(group_by="user", provider="openai"), headers=auth)

@@ -243,6 +243,11 @@ def test_failures_across_traces(scenario_env):
         "invalid_output": (1, 1, 1, 0, 0.0),
     }
     assert set(body["groups"]) == {"error_class", "provider", "model", "tool", "agent", "step"}
+    # Each group's trend: its failures per 1/24 of the window (all of them happened just now).
+    assert len(body["trend_starts"]) == 24 and body["trend_starts"][0] == body["since"]
+    for dimension in body["groups"].values():
+        for g in dimension:
+            assert len(g["trend"]) == 24 and g["trend"][-1] == g["failures"] and sum(g["trend"]) == g["failures"]
     # The nearest workflow step around each root cause (s2's "answer" step, the OpenInference chain),
     # else the root cause itself.
     assert {g["key"]: g["failures"] for g in body["groups"]["step"]} == {

@@ -100,3 +100,11 @@ def test_a_chart_with_links_is_a_group_not_an_image(href, role):
     assert f'role="{role}"' in time_series([Point(T0, 1, href=href)], label="x", since=DAY[0], until=DAY[1]).text
     marked = line_chart([], label="x", since=DAY[0], until=DAY[1], markers=[Marker(T0, "m", href=href)]).text
     assert f'role="{role}"' in marked
+
+def test_a_chart_with_links_is_a_group_not_an_image():
+    # role="img" hides its children from assistive technology, links included (axe: nested-interactive).
+    linked = bar_chart([Bar("a", 1, href="/traces?model=a")], label="Cost").text
+    plain = bar_chart([Bar("a", 1)], label="Cost").text
+    assert 'role="group"' in linked and 'role="img"' in plain
+    series = time_series([Point(T0, 1, href="/traces")], label="Cost", since=T0, until=T0 + timedelta(hours=1)).text
+    assert 'role="group"' in series

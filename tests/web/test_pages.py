@@ -99,7 +99,7 @@ def test_open_redirect_is_refused(client, seeded):
                                                "next": next_value}, headers=ORIGIN, follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"] == "/overview", next_value
         form = logged_out.get("/login", params={"next": next_value})
-        assert 'name="next" value="/traces"' in form.text, next_value
+        assert 'name="next" value="/overview"' in form.text, next_value
 
 
 def test_local_next_is_kept(client, seeded):
@@ -249,7 +249,7 @@ def test_auth_disabled_needs_no_login(settings, engine, session):
     app = create_app(settings.model_copy(update={"auth_disabled": True}), engine=engine, parts=("api", "web"))
     with TestClient(app) as client:
         assert trace.hex in client.get("/traces").text
-        assert client.get("/login", follow_redirects=False).headers["location"] == "/traces"
+        assert client.get("/login", follow_redirects=False).headers["location"] == "/overview"
 
 
 def test_tree_survives_cycles_and_self_parents():
