@@ -14,10 +14,11 @@ def routers() -> list[APIRouter]:
     """Every page router; create_app includes them (pages are not in the OpenAPI document)."""
     from web.routes_audit import router as audit_router
     from web.routes_auth import router as auth_router
+    from web.routes_oidc import router as oidc_router
     from web.routes_settings import router as settings_router
     from web.routes_traces import router as traces_router
 
-    return [auth_router, traces_router, settings_router, audit_router]
+    return [auth_router, oidc_router, traces_router, settings_router, audit_router]
 
 
 def mount(app: FastAPI) -> None:
