@@ -55,6 +55,8 @@ class Provider:
     claims: dict = field(default_factory=dict)  # merged over the ID token's claims
     state_override: str | None = None
     signing_key: rsa.RSAPrivateKey | None = None  # sign with another key than the published one
+    kid: str = "k1"
+    jwks_fetches: int = 0
     codes: dict = field(default_factory=dict)
     authorize_requests: list = field(default_factory=list)
     token_requests: list = field(default_factory=list)
@@ -73,7 +75,8 @@ class Provider:
 
         @app.get("/jwks")
         def jwks():
-            return {"keys": [jwk_of(self.key, "k1")]}
+            self.jwks_fetches += 1
+            return {"keys": [jwk_of(self.key, self.kid)]}
 
         @app.get("/authorize")
         def authorize(request: Request):
@@ -105,7 +108,7 @@ class Provider:
                       "nonce": asked["nonce"], "email": "Grace@Example.com", "email_verified": True,
                       "groups": ["eng"], **self.claims}
             return {"access_token": secrets.token_urlsafe(16), "token_type": "Bearer", "expires_in": 300,
-                    "id_token": sign_rs256(self.signing_key or self.key, "k1", claims)}
+                    "id_token": sign_rs256(self.signing_key or self.key, self.kid, claims)}
 
         return app
 
@@ -228,6 +231,29 @@ def test_bad_signature_is_refused(world):
     provider.signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     refused(sign_in(url), 401, "signature does not verify")
     assert member_role(sessionmaker, "grace@example.com") is None
+
+
+def test_rotated_provider_key_is_fetched_again(world):
+    provider, url, sessionmaker = world
+    assert sign_in(url).status_code == 200
+    assert provider.jwks_fetches == 1
+    assert sign_in(url).status_code == 200
+    assert provider.jwks_fetches == 1  # cached
+    provider.key, provider.kid = rsa.generate_private_key(public_exponent=65537, key_size=2048), "k2"
+    assert sign_in(url).status_code == 200
+    assert provider.jwks_fetches == 2
+
+
+def test_the_last_admin_is_not_demoted_by_the_provider(world):
+    provider, url, sessionmaker = world
+    provider.claims = {"groups": ["admins"]}
+    assert sign_in(url).status_code == 200
+    provider.claims = {"groups": ["eng"]}
+    assert sign_in(url).status_code == 200  # still signs in, as the admin it is
+    assert member_role(sessionmaker, "grace@example.com") == "admin"
+    with sessionmaker() as session:
+        kept = session.scalars(select(AuditEvent).where(AuditEvent.action == "member.role")).one()
+        assert kept.outcome == "refused" and kept.details["new"] == "engineer" and "last admin" in kept.details["reason"]
 
 
 def test_wrong_state_is_refused_before_any_code_exchange(world):
