@@ -17,6 +17,7 @@ import json
 from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
+from sqlalchemy.exc import IntegrityError
 
 from access.audit import client_addr
 from core.oidc_claims import ClaimRefusal, RoleMap, parse_default_role, parse_role_map, role_for, verified_email
@@ -107,12 +108,14 @@ async def oidc_callback(request: Request, code: str = "", state: str = "", error
         return response
     email = None
     try:
-        if error:
-            raise OidcError(f"The identity provider refused the sign-in: {error[:200]}"
-                            + (f" ({error_description[:300]})" if error_description else "") + ".", status=401)
+        # Checked first, so the provider's error text (shown below) reaches only a browser that
+        # started a sign-in: a crafted link cannot put its own words on this site's login page.
         if pending is None:
             raise OidcError("This sign-in was not started from this browser, or took longer than 10 minutes: "
                             "start again from the login page.")
+        if error:
+            raise OidcError(f"The identity provider refused the sign-in: {error[:200]}"
+                            + (f" ({error_description[:300]})" if error_description else "") + ".", status=401)
         if not hmac.compare_digest(state.encode(), pending["state"].encode()):
             raise OidcError("The provider's answer does not belong to the sign-in this browser started "
                             "(state mismatch): start again from the login page.")
@@ -122,8 +125,12 @@ async def oidc_callback(request: Request, code: str = "", state: str = "", error
                                        code_verifier=pending["verifier"], nonce=pending["nonce"])
         email = verified_email(claims)
         role = role_for(claims, settings.oidc_role_claim, _role_map(settings))
-        token = await to_thread.run_sync(_sign_in, request.app.state.sessionmaker, settings, email, role,
-                                         client_addr(request))
+        try:
+            token = await to_thread.run_sync(_sign_in, request.app.state.sessionmaker, settings, email, role,
+                                             client_addr(request))
+        except IntegrityError:  # a parallel first sign-in of the same person created the user or membership
+            token = await to_thread.run_sync(_sign_in, request.app.state.sessionmaker, settings, email, role,
+                                             client_addr(request))
     except (OidcError, ClaimRefusal) as exc:
         message, status = (exc.message, exc.status) if isinstance(exc, OidcError) else (str(exc), 403)
         guard.failed(ip, "")

@@ -289,6 +289,20 @@ def test_unmapped_user_is_refused_when_there_is_no_default_role(database_url, en
         assert removed.target == "grace@example.com"
 
 
+def test_provider_error_is_shown_only_to_the_browser_that_signed_in(world):
+    provider, url, _ = world
+    crafted = httpx.get(f"{url}/auth/oidc/callback", params={"error": "access_denied",
+                                                              "error_description": "Call +1 555 0100"})
+    assert crafted.status_code == 400 and "Call +1" not in crafted.text
+    with httpx.Client(timeout=30) as browser:
+        start = browser.get(f"{url}/auth/oidc/start")
+        assert start.status_code == 302 and "/authorize?" in start.headers["location"]
+        answer = browser.get(f"{url}/auth/oidc/callback", params={"error": "access_denied",
+                                                                   "error_description": "user not assigned"})
+    assert answer.status_code == 401
+    assert "refused the sign-in: access_denied (user not assigned)" in answer.text
+
+
 def test_sso_routes_without_configuration(client):
     assert client.get("/auth/oidc/start", follow_redirects=False).status_code == 404
     assert client.get("/auth/oidc/callback", follow_redirects=False).status_code == 404
