@@ -85,7 +85,10 @@ class OidcProvider:
 
     async def authorize(self, redirect_uri: str) -> Authorization:
         await self.metadata()
-        rv = await self.client.create_authorization_url(redirect_uri)
+        try:
+            rv = await self.client.create_authorization_url(redirect_uri)
+        except RuntimeError as exc:  # Authlib's word for a discovery document without an authorization endpoint
+            raise OidcError(f"The identity provider's discovery document is incomplete ({exc}).", status=502) from None
         return Authorization(rv["url"], rv["state"], rv["nonce"], rv["code_verifier"])
 
     async def finish(self, *, code: str, redirect_uri: str, code_verifier: str, nonce: str) -> dict:
