@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2  # the HTTP client Authlib uses when it is installed (its errors are what fail here)
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.starlette_client import OAuth
 from authlib.oidc.core import CodeIDToken
@@ -74,7 +74,7 @@ class OidcProvider:
     async def metadata(self) -> dict:
         try:
             metadata = await self.client.load_server_metadata()
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx2.HTTPError, ValueError) as exc:
             raise OidcError(f"The identity provider's discovery document ({self.issuer}/.well-known/"
                             f"openid-configuration) could not be read: {_why(exc)}.", status=502) from None
         # OpenID Connect Discovery 4.3: the document must name the issuer it was fetched for.
@@ -100,7 +100,7 @@ class OidcProvider:
         except OAuthError as exc:
             raise OidcError(f"The identity provider refused the code exchange: {exc.error}"
                             + (f" ({exc.description})" if exc.description else "") + ".", status=401) from None
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx2.HTTPError, ValueError) as exc:
             raise OidcError(f"The identity provider's token endpoint could not be reached: {_why(exc)}.",
                             status=502) from None
         if not isinstance(token, dict) or not isinstance(token.get("id_token"), str):
@@ -118,7 +118,7 @@ class OidcProvider:
                 decoded = jwt.decode(id_token, await self._keys(), algorithms=algorithms)
             except InvalidKeyIdError:  # the provider rotated its keys since the JWKS was fetched
                 decoded = jwt.decode(id_token, await self._keys(force=True), algorithms=algorithms)
-        except (httpx.HTTPError, RuntimeError) as exc:
+        except (httpx2.HTTPError, RuntimeError) as exc:
             raise OidcError(f"The identity provider's signing keys (JWKS) could not be read: {_why(exc)}.",
                             status=502) from None
         except BadSignatureError:

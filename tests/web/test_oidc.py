@@ -56,6 +56,8 @@ class Provider:
     state_override: str | None = None
     signing_key: rsa.RSAPrivateKey | None = None  # sign with another key than the published one
     kid: str = "k1"
+    client_secret: str = CLIENT_SECRET  # what the provider expects from Causeline
+    discovery_issuer: str | None = None  # what the discovery document claims to be (default: the truth)
     jwks_fetches: int = 0
     codes: dict = field(default_factory=dict)
     authorize_requests: list = field(default_factory=list)
@@ -67,7 +69,7 @@ class Provider:
         @app.get("/.well-known/openid-configuration")
         def discovery(request: Request):
             issuer = str(request.base_url).rstrip("/")
-            return {"issuer": issuer, "authorization_endpoint": f"{issuer}/authorize",
+            return {"issuer": self.discovery_issuer or issuer, "authorization_endpoint": f"{issuer}/authorize",
                     "token_endpoint": f"{issuer}/token", "jwks_uri": f"{issuer}/jwks",
                     "response_types_supported": ["code"], "subject_types_supported": ["public"],
                     "id_token_signing_alg_values_supported": ["RS256"],
@@ -95,7 +97,7 @@ class Provider:
             issuer = str(request.base_url).rstrip("/")
             self.token_requests.append({"code": code, "code_verifier": code_verifier,
                                         "authorization": request.headers.get("authorization")})
-            basic = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+            basic = "Basic " + base64.b64encode(f"{CLIENT_ID}:{self.client_secret}".encode()).decode()
             if request.headers.get("authorization") != basic:
                 return JSONResponse({"error": "invalid_client"}, status_code=401)
             asked = self.codes.pop(code, None)
@@ -256,6 +258,12 @@ def test_the_last_admin_is_not_demoted_by_the_provider(world):
         assert kept.outcome == "refused" and kept.details["new"] == "engineer" and "last admin" in kept.details["reason"]
 
 
+def test_refused_code_exchange_says_why(world):
+    provider, url, _ = world
+    provider.client_secret = "rotated-at-the-provider"
+    refused(sign_in(url), 401, "refused the code exchange: invalid_client")
+
+
 def test_wrong_state_is_refused_before_any_code_exchange(world):
     provider, url, sessionmaker = world
     provider.state_override = "forged-state"
@@ -301,6 +309,18 @@ def test_provider_error_is_shown_only_to_the_browser_that_signed_in(world):
                                                                    "error_description": "user not assigned"})
     assert answer.status_code == 401
     assert "refused the sign-in: access_denied (user not assigned)" in answer.text
+
+
+def test_start_refuses_a_provider_it_cannot_trust_or_reach(database_url, engine, sessionmaker):
+    provider = Provider(discovery_issuer="https://impostor.example")
+    with live_server(provider.app()) as idp_url:
+        for issuer, message in ((idp_url, "names issuer 'https://impostor.example'"),
+                                ("http://127.0.0.1:9", "could not be read")):
+            settings = Settings(database_url=database_url, demo="off", oidc_issuer=issuer, oidc_client_id=CLIENT_ID)
+            with live_server(create_app(settings, engine=engine, parts=("web",))) as url:
+                response = httpx.get(f"{url}/auth/oidc/start", timeout=30)
+            assert response.status_code == 502 and message in response.text.replace("&#39;", "'"), response.text
+    assert provider.authorize_requests == []
 
 
 def test_sso_routes_without_configuration(client):
