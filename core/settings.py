@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -73,6 +73,34 @@ class Settings(BaseSettings):
         description="Serve the API reference (/docs, /openapi.json) without credentials; by default only to a "
                     "logged-in user or a key with the `read` scope.",
     )
+
+    # Single sign-on (OpenID Connect; docs/operations.md, "Single sign-on")
+    oidc_issuer: str = Field(default="", description="Issuer URL of the OpenID Connect provider; empty: no single sign-on.")
+    oidc_client_id: str = Field(default="", description="Client id registered at the provider.")
+    oidc_client_secret: SecretStr | None = Field(default=None, description="Client secret; unset for a public client (PKCE only).")
+    oidc_name: str = Field(default="", description="Provider name on the login button; empty: the issuer's host.")
+    oidc_scopes: str = Field(default="openid email profile", description="Scopes requested (add `groups` where the provider needs it for the role claim).")
+    oidc_redirect_url: str = Field(default="", description="Callback URL registered at the provider; empty: this server's own URL + /auth/oidc/callback.")
+    oidc_role_claim: str = Field(default="causeline_role", description="ID-token claim holding the role or groups (e.g. `groups`; a dotted path reaches nested claims).")
+    oidc_role_map: str = Field(default="", description="Comma-separated claim value=role pairs, first match wins; empty: values that are role names count as themselves.")
+    oidc_default_role: str = Field(default="viewer", description="Role of a user whose claim maps to none; `none` refuses them.")
+    oidc_project: str = Field(default="", description="Project single-sign-on users join; empty: `init_project`.")
+
+    @field_validator("oidc_role_map")
+    @classmethod
+    def _role_map(cls, value: str) -> str:
+        from core.oidc_claims import parse_role_map
+
+        parse_role_map(value)  # raises ValueError naming the bad entry: the server refuses to start
+        return value
+
+    @field_validator("oidc_default_role")
+    @classmethod
+    def _default_role(cls, value: str) -> str:
+        from core.oidc_claims import parse_default_role
+
+        parse_default_role(value)
+        return value
 
     # First-run bootstrap
     init_project: str = Field(default="default", description="Slug of the project created on first run.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from core.settings import Settings
+
 
 
 def add_parsers(commands) -> None:
@@ -14,7 +14,7 @@ def add_parsers(commands) -> None:
     verify.add_argument("--project", help="only this project's chain (default: every chain)")
 
 
-def run(session, settings: Settings, args) -> int:
+def run(session, settings, args) -> int:
     from core.audit_chain import verify
     from db.queries.audit import head, walk
     from db.queries.auth import get_project_by_slug

@@ -16,13 +16,14 @@ def routers() -> list[APIRouter]:
     from web.routes_auth import router as auth_router
     from web.routes_costs import router as costs_router
     from web.routes_failures import router as failures_router
+    from web.routes_oidc import router as oidc_router
     from web.routes_settings import router as settings_router
     from web.routes_traces import router as traces_router
     from web.routes_overview import router as overview_router
     from web.routes_providers import router as providers_router
 
-    return [auth_router, traces_router, settings_router, audit_router, overview_router, providers_router,
-            costs_router, failures_router]
+    return [auth_router, oidc_router, traces_router, settings_router, audit_router, overview_router,
+            providers_router, costs_router, failures_router]
 
 
 def mount(app: FastAPI) -> None:

@@ -16,14 +16,16 @@ from web.auth import (
     SESSION_COOKIE, AppSettings, DbSession, clear_session_cookie, current_viewer, safe_next, same_origin,
     set_session_cookie,
 )
+from web.oidc_client import display_name
 from web.render import render
 
 router = APIRouter()
 
 
-def _login_page(request: Request, *, next_path: str, email: str = "", error: str | None = None, status: int = 200):
-    return render(request, "login.html", {"next": next_path, "email": email, "error": error, "viewer": None},
-                  status_code=status)
+def login_page(request: Request, *, next_path: str, email: str = "", error: str | None = None, status: int = 200):
+    """The login form (also the single sign-on's error page: web/routes_oidc.py)."""
+    return render(request, "login.html", {"next": next_path, "email": email, "error": error, "viewer": None,
+                                          "sso": display_name(request.app.state.settings)}, status_code=status)
 
 
 @router.get("/login")
@@ -31,7 +33,7 @@ def login_form(request: Request, session: DbSession, settings: AppSettings, next
     next_path = safe_next(next)
     if current_viewer(request, session, settings) is not None:
         return RedirectResponse(next_path, status_code=303)
-    return _login_page(request, next_path=next_path)
+    return login_page(request, next_path=next_path)
 
 
 @router.post("/login")
@@ -45,7 +47,7 @@ async def login_submit(
     guard = request.app.state.login_guard
     next_path = safe_next(next)
     if not same_origin(request):
-        return _login_page(request, next_path=next_path, email=email, status=403,
+        return login_page(request, next_path=next_path, email=email, status=403,
                            error="This login form was not submitted from this site. Reload the page and try again.")
     ip = request.client.host if request.client else "unknown"
     email_key = email.strip().lower()
@@ -64,7 +66,7 @@ async def login_submit(
                 set_session_cookie(response, token, settings)
                 return response
     if refusal is not None:
-        response = _login_page(request, next_path=next_path, email=email, status=429, error=refusal.message)
+        response = login_page(request, next_path=next_path, email=email, status=429, error=refusal.message)
         response.headers["Retry-After"] = str(refusal.retry_after)
         return response
     guard.failed(ip, email_key)
@@ -72,7 +74,7 @@ async def login_submit(
         await to_thread.run_sync(_record_failure, request.app.state.sessionmaker, email_key, client_addr(request))
     # One message for unknown email and wrong password: do not reveal which accounts exist.
     # (An email holding NUL cannot exist: PostgreSQL text has no NUL; it is not looked up.)
-    return _login_page(request, next_path=next_path, email=email, status=401, error="Wrong email or password.")
+    return login_page(request, next_path=next_path, email=email, status=401, error="Wrong email or password.")
 
 
 def _authenticate(sessionmaker, email: str, password: str, days: int, addr: str | None) -> str | None:

@@ -110,3 +110,40 @@ def reset_password(session: Session, email: str, password: str | None = None) ->
                     .values(expires_at=func.now()))
     session.flush()
     return password
+
+
+@dataclass(frozen=True)
+class SsoMembership:
+    """What a single sign-on did to the user's membership of the SSO project."""
+
+    user_id: int | None  # None: the user has no role there now (or never had one) and is refused
+    created: bool = False  # the user did not exist before
+    old_role: str | None = None
+    new_role: str | None = None
+    kept: str | None = None  # why the provider's role was not applied (the last admin stays admin)
+
+
+def sync_sso_member(session: Session, project_id: int, email: str, role: Role | None) -> SsoMembership:
+    """Makes the membership follow the identity provider: created with `role` on first sign-in,
+    its role changed to `role` on later ones, removed when `role` is None. The project's last
+    admin is never demoted or removed this way (same rule as the Settings page)."""
+    user = find_user(session, email)
+    membership = session.get(Membership, (user.id, project_id)) if user else None
+    if role is None:
+        if membership is None:
+            return SsoMembership(None)
+        try:
+            remove_member(session, project_id, email)
+        except MemberError as exc:
+            return SsoMembership(None, old_role=membership.role, kept=str(exc))
+        return SsoMembership(None, old_role=membership.role)
+    if membership is None:
+        member, _ = add_member(session, project_id, email, role)  # a random password nobody knows, if new
+        return SsoMembership(member.user_id, created=user is None, new_role=member.role)
+    if membership.role == role.value:
+        return SsoMembership(user.id, old_role=membership.role, new_role=membership.role)
+    try:
+        old, new = set_role(session, project_id, email, role)
+    except MemberError as exc:
+        return SsoMembership(user.id, old_role=membership.role, new_role=membership.role, kept=str(exc))
+    return SsoMembership(user.id, old_role=old, new_role=new)

@@ -43,6 +43,7 @@ ROUTES: dict[tuple[str, str], dict] = {
     ("GET", "/api/overview"): {}, ("GET", "/api/providers"): {},
     ("GET", "/costs"): {}, ("GET", "/failures"): {},
     ("GET", "/login"): {}, ("POST", "/login"): {"data": {}}, ("POST", "/logout"): {},
+    ("GET", "/auth/oidc/start"): {}, ("GET", "/auth/oidc/callback"): {},
     ("GET", "/"): {}, ("GET", "/traces"): {}, ("GET", "/traces/rows"): {},
     ("GET", "/traces/{trace_id}"): {}, ("GET", "/traces/{trace_id}/spans/{span_id}"): {"hx": True},
     ("GET", "/overview"): {}, ("GET", "/providers"): {},
@@ -55,9 +56,9 @@ ROUTES: dict[tuple[str, str], dict] = {
     ("POST", "/settings/members/role"): {"data": {"email": "nobody@example.com", "role": "viewer"}},
     ("POST", "/settings/members/remove"): {"data": {"email": "nobody@example.com"}},
 }
-# Routes open to anyone on purpose: probes, the login form, the site root (a redirect).
+# Routes open to anyone on purpose: probes, the login form, single sign-on, the site root (a redirect).
 PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/login"), ("POST", "/login"),
-                 ("POST", "/logout"), ("GET", "/")}
+                 ("POST", "/logout"), ("GET", "/"), ("GET", "/auth/oidc/start"), ("GET", "/auth/oidc/callback")}
 
 
 def app_routes(app) -> dict[tuple[str, str], APIRoute]:
