@@ -117,28 +117,32 @@ async def _store(service: IngestService, media: str, body: bytes, project_id: in
     settings = service.settings
     overrides = await to_thread.run_sync(service.overrides, project_id)
     prep_started = time.perf_counter()
+    service.writer.expect()
     try:
-        prepared = await service.prepare(body, media, project_id, overrides)
-    except DecodeError as exc:
-        return _error(media, 400, str(exc))
-    service.metrics.prepare_seconds.observe(time.perf_counter() - prep_started)
-    service.metrics.spans_rejected.inc(prepared.rejected)
-
-    if prepared.rows:
         try:
-            future = service.writer.submit(prepared.rows, prepared.edges)
+            ready = await service.prepare(body, media, project_id, overrides)
+        except DecodeError as exc:
+            return _error(media, 400, str(exc))
+        service.metrics.prepare_seconds.observe(time.perf_counter() - prep_started)
+        service.metrics.spans_rejected.inc(ready.rejected)
+        if not ready.data.count:
+            return _success(media, ready.rejected, ready.error_message)
+        try:
+            future = service.writer.submit(ready.data)
         except QueueFull as exc:
             return _error(media, 503, f"ingest queue is full ({exc}); retry later", retry_after=settings.retry_after_s)
         except WriterUnavailable as exc:
             return _error(media, 503, str(exc), retry_after=settings.retry_after_s)
-        try:
-            await asyncio.wrap_future(future)
-        except WriterUnavailable as exc:
-            return _error(media, 503, f"{exc}; nothing from this request was stored, retry", retry_after=settings.retry_after_s)
-        except StorageRefused as exc:
-            return _error(media, 400, f"{exc}; nothing from this request was stored")
-        service.metrics.spans_received.inc(len(prepared.rows))
-    return _success(media, prepared.rejected, prepared.error_message)
+    finally:
+        service.writer.arrived()
+    try:
+        await asyncio.wrap_future(future)
+    except WriterUnavailable as exc:
+        return _error(media, 503, f"{exc}; nothing from this request was stored, retry", retry_after=settings.retry_after_s)
+    except StorageRefused as exc:
+        return _error(media, 400, f"{exc}; nothing from this request was stored")
+    service.metrics.spans_received.inc(ready.data.count)
+    return _success(media, ready.rejected, ready.error_message)
 
 
 def _failure(service: IngestService, request: Request, exc: Exception) -> Response:

@@ -1,8 +1,9 @@
 """From an inflated body to rows ready for the writer.
 
-CPU-bound: runs in a worker thread, or in a worker process when CAUSELINE_INGEST_PROCESSES > 0
-(so decoding is not limited to the one core the collector's GIL allows). Everything passed in
-and returned is plain picklable data for that reason."""
+CPU-bound: runs in the decoder worker processes (so decoding is not limited to the one core the
+collector's GIL allows). Everything passed in and returned is plain picklable data for that reason;
+prepare_copy() returns the rows already encoded as COPY data, so the collector's main process only
+forwards bytes (no per-row unpickling or formatting there)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Sequence
 from core.normalize import normalize
 from core.otlp import Limits, decode_json, decode_protobuf
 from core.pricing import PriceOverride, price_span
-from db.ingest import edge_rows, span_row
+from db.ingest import Encoded, edge_rows, encode, span_row
 
 from collector.body import JSON
 
@@ -39,6 +40,21 @@ def prepare(
     return Prepared(rows, edges, decoded.rejected, decoded.error_message)
 
 
+@dataclass
+class Ready:
+    data: Encoded
+    rejected: int
+    error_message: str
+
+
+def prepare_copy(
+    body: bytes, media: str, *, project_id: int, limits: Limits, overrides: Sequence[PriceOverride],
+) -> Ready:
+    """prepare(), with the rows encoded for the writer's COPY."""
+    prepared = prepare(body, media, project_id=project_id, limits=limits, overrides=overrides)
+    return Ready(encode(prepared.rows, prepared.edges), prepared.rejected, prepared.error_message)
+
+
 def warm_up() -> int:
     """Run once in each worker process at start, so the first request does not pay for
     imports and for loading the price tables."""
@@ -50,5 +66,5 @@ def warm_up() -> int:
     for key, value in (("gen_ai.operation.name", "chat"), ("gen_ai.request.model", "gpt-4o")):
         span.attributes.add(key=key).value.string_value = value
     span.attributes.add(key="gen_ai.usage.input_tokens").value.int_value = 1
-    return len(prepare(request.SerializeToString(), "application/x-protobuf", project_id=0, limits=Limits(),
-                       overrides=()).rows)
+    return prepare_copy(request.SerializeToString(), "application/x-protobuf", project_id=0, limits=Limits(),
+                        overrides=()).data.count

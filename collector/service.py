@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -25,7 +26,7 @@ from core.settings import Settings
 from db.queries.auth import KeyPrincipal, find_key
 from db.queries.prices import price_overrides
 
-from collector.pipeline import Prepared, prepare, warm_up
+from collector.pipeline import Ready, prepare_copy, warm_up
 from collector.writer import BatchWriter
 
 log = logging.getLogger("causeline.collector")
@@ -98,6 +99,15 @@ class InflightBudget:
             self.used = max(0, self.used - nbytes)
 
 
+def decode_processes(settings: Settings) -> int:
+    """Decoder worker processes: CAUSELINE_INGEST_PROCESSES, or when unset (None/0) one per CPU.
+
+    One per CPU, not CPU - 1: decoding and PostgreSQL take turns on the cores (a batch's rows are
+    decoded while the previous batch commits), and the collector's main process only forwards bytes."""
+    configured = getattr(settings, "ingest_processes", None)
+    return configured if configured else max(1, os.cpu_count() or 1)
+
+
 class PreparationUnavailable(Exception):
     """The decoder worker pool broke (a worker process died); it was replaced: retry."""
 
@@ -140,8 +150,12 @@ def _metrics(writer: BatchWriter) -> Metrics:
 
 
 class IngestService:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], writer: BatchWriter) -> None:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], writer: BatchWriter,
+                 processes: int | None = None) -> None:
+        """`processes`: decoder worker processes (default: decode_processes(settings)); 0 decodes in
+        the collector's threads (tests that patch the pipeline)."""
         self.settings = settings
+        self.processes = decode_processes(settings) if processes is None else processes
         self.writer = writer
         self.limits = Limits(
             max_attribute_chars=settings.max_attribute_value_chars,
@@ -174,10 +188,11 @@ class IngestService:
                 return price_overrides(session, project_id)
         return self._prices.get_or_load(project_id, load)
 
-    async def prepare(self, body: bytes, media: str, project_id: int, overrides: list[PriceOverride]) -> Prepared:
-        """Decode, normalize and price off the event loop: in a worker process when configured
-        (CPU parallelism beyond the GIL), else in a thread."""
-        call = functools.partial(prepare, body, media, project_id=project_id, limits=self.limits, overrides=overrides)
+    async def prepare(self, body: bytes, media: str, project_id: int, overrides: list[PriceOverride]) -> Ready:
+        """Decode, normalize, price and encode off the event loop: in a worker process (CPU
+        parallelism beyond the GIL), or in a thread when there is no pool."""
+        call = functools.partial(prepare_copy, body, media, project_id=project_id, limits=self.limits,
+                                 overrides=overrides)
         pool = self._processes
         if pool is not None:
             try:
@@ -189,7 +204,7 @@ class IngestService:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the process already runs threads (writer, event loop helpers).
-        return ProcessPoolExecutor(self.settings.ingest_processes, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
 
     def _replace_pool(self, broken: ProcessPoolExecutor) -> None:
         """Swap a broken pool for a fresh one, once, however many requests saw it break."""
@@ -204,9 +219,9 @@ class IngestService:
             pass
 
     def start(self) -> None:
-        if self.settings.ingest_processes:
+        if self.processes:
             self._processes = self._new_pool()
-            for warmed in [self._processes.submit(warm_up) for _ in range(self.settings.ingest_processes)]:
+            for warmed in [self._processes.submit(warm_up) for _ in range(self.processes)]:
                 warmed.result(timeout=120)
         self.writer.start()
 
