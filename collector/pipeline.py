@@ -7,6 +7,9 @@ forwards bytes (no per-row unpickling or formatting there)."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -52,7 +55,30 @@ def prepare_copy(
 ) -> Ready:
     """prepare(), with the rows encoded for the writer's COPY."""
     prepared = prepare(body, media, project_id=project_id, limits=limits, overrides=overrides)
-    return Ready(encode(prepared.rows, prepared.edges), prepared.rejected, prepared.error_message)
+    ready = Ready(encode(prepared.rows, prepared.edges), prepared.rejected, prepared.error_message)
+    del prepared
+    if len(body) >= TRIM_AFTER_BYTES:
+        _trim_heap()
+    return ready
+
+
+# After decoding a body this large, freed memory is handed back to the OS: glibc keeps freed heap
+# pages otherwise, and each worker's RSS would stay at the peak of the largest body it ever decoded
+# (a 32 MiB body: +83 MiB kept; +4 MiB after trimming). Smaller bodies are not worth the call.
+TRIM_AFTER_BYTES = 1 << 20
+
+
+@functools.cache
+def _malloc_trim():
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    return getattr(libc, "malloc_trim", None)  # glibc only
+
+
+def _trim_heap() -> None:
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def warm_up() -> int:
