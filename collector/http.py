@@ -29,7 +29,7 @@ from core.otlp import DecodeError
 from db.queries.auth import bearer_token
 
 from collector.body import JSON, BodyError, content_encoding, inflate, media_type
-from collector.service import IngestService, PreparationUnavailable, decode_cost, plausible_key
+from collector.service import Charge, IngestService, PreparationUnavailable, decode_cost, plausible_key
 from collector.writer import QueueFull, StorageRefused, WriterUnavailable
 
 log = logging.getLogger("causeline.collector")
@@ -99,7 +99,7 @@ async def _export(service: IngestService, request: Request) -> Response:
         return _error(media, 413, f"body of {declared} bytes exceeds the {limit}-byte limit")
     if declared and declared.isdigit() and encoding == "identity":
         # Refused before reading it when it cannot fit now: an overload costs no body memory.
-        refused = _over_budget(service, media, int(declared), reserve=False)
+        refused = _over_budget(service, media, int(declared))
         if refused is not None:
             return refused
     try:
@@ -108,32 +108,37 @@ async def _export(service: IngestService, request: Request) -> Response:
     except BodyError as exc:
         return _error(media, exc.status, exc.message)
 
-    refused = _over_budget(service, media, len(body), reserve=True)
+    refused = _over_budget(service, media, len(body))
     if refused is not None:
         return refused
-    held = [decode_cost(len(body), media)]  # the charge, lowered once the body is decoded
+    charge = service.inflight.try_acquire(decode_cost(len(body), media))
+    if charge is None:
+        return _no_room(service, media)
     try:
-        return await _store(service, media, body, principal.project_id, held)
+        return await _store(service, media, body, principal.project_id, charge)
     finally:
-        service.inflight.release(held[0])
+        charge.release()
 
 
-def _over_budget(service: IngestService, media: str, size: int, *, reserve: bool) -> Response | None:
-    """413 when decoding this body alone would exceed the in-flight memory budget, 503 when it does
-    not fit now; None when it fits (and, with `reserve`, is charged)."""
+def _over_budget(service: IngestService, media: str, size: int) -> Response | None:
+    """413 when decoding this body alone would exceed the in-flight memory budget (it never fits),
+    503 when it does not fit now, None when it may."""
     budget = service.inflight
     cost = decode_cost(size, media)
     if cost > budget.max_bytes:
         return _error(media, 413, f"decoding this {size}-byte body would take about {cost >> 20} MiB, more than "
                                   f"the collector's in-flight memory budget ({budget.max_bytes >> 20} MiB): "
                                   f"send smaller batches")
-    if budget.try_acquire(cost) if reserve else budget.has_room(cost):
-        return None
+    return None if budget.has_room(cost) else _no_room(service, media)
+
+
+def _no_room(service: IngestService, media: str) -> Response:
+    budget = service.inflight
     return _error(media, 503, f"too many request bytes in flight ({budget.used} of {budget.max_bytes} "
                               f"bytes of memory); retry later", retry_after=service.settings.retry_after_s)
 
 
-async def _store(service: IngestService, media: str, body: bytes, project_id: int, held: list[int]) -> Response:
+async def _store(service: IngestService, media: str, body: bytes, project_id: int, charge: Charge) -> Response:
     settings = service.settings
     overrides = await to_thread.run_sync(service.overrides, project_id)
     prep_started = time.perf_counter()
@@ -143,7 +148,7 @@ async def _store(service: IngestService, media: str, body: bytes, project_id: in
             ready = await service.prepare(body, media, project_id, overrides)
         except DecodeError as exc:
             return _error(media, 400, str(exc))
-        held[0] = service.inflight.adjust(held[0], len(body) + ready.data.nbytes)
+        charge.lower(len(body) + ready.data.nbytes)
         service.metrics.prepare_seconds.observe(time.perf_counter() - prep_started)
         service.metrics.spans_rejected.inc(ready.rejected)
         if not ready.data.count:

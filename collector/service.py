@@ -105,22 +105,33 @@ class InflightBudget:
     def has_room(self, nbytes: int) -> bool:
         return self.used + nbytes <= self.max_bytes
 
-    def try_acquire(self, nbytes: int) -> bool:
+    def try_acquire(self, nbytes: int) -> Charge | None:
         with self._lock:
             if self.used + nbytes > self.max_bytes:
-                return False
+                return None
             self.used += nbytes
-            return True
+            return Charge(self, nbytes)
 
-    def adjust(self, held: int, now: int) -> int:
-        """Change a charge (it only shrinks in practice: decoded rows take less than decoding)."""
+    def _change(self, delta: int) -> None:
         with self._lock:
-            self.used = max(0, self.used + now - held)
-        return now
+            self.used = max(0, self.used + delta)
 
-    def release(self, nbytes: int) -> None:
-        with self._lock:
-            self.used = max(0, self.used - nbytes)
+
+class Charge:
+    """One request's share of the InflightBudget."""
+
+    def __init__(self, budget: InflightBudget, nbytes: int) -> None:
+        self._budget = budget
+        self.nbytes = nbytes
+
+    def lower(self, nbytes: int) -> None:
+        """Charge `nbytes` from now on (once decoded, a request holds far less than decoding took)."""
+        self._budget._change(nbytes - self.nbytes)
+        self.nbytes = nbytes
+
+    def release(self) -> None:
+        self._budget._change(-self.nbytes)
+        self.nbytes = 0
 
 
 def decode_processes(settings: Settings) -> int:
