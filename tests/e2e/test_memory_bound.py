@@ -1,7 +1,10 @@
 """The in-flight budget bounds a real collector's memory: OTLP/JSON bodies cost about 13x their size
 to decode, four of them sent at once (with four decoder processes free to take them) must not
 raise the resident memory of the server and its workers by more than the budget; a body that could
-never be decoded within the budget is refused with 413, the others are acknowledged in turn."""
+never be decoded within the budget is refused with 413, the others are acknowledged in turn.
+
+Decoded all at once, the four would take ~400 MB. One at a time they take ~100 MB, plus what each
+process keeps after its first large body (~25 MB a worker: fragmented heap), within the budget."""
 
 from __future__ import annotations
 
@@ -21,8 +24,8 @@ from sqlalchemy import create_engine, text
 from db.engine import sqlalchemy_url
 
 KEY = "cl_memory-test-key-0123456789abcdef"
-BUDGET = 128 * 1024 * 1024
-SPANS_PER_BODY = 140  # x 512 attributes: a ~3.9 MB JSON body, charged 24x = ~92 MB of the budget
+BUDGET = 256 * 1024 * 1024
+SPANS_PER_BODY = 280  # x 512 attributes: a ~7.7 MB JSON body (~100 MB to decode), charged 24x = ~185 MB
 
 
 def free_port() -> int:
@@ -86,7 +89,7 @@ def test_four_large_json_bodies_at_once_stay_within_the_budget(pg, tmp_path):
             assert server.poll() is None and time.monotonic() < deadline, "collector did not start"
             time.sleep(0.1)
         bodies = [json_body(i, SPANS_PER_BODY) for i in range(4)]
-        too_large = json_body(99, 2 * SPANS_PER_BODY)  # ~7.7 MB: charged ~185 MB, more than the budget
+        too_large = json_body(99, 2 * SPANS_PER_BODY)  # ~15 MB: charged ~370 MB, more than the budget
         time.sleep(1)  # let the workers settle after warm-up
         rss = PeakRss(server.pid)
         idle = rss.sample()
