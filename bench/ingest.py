@@ -266,7 +266,7 @@ def main() -> None:
     args = parser.parse_args()
     clients = OVERLOAD_CLIENTS if args.overload else args.clients
 
-    with bench_database("causeline_bench") as url:
+    with bench_database("causeline_bench_overload" if args.overload else "causeline_bench") as url:
         payloads, total = build_payloads(args.spans, args.batch)
         print(f"workload: {total} spans in {len(payloads)} requests of <= {args.batch} spans, "
               f"{sum(map(len, payloads)) / 1e6:.1f} MB protobuf, {clients} clients", flush=True)
