@@ -1,9 +1,10 @@
 """POST /v1/traces — OTLP/HTTP, answered per the OTLP specification.
 
 200 only after commit (with partial_success when spans were refused); 400 undecodable, or
-data storage refuses (retrying it would fail again); 401/403 key problems; 413 too large;
-415 wrong media type or encoding; 503 with Retry-After when the writer is behind, too many
-bytes are in flight, a decoder process died or storage is down (the exporter retries those);
+data storage refuses (retrying it would fail again); 401/403 key problems; 413 too large (on the
+wire, inflated, or to decode within the in-flight memory budget); 415 wrong media type or
+encoding; 503 with Retry-After when the writer is behind, the in-flight memory budget is spent,
+a decoder process died or storage is down (the exporter retries those);
 500 (with a google.rpc.Status body, and logged) for anything unexpected.
 """
 
