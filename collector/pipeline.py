@@ -69,16 +69,28 @@ TRIM_AFTER_BYTES = 1 << 20
 
 
 @functools.cache
-def _malloc_trim():
+def _libc():
     name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    return getattr(libc, "malloc_trim", None)  # glibc only
+    return ctypes.CDLL(name) if name else None
 
 
 def _trim_heap() -> None:
-    trim = _malloc_trim()
+    trim = getattr(_libc(), "malloc_trim", None)  # glibc only
     if trim is not None:
         trim(0)
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter
+
+
+def release_large_buffers() -> None:
+    """Allocate buffers of 128 KiB and more (request bodies, COPY data) with mmap, always, so that
+    freeing one returns its memory to the OS. glibc otherwise raises that threshold to the largest
+    buffer freed so far, and a collector that handled a burst of large bodies keeps their memory
+    as a fragmented heap. Called once per process (collector and workers); glibc only."""
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is not None:
+        mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
 
 
 def warm_up() -> int:

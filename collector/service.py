@@ -27,7 +27,7 @@ from db.queries.auth import KeyPrincipal, find_key
 from db.queries.prices import price_overrides
 
 from collector.body import JSON, PROTOBUF
-from collector.pipeline import Ready, prepare_copy, warm_up
+from collector.pipeline import Ready, prepare_copy, release_large_buffers, warm_up
 from collector.writer import BatchWriter
 
 log = logging.getLogger("causeline.collector")
@@ -239,7 +239,8 @@ class IngestService:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the process already runs threads (writer, event loop helpers).
-        return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=release_large_buffers)
 
     def _replace_pool(self, broken: ProcessPoolExecutor) -> None:
         """Swap a broken pool for a fresh one, once, however many requests saw it break."""
@@ -254,6 +255,7 @@ class IngestService:
             pass
 
     def start(self) -> None:
+        release_large_buffers()
         if self.processes:
             self._processes = self._new_pool()
             for warmed in [self._processes.submit(warm_up) for _ in range(self.processes)]:
