@@ -8,7 +8,15 @@ embedded PostgreSQL in a temporary directory), sends a realistic agent workload 
 when every request is acknowledged — acknowledgement happens after commit, and the script then
 checks that every span is queryable. The baseline is a binary COPY, over one connection, of the
 same spans as rows into a table with the same columns and indexes as `spans`.
-Last line: {"spans_per_s": ..., "copy_rows_per_s": ..., "ratio": ...}.
+Also prints the CPU time per span of each part (collector main process, decoder workers,
+PostgreSQL backends, the clients) and the peak resident memory of the collector and its workers.
+Last line: {"spans_per_s": ..., "peak_rss_mb": ..., "copy_rows_per_s": ..., "ratio": ...}.
+
+    .venv/bin/python bench/ingest.py --overload
+
+sends the same spans from 256 clients at once, each retrying a refused request after 100 ms
+(ignoring Retry-After, to keep the pressure on): the collector must refuse with 503 + Retry-After
+rather than grow; prints its peak RSS and the refusals (no baseline).
 """
 
 from __future__ import annotations
@@ -28,8 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+import psutil  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from core.normalize import normalize  # noqa: E402
 from core.otlp import decode_protobuf  # noqa: E402
@@ -42,6 +52,7 @@ from tests import otlp_payloads as P  # noqa: E402
 KEY = "cl_bench-key-000000000000000000000000"
 MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5"),
           ("anthropic", "claude-3-5-haiku-latest")]
+OVERLOAD_CLIENTS = 256
 TOOLS = ["search_docs", "get_order", "refund", "send_email", "lookup_customer"]
 
 
@@ -106,10 +117,9 @@ def free_port() -> int:
 def start_collector(url: str) -> tuple[subprocess.Popen, str]:
     port, otlp_port = free_port(), free_port()
     env = {**os.environ, "DATABASE_URL": url, "CAUSELINE_PORT": str(port), "CAUSELINE_OTLP_PORT": str(otlp_port),
+           # Every ingest setting at its default (what a user gets), unless set in this environment.
            "CAUSELINE_INIT_API_KEY": KEY, "CAUSELINE_INIT_ADMIN_PASSWORD": "bench", "CAUSELINE_DEMO": "off",
-           "CAUSELINE_GRPC_PORT": "0",
-           # As deployed on a dedicated host: decode in cores - 1 worker processes.
-           "CAUSELINE_INGEST_PROCESSES": os.environ.get("CAUSELINE_INGEST_PROCESSES", str(max(1, (os.cpu_count() or 2) - 1)))}
+           "CAUSELINE_GRPC_PORT": "0"}
     process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--only", "collector"], env=env,
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{otlp_port}"
@@ -123,23 +133,73 @@ def start_collector(url: str) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"collector did not start: {process.stderr.read().decode()[-2000:]}")
 
 
-def send_all(base: str, payloads: list[bytes], clients: int) -> tuple[float, int]:
+def cpu_seconds(pid: int, url: str) -> dict[str, float]:
+    """CPU time so far of the collector's main process, its decoder workers, the PostgreSQL
+    backends serving the bench database, and this process (the clients)."""
+    def total(proc: psutil.Process) -> float:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            return 0.0
+        return times.user + times.system
+
+    main = psutil.Process(pid)
+    database = make_url(url).database
+    backends = [proc for proc in psutil.process_iter(["cmdline"])
+                if proc.info["cmdline"] and proc.info["cmdline"][0].startswith(f"postgres: ")
+                and f" {database} " in proc.info["cmdline"][0]]
+    return {"main": total(main), "workers": sum(total(child) for child in main.children(recursive=True)),
+            "postgres": sum(map(total, backends)), "clients": total(psutil.Process())}
+
+
+class PeakRss(threading.Thread):
+    """Samples the resident memory of the collector and its children (decoder workers) every 20 ms."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop_event = threading.Event()
+
+    def sample(self) -> int:
+        total = 0
+        for proc in [self.process, *self.process.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.02):
+            self.peak = max(self.peak, self.sample())
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return self.peak
+
+
+def send_all(base: str, payloads: list[bytes], clients: int, pause: float = 0.05) -> tuple[float, dict]:
+    """Every payload until acknowledged; a refused one is retried after `pause` (not Retry-After, so
+    that an overload keeps pressing). Returns the elapsed time and the count of each refusal."""
     queue = list(enumerate(payloads))
     lock = threading.Lock()
-    retries = [0]
+    refusals: dict = {}
 
     def worker() -> None:
         headers = {"content-type": "application/x-protobuf", "authorization": f"Bearer {KEY}"}
-        with httpx.Client(timeout=60) as client:
+        with httpx.Client(timeout=600) as client:
             while True:
                 with lock:
                     if not queue:
                         return
                     _, body = queue.pop()
-                while client.post(f"{base}/v1/traces", content=body, headers=headers).status_code != 200:
+                while (response := client.post(f"{base}/v1/traces", content=body, headers=headers)).status_code != 200:
+                    key = (response.status_code, "Retry-After" if response.headers.get("retry-after") else "no Retry-After")
                     with lock:
-                        retries[0] += 1
-                    time.sleep(0.05)
+                        refusals[key] = refusals.get(key, 0) + 1
+                    time.sleep(pause)
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     started = time.perf_counter()
@@ -147,7 +207,7 @@ def send_all(base: str, payloads: list[bytes], clients: int) -> tuple[float, int
         thread.start()
     for thread in threads:
         thread.join()
-    return time.perf_counter() - started, retries[0]
+    return time.perf_counter() - started, refusals
 
 
 def copy_baseline(url: str, payloads: list[bytes]) -> float:
@@ -202,29 +262,51 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=200_000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--overload", action="store_true",
+                        help=f"{OVERLOAD_CLIENTS} clients retrying at once: peak memory and refusals, no baseline")
     args = parser.parse_args()
+    clients = OVERLOAD_CLIENTS if args.overload else args.clients
 
-    with bench_database("causeline_bench") as url:
+    with bench_database("causeline_bench_overload" if args.overload else "causeline_bench") as url:
         payloads, total = build_payloads(args.spans, args.batch)
         print(f"workload: {total} spans in {len(payloads)} requests of <= {args.batch} spans, "
-              f"{sum(map(len, payloads)) / 1e6:.1f} MB protobuf, {args.clients} clients", flush=True)
+              f"{sum(map(len, payloads)) / 1e6:.1f} MB protobuf, {clients} clients", flush=True)
         process, base = start_collector(url)
+        rss = PeakRss(process.pid)
         try:
-            elapsed, retries = send_all(base, payloads, args.clients)
+            idle_mb = rss.sample() / 2**20
+            rss.start()
+            before = cpu_seconds(process.pid, url)
+            elapsed, refusals = send_all(base, payloads, clients, pause=0.1 if args.overload else 0.05)
+            used = {part: seconds - before.get(part, 0.0) for part, seconds in cpu_seconds(process.pid, url).items()}
         finally:
+            peak_mb = rss.stop() / 2**20
             process.terminate()
-            process.wait(30)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        print("cpu us/span: " + ", ".join(f"{part} {seconds / total * 1e6:.1f}" for part, seconds in used.items()),
+              flush=True)
+        print(f"collector RSS (with its worker processes): {idle_mb:.0f} MB idle, {peak_mb:.0f} MB peak", flush=True)
         with psycopg.connect(libpq_url(url)) as conn:
             stored = conn.execute("SELECT count(*) FROM spans").fetchone()[0]
             rolled = conn.execute("SELECT sum(span_count) FROM traces").fetchone()[0]
         if stored != total or rolled != total:
             raise SystemExit(f"expected {total} spans, stored {stored}, rolled up {rolled}")
         spans_per_s = total / elapsed
-        print(f"collector: {elapsed:.2f} s, {spans_per_s:,.0f} spans/s, {retries} retried requests (503)", flush=True)
-        copy_rows_per_s = copy_baseline(url, payloads)
-        print(f"raw binary COPY baseline: {copy_rows_per_s:,.0f} rows/s", flush=True)
-        print(json.dumps({"spans_per_s": round(spans_per_s), "copy_rows_per_s": round(copy_rows_per_s),
-                          "ratio": round(spans_per_s / copy_rows_per_s, 3)}))
+        shown = ", ".join(f"{n} x {status} with {header}" for (status, header), n in sorted(refusals.items())) or "none"
+        print(f"collector: {elapsed:.2f} s, {spans_per_s:,.0f} spans/s, refused requests (retried): {shown}", flush=True)
+        result = {"spans_per_s": round(spans_per_s), "peak_rss_mb": round(peak_mb)}
+        if args.overload:
+            result["refused"] = sum(refusals.values())
+            result["refused_without_retry_after"] = sum(
+                n for (_, header), n in refusals.items() if header != "Retry-After")
+        else:
+            copy_rows_per_s = copy_baseline(url, payloads)
+            print(f"raw binary COPY baseline: {copy_rows_per_s:,.0f} rows/s", flush=True)
+            result.update(copy_rows_per_s=round(copy_rows_per_s), ratio=round(spans_per_s / copy_rows_per_s, 3))
+        print(json.dumps(result))
 
 
 if __name__ == "__main__":

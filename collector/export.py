@@ -16,7 +16,7 @@ from fastapi.responses import Response
 
 from collector.body import JSON, PROTOBUF, BodyError, content_encoding, inflate, media_type
 from collector.http import _error, _failure, _read_capped
-from collector.service import IngestService
+from collector.service import IngestService, decode_cost
 
 # (media, inflated body, project id) -> the answer
 Handler = Callable[[str, bytes, int], Awaitable[Response]]
@@ -50,14 +50,15 @@ async def _receive(service: IngestService, request: Request, project_id: int, ha
     except BodyError as exc:
         return _error(media, exc.status, exc.message)
 
-    size = len(body)
-    if not service.inflight.try_acquire(size):
+    # Charged like a trace export: its decoding cost, released when answered.
+    charge = service.inflight.try_acquire(decode_cost(len(body), media))
+    if charge is None:
         return _error(media, 503, f"too many request bytes in flight ({service.inflight.used} of "
                                   f"{service.inflight.max_bytes}); retry later", retry_after=settings.retry_after_s)
     try:
         return await handle(media, body, project_id)
     finally:
-        service.inflight.release(size)
+        charge.release()
 
 
 def partial_success(media: str, reply, rejected_field: str, rejected: int, message: str) -> Response:

@@ -42,6 +42,7 @@ _CODES = {
     "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
     "forbidden": grpc.StatusCode.PERMISSION_DENIED,
     "invalid": grpc.StatusCode.INVALID_ARGUMENT,
+    "too_large": grpc.StatusCode.RESOURCE_EXHAUSTED,  # without RetryInfo: not to be retried (OTLP spec)
     "unavailable": grpc.StatusCode.UNAVAILABLE,
 }
 

@@ -1,9 +1,10 @@
 """POST /v1/traces — OTLP/HTTP, answered per the OTLP specification.
 
 200 only after commit (with partial_success when spans were refused); 400 undecodable, or
-data storage refuses (retrying it would fail again); 401/403 key problems; 413 too large;
-415 wrong media type or encoding; 503 with Retry-After when the writer is behind, too many
-bytes are in flight, a decoder process died or storage is down (the exporter retries those);
+data storage refuses (retrying it would fail again); 401/403 key problems; 413 too large (on the
+wire, inflated, or to decode within the in-flight memory budget); 415 wrong media type or
+encoding; 503 with Retry-After when the writer is behind, the in-flight memory budget is spent,
+a decoder process died or storage is down (the exporter retries those);
 500 (with a google.rpc.Status body, and logged) for anything unexpected.
 """
 
@@ -26,14 +27,14 @@ from access.resolver import Denied
 from core.permissions import Permission, Principal
 
 from collector.body import JSON, BodyError, content_encoding, inflate, media_type
-from collector.ingest import Refused, store, transient
+from collector.ingest import Refused, check_budget, store, transient
 from collector.service import IngestService
 
 log = logging.getLogger("causeline.collector")
 
 # google.rpc.Code for each HTTP status we answer with.
 _GRPC_CODES = {400: 3, 401: 16, 403: 7, 413: 8, 415: 3, 429: 8, 500: 13, 503: 14}
-_HTTP_STATUS = {"unauthenticated": 401, "forbidden": 403, "invalid": 400, "unavailable": 503}
+_HTTP_STATUS = {"unauthenticated": 401, "forbidden": 403, "invalid": 400, "too_large": 413, "unavailable": 503}
 
 
 def make_router(service: IngestService) -> APIRouter:
@@ -105,13 +106,14 @@ async def _export(service: IngestService, request: Request, project_id: int) -> 
     if declared and declared.isdigit() and int(declared) > limit:
         return _error(media, 413, f"body of {declared} bytes exceeds the {limit}-byte limit")
     try:
+        if declared and declared.isdigit() and encoding == "identity":
+            # Refused before reading it when it cannot fit now: an overload costs no body memory.
+            check_budget(service, media, int(declared))
         body = await _read_capped(request, limit)
         body = await to_thread.run_sync(inflate, body, encoding, limit)
+        stored = await store(service, body, media, project_id)
     except BodyError as exc:
         return _error(media, exc.status, exc.message)
-
-    try:
-        stored = await store(service, body, media, project_id)
     except Refused as exc:
         if exc.retry:
             return _error(media, 503, exc.message, retry_after=settings.retry_after_s)

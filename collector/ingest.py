@@ -21,10 +21,10 @@ from access.resolver import Denied
 from core.otlp import DecodeError
 from core.permissions import Permission, Principal
 
-from collector.service import IngestService, PreparationUnavailable
+from collector.service import Charge, IngestService, PreparationUnavailable, decode_cost
 from collector.writer import QueueFull, StorageRefused, WriterUnavailable
 
-Kind = Literal["unauthenticated", "forbidden", "invalid", "unavailable"]
+Kind = Literal["unauthenticated", "forbidden", "invalid", "too_large", "unavailable"]
 
 
 class Refused(Exception):
@@ -72,40 +72,64 @@ async def authorize(service: IngestService, authorization: str | None, x_key: st
         raise Refused(kind, refused.message) from None
 
 
+def check_budget(service: IngestService, media: str, size: int) -> None:
+    """Refused "too_large" when decoding a body of `size` bytes alone would exceed the in-flight
+    memory budget (it never fits), "unavailable" when it does not fit now."""
+    budget = service.inflight
+    cost = decode_cost(size, media)
+    if cost > budget.max_bytes:
+        raise Refused("too_large", f"decoding this {size}-byte body would take about {cost >> 20} MiB, more than "
+                                   f"the collector's in-flight memory budget ({budget.max_bytes >> 20} MiB): "
+                                   f"send smaller batches")
+    if not budget.has_room(cost):
+        raise Refused("unavailable", _no_room(service))
+
+
+def _no_room(service: IngestService) -> str:
+    budget = service.inflight
+    return f"too many request bytes in flight ({budget.used} of {budget.max_bytes} bytes of memory); retry later"
+
+
 async def store(service: IngestService, body: bytes, media: str, project_id: int) -> Stored:
-    """Decode an inflated body and return once its valid spans are committed."""
-    size = len(body)
-    if not service.inflight.try_acquire(size):
-        raise Refused("unavailable", f"too many request bytes in flight ({service.inflight.used} of "
-                                     f"{service.inflight.max_bytes}); retry later")
+    """Decode an inflated body and return once its valid spans are committed. The body is charged
+    its decoding cost against the in-flight budget, then body plus encoded rows until commit."""
+    check_budget(service, media, len(body))
+    charge = service.inflight.try_acquire(decode_cost(len(body), media))
+    if charge is None:
+        raise Refused("unavailable", _no_room(service))
     try:
-        return await _store(service, body, media, project_id)
+        return await _store(service, body, media, project_id, charge)
     finally:
-        service.inflight.release(size)
+        charge.release()
 
 
-async def _store(service: IngestService, body: bytes, media: str, project_id: int) -> Stored:
+async def _store(service: IngestService, body: bytes, media: str, project_id: int, charge: Charge) -> Stored:
     overrides = await to_thread.run_sync(service.overrides, project_id)
     prep_started = time.perf_counter()
+    service.writer.expect()
     try:
-        prepared = await service.prepare(body, media, project_id, overrides)
-    except DecodeError as exc:
-        raise Refused("invalid", str(exc)) from None
-    service.metrics.prepare_seconds.observe(time.perf_counter() - prep_started)
-    service.metrics.spans_rejected.inc(prepared.rejected)
-
-    if prepared.rows:
         try:
-            future = service.writer.submit(prepared.rows, prepared.edges)
+            ready = await service.prepare(body, media, project_id, overrides)
+        except DecodeError as exc:
+            raise Refused("invalid", str(exc)) from None
+        charge.lower(len(body) + ready.data.nbytes)
+        service.metrics.prepare_seconds.observe(time.perf_counter() - prep_started)
+        service.metrics.spans_rejected.inc(ready.rejected)
+        if not ready.data.count:
+            return Stored(ready.rejected, ready.error_message)
+        try:
+            future = service.writer.submit(ready.data)
         except QueueFull as exc:
             raise Refused("unavailable", f"ingest queue is full ({exc}); retry later") from None
         except WriterUnavailable as exc:
             raise Refused("unavailable", str(exc)) from None
-        try:
-            await asyncio.wrap_future(future)
-        except WriterUnavailable as exc:
-            raise Refused("unavailable", f"{exc}; nothing from this request was stored, retry") from None
-        except StorageRefused as exc:
-            raise Refused("invalid", f"{exc}; nothing from this request was stored") from None
-        service.metrics.spans_received.inc(len(prepared.rows))
-    return Stored(prepared.rejected, prepared.error_message)
+    finally:
+        service.writer.arrived()
+    try:
+        await asyncio.wrap_future(future)
+    except WriterUnavailable as exc:
+        raise Refused("unavailable", f"{exc}; nothing from this request was stored, retry") from None
+    except StorageRefused as exc:
+        raise Refused("invalid", f"{exc}; nothing from this request was stored") from None
+    service.metrics.spans_received.inc(ready.data.count)
+    return Stored(ready.rejected, ready.error_message)

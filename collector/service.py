@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -25,7 +26,8 @@ from core.settings import Settings
 from core.ttl_cache import TTLCache
 from db.queries.prices import price_overrides
 
-from collector.pipeline import Prepared, prepare, warm_up
+from collector.body import JSON, PROTOBUF
+from collector.pipeline import Ready, prepare_copy, release_large_buffers, warm_up
 from collector.writer import BatchWriter
 
 log = logging.getLogger("causeline.collector")
@@ -33,27 +35,70 @@ log = logging.getLogger("causeline.collector")
 PRICE_CACHE_SECONDS = 30.0
 
 
-class InflightBudget:
-    """Bytes of request bodies being decoded or waiting to be committed, bounded.
+# Peak memory of decoding a body, per byte of (decompressed) body: the Python objects of the parse,
+# the normalized spans and the encoded rows. Measured on the largest ratios found (a fresh
+# process decoding one body, peak RSS growth / body size): protobuf with many small attributes
+# 16.7x (a realistic agent workload: 11x); OTLP/JSON spans of 512 attributes 12.7x, JSON of bare
+# empty objects 22x.
+DECODE_COST = {PROTOBUF: 17, JSON: 24}
 
-    One request larger than the whole budget still passes when nothing else is in flight
-    (like the span queue), or it could never be accepted."""
+
+def decode_cost(nbytes: int, media: str) -> int:
+    """Memory a body of `nbytes` may take while it is decoded."""
+    return nbytes * DECODE_COST.get(media, max(DECODE_COST.values()))
+
+
+class InflightBudget:
+    """Memory held by requests in flight, in bytes, bounded: a body waiting for a decoder or being
+    decoded is charged decode_cost(); once decoded, until commit, its body and encoded rows.
+
+    A request that could never fit (its charge alone exceeds the budget) is refused for good
+    (413): letting it pass alone would break the bound."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.used = 0
         self._lock = threading.Lock()
 
-    def try_acquire(self, nbytes: int) -> bool:
-        with self._lock:
-            if self.used and self.used + nbytes > self.max_bytes:
-                return False
-            self.used += nbytes
-            return True
+    def has_room(self, nbytes: int) -> bool:
+        return self.used + nbytes <= self.max_bytes
 
-    def release(self, nbytes: int) -> None:
+    def try_acquire(self, nbytes: int) -> Charge | None:
         with self._lock:
-            self.used = max(0, self.used - nbytes)
+            if self.used + nbytes > self.max_bytes:
+                return None
+            self.used += nbytes
+            return Charge(self, nbytes)
+
+    def _change(self, delta: int) -> None:
+        with self._lock:
+            self.used = max(0, self.used + delta)
+
+
+class Charge:
+    """One request's share of the InflightBudget."""
+
+    def __init__(self, budget: InflightBudget, nbytes: int) -> None:
+        self._budget = budget
+        self.nbytes = nbytes
+
+    def lower(self, nbytes: int) -> None:
+        """Charge `nbytes` from now on (once decoded, a request holds far less than decoding took)."""
+        self._budget._change(nbytes - self.nbytes)
+        self.nbytes = nbytes
+
+    def release(self) -> None:
+        self._budget._change(-self.nbytes)
+        self.nbytes = 0
+
+
+def decode_processes(settings: Settings) -> int:
+    """Decoder worker processes: CAUSELINE_INGEST_PROCESSES, or when unset (None/0) one per CPU.
+
+    One per CPU, not CPU - 1: decoding and PostgreSQL take turns on the cores (a batch's rows are
+    decoded while the previous batch commits), and the collector's main process only forwards bytes."""
+    configured = settings.ingest_processes
+    return configured if configured else max(1, os.cpu_count() or 1)
 
 
 class PreparationUnavailable(Exception):
@@ -100,8 +145,12 @@ def _metrics(writer: BatchWriter) -> Metrics:
 
 
 class IngestService:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], writer: BatchWriter) -> None:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], writer: BatchWriter,
+                 processes: int | None = None) -> None:
+        """`processes`: decoder worker processes (default: decode_processes(settings)); 0 decodes in
+        the collector's threads (tests that patch the pipeline)."""
         self.settings = settings
+        self.processes = decode_processes(settings) if processes is None else processes
         self.writer = writer
         self.limits = Limits(
             max_attribute_chars=settings.max_attribute_value_chars,
@@ -123,10 +172,11 @@ class IngestService:
                 return price_overrides(session, project_id)
         return self._prices.get_or_load(project_id, load)
 
-    async def prepare(self, body: bytes, media: str, project_id: int, overrides: list[PriceOverride]) -> Prepared:
-        """Decode, normalize and price off the event loop: in a worker process when configured
-        (CPU parallelism beyond the GIL), else in a thread."""
-        call = functools.partial(prepare, body, media, project_id=project_id, limits=self.limits, overrides=overrides)
+    async def prepare(self, body: bytes, media: str, project_id: int, overrides: list[PriceOverride]) -> Ready:
+        """Decode, normalize, price and encode off the event loop: in a worker process (CPU
+        parallelism beyond the GIL), or in a thread when there is no pool."""
+        call = functools.partial(prepare_copy, body, media, project_id=project_id, limits=self.limits,
+                                 overrides=overrides)
         pool = self._processes
         if pool is not None:
             try:
@@ -138,7 +188,8 @@ class IngestService:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the process already runs threads (writer, event loop helpers).
-        return ProcessPoolExecutor(self.settings.ingest_processes, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=release_large_buffers)
 
     def _replace_pool(self, broken: ProcessPoolExecutor) -> None:
         """Swap a broken pool for a fresh one, once, however many requests saw it break."""
@@ -153,9 +204,10 @@ class IngestService:
             pass
 
     def start(self) -> None:
-        if self.settings.ingest_processes:
+        release_large_buffers()
+        if self.processes:
             self._processes = self._new_pool()
-            for warmed in [self._processes.submit(warm_up) for _ in range(self.settings.ingest_processes)]:
+            for warmed in [self._processes.submit(warm_up) for _ in range(self.processes)]:
                 warmed.result(timeout=120)
         self.writer.start()
 

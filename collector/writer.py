@@ -1,9 +1,13 @@
-"""Bounded queue and the batch writer thread.
+"""Bounded queue and the batch writer threads.
 
-Requests hand over already-normalized rows and wait on a Future that resolves only
-after the batch holding their rows is committed (group commit: many requests, one
-transaction). When more spans wait than the bound allows, submit() refuses at once
+Requests hand over their rows, already encoded as COPY data (db.ingest.Encoded), and wait on a
+Future that resolves only after the batch holding their rows is committed (group commit: many
+requests, one transaction). When more spans wait than the bound allows, submit() refuses at once
 (the HTTP layer answers 503 + Retry-After), so memory stays bounded.
+
+Several writer threads (`connections`), each with its own PostgreSQL connection, take batches from
+the one queue: while one transaction waits for its commit to be flushed, another is being written.
+Deduplication and rollups stay exact: both are decided by the database inside each transaction.
 
 Failures are told apart so that one client's bad data never fails the others:
 - storage is unreachable or the transaction hit a transient conflict (connection errors,
@@ -23,12 +27,12 @@ import time
 from collections import deque
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable
 
 import psycopg
 
 from core.settings import Settings
-from db.ingest import WriteResult, prepare_connection, write_batch
+from db.ingest import Encoded, WriteResult, prepare_connection, write_encoded
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,10 @@ class WriterUnavailable(Exception):
 class StorageRefused(Exception):
     """PostgreSQL refused this request's data (not retryable: the same data fails again)."""
 
+
+# Writer threads, each with its own connection: two keep PostgreSQL busy while one transaction
+# waits for its commit to be flushed (more mostly adds lock waits on the shared rollup rows).
+DEFAULT_CONNECTIONS = 2
 
 # SQLSTATE classes that say "this data", not "this moment": 22 data exception,
 # 23 integrity constraint violation, 54 program limit exceeded (e.g. index row size).
@@ -88,8 +96,7 @@ def _resolve(future: Future, result=None, exception: BaseException | None = None
 
 @dataclass
 class _Item:
-    rows: Sequence[tuple]
-    edges: Sequence[tuple]
+    data: Encoded
     future: Future = field(default_factory=Future)
 
 
@@ -107,26 +114,31 @@ class WriterStats:
 class BatchWriter:
     def __init__(
         self, conninfo: str, *, max_queue_spans: int, batch_max_spans: int, batch_max_wait_ms: int,
-        connect: Callable[[str], psycopg.Connection] = psycopg.connect,
+        connections: int = 2, connect: Callable[[str], psycopg.Connection] = psycopg.connect,
     ) -> None:
         self._conninfo = conninfo
         self._connect = connect
         self.max_queue_spans = max_queue_spans
+        self.connections = max(1, connections)
         self._batch_max_spans = batch_max_spans
         self._batch_wait = batch_max_wait_ms / 1000
         self._items: deque[_Item] = deque()
         self._queued_spans = 0
+        self._queued_bytes = 0
+        self._expected = 0  # requests being decoded: worth waiting for when filling a batch
         self._cond = threading.Condition()
         self._stopping = False
-        self._thread: threading.Thread | None = None
-        self._conn: psycopg.Connection | None = None
+        self._threads: list[threading.Thread] = []
+        self._local = threading.local()  # each writer thread's own connection
+        self._stats_lock = threading.Lock()
         self.stats = WriterStats()
 
     @classmethod
     def from_settings(cls, conninfo: str, settings: Settings) -> BatchWriter:
         """The writer `causeline serve` runs; tests build theirs the same way."""
         return cls(conninfo, max_queue_spans=settings.queue_max_spans, batch_max_spans=settings.batch_max_spans,
-                   batch_max_wait_ms=settings.batch_max_wait_ms)
+                   batch_max_wait_ms=settings.batch_max_wait_ms,
+                   connections=settings.writer_connections)
 
     # -- producer side ---------------------------------------------------------------------------
 
@@ -134,24 +146,42 @@ class BatchWriter:
     def queued_spans(self) -> int:
         return self._queued_spans
 
-    def submit(self, rows: Sequence[tuple], edges: Sequence[tuple]) -> Future:
-        item = _Item(rows, edges)
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
+
+    def expect(self) -> None:
+        """A request started decoding: a batch being filled may wait for it (see arrived())."""
+        with self._cond:
+            self._expected += 1
+
+    def arrived(self) -> None:
+        """That request was submitted, or will not be."""
+        with self._cond:
+            self._expected = max(0, self._expected - 1)
+            self._cond.notify_all()
+
+    def submit(self, data: Encoded) -> Future:
+        item = _Item(data)
         with self._cond:
             if self._stopping:
                 raise WriterUnavailable("the collector is shutting down")
             # An empty queue always takes one request, however large, or it could never pass.
-            if self._queued_spans and self._queued_spans + len(rows) > self.max_queue_spans:
+            if self._queued_spans and self._queued_spans + data.count > self.max_queue_spans:
                 raise QueueFull(f"{self._queued_spans} spans are waiting to be written")
             self._items.append(item)
-            self._queued_spans += len(rows)
+            self._queued_spans += data.count
+            self._queued_bytes += data.nbytes
             self._cond.notify()
         return item.future
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="causeline-writer", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name=f"causeline-writer-{n}", daemon=True)
+                         for n in range(self.connections)]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Write what is queued, then stop. Anything still queued after `timeout` is failed, not lost:
@@ -159,18 +189,18 @@ class BatchWriter:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         with self._cond:
             leftover = list(self._items)
             self._items.clear()
             self._queued_spans = 0
+            self._queued_bytes = 0
         for item in leftover:
             _resolve(item.future, exception=WriterUnavailable("the collector stopped before writing this batch"))
-        if thread is None or not thread.is_alive():  # else the writer still owns its connection
-            self._thread = None
-            self._drop_connection()
+        # A thread still alive owns its connection (and closes it when it ends).
+        self._threads = [thread for thread in self._threads if thread.is_alive()]
 
     # -- consumer side ---------------------------------------------------------------------------
 
@@ -181,58 +211,65 @@ class BatchWriter:
                     self._cond.wait()
                 if not self._items:
                     return []
-                # Give concurrent requests a moment to join this transaction.
+                # Give requests being decoded a moment to join this transaction; none is waited
+                # for when every request in flight is queued already.
                 deadline = time.monotonic() + self._batch_wait
-                while self._queued_spans < self._batch_max_spans and not self._stopping:
+                while self._queued_spans < self._batch_max_spans and self._expected and not self._stopping:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
-                batch, count = [], 0
-                while self._items and (not batch or count + len(self._items[0].rows) <= self._batch_max_spans):
+                batch, count, nbytes = [], 0, 0
+                while self._items and (not batch or count + self._items[0].data.count <= self._batch_max_spans):
                     item = self._items.popleft()
-                    count += len(item.rows)
+                    count += item.data.count
+                    nbytes += item.data.nbytes
                     # A request that gave up (client gone, cancelled) is not written: it was never
                     # acknowledged. Past this call its future can no longer be cancelled.
                     if item.future.set_running_or_notify_cancel():
                         batch.append(item)
                 self._queued_spans -= count
+                self._queued_bytes -= nbytes
                 if batch:
                     return batch
 
     def _run(self) -> None:
-        while True:
-            batch: list[_Item] = []
-            try:
-                batch = self._take_batch()
-                if not batch:
-                    return
-                self._write(batch)
-            except BaseException as exc:  # noqa: BLE001 - the writer thread must never die silently
-                log.exception("writer failed unexpectedly; failing its current batch and continuing")
-                self.stats.failures += 1
-                self._drop_connection()
-                for item in batch:
-                    _resolve(item.future, exception=WriterUnavailable(f"storage unavailable: {type(exc).__name__}"))
-                if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit
-                    raise
-                time.sleep(0.05)  # do not spin if the failure repeats
+        try:
+            while True:
+                batch: list[_Item] = []
+                try:
+                    batch = self._take_batch()
+                    if not batch:
+                        return
+                    self._write(batch)
+                except BaseException as exc:  # noqa: BLE001 - a writer thread must never die silently
+                    log.exception("writer failed unexpectedly; failing its current batch and continuing")
+                    with self._stats_lock:
+                        self.stats.failures += 1
+                    self._drop_connection()
+                    for item in batch:
+                        _resolve(item.future, exception=WriterUnavailable(f"storage unavailable: {type(exc).__name__}"))
+                    if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit
+                        raise
+                    time.sleep(0.05)  # do not spin if the failure repeats
+        finally:
+            self._drop_connection()
 
     def _write(self, batch: list[_Item]) -> None:
-        rows = [row for item in batch for row in item.rows]
-        edges = [edge for item in batch for edge in item.edges]
+        spans = sum(item.data.count for item in batch)
         started = time.perf_counter()
         try:
-            result = self._write_with_retry(rows, edges)
+            result = self._write_with_retry([item.data for item in batch])
         except Exception as exc:  # noqa: BLE001 - every failure is reported to the waiting requests
-            self.stats.failures += 1
+            with self._stats_lock:
+                self.stats.failures += 1
             if is_data_error(exc):
                 log.warning("batch of %d spans refused by storage (%s); writing its %d request(s) one by one",
-                            len(rows), refusal_message(exc), len(batch))
+                            spans, refusal_message(exc), len(batch))
                 self._keep_connection_if_clean()
                 self._write_each(batch, exc)
                 return
-            log.warning("batch of %d spans not written: %s", len(rows), exc)
+            log.warning("batch of %d spans not written: %s", spans, exc)
             self._drop_connection()
             for item in batch:
                 _resolve(item.future, exception=WriterUnavailable(f"storage unavailable: {type(exc).__name__}"))
@@ -249,13 +286,13 @@ class BatchWriter:
         for index, item in enumerate(batch):
             started = time.perf_counter()
             try:
-                result = self._write_with_retry(item.rows, item.edges)
+                result = self._write_with_retry([item.data])
             except Exception as exc:  # noqa: BLE001
                 if is_data_error(exc):
                     self._keep_connection_if_clean()
                     self._refuse(item, exc)
                     continue
-                log.warning("request of %d spans not written: %s", len(item.rows), exc)
+                log.warning("request of %d spans not written: %s", item.data.count, exc)
                 self._drop_connection()
                 for rest in batch[index:]:
                     _resolve(rest.future, exception=WriterUnavailable(f"storage unavailable: {type(exc).__name__}"))
@@ -265,23 +302,25 @@ class BatchWriter:
 
     def _refuse(self, item: _Item, exc: BaseException) -> None:
         message = refusal_message(exc)
-        log.warning("request of %d spans refused: %s", len(item.rows), message)
-        self.stats.requests_refused += 1
+        log.warning("request of %d spans refused: %s", item.data.count, message)
+        with self._stats_lock:
+            self.stats.requests_refused += 1
         _resolve(item.future, exception=StorageRefused(message))
 
     def _count(self, result: WriteResult, elapsed: float) -> None:
-        self.stats.batches += 1
-        self.stats.spans_written += result.inserted
-        self.stats.spans_duplicate += result.received - result.inserted
-        self.stats.last_batch_seconds = elapsed
-        self.stats.write_seconds_total += elapsed
+        with self._stats_lock:
+            self.stats.batches += 1
+            self.stats.spans_written += result.inserted
+            self.stats.spans_duplicate += result.received - result.inserted
+            self.stats.last_batch_seconds = elapsed
+            self.stats.write_seconds_total += elapsed
 
-    def _write_with_retry(self, rows, edges) -> WriteResult:
+    def _write_with_retry(self, batch: list[Encoded]) -> WriteResult:
         # Deadlocks between collectors sharing a database are transient: the transaction
         # rolled back entirely, so running it again is safe.
         for attempt in range(3):
             try:
-                return write_batch(self._connection(), rows, edges)
+                return write_encoded(self._connection(), batch)
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                 if attempt == 2:
                     raise
@@ -289,14 +328,16 @@ class BatchWriter:
         raise AssertionError("unreachable")
 
     def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = self._connect(self._conninfo)
-            prepare_connection(self._conn)
-        return self._conn
+        """This writer thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._local.conn = self._connect(self._conninfo)
+            prepare_connection(conn)
+        return conn
 
     def _keep_connection_if_clean(self) -> None:
-        """After a data error write_batch rolled back: keep the connection unless it is not idle."""
-        conn = self._conn
+        """After a data error write_encoded rolled back: keep the connection unless it is not idle."""
+        conn = getattr(self._local, "conn", None)
         if conn is None:
             return
         try:
@@ -307,9 +348,10 @@ class BatchWriter:
             self._drop_connection()
 
     def _drop_connection(self) -> None:
-        if self._conn is not None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
             try:
-                self._conn.close()
+                conn.close()
             except Exception:  # noqa: BLE001 - already broken
                 pass
-            self._conn = None
+            self._local.conn = None

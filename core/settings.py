@@ -34,19 +34,23 @@ class Settings(BaseSettings):
 
     # Ingest
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Request body cap, before and after decompression (413 beyond).")
-    ingest_processes: int = Field(
-        default=0, ge=0, le=64,
-        description="Worker processes that decode, normalize and price request bodies; 0 does it in the collector's "
-                    "threads. On a dedicated host, cores minus one lifts the one-core limit of Python's GIL.",
+    ingest_processes: int | None = Field(
+        default=None, ge=0, le=64,
+        description="Worker processes that decode, normalize, price and encode request bodies; unset or 0: one per CPU.",
+    )
+    writer_connections: int = Field(
+        default=2, ge=1, le=16,
+        description="Writer threads, each with its own PostgreSQL connection; while one transaction's commit is "
+                    "flushed, the next is written.",
     )
     queue_max_spans: int = Field(default=200_000, ge=1, description="Spans accepted but not yet committed; beyond it ingest answers 503.")
     max_inflight_bytes: int = Field(
         default=512 * 1024 * 1024, ge=1024 * 1024,
-        description="Decompressed request bytes being decoded or waiting to be committed; beyond it ingest answers 503 "
-                    "(one request larger than this still passes when nothing else is in flight).",
+        description="Memory the requests in flight may hold: decoding cost (17x protobuf, 24x JSON body), then body "
+                    "plus encoded rows until commit; beyond it 503; a body whose decoding cost alone exceeds it gets 413.",
     )
     batch_max_spans: int = Field(default=20_000, ge=1, description="Most spans the writer commits in one transaction.")
-    batch_max_wait_ms: int = Field(default=20, ge=0, description="How long the writer waits to fill a batch once it has some spans.")
+    batch_max_wait_ms: int = Field(default=20, ge=0, description="How long a writer waits for requests still being decoded to join its batch (it waits only while some are).")
     retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503 when the queue is full.")
     max_attribute_value_chars: int = Field(default=64 * 1024, ge=256, description="String values (attributes, names, messages) longer than this many characters are truncated with a marker.")
     max_attributes_per_span: int = Field(default=512, ge=16, description="Attributes beyond this are dropped and counted on the span.")

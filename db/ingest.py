@@ -1,7 +1,9 @@
 """The ingest write path: COPY into staging, insert what is new, roll up only what was inserted.
 
 One transaction per batch:
-  1. binary COPY of span rows and link edges into session-local staging tables;
+  1. COPY of span rows and link edges into session-local staging tables, in PostgreSQL's text
+     COPY format encoded ahead of time (encode(), in the decoder worker processes: the collector's
+     main process only forwards the bytes);
   2. one statement: INSERT ... ON CONFLICT DO NOTHING RETURNING, and from the returned
      rows (the ones really inserted) the trace rollups, the model-call rollups
      (usage_rollups), the tool rollups (tool_rollups) and the parent edges — so a redelivered span is stored once and counted once;
@@ -17,7 +19,6 @@ from typing import Iterable, Sequence
 
 import orjson
 import psycopg
-from psycopg import sql
 
 from core.coerce import as_count
 from core.latency import BOUNDS_NS, BUCKETS
@@ -249,6 +250,18 @@ ON CONFLICT DO NOTHING
 
 
 @dataclass(frozen=True)
+class Encoded:
+    """One request's rows as COPY data for stage_spans and stage_edges (text format, UTF-8)."""
+    spans: bytes
+    edges: bytes
+    count: int  # span rows
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.spans) + len(self.edges)
+
+
+@dataclass(frozen=True)
 class WriteResult:
     received: int
     inserted: int
@@ -316,29 +329,90 @@ def prepare_connection(conn: psycopg.Connection) -> None:
 
 
 def write_batch(conn: psycopg.Connection, span_rows: Sequence[tuple], edges: Sequence[tuple]) -> WriteResult:
+    """Write and commit rows (see write_encoded)."""
+    return write_encoded(conn, [encode(span_rows, edges)])
+
+
+def write_encoded(conn: psycopg.Connection, batch: Sequence[Encoded]) -> WriteResult:
     """Write and commit one batch. On any error the transaction is rolled back and the error raised:
     nothing of the batch is acknowledged, and a redelivery is safe."""
     try:
         with conn.cursor() as cur:
-            _copy(cur, "stage_spans", STAGE_SPAN_COLUMNS, span_rows)
-            if edges:
-                _copy(cur, "stage_edges", STAGE_EDGE_COLUMNS, edges)
+            _copy(cur, _COPY_SPANS, [item.spans for item in batch])
+            has_edges = any(item.edges for item in batch)
+            if has_edges:
+                _copy(cur, _COPY_EDGES, [item.edges for item in batch])
             cur.execute(_WRITE_SQL)
             inserted, traces_touched, _, _ = cur.fetchone()
-            if edges:
+            if has_edges:
                 cur.execute(_EDGE_SQL)
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
-    return WriteResult(len(span_rows), inserted, traces_touched)
+    return WriteResult(sum(item.count for item in batch), inserted, traces_touched)
 
 
-def _copy(cur: psycopg.Cursor, table: str, columns, rows: Sequence[tuple]) -> None:
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns),
-    )
+def _copy_statement(table: str, columns) -> str:
+    return f"COPY {table} ({', '.join(name for name, _ in columns)}) FROM STDIN"
+
+
+_COPY_SPANS = _copy_statement("stage_spans", STAGE_SPAN_COLUMNS)
+_COPY_EDGES = _copy_statement("stage_edges", STAGE_EDGE_COLUMNS)
+
+
+def _copy(cur: psycopg.Cursor, statement: str, chunks: Iterable[bytes]) -> None:
     with cur.copy(statement) as copy:
-        copy.set_types([typ for _, typ in columns])
-        for row in rows:
-            copy.write_row(row)
+        for chunk in chunks:
+            if chunk:
+                copy.write(chunk)
+
+
+# -- text COPY format ---------------------------------------------------------------------------
+# Encoded in Python (psycopg formats only for a live connection, and the decoder processes have
+# none). Text, not binary: no per-type wire formats (numeric), and as fast to produce here.
+
+def encode(span_rows: Sequence[tuple], edges: Sequence[tuple] = ()) -> Encoded:
+    return Encoded(_copy_text(span_rows), _copy_text(edges), len(span_rows))
+
+
+def _copy_field(value) -> str:
+    """The uncommon types (the hot path in _copy_text handles exact str, None, bytes and int)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "\\\\x" + bytes(value).hex()
+    if isinstance(value, bool):  # never a number here: PostgreSQL refuses it rather than coercing it
+        text = "true" if value else "false"
+    else:
+        text = str(value)  # Decimal, str subclasses
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _copy_text(rows: Iterable[tuple]) -> bytes:
+    """Rows in PostgreSQL's text COPY format: tab-separated, \\N for NULL, backslash escapes.
+
+    A string PostgreSQL cannot store (a lone surrogate) is passed through as invalid UTF-8 so that
+    PostgreSQL refuses the request's data (400), as it would have refused the value itself."""
+    lines = []
+    for row in rows:
+        fields = []
+        add = fields.append
+        for value in row:
+            kind = type(value)
+            if kind is str:
+                if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+                    value = (value.replace("\\", "\\\\").replace("\t", "\\t")
+                             .replace("\n", "\\n").replace("\r", "\\r"))
+                add(value)
+            elif value is None:
+                add("\\N")
+            elif kind is bytes:
+                add("\\\\x" + value.hex())  # bytea hex input, its backslash escaped for COPY
+            elif kind is int:
+                add(str(value))
+            else:
+                add(_copy_field(value))
+        lines.append("\t".join(fields))
+    if not lines:
+        return b""
+    lines.append("")
+    return "\n".join(lines).encode("utf-8", "surrogatepass")

@@ -37,7 +37,8 @@ def make_settings(database_url: str, **overrides) -> Settings:
 def start_collector(database_url, engine, sessionmaker, project, *, settings=None, writer=None, start_writer=True):
     settings = settings or make_settings(database_url)
     writer = writer or BatchWriter.from_settings(libpq_url(database_url), settings)
-    service = IngestService(settings, sessionmaker, writer)
+    # Decoded in the collector's threads unless the test asks for worker processes (faster start-up).
+    service = IngestService(settings, sessionmaker, writer, processes=settings.ingest_processes)
     if start_writer:
         service.start()
     app = create_app(settings, engine=engine, ingest=service, parts=("collector", "api"))

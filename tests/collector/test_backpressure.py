@@ -80,28 +80,57 @@ def big_body(nbytes: int) -> bytes:
     return P.request([P.span(tid, P.span_id(), attributes=attributes)]).SerializeToString()
 
 
-def test_inflight_bytes_are_bounded_with_503_then_drain(database_url, engine, sessionmaker, project):
-    settings = make_settings(database_url, max_inflight_bytes=1024 * 1024, retry_after_s=4)
+def test_inflight_memory_is_bounded_with_503_then_drain(database_url, engine, sessionmaker, project):
+    budget = 4 * 1024 * 1024
+    settings = make_settings(database_url, max_inflight_bytes=budget, retry_after_s=4)
     service, app = start_collector(database_url, engine, sessionmaker, project, settings=settings, start_writer=False)
     headers = {**PB, "authorization": f"Bearer {project[1]}"}
     with live_server(app) as url:
-        # Larger than the whole budget, but nothing else is in flight: accepted (it waits for the writer).
-        first_result = {}
-        first = threading.Thread(target=lambda: first_result.update(
-            r=httpx.post(f"{url}/v1/traces", content=big_body(1_200_000), headers=headers, timeout=30)))
-        first.start()
-        while service.writer.queued_spans < 1:
-            threading.Event().wait(0.01)
-        assert service.inflight.used > 1024 * 1024
-        refused = httpx.post(f"{url}/v1/traces", content=big_body(100_000), headers=headers, timeout=30)
-        assert refused.status_code == 503 and refused.headers["retry-after"] == "4"
+        # The writer is not started: accepted requests hold their memory until commit.
+        waiting: list[threading.Thread] = []
+        answers: list[httpx.Response] = []
+        refused = None
+        for _ in range(60):
+            if refused is not None:
+                break
+            before = len(service.writer._items)
+            thread = threading.Thread(target=lambda: answers.append(
+                httpx.post(f"{url}/v1/traces", content=big_body(120_000), headers=headers, timeout=60)))
+            thread.start()
+            while len(service.writer._items) == before and thread.is_alive():
+                threading.Event().wait(0.01)
+            if thread.is_alive():
+                waiting.append(thread)
+            else:
+                thread.join()
+                refused = answers.pop()
+        assert refused is not None and refused.status_code == 503 and refused.headers["retry-after"] == "4"
         assert "bytes in flight" in status_pb2.Status.FromString(refused.content).message
+        assert 0 < service.inflight.used <= budget and len(waiting) >= 2
         service.start()
-        first.join(30)
-        assert first_result["r"].status_code == 200
+        for thread in waiting:
+            thread.join(60)
+        assert [a.status_code for a in answers] == [200] * len(waiting)
         assert service.inflight.used == 0
-        retried = httpx.post(f"{url}/v1/traces", content=big_body(100_000), headers=headers, timeout=30)
+        retried = httpx.post(f"{url}/v1/traces", content=big_body(120_000), headers=headers, timeout=30)
         assert retried.status_code == 200
     service.stop()
     with engine.connect() as conn:
-        assert conn.execute(text("select count(*) from spans")).scalar_one() == 2
+        assert conn.execute(text("select count(*) from spans")).scalar_one() == len(waiting) + 1
+
+
+def test_a_body_too_large_to_decode_within_the_budget_is_a_413(database_url, engine, sessionmaker, project):
+    settings = make_settings(database_url, max_inflight_bytes=1024 * 1024)
+    service, app = start_collector(database_url, engine, sessionmaker, project, settings=settings)
+    headers = {**PB, "authorization": f"Bearer {project[1]}"}
+    try:
+        with live_server(app) as url:
+            # 120 kB of protobuf may take 2 MB to decode: it could never fit, so no retry would help.
+            response = httpx.post(f"{url}/v1/traces", content=big_body(120_000), headers=headers, timeout=30)
+            assert response.status_code == 413 and "retry-after" not in response.headers
+            assert "in-flight memory budget" in status_pb2.Status.FromString(response.content).message
+            assert service.inflight.used == 0
+    finally:
+        service.stop()
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from spans")).scalar_one() == 0

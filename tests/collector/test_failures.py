@@ -14,13 +14,14 @@ import pytest
 from google.rpc import status_pb2
 from sqlalchemy import text
 
+from collector import pipeline
 from collector import service as service_module
 from collector.writer import BatchWriter, StorageRefused
 from core.normalize import normalize
 from core.otlp import decode_protobuf
 from core.pricing import price_span
 from db.engine import libpq_url, make_engine, make_sessionmaker
-from db.ingest import STAGE_SPAN_COLUMNS, span_row
+from db.ingest import STAGE_SPAN_COLUMNS, encode, span_row
 from tests import otlp_payloads as P
 from tests.collector.conftest import make_settings, start_collector
 from tests.live import live_server
@@ -58,12 +59,12 @@ class CountingConnect:
 def test_bad_request_in_a_batch_fails_alone_with_a_precise_refusal(database_url, engine, project):
     connect = CountingConnect()
     writer = BatchWriter(libpq_url(database_url), max_queue_spans=1000, batch_max_spans=1000,
-                         batch_max_wait_ms=1, connect=connect)
+                         batch_max_wait_ms=1, connections=1, connect=connect)
     good1, rows1 = rows_for(project[0])
     bad, rows2 = rows_for(project[0])
     good2, rows3 = rows_for(project[0])
     # Queued before the writer starts: all three land in one group-commit batch.
-    futures = [writer.submit(rows1, []), writer.submit(poison(rows2), []), writer.submit(rows3, [])]
+    futures = [writer.submit(encode(rows1)), writer.submit(encode(poison(rows2))), writer.submit(encode(rows3))]
     writer.start()
     try:
         assert futures[0].result(10).inserted == 2
@@ -71,7 +72,7 @@ def test_bad_request_in_a_batch_fails_alone_with_a_precise_refusal(database_url,
             futures[1].result(10)
         assert futures[2].result(10).inserted == 2
         # A data error is no outage: the connection is kept.
-        assert writer.submit(rows_for(project[0])[1], []).result(10).inserted == 2
+        assert writer.submit(encode(rows_for(project[0])[1])).result(10).inserted == 2
     finally:
         writer.stop()
     assert connect.calls == 1
@@ -80,14 +81,11 @@ def test_bad_request_in_a_batch_fails_alone_with_a_precise_refusal(database_url,
 
 
 def test_refused_data_is_a_400_not_a_503(database_url, engine, sessionmaker, project, monkeypatch):
-    real_prepare = service_module.prepare
+    def prepare_poisoned(body, media, *, project_id, limits, overrides):
+        prepared = pipeline.prepare(body, media, project_id=project_id, limits=limits, overrides=overrides)
+        return pipeline.Ready(encode(poison(prepared.rows), prepared.edges), prepared.rejected, prepared.error_message)
 
-    def prepare_poisoned(*args, **kwargs):
-        prepared = real_prepare(*args, **kwargs)
-        prepared.rows = poison(prepared.rows)
-        return prepared
-
-    monkeypatch.setattr(service_module, "prepare", prepare_poisoned)
+    monkeypatch.setattr(service_module, "prepare_copy", prepare_poisoned)
     service, app = start_collector(database_url, engine, sessionmaker, project)
     try:
         with live_server(app) as url:
@@ -104,13 +102,13 @@ def test_refused_data_is_a_400_not_a_503(database_url, engine, sessionmaker, pro
 def test_a_cancelled_request_does_not_kill_the_writer(database_url, engine, project):
     writer = BatchWriter(libpq_url(database_url), max_queue_spans=1000, batch_max_spans=1000, batch_max_wait_ms=1)
     gone_tid, gone_rows = rows_for(project[0])
-    gone = writer.submit(gone_rows, [])
+    gone = writer.submit(encode(gone_rows))
     assert gone.cancel()  # what asyncio.wrap_future does when the HTTP request is cancelled
     writer.start()
     try:
         tid, rows = rows_for(project[0])
-        assert writer.submit(rows, []).result(10).inserted == 2
-        assert writer._thread.is_alive()
+        assert writer.submit(encode(rows)).result(10).inserted == 2
+        assert all(thread.is_alive() for thread in writer._threads)
     finally:
         writer.stop()
         writer.stop()  # idempotent
@@ -119,7 +117,7 @@ def test_a_cancelled_request_does_not_kill_the_writer(database_url, engine, proj
 
 def test_stop_with_cancelled_requests_still_queued(database_url, project):
     writer = BatchWriter(libpq_url(database_url), max_queue_spans=1000, batch_max_spans=1000, batch_max_wait_ms=1)
-    cancelled, waiting = writer.submit(rows_for(project[0])[1], []), writer.submit(rows_for(project[0])[1], [])
+    cancelled, waiting = writer.submit(encode(rows_for(project[0])[1])), writer.submit(encode(rows_for(project[0])[1]))
     cancelled.cancel()
     writer.stop()  # never started: everything queued is failed, the cancelled one skipped
     assert cancelled.cancelled()
@@ -142,8 +140,8 @@ def test_writer_survives_an_unexpected_error(database_url, engine, project, monk
     writer.start()
     try:
         with pytest.raises(Exception, match="storage unavailable: RuntimeError"):
-            writer.submit(rows_for(project[0])[1], []).result(10)
-        assert writer.submit(rows_for(project[0])[1], []).result(10).inserted == 2
+            writer.submit(encode(rows_for(project[0])[1])).result(10)
+        assert writer.submit(encode(rows_for(project[0])[1])).result(10).inserted == 2
     finally:
         writer.stop()
 
