@@ -13,6 +13,7 @@ from core.handoffs import with_handoff_links
 from core.normalize import normalize
 from core.otlp import Limits, decode_json, decode_protobuf
 from core.pricing import PriceOverride, price_span
+from core.redaction import RedactionPolicy, redact_span
 from db.ingest import edge_rows, span_row
 
 from collector.body import JSON
@@ -28,12 +29,14 @@ class Prepared:
 
 def prepare(
     body: bytes, media: str, *, project_id: int, limits: Limits, overrides: Sequence[PriceOverride],
+    redaction: RedactionPolicy | None = None,
 ) -> Prepared:
-    """Raises core.otlp.DecodeError when the body is not an OTLP export at all."""
+    """Raises core.otlp.DecodeError when the body is not an OTLP export at all. Content is
+    redacted (core.redaction) before anything else sees it."""
     decoded = decode_json(body, limits) if media == JSON else decode_protobuf(body, limits)
     rows, edges = [], []
     # Handoff links are derived across the spans of one export (core.handoffs).
-    spans = with_handoff_links([price_span(normalize(raw), overrides) for raw in decoded.spans])
+    spans = with_handoff_links([price_span(redact_span(normalize(raw), redaction), overrides) for raw in decoded.spans])
     for raw, span in zip(decoded.spans, spans):
         scope = f"{raw.scope_name} {raw.scope_version}".strip() or None
         rows.append(span_row(project_id, span, scope))

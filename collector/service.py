@@ -24,6 +24,7 @@ from core.pricing import PriceOverride
 from core.settings import Settings
 from core.ttl_cache import TTLCache
 from db.queries.prices import price_overrides
+from db.queries.redaction import redaction_policy
 
 from collector.pipeline import Prepared, prepare, warm_up
 from collector.writer import BatchWriter
@@ -111,6 +112,7 @@ class IngestService:
         )
         self._sessions = sessions
         self._prices = TTLCache(PRICE_CACHE_SECONDS)
+        self._redaction = TTLCache(PRICE_CACHE_SECONDS)  # per-project redaction rules, same freshness
         self.keys = KeyCache(sessions)  # the app's key cache too (create_app), shared by HTTP and gRPC
         self.metrics = _metrics(writer)
         self.inflight = InflightBudget(settings.max_inflight_bytes)
@@ -123,10 +125,18 @@ class IngestService:
                 return price_overrides(session, project_id)
         return self._prices.get_or_load(project_id, load)
 
+    def redaction(self, project_id: int):
+        def load():
+            with self._sessions() as session:
+                return redaction_policy(session, project_id)
+        return self._redaction.get_or_load(project_id, load)
+
     async def prepare(self, body: bytes, media: str, project_id: int, overrides: list[PriceOverride]) -> Prepared:
         """Decode, normalize and price off the event loop: in a worker process when configured
         (CPU parallelism beyond the GIL), else in a thread."""
-        call = functools.partial(prepare, body, media, project_id=project_id, limits=self.limits, overrides=overrides)
+        redaction = await to_thread.run_sync(self.redaction, project_id)
+        call = functools.partial(prepare, body, media, project_id=project_id, limits=self.limits, overrides=overrides,
+                                 redaction=redaction)
         pool = self._processes
         if pool is not None:
             try:
