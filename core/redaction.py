@@ -278,3 +278,11 @@ def redact_span(span: Span, policy: RedactionPolicy | None) -> Span:
         return span
     attributes[REDACTIONS_ATTR] = total
     return dataclasses.replace(span, attributes=attributes, events=tuple(events), **changed)
+
+
+def redact_messages(messages: list | None, policy: RedactionPolicy | None) -> list | None:
+    """The message list of a GenAI log record (/v1/logs content), redacted like span content.
+    Log records have no attribute to keep a count in: the count is not kept."""
+    if messages is None or policy is None or not policy.active:
+        return messages
+    return redact_value(messages, _compiled(policy))[0]

@@ -63,3 +63,17 @@ def test_project_rules_apply(collector, sessionmaker):
 def test_nothing_to_redact_adds_no_count(collector):
     row = _row(collector, _post(collector, {"input.value": "hello"}, message="error"))
     assert row.input == "hello" and REDACTIONS_ATTR not in row.attributes
+
+
+def test_log_record_content_is_redacted(collector):
+    trace_hex, span_hex = "7b8efff798038103d269b633813fc60d", "00000000000000b2"
+    body = {"resourceLogs": [{"resource": {}, "scopeLogs": [{"logRecords": [{
+        "timeUnixNano": "1700000000000000000", "traceId": trace_hex, "spanId": span_hex,
+        "eventName": "gen_ai.user.message",
+        "body": {"kvlistValue": {"values": [{"key": "content", "value": {"stringValue": "I am bob@example.com"}}]}},
+    }]}]}]}
+    response = httpx.post(f"{collector.url}/v1/logs", json=body, headers=collector.auth())
+    assert response.status_code == 200, response.text
+    with collector.engine.connect() as conn:
+        stored = conn.execute(text("select input::text from genai_log_records")).scalar_one()
+    assert "bob@example.com" not in stored and "[REDACTED_EMAIL]" in stored
