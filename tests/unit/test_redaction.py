@@ -186,3 +186,19 @@ def test_one_megabyte_costs_about_a_thousand_kilobytes(unit):
     baseline = min(_seconds(thousand_small) for _ in range(2))
     measured = min(_seconds(lambda: redact_text(large, POLICY)) for _ in range(2))
     assert measured < 25 * baseline, (unit, measured, baseline)
+
+
+def test_lone_surrogates_do_not_stop_redaction():
+    text, count = redact_text("bob@example.com \ud800", POLICY)
+    assert count == 1 and text.startswith(EMAIL)
+
+
+@pytest.mark.parametrize("text,expected,count", [c for c in CASES if c[2]])
+def test_every_hint_covers_its_builtin(text, expected, count):
+    """A hint that missed would let its built-in skip text it should redact."""
+    import re2
+
+    from core.redaction import BUILTINS, HINTS
+    for name, builtin in BUILTINS.items():
+        if builtin(text)[1]:
+            assert re2.search(HINTS[name], text), name
