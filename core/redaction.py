@@ -63,13 +63,13 @@ _ASSIGNMENT_RE = re.compile(
     r"(?i)(?<![A-Za-z0-9])((?:api[_\-]?key|secret(?:[_\-]?key)?|access[_\-]?token|auth[_\-]?token|password|passwd)"
     r"\"?[ \t]{0,8}[:=][ \t]{0,8}\"?)[^\s\"',;]{6,}"
 )
-_CARD_RE = re.compile(r"(?<![\d\-])(?:\d[ \-]?){12,18}\d(?![\d\-])")
-_IBAN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])")
+_CARD_RE = re.compile(r"(?<![0-9\-])(?:[0-9][ \-]?){12,18}[0-9](?![0-9\-])")
+_IBAN_RE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])")
 # International (+CC ...) or North-American shape with separators: a bare run of digits is an id,
 # not a phone number.
 _PHONE_RE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{1,4}(?:[ .\-]?\d{2,4}){1,4}"
-    r"|\(?\d{3}\)?[ .\-]\d{3}[ .\-]\d{4})(?![\w])"
+    r"(?<![\w+])(?:\+[0-9]{1,3}[ .\-]?(?:\([0-9]{1,4}\)[ .\-]?)?[0-9]{1,4}(?:[ .\-]?[0-9]{2,4}){1,4}"
+    r"|\(?[0-9]{3}\)?[ .\-][0-9]{3}[ .\-][0-9]{4})(?![\w])"
 )
 
 
@@ -93,7 +93,7 @@ def iban_ok(text: str) -> bool:
 
 
 def _digits(text: str) -> str:
-    return "".join(c for c in text if c.isdigit())
+    return "".join(c for c in text if "0" <= c <= "9")
 
 
 Sub = Callable[[str], tuple[str, int]]

@@ -211,3 +211,8 @@ def test_every_hint_covers_its_builtin(text, expected, count):
     for name, builtin in BUILTINS.items():
         if builtin(text)[1]:
             assert re2.search(HINTS[name], text), name
+
+
+@pytest.mark.parametrize("text", ["٤١١١١١١١١١١١١١١١", "４１１１１１１１１１１１１１１１", "DE٨٩ 3704 0044 0532 0130 00"])
+def test_non_ascii_digits_neither_crash_nor_count(text):
+    assert redact_text(text)[1] == 0
