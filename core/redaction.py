@@ -314,9 +314,12 @@ def redact_span(span: Span, policy: RedactionPolicy | None) -> Span:
         total += n
         events.append(Event(event.name, event.time_ns, event_attributes) if n else event)
     changed = dict(input=text(span.input), output=text(span.output), status_message=text(span.status_message))
-    if not total:
+    if not total and REDACTIONS_ATTR not in attributes:
         return span
-    attributes[REDACTIONS_ATTR] = total
+    # The count is the server's own: a value the client sent under this key is dropped.
+    attributes.pop(REDACTIONS_ATTR, None)
+    if total:
+        attributes[REDACTIONS_ATTR] = total
     return dataclasses.replace(span, attributes=attributes, events=tuple(events), **changed)
 
 

@@ -216,3 +216,10 @@ def test_every_hint_covers_its_builtin(text, expected, count):
 @pytest.mark.parametrize("text", ["٤١١١١١١١١١١١١١١١", "４１１１１１１１１１１１１１１１", "DE٨٩ 3704 0044 0532 0130 00"])
 def test_non_ascii_digits_neither_crash_nor_count(text):
     assert redact_text(text)[1] == 0
+
+
+def test_a_count_sent_by_the_client_is_not_kept():
+    spoofed = _span(status_message=None, input="hi", attributes={REDACTIONS_ATTR: 99}, events=())
+    assert REDACTIONS_ATTR not in redact_span(spoofed, RedactionPolicy()).attributes
+    spoofed = _span(status_message=None, input="bob@example.com", attributes={REDACTIONS_ATTR: 99}, events=())
+    assert redact_span(spoofed, RedactionPolicy()).attributes[REDACTIONS_ATTR] == 1
