@@ -10,6 +10,8 @@ data; 503 with Retry-After when storage is unavailable.
 
 from __future__ import annotations
 
+import dataclasses
+
 import sqlalchemy.exc
 from anyio import to_thread
 from fastapi import APIRouter, Request
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.otlp import DecodeError, Limits
 from core.otlp_logs import DecodedLogs, decode_logs_json, decode_logs_protobuf
+from core.redaction import RedactionPolicy, redact_messages
 from db.genai_logs import insert_log_records
 
 from collector.body import JSON
@@ -39,7 +42,8 @@ def make_logs_router(service: IngestService) -> APIRouter:
         sessions = request.app.state.sessionmaker
 
         async def store(media: str, body: bytes, project_id: int) -> Response:
-            return await _store(service.limits, sessions, media, body, project_id)
+            redaction = await to_thread.run_sync(service.redaction, project_id)
+            return await _store(service.limits, sessions, media, body, project_id, redaction)
 
         return await receive(service, request, principal.project_id, store)
 
@@ -47,7 +51,7 @@ def make_logs_router(service: IngestService) -> APIRouter:
 
 
 async def _store(limits: Limits, sessions: sessionmaker[Session], media: str, body: bytes,
-                 project_id: int) -> Response:
+                 project_id: int, redaction: RedactionPolicy | None = None) -> Response:
     decode = decode_logs_json if media == JSON else decode_logs_protobuf
     try:
         decoded: DecodedLogs = await to_thread.run_sync(decode, body, limits)
@@ -55,7 +59,7 @@ async def _store(limits: Limits, sessions: sessionmaker[Session], media: str, bo
         return _error(media, 400, str(exc))
     if decoded.records:
         try:
-            await to_thread.run_sync(_write, sessions, project_id, decoded)
+            await to_thread.run_sync(_write, sessions, project_id, decoded, redaction)
         except sqlalchemy.exc.DBAPIError as exc:
             if not is_data_error(exc.orig):
                 raise  # unavailable: 503 + Retry-After (collector.http._failure)
@@ -65,6 +69,10 @@ async def _store(limits: Limits, sessions: sessionmaker[Session], media: str, bo
                            decoded.error_message)
 
 
-def _write(sessions: sessionmaker[Session], project_id: int, decoded: DecodedLogs) -> None:
+def _write(sessions: sessionmaker[Session], project_id: int, decoded: DecodedLogs,
+           redaction: RedactionPolicy | None) -> None:
+    # The project's redaction applies to log content as to span content (core/redaction.py).
+    records = [dataclasses.replace(r, input=redact_messages(r.input, redaction), output=redact_messages(r.output, redaction))
+               for r in decoded.records]
     with sessions.begin() as session:
-        insert_log_records(session, project_id, decoded.records)
+        insert_log_records(session, project_id, records)

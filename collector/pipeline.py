@@ -17,6 +17,7 @@ from core.handoffs import with_handoff_links
 from core.normalize import normalize
 from core.otlp import Limits, decode_json, decode_protobuf
 from core.pricing import PriceOverride, price_span
+from core.redaction import RedactionPolicy, redact_span
 from db.ingest import Encoded, edge_rows, encode, span_row
 
 from collector.body import JSON
@@ -32,12 +33,14 @@ class Prepared:
 
 def prepare(
     body: bytes, media: str, *, project_id: int, limits: Limits, overrides: Sequence[PriceOverride],
+    redaction: RedactionPolicy | None = None,
 ) -> Prepared:
-    """Raises core.otlp.DecodeError when the body is not an OTLP export at all."""
+    """Raises core.otlp.DecodeError when the body is not an OTLP export at all. Content is
+    redacted (core.redaction) before anything else sees it."""
     decoded = decode_json(body, limits) if media == JSON else decode_protobuf(body, limits)
     rows, edges = [], []
     # Handoff links are derived across the spans of one export (core.handoffs).
-    spans = with_handoff_links([price_span(normalize(raw), overrides) for raw in decoded.spans])
+    spans = with_handoff_links([price_span(redact_span(normalize(raw), redaction), overrides) for raw in decoded.spans])
     for raw, span in zip(decoded.spans, spans):
         scope = f"{raw.scope_name} {raw.scope_version}".strip() or None
         rows.append(span_row(project_id, span, scope))
@@ -54,9 +57,10 @@ class Ready:
 
 def prepare_copy(
     body: bytes, media: str, *, project_id: int, limits: Limits, overrides: Sequence[PriceOverride],
+    redaction: RedactionPolicy | None = None,
 ) -> Ready:
     """prepare(), with the rows encoded for the writer's COPY."""
-    prepared = prepare(body, media, project_id=project_id, limits=limits, overrides=overrides)
+    prepared = prepare(body, media, project_id=project_id, limits=limits, overrides=overrides, redaction=redaction)
     ready = Ready(encode(prepared.rows, prepared.edges), prepared.rejected, prepared.error_message)
     del prepared
     if len(body) >= TRIM_AFTER_BYTES:
@@ -97,7 +101,7 @@ def release_large_buffers() -> None:
 
 def warm_up() -> int:
     """Run once in each worker process at start, so the first request does not pay for
-    imports and for loading the price tables."""
+    imports, for loading the price tables and for compiling the default redaction."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     request = ExportTraceServiceRequest()
@@ -107,4 +111,4 @@ def warm_up() -> int:
         span.attributes.add(key=key).value.string_value = value
     span.attributes.add(key="gen_ai.usage.input_tokens").value.int_value = 1
     return prepare_copy(request.SerializeToString(), "application/x-protobuf", project_id=0, limits=Limits(),
-                        overrides=()).data.count
+                        overrides=(), redaction=RedactionPolicy()).data.count

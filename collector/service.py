@@ -25,6 +25,7 @@ from core.pricing import PriceOverride
 from core.settings import Settings
 from core.ttl_cache import TTLCache
 from db.queries.prices import price_overrides
+from db.queries.redaction import redaction_policy
 
 from collector.body import JSON, PROTOBUF
 from collector.pipeline import Ready, prepare_copy, release_large_buffers, warm_up
@@ -160,6 +161,7 @@ class IngestService:
         )
         self._sessions = sessions
         self._prices = TTLCache(PRICE_CACHE_SECONDS)
+        self._redaction = TTLCache(PRICE_CACHE_SECONDS)  # per-project redaction rules, same freshness
         self.keys = KeyCache(sessions)  # the app's key cache too (create_app), shared by HTTP and gRPC
         self.metrics = _metrics(writer)
         self.inflight = InflightBudget(settings.max_inflight_bytes)
@@ -172,11 +174,18 @@ class IngestService:
                 return price_overrides(session, project_id)
         return self._prices.get_or_load(project_id, load)
 
+    def redaction(self, project_id: int):
+        def load():
+            with self._sessions() as session:
+                return redaction_policy(session, project_id)
+        return self._redaction.get_or_load(project_id, load)
+
     async def prepare(self, body: bytes, media: str, project_id: int, overrides: list[PriceOverride]) -> Ready:
-        """Decode, normalize, price and encode off the event loop: in a worker process (CPU
+        """Redact, decode, normalize, price and encode off the event loop: in a worker process (CPU
         parallelism beyond the GIL), or in a thread when there is no pool."""
+        redaction = await to_thread.run_sync(self.redaction, project_id)
         call = functools.partial(prepare_copy, body, media, project_id=project_id, limits=self.limits,
-                                 overrides=overrides)
+                                 overrides=overrides, redaction=redaction)
         pool = self._processes
         if pool is not None:
             try:

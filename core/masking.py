@@ -30,6 +30,11 @@ def is_content_attribute(key: str) -> bool:
             or key.startswith(FLAT_PREFIXES) or key.startswith(_EXTRA_PREFIXES))
 
 
+def is_content_event(name: str) -> bool:
+    """Events that are content as a whole (a message, a choice): all their attributes are content."""
+    return name.startswith(_CONTENT_EVENT_PREFIXES)
+
+
 def mask_attributes(attributes: dict[str, Any] | None) -> dict[str, Any]:
     return {k: (MASK if is_content_attribute(k) else v) for k, v in (attributes or {}).items()}
 
@@ -43,7 +48,7 @@ def mask_events(events: list | None) -> list:
             continue
         name = str(event.get("name") or "")
         attributes = event.get("attributes")
-        if name.startswith(_CONTENT_EVENT_PREFIXES):
+        if is_content_event(name):
             attributes = {"content": MASK} if attributes else attributes
         elif isinstance(attributes, dict):
             attributes = mask_attributes(attributes)

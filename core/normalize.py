@@ -141,6 +141,7 @@ _AGENT_KEYS = ("gen_ai.agent.name", "agent.name", "agent_name")
 _TOOL_KEYS = ("gen_ai.tool.name", "tool.name", *vercel_ai.TOOL_KEYS)
 _SESSION_KEYS = ("gen_ai.conversation.id", "session.id", "traceloop.association.properties.session_id")
 _USER_KEYS = ("user.id", "enduser.id", "traceloop.association.properties.user_id")
+IDENTITY_KEYS = _SESSION_KEYS + _USER_KEYS  # erasure (core/erasure.py) replaces these values too
 
 # (Tokens field index, key) in precedence order: one flat loop per span.
 _TOKEN_SOURCES = tuple(

@@ -300,6 +300,18 @@ class ModelPrice(Base):
     __table_args__ = (UniqueConstraint("project_id", "model_pattern", "provider", "effective_from"),)
 
 
+class RedactionRule(Base):
+    """A project's departure from the default redaction (every built-in on, no custom pattern):
+    a built-in switched off (pattern NULL, enabled false) or a custom RE2 pattern (core/redaction.py)."""
+
+    __tablename__ = "redaction_rules"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    pattern: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
 class TraceFailure(Base):
     """One root cause found by failure attribution (core), materialized per trace so that
     failures across thousands of traces are answered without recomputing them."""

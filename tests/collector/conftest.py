@@ -38,7 +38,7 @@ def start_collector(database_url, engine, sessionmaker, project, *, settings=Non
     settings = settings or make_settings(database_url)
     writer = writer or BatchWriter.from_settings(libpq_url(database_url), settings)
     # Decoded in the collector's threads unless the test asks for worker processes (faster start-up).
-    service = IngestService(settings, sessionmaker, writer, processes=settings.ingest_processes)
+    service = IngestService(settings, sessionmaker, writer, processes=settings.ingest_processes or 0)
     if start_writer:
         service.start()
     app = create_app(settings, engine=engine, ingest=service, parts=("collector", "api"))

@@ -81,7 +81,7 @@ def test_bad_request_in_a_batch_fails_alone_with_a_precise_refusal(database_url,
 
 
 def test_refused_data_is_a_400_not_a_503(database_url, engine, sessionmaker, project, monkeypatch):
-    def prepare_poisoned(body, media, *, project_id, limits, overrides):
+    def prepare_poisoned(body, media, *, project_id, limits, overrides, redaction=None):
         prepared = pipeline.prepare(body, media, project_id=project_id, limits=limits, overrides=overrides)
         return pipeline.Ready(encode(poison(prepared.rows), prepared.edges), prepared.rejected, prepared.error_message)
 

@@ -26,7 +26,7 @@ sys.exit(status)
 
 
 @pytest.mark.parametrize("command", [["keys", "list"], ["prices", "list"], ["users", "list"],
-                                     ["keys", "create", "--name", "x"]])
+                                     ["keys", "create", "--name", "x"], ["redaction", "list"]])
 def test_everyday_commands_do_not_load_the_server_stack(pg, command):
     url = pg.fresh_database()
     try:
