@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from server import cli_audit, cli_prices, cli_users
+from server import cli_audit, cli_prices, cli_reports, cli_users
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_prices.add_parsers(commands)
     cli_users.add_parsers(commands)
     cli_audit.add_parsers(commands)
+    cli_reports.add_parsers(commands)
 
     args = parser.parse_args(argv)
     from core.settings import Settings
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             return _migrate(settings)
         if args.command == "serve":
             return _serve(settings, args, parser)
-        actions = {"keys": _key_action, "prices": cli_prices.run, "users": cli_users.run, "audit": cli_audit.run}
+        actions = {"keys": _key_action, "prices": cli_prices.run, "users": cli_users.run, "audit": cli_audit.run,
+                   "reports": cli_reports.run}
         return _in_transaction(settings, args, actions[args.command])
     except KeyboardInterrupt:
         return 130
