@@ -10,7 +10,7 @@ including whether captured content is shown (the reader's role AND the generator
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -110,6 +110,10 @@ def _short(text: str | None) -> str | None:
     return text if len(text) <= TEXT_CAP else text[:TEXT_CAP] + f"… [{len(text) - TEXT_CAP} more characters]"
 
 
+def _when(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+
+
 def _ms(ns: int | None) -> float | None:
     return None if ns is None else round(ns / 1e6, 1)
 
@@ -167,12 +171,13 @@ def incident_report(cover: Cover, trace_id: bytes, spans: Sequence[Mapping[str, 
 
     failures = attribution.failures if attribution else ()
     cause_rows = [(
-        f.root_cause.name, f.error_class, f.category, "yes" if f.recovered else "no",
+        f.root_cause.name, f.error_class, "yes" if f.recovered else "no",
         f"{f.recovery} by {f.recovered_by.name}" if f.recovered_by else (f.recovery or ""),
         " → ".join(p.name for p in f.propagation_path), f.blast_radius.size,
-        f.burned.total_tokens, _money(f.burned.cost_usd), _ms(f.burned.duration_ns), round(f.confidence, 2),
-        "; ".join(f.evidence),
+        f"{f.burned.total_tokens} tokens, ${_money(f.burned.cost_usd)}, {_ms(f.burned.duration_ns)} ms",
+        round(f.confidence, 2),
     ) for f in failures]
+    evidence_rows = [(f.root_cause.name, e) for f in failures for e in f.evidence]
 
     routes = [(s["name"], ", ".join(map(str, _as_list(s["attributes"].get("causeline.route.candidates")))),
                s["attributes"].get("causeline.route.chosen"), s["attributes"].get("causeline.route.reason"))
@@ -181,31 +186,32 @@ def incident_report(cover: Cover, trace_id: bytes, spans: Sequence[Mapping[str, 
                s["status_message"]) for s in spans
               if s["category"] == "guardrail" or any(k.startswith("causeline.guardrail.") for k in s["attributes"])]
 
-    timeline_cols = ["+ms", "span", "run", "category", "agent", "model / tool", "status", "duration ms",
-                     "error class", "parent"]
-    if show or include_content:
-        timeline_cols += ["input", "output"]
-    timeline = []
+    linked = len(runs) > 1
+    timeline_cols = ["+ms", "span", *(["run"] if linked else []), "category", "agent", "model / tool", "status",
+                     "duration ms", "error class", "parent"]
+    timeline, captured = [], []
     for s in spans:
-        row = [_ms(s["start_ns"] - t0), s["name"], bytes(s["trace_id"]).hex()[:8], s["category"], s["agent_name"],
-               s["tool_name"] or s["response_model"] or s["request_model"], s["status"], _ms(s["duration_ns"]),
-               s["error_class"],
-               names.get((bytes(s["trace_id"]), bytes(s["parent_span_id"])), "(not received)")
-               if s["parent_span_id"] else ""]
-        if show:
-            row += [_short(s["input"]), _short(s["output"])]
-        elif include_content:
-            row += [MASK if s["input"] is not None else None, MASK if s["output"] is not None else None]
-        timeline.append(row)
+        timeline.append([
+            _ms(s["start_ns"] - t0), s["name"], *([bytes(s["trace_id"]).hex()[:8]] if linked else []),
+            s["category"], s["agent_name"], s["tool_name"] or s["response_model"] or s["request_model"], s["status"],
+            _ms(s["duration_ns"]), s["error_class"],
+            names.get((bytes(s["trace_id"]), bytes(s["parent_span_id"])), "(not received)")
+            if s["parent_span_id"] else ""])
+        if s["input"] is not None or s["output"] is not None:
+            if show:
+                captured.append((s["name"], _short(s["input"]), _short(s["output"])))
+            elif include_content:
+                captured.append((s["name"], s["input"] and MASK, s["output"] and MASK))
 
     tables = [
         capped("runs", "Runs covered", ["trace id", "relation", "root span", "start", "end", "spans", "errors"],
                run_rows),
         capped("inventory", "Agents, models and tools", ["kind", "name", "spans"], inventory),
         capped("root_causes", "Root causes, propagation and recovery",
-               ["root cause", "error class", "category", "recovered", "recovery", "propagation path",
-                "blast radius", "tokens burned", "cost burned USD", "time burned ms", "confidence", "evidence"],
+               ["root cause", "error class", "recovered", "recovery", "propagation path", "blast radius",
+                "burned", "confidence"],
                cause_rows, note="" if attribution else "attribution unavailable for this run"),
+        capped("evidence", "Evidence for each root cause", ["root cause", "evidence"], evidence_rows),
         capped("routing", "Routing decisions", ["span", "candidates", "chosen", "reason"], routes),
         capped("guardrails", "Guardrail results", ["span", "status", "result", "message"], guards),
     ]
@@ -219,14 +225,15 @@ def incident_report(cover: Cover, trace_id: bytes, spans: Sequence[Mapping[str, 
     charts.append(Chart("Span duration by category (ms)", tuple(
         (cat, _ms(sum(s["duration_ns"] for s in spans if s["category"] == cat)) or 0.0)
         for cat, _ in _count(s["category"] for s in spans)), "ms"))
-    tables.append(capped("timeline", "Timeline", timeline_cols, timeline,
-                         note="" if show else content[0].upper() + content[1:] + "."))
+    tables.append(capped("timeline", "Timeline", timeline_cols, timeline))
+    tables.append(capped("content", "Captured content", ["span", "input", "output"], captured,
+                         note=content[0].upper() + content[1:] + "."))
     tables.append(capped("attributes", "Span attributes", ["span", "attributes"],
                          [(s["name"], _attrs(s["attributes"], show)) for s in spans]))
 
     facts = [
         ("Run", trace_id.hex()), ("Outcome", _outcome(attribution)),
-        ("Started", start.isoformat()), ("Ended", end.isoformat()),
+        ("Started", _when(start)), ("Ended", _when(end)),
         ("Duration", f"{(end - start).total_seconds():.3f} s"), ("Spans", str(len(spans))),
         ("Linked runs", str(len(runs) - 1)), ("Model calls", str(len(model_calls))),
     ]
@@ -287,7 +294,7 @@ def period_report(cover: Cover, since: datetime, until: datetime, f: PeriodFacts
     retries = sum(m[4] for m in f.models)
     fallbacks = sum(m[5] for m in f.models)
     facts = (
-        ("Window", f"{since.isoformat()} to {until.isoformat()}"), ("Runs", str(f.runs_total)),
+        ("Window", f"{_when(since)} to {_when(until)}"), ("Runs", str(f.runs_total)),
         ("Spans", str(f.spans)), ("Model calls", str(f.model_calls)),
         ("Tokens in / out", f"{f.tokens_in} / {f.tokens_out}"), ("Cost (priced calls)", f"${_money(f.cost_usd)}"),
         ("Unpriced calls", str(f.unpriced_calls)), ("Retries / fallbacks", f"{retries} / {fallbacks}"),

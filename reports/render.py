@@ -80,7 +80,8 @@ def to_csv(report: Report) -> bytes:
 
 def _fill(svg) -> Markup:
     # WeasyPrint does not apply CSS `fill` to inline SVG: the colour goes on the bars themselves.
-    return Markup(str(svg).replace('<rect class="chart-bar', '<rect fill="#3a5a8c" class="chart-bar'))
+    return Markup(str(svg).replace('<rect class="chart-bar', '<rect fill="#3a5a8c" class="chart-bar')
+                  .replace('<text class="chart-', '<text font-size="10" fill="#334" class="chart-'))
 
 
 def _charts(report: Report) -> list:

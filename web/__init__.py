@@ -13,11 +13,12 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 def routers() -> list[APIRouter]:
     """Every page router; create_app includes them (pages are not in the OpenAPI document)."""
     from web.routes_audit import router as audit_router
+    from web.routes_reports import router as reports_router
     from web.routes_auth import router as auth_router
     from web.routes_settings import router as settings_router
     from web.routes_traces import router as traces_router
 
-    return [auth_router, traces_router, settings_router, audit_router]
+    return [auth_router, traces_router, settings_router, audit_router, reports_router]
 
 
 def mount(app: FastAPI) -> None:

@@ -40,6 +40,8 @@ ROUTES: dict[tuple[str, str], dict] = {
     ("GET", "/api/costs"): {}, ("GET", "/api/health/providers"): {}, ("GET", "/api/anomalies"): {},
     ("GET", "/api/settings"): {}, ("GET", "/api/audit"): {}, ("GET", "/api/audit/export"): {},
     ("GET", "/audit"): {},
+    ("GET", "/api/reports/incident/{trace_id}"): {}, ("GET", "/api/reports/period"): {},
+    ("GET", "/reports"): {}, ("GET", "/reports/incident"): {"params": {"trace": "ab"}},
     ("GET", "/login"): {}, ("POST", "/login"): {"data": {}}, ("POST", "/logout"): {},
     ("GET", "/"): {}, ("GET", "/traces"): {}, ("GET", "/traces/rows"): {},
     ("GET", "/traces/{trace_id}"): {}, ("GET", "/traces/{trace_id}/spans/{span_id}"): {"hx": True},
