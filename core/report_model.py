@@ -303,12 +303,6 @@ def period_report(cover: Cover, since: datetime, until: datetime, f: PeriodFacts
         ("Retention", cover.retention),
     )
     tables = (
-        Table("periods_of_use", "Periods of use (each run's start and end)",
-              ("trace id", "root span", "start", "end", "spans", "errors", "cost USD"),
-              tuple(tuple(r) for r in f.runs[:MAX_ROWS]),
-              f.runs_total if f.runs_total > len(f.runs[:MAX_ROWS]) else None,
-              f"First {min(len(f.runs), MAX_ROWS)} of {f.runs_total} runs shown (oldest first)."
-              if f.runs_total > min(len(f.runs), MAX_ROWS) else ""),
         capped("models", "Models and providers used",
                ["provider", "requested model", "calls", "errors", "retries", "fallbacks", "first hour", "last hour"],
                f.models),
@@ -324,6 +318,12 @@ def period_report(cover: Cover, since: datetime, until: datetime, f: PeriodFacts
                f.anomalies),
         capped("cost_by_model", "Cost by model", ["model", "calls", "input tokens", "output tokens", "cost USD",
                                                   "complete"], f.cost_by_model),
+        Table("periods_of_use", "Periods of use (each run's start and end)",
+              ("trace id", "root span", "start", "end", "spans", "errors", "cost USD"),
+              tuple(tuple(r) for r in f.runs[:MAX_ROWS]),
+              f.runs_total if f.runs_total > len(f.runs[:MAX_ROWS]) else None,
+              f"First {min(len(f.runs), MAX_ROWS)} of {f.runs_total} runs shown (oldest first)."
+              if f.runs_total > min(len(f.runs), MAX_ROWS) else ""),
     )
     charts = (
         Chart("Cost per day (USD)", tuple((str(d), float(c or 0)) for d, c in f.cost_by_day), "USD"),

@@ -159,3 +159,28 @@ def test_signed_report_verifies_with_its_public_key_only(session, seeded, tmp_pa
     capsys.readouterr()
     assert _cli(session, settings, "verify", "--public-key", str(pub), str(out)) == 3
     assert "does not match the given public key" in capsys.readouterr().out
+
+
+def test_period_report_from_ingested_runs(database_url, sessionmaker):
+    from tests.reports.samples import DAYS, START, attribute_all, ingest_demo_runs
+
+    with sessionmaker.begin() as session:
+        project = seed_project(session, "demo")
+    runs = ingest_demo_runs(database_url, project.id)
+    attribute_all(sessionmaker)
+    with sessionmaker.begin() as session:
+        created = _create(session, project, kind="period", fmt="json", since=START,
+                          until=START + timedelta(days=DAYS))
+    data = json.loads(created.body)
+    t = data["tables"]
+    assert data["facts"]["Runs"] == str(runs) == "90"
+    assert {(r["provider"], r["requested model"]) for r in t["models"]["rows"]} == {
+        ("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4-5")}
+    assert [(r["previously served"], r["now served"]) for r in t["model_changes"]["rows"]] == [
+        ("gpt-4o-2024-08-06", "gpt-4o-2026-11-17")]
+    classes = {r["error class"]: r for r in t["failures_by_class"]["rows"]}
+    assert set(classes) == {"rate_limited", "guardrail_blocked"}
+    assert sum(r["blocks"] for r in t["guardrail_blocks"]["rows"]) == classes["guardrail_blocked"]["root causes"]
+    retries = sum(r["retries"] for r in t["models"]["rows"])
+    assert retries == classes["rate_limited"]["root causes"] > 0
+    assert data["manifest"]["count"] == int(data["facts"]["Spans"])
