@@ -144,7 +144,8 @@ def incident_report(cover: Cover, trace_id: bytes, spans: Sequence[Mapping[str, 
                     sees_content: bool, include_content: bool) -> Report:
     """One run and the runs linked to it. `spans`: the stored fields of every covered span."""
     show, content = content_policy(sees_content, include_content)
-    spans = sorted(spans, key=lambda s: (s["start_ns"], bytes(s["trace_id"]), bytes(s["span_id"])))
+    spans = sorted(({**s, "attributes": s["attributes"] or {}} for s in spans),
+                   key=lambda s: (s["start_ns"], bytes(s["trace_id"]), bytes(s["span_id"])))
     names = {(bytes(s["trace_id"]), bytes(s["span_id"])): s["name"] for s in spans}
     start = min(s["start_time"] for s in spans)
     end = max(s["end_time"] for s in spans)
