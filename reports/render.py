@@ -97,7 +97,9 @@ def to_html(report: Report, *, for_pdf: bool = False) -> bytes:
 def to_pdf(report: Report) -> bytes:
     from weasyprint import HTML, Attachment  # imported late: it loads pango, only reports need it
 
-    manifest = json.dumps(report.manifest.to_dict(), separators=(",", ":")).encode()
+    # The project and subject ride along, so `reports verify` knows where to read the records back.
+    manifest = json.dumps({"project": report.project, "kind": report.kind, "subject": report.subject,
+                           **report.manifest.to_dict()}, separators=(",", ":")).encode()
     return HTML(string=to_html(report, for_pdf=True).decode(), base_url=str(Path(__file__).parent)).write_pdf(
         attachments=[Attachment(string=manifest, name="manifest.json",
                                 description="SHA-256 digests of the span records this report covers")])

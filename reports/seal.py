@@ -99,14 +99,33 @@ def check_signature(seal: dict, verdict: Verdict, public_key_pem: bytes | None) 
     verdict.good("signature: Ed25519, valid for the given public key")
 
 
-def embedded_manifest(body: bytes, fmt: str) -> Manifest | None:
-    """The manifest the report carries itself (JSON rendering only: reading PDF attachments needs a PDF parser)."""
-    if fmt != "json":
-        return None
+def pdf_attachment_json(body: bytes) -> dict:
+    """The PDF's manifest.json attachment, parsed; {} when there is none or it is unreadable."""
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
     try:
-        return Manifest.from_dict(json.loads(body)["manifest"])
+        attached = PdfReader(io.BytesIO(body)).attachments.get("manifest.json")
+        data = json.loads(attached[0]) if attached else {}
+    except (PyPdfError, OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def embedded_manifest(body: bytes, fmt: str) -> Manifest | None:
+    """The manifest the report carries itself: the JSON rendering's "manifest", the PDF's
+    manifest.json attachment. None for HTML and CSV (they print it, for people)."""
+    try:
+        if fmt == "json":
+            return Manifest.from_dict(json.loads(body)["manifest"])
+        if fmt == "pdf":
+            attached = pdf_attachment_json(body)
+            return Manifest.from_dict(attached) if attached else None
     except (ValueError, KeyError, TypeError):
         return None
+    return None
 
 
 def check_report(body: bytes, seal: dict | None, fmt: str, current_records, verdict: Verdict,

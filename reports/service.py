@@ -16,7 +16,7 @@ from db.queries.reports import span_records_by_key
 from reports import build
 from reports.build import ReportError
 from reports.render import MEDIA_TYPES, render
-from reports.seal import SUFFIX, Verdict, check_report, load_private_key, make_seal, seal_path
+from reports.seal import SUFFIX, Verdict, check_report, load_private_key, make_seal, pdf_attachment_json, seal_path
 
 __all__ = ["Created", "ReportError", "create", "verify_file"]
 
@@ -71,6 +71,18 @@ def _format_of(path: Path, body: bytes) -> str:
     return suffix if suffix in MEDIA_TYPES else "json"
 
 
+def _embedded_project(body: bytes, fmt: str) -> str | None:
+    """The project a report names itself (JSON: top level; PDF: its manifest.json attachment)."""
+    try:
+        if fmt == "json":
+            return json.loads(body).get("project")
+        if fmt == "pdf":
+            return pdf_attachment_json(body).get("project")
+    except (ValueError, AttributeError):
+        return None
+    return None
+
+
 def verify_file(session: Session, path: Path, *, project_id_of, public_key_pem: bytes | None = None) -> Verdict:
     """Checks `path` (and `path`.sig.json when present) against the records stored now.
     `project_id_of(slug)` resolves the project the report names (None when unknown)."""
@@ -79,12 +91,7 @@ def verify_file(session: Session, path: Path, *, project_id_of, public_key_pem: 
     seal_file = seal_path(path)
     seal = json.loads(seal_file.read_bytes()) if seal_file.exists() else None
     fmt = _format_of(path, body)
-    slug = (seal or {}).get("project")
-    if slug is None and fmt == "json":
-        try:
-            slug = json.loads(body).get("project")
-        except ValueError:
-            slug = None
+    slug = (seal or {}).get("project") or _embedded_project(body, fmt)
     project_id = project_id_of(slug) if slug else None
 
     def current(manifest):

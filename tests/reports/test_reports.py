@@ -134,6 +134,12 @@ def test_verify_fresh_then_altered_bytes_then_altered_span(session, seeded, tmp_
     printed = capsys.readouterr().out
     assert "1 changed, 0 missing of 8" in printed and trace.spans["llm"].hex() in printed
 
+    # Without its seal the report's own manifest (JSON key, PDF attachment) still checks the records.
+    (tmp_path / f"r.{fmt}.sig.json").unlink()
+    assert _cli(session, settings, "verify", str(out)) == 3
+    printed = capsys.readouterr().out
+    assert "no seal file" in printed and "1 changed, 0 missing of 8" in printed
+
 
 def test_signed_report_verifies_with_its_public_key_only(session, seeded, tmp_path, capsys):
     project, trace = seeded
