@@ -129,6 +129,13 @@ class Settings(BaseSettings):
                     "spans), marked partially attributed.",
     )
 
+    # Reports
+    report_signing_key: str | None = Field(
+        default=None,
+        description="Path to a PEM Ed25519 private key; when set, every report's seal (FILE.sig.json) is signed "
+                    "with it, so a third party can check authenticity offline with the public key.",
+    )
+
     # Reads
     max_trace_spans: int = Field(
         default=5000, ge=1,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from server import cli_audit, cli_erase, cli_prices, cli_redaction, cli_users
+from server import cli_audit, cli_erase, cli_prices, cli_redaction, cli_reports, cli_users
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_audit.add_parsers(commands)
     cli_redaction.add_parsers(commands)
     cli_erase.add_parsers(commands)
+    cli_reports.add_parsers(commands)
 
     args = parser.parse_args(argv)
     from core.settings import Settings
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(settings, args, parser)
         actions = {"keys": _key_action, "prices": cli_prices.run, "users": cli_users.run, "audit": cli_audit.run,
-                   "redaction": cli_redaction.run, "erase": cli_erase.run}
+                   "redaction": cli_redaction.run, "erase": cli_erase.run, "reports": cli_reports.run}
         return _in_transaction(settings, args, actions[args.command])
     except KeyboardInterrupt:
         return 130

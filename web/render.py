@@ -53,7 +53,8 @@ PAGE_HEADERS = {
 # The top navigation: (path, label). Every page is scoped to the viewer's current project.
 NAV = (
     ("/overview", "Overview"), ("/traces", "Traces"), ("/failures", "Failures"), ("/costs", "Costs"),
-    ("/providers", "Providers"), ("/audit", "Audit"), ("/settings", "Settings"),
+    ("/providers", "Providers"), ("/audit", "Audit"), ("/reports", "Reports"),
+    ("/settings", "Settings"),
 )
 
 

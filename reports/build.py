@@ -1,0 +1,91 @@
+"""Building report models from storage: what each kind of report reads, in one place."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy.orm import Session
+
+from core.failure import guardrail_blocked
+from core.report_manifest import build_manifest
+from core.report_model import MAX_ROWS, NO_RETENTION, Cover, PeriodFacts, Report, incident_report, period_report
+from db.queries.audit import head
+from db.queries.forensics import trace_attribution, trace_cost_breakdown
+from db.queries.reports import guardrail_spans, runs_in_window, trace_span_records, window_span_records
+from pages.failures import failures_data
+from pages.fleet import anomaly_data, cost_data, fleet_filters, health_data
+
+
+class ReportError(ValueError):
+    """The report cannot be built as asked (unknown run, bad window); the message says why."""
+
+
+def retention_text(settings) -> str:
+    days = getattr(settings, "retention_days", None)
+    return f"{days} days" if days else NO_RETENTION
+
+
+def cover(session: Session, project_id: int, project_slug: str, generator: str, settings) -> Cover:
+    h = head(session, project_id)
+    return Cover(project_slug, datetime.now(timezone.utc), generator, retention_text(settings), (h.seq, h.hash.hex()))
+
+
+def incident(session: Session, project_id: int, project_slug: str, trace_id: bytes, *, generator: str,
+             sees_content: bool, include_content: bool, settings=None) -> Report:
+    result = trace_attribution(session, project_id, trace_id)
+    if result is None:
+        raise ReportError(f"no run {trace_id.hex()} in project {project_slug!r}")
+    trace_ids = result.attribution.trace_ids or (trace_id,)
+    spans = trace_span_records(session, project_id, trace_ids)
+    if not spans:
+        raise ReportError(f"run {trace_id.hex()} has no stored spans")
+    costs = trace_cost_breakdown(session, project_id, trace_id)
+    return incident_report(cover(session, project_id, project_slug, generator, settings), trace_id, spans,
+                           result.attribution, costs, build_manifest(spans),
+                           sees_content=sees_content, include_content=include_content)
+
+
+def period(session: Session, project_id: int, project_slug: str, since: datetime, until: datetime, *,
+           generator: str, settings=None) -> Report:
+    try:
+        filters = fleet_filters(project_id, since, until)
+    except ValueError as exc:  # pages.params.InvalidQuery is a ValueError too
+        raise ReportError(str(exc)) from None
+    since, until = filters.since, filters.until
+    runs, totals = runs_in_window(session, project_id, since, until, MAX_ROWS)
+    health = health_data(session, filters, "day")
+    failures = failures_data(session, project_id, since=since, until=until, limit=10)
+    anomalies = anomaly_data(session, filters, "hour", None)
+    by_model = cost_data(session, filters, "model", 50)
+    by_day = cost_data(session, filters, "day", 400)
+    blocks: dict[str, int] = {}
+    for name, category, attributes in guardrail_spans(session, project_id, since, until):
+        if guardrail_blocked(attributes or {}, category):
+            blocks[name] = blocks.get(name, 0) + 1
+    recovered = {g.key: g.recovered for g in failures.groups.get("error_class", [])}
+    facts = PeriodFacts(
+        runs=runs, runs_total=totals["runs"], spans=totals["spans"], model_calls=totals["model_calls"],
+        tokens_in=totals["tokens_in"], tokens_out=totals["tokens_out"], cost_usd=totals["cost_usd"],
+        unpriced_calls=totals["unpriced_calls"],
+        models=[(m.provider, m.model, m.calls, m.errors, m.retries, m.fallbacks,
+                 m.series[0].time if m.series else None, m.series[-1].time if m.series else None)
+                for m in health.models],
+        model_changes=[(c.provider, c.request_model, ", ".join(c.previous_models), c.new_model, c.first_seen,
+                        c.calls_since) for c in health.served_model_changes],
+        failures_by_class=[(g.key or "(none)", g.failed_runs, g.failures, recovered.get(g.key, 0))
+                           for g in failures.groups.get("error_class", [])],
+        failure_concentration=[(dim, g.key or "(none)", g.failures,
+                                None if g.share_of_failed_runs is None else round(g.share_of_failed_runs, 3))
+                               for dim, groups in failures.groups.items() if dim != "error_class"
+                               for g in groups[:3]],
+        guardrail_blocks=sorted(blocks.items(), key=lambda kv: (-kv[1], kv[0])),
+        anomalies=[(a.provider, a.model, a.metric, a.time, a.value, a.baseline.median, a.z)
+                   for a in anomalies.anomalies],
+        cost_by_model=[(g.key or "(unknown)", g.calls, g.tokens.input if g.tokens else None,
+                        g.tokens.output if g.tokens else None, g.cost_usd, "yes" if g.cost_complete else "no")
+                       for g in by_model.groups],
+        cost_by_day=[((g.key or "")[:10], float(g.cost_usd or 0)) for g in by_day.groups],
+    )
+    manifest = build_manifest(window_span_records(session, project_id, since, until))
+    return period_report(cover(session, project_id, project_slug, generator, settings), since, until, facts,
+                         manifest)

@@ -1,0 +1,192 @@
+"""Reports built from seeded runs, in every format, sealed, verified, and caught when altered."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from sqlalchemy import select, text
+
+from core.masking import MASK
+from db.models import AuditEvent
+from reports.service import ReportError, create
+from server import cli_reports
+from tests.api.seed import BASE_TIME, XSS, seed_agent_trace, seed_project, seed_simple_traces
+
+
+@pytest.fixture
+def seeded(session):
+    project = seed_project(session, "acme")
+    trace = seed_agent_trace(session, project.id)
+    seed_simple_traces(session, project.id, 5, base=BASE_TIME + timedelta(hours=1), error_every=2)
+    session.commit()
+    return project, trace
+
+
+def _pdf_attachments(body: bytes, tmp_path) -> str | None:
+    if shutil.which("pdfdetach") is None:
+        return None
+    path = tmp_path / "r.pdf"
+    path.write_bytes(body)
+    return subprocess.run(["pdfdetach", "-list", str(path)], capture_output=True, text=True, check=True).stdout
+
+
+def _create(session, project, **kw):
+    defaults = dict(project_id=project.id, project_slug=project.slug, actor="user:auditor@example.com",
+                    sees_content=True, settings=SimpleNamespace(report_signing_key=None))
+    return create(session, **{**defaults, **kw})
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "html", "pdf"])
+def test_incident_report_in_every_format(session, seeded, fmt, tmp_path):
+    project, trace = seeded
+    created = _create(session, project, kind="incident", trace_id=trace.trace_id, fmt=fmt)
+    session.commit()
+    body = created.body
+    assert len(created.report.manifest.entries) == 8  # every span of the run
+    if fmt == "json":
+        data = json.loads(body)
+        assert data["manifest"]["merkle_root"] == created.report.manifest.root
+        assert data["tables"]["routing"]["rows"][0]["chosen"] == "gpt-4o"
+        assert {r["error class"] for r in data["tables"]["root_causes"]["rows"]} == {"timeout"}
+        assert data["tables"]["root_causes"]["rows"][0]["recovered"] == "yes"
+    elif fmt == "csv":
+        assert b"routing,route model,\"gpt-4o, claude-sonnet-4\",gpt-4o,lowest latency" in body
+    elif fmt == "html":
+        assert XSS.encode() not in body and b"&lt;script&gt;" in body  # autoescaped
+        assert b"Page \" counter(page)" in body
+    else:
+        assert body.startswith(b"%PDF")
+        attachments = _pdf_attachments(body, tmp_path)
+        if attachments is not None:  # pdfdetach (poppler-utils) present
+            assert "manifest.json" in attachments
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "report.create")).one()
+    assert event.target == f"incident {trace.hex}" and event.details["format"] == fmt
+    assert event.details["merkle_root"] == created.report.manifest.root
+
+
+def test_period_report(session, seeded):
+    project, trace = seeded
+    created = _create(session, project, kind="period", fmt="json", since=BASE_TIME - timedelta(hours=1),
+                      until=BASE_TIME + timedelta(days=1))
+    data = json.loads(created.body)
+    assert data["facts"]["Runs"] == "6"
+    assert data["tables"]["periods_of_use"]["total"] == 6
+    assert data["retention"] == "no retention configured: data kept indefinitely"
+    assert len(data["manifest"]["spans"]) == 8 + 5
+    assert data["audit_trail_head"]["seq"] == 0
+
+
+def test_viewer_incident_report_masks_content(session, seeded):
+    project, trace = seeded
+    created = _create(session, project, kind="incident", trace_id=trace.trace_id, fmt="json",
+                      sees_content=False, include_content=True, actor="user:viewer@example.com")
+    text_ = created.body.decode()
+    assert "Where is my order" not in text_ and "shipped" not in text_
+    assert MASK in text_ and "masked" in json.loads(text_)["content"]
+    full = _create(session, project, kind="incident", trace_id=trace.trace_id, fmt="json", include_content=True)
+    assert "Where is my order" in full.body.decode()
+    omitted = _create(session, project, kind="incident", trace_id=trace.trace_id, fmt="json")
+    assert "Where is my order" not in omitted.body.decode()
+
+
+def test_unknown_run(session, seeded):
+    project, _ = seeded
+    with pytest.raises(ReportError, match="no run"):
+        _create(session, project, kind="incident", trace_id=b"\x00" * 16, fmt="json")
+
+
+def _cli(session, settings, *argv) -> int:
+    parser = argparse.ArgumentParser()
+    cli_reports.add_parsers(parser.add_subparsers(dest="command"))
+    return cli_reports.run(session, settings, parser.parse_args(["reports", *argv]))
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "json"])
+def test_verify_fresh_then_altered_bytes_then_altered_span(session, seeded, tmp_path, capsys, fmt):
+    project, trace = seeded
+    settings = SimpleNamespace(report_signing_key=None, init_project="acme")
+    out = tmp_path / f"r.{fmt}"
+    assert _cli(session, settings, "create", "--kind", "incident", "--trace", trace.hex, "--format", fmt,
+                "-o", str(out)) == 0
+    session.commit()
+    assert _cli(session, settings, "verify", str(out)) == 0
+    assert "VERIFIED" in capsys.readouterr().out
+
+    original = out.read_bytes()
+    middle = len(original) // 2
+    out.write_bytes(original[:middle] + bytes([original[middle] ^ 1]) + original[middle + 1:])
+    assert _cli(session, settings, "verify", str(out)) == 3
+    assert "the report was altered" in capsys.readouterr().out
+    out.write_bytes(original)
+
+    session.execute(text("UPDATE spans SET status_message = 'nothing happened' WHERE span_id = :s"),
+                    {"s": trace.spans["llm"]})
+    session.commit()
+    assert _cli(session, settings, "verify", str(out)) == 3
+    printed = capsys.readouterr().out
+    assert "1 changed, 0 missing of 8" in printed and trace.spans["llm"].hex() in printed
+
+    # Without its seal the report's own manifest (JSON key, PDF attachment) still checks the records.
+    (tmp_path / f"r.{fmt}.sig.json").unlink()
+    assert _cli(session, settings, "verify", str(out)) == 3
+    printed = capsys.readouterr().out
+    assert "no seal file" in printed and "1 changed, 0 missing of 8" in printed
+
+
+def test_signed_report_verifies_with_its_public_key_only(session, seeded, tmp_path, capsys):
+    project, trace = seeded
+    key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    pem = tmp_path / "signing.pem"
+    pem.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    pub, wrong = tmp_path / "pub.pem", tmp_path / "other.pem"
+    pub.write_bytes(key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    wrong.write_bytes(other.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    settings = SimpleNamespace(report_signing_key=str(pem), init_project="acme")
+    out = tmp_path / "r.html"
+    assert _cli(session, settings, "create", "--kind", "period", "--since", "2026-11-20T00:00",
+                "--until", "2026-11-21T00:00", "--format", "html", "-o", str(out)) == 0
+    session.commit()
+    assert _cli(session, settings, "verify", "--public-key", str(pub), str(out)) == 0
+    assert "signature: Ed25519, valid" in capsys.readouterr().out
+    assert _cli(session, settings, "verify", "--public-key", str(wrong), str(out)) == 3
+    # A forged seal (the digest replaced to match altered bytes) fails the signature.
+    seal_file = tmp_path / "r.html.sig.json"
+    seal = json.loads(seal_file.read_text())
+    seal["file_sha256"] = "0" * 64
+    seal_file.write_text(json.dumps(seal))
+    capsys.readouterr()
+    assert _cli(session, settings, "verify", "--public-key", str(pub), str(out)) == 3
+    assert "does not match the given public key" in capsys.readouterr().out
+
+
+def test_period_report_from_ingested_runs(database_url, sessionmaker):
+    from tests.reports.samples import DAYS, START, attribute_all, ingest_demo_runs
+
+    with sessionmaker.begin() as session:
+        project = seed_project(session, "demo")
+    runs = ingest_demo_runs(database_url, project.id)
+    attribute_all(sessionmaker)
+    with sessionmaker.begin() as session:
+        created = _create(session, project, kind="period", fmt="json", since=START,
+                          until=START + timedelta(days=DAYS))
+    data = json.loads(created.body)
+    t = data["tables"]
+    assert data["facts"]["Runs"] == str(runs) == "90"
+    assert {(r["provider"], r["requested model"]) for r in t["models"]["rows"]} == {
+        ("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4-5")}
+    assert [(r["previously served"], r["now served"]) for r in t["model_changes"]["rows"]] == [
+        ("gpt-4o-2024-08-06", "gpt-4o-2026-11-17")]
+    classes = {r["error class"]: r for r in t["failures_by_class"]["rows"]}
+    assert set(classes) == {"rate_limited", "guardrail_blocked"}
+    assert sum(r["blocks"] for r in t["guardrail_blocks"]["rows"]) == classes["guardrail_blocked"]["root causes"]
+    retries = sum(r["retries"] for r in t["models"]["rows"])
+    assert retries == classes["rate_limited"]["root causes"] > 0
+    assert data["manifest"]["count"] == int(data["facts"]["Spans"])
