@@ -23,6 +23,7 @@ from starlette.requests import HTTPConnection
 
 from core.permissions import Permission, Principal, denial
 from core.settings import Settings
+from db.queries.auth import touch_key
 
 from access.credentials import KEY_HEADER, BadCredentials, api_key, from_request
 from access.keys import KeyCache
@@ -104,6 +105,9 @@ def requires(permission: Permission, deny: Deny) -> Callable[..., Principal]:
             principal = check(principal_of(request, session, request.app.state.settings), permission)
         except Denied as refused:
             raise deny(request, refused) from None
+        if principal.key_id is not None:  # "last used" in Settings; at most one write a minute per key
+            touch_key(session, principal.key_id)
+            session.commit()
         request.state.principal = principal
         return principal
 
