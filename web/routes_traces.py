@@ -7,16 +7,21 @@ served inside the full trace page via `?span=<id>`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
-from db.queries.traces import get_span, get_trace, list_traces, span_edges, span_names
+from db.queries.lineage import Loaded
+from db.queries.traces import (
+    child_spans, get_span, get_trace, list_traces, parents_among, span_edges, span_names,
+)
 from access.audit import record
 from core.permissions import Principal
 from web.auth import AppSettings, CurrentViewer, DbSession
 from web.page import render_page
 from web.render import render
-from web.tree import build_tree
+from web.tree import MAX_CHILDREN, MAX_ROWS, OPEN_DEPTH, MoreRow, Window, build_tree, child_rows, window_of
 from db.queries.forensics import trace_attribution
 from web.views import (
     HEX16, HEX32, PageFilters, attribution_view, edge_keys, edge_views, event_views, parse_hex, span_content,
@@ -105,13 +110,62 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
         selected = _span_context(session, viewer, trace_bytes, found) if found else None
         if selected is not None:
             _record_content_view(session, request, viewer, trace_bytes, span_bytes)
+    # The spans just read feed the attribution too: the trace is read once.
+    attribution = trace_attribution(session, viewer.project_id, trace_bytes,
+                                    loaded=Loaded(detail.trace, detail.spans, detail.truncated))
     return render_page(request, "trace.html", {
         "viewer": viewer, "detail": detail, "trace": detail.trace, "trace_hex": trace_bytes.hex(),
-        "rows": build_tree(detail.spans), "lineage": edge_views(_in_span_order(detail), names),
+        "rows": build_tree(detail.spans, open_depth=OPEN_DEPTH, max_rows=MAX_ROWS, max_children=MAX_CHILDREN,
+                           reveal=span_bytes),
+        "window": window_of(detail.spans) if detail.spans else Window(0, 1),
+        "lineage": edge_views(_in_span_order(detail), names),
         "selected": selected, "selected_id": span_bytes.hex() if selected else None,
+        "span_missing": span_bytes.hex() if span_bytes is not None and selected is None else (
+            span if span and span_bytes is None else None),
         "window_ns": _window_ns(detail.spans),
-        "attribution": attribution_view(trace_attribution(session, viewer.project_id, trace_bytes).attribution),
+        "attribution": attribution_view(attribution.attribution),
     }, json_href=f"/api/traces/{trace_bytes.hex()}")
+
+
+@router.get("/traces/{trace_id}/children/{span_id}")
+def children_fragment(request: Request, trace_id: str, span_id: str, viewer: CurrentViewer, session: DbSession,
+                      offset: str = "0", depth: str = "1", w: str = "", head: str = "", selected: str = ""):
+    """The next rows of the lazily expanded span tree (htmx): with `head`, the span's own row
+    (now open) followed by its first children; otherwise the next page of its children."""
+    trace_bytes, span_bytes = parse_hex(trace_id, HEX32), parse_hex(span_id, HEX16)
+    if not request.headers.get("hx-request") and trace_bytes and span_bytes:
+        return RedirectResponse(f"/traces/{trace_bytes.hex()}?span={span_bytes.hex()}", status_code=303)
+    parent = get_span(session, viewer.project_id, trace_bytes, span_bytes) if trace_bytes and span_bytes else None
+    if parent is None:
+        return render(request, "_span_missing.html", {"span_id": span_id}, status_code=404)
+    start = _whole(offset, 0)
+    level = _whole(depth, 1) or 1
+    window = _window_param(w) or Window(parent.start_ns, max(parent.duration_ns, 1))
+    kids, more = child_spans(session, viewer.project_id, trace_bytes, span_bytes, offset=start, limit=MAX_CHILDREN)
+    parents = parents_among(session, viewer.project_id, trace_bytes, [k.span_id for k in kids])
+    rows: list = []
+    if head and start == 0:
+        own = child_rows([parent], {parent.span_id}, level - 1, window)[0]
+        rows.append(replace(own, collapsed=False))
+    rows.extend(child_rows(kids, parents, level, window))
+    if more:
+        rows.append(MoreRow(span_bytes, level, start + len(kids), None))
+    return render(request, "_span_rows.html", {
+        "rows": rows, "trace_hex": trace_bytes.hex(), "window": window,
+        "selected_id": span_bytes.hex() if selected else None,
+    })
+
+
+def _whole(text: str, default: int) -> int:
+    return int(text) if text.isdigit() and len(text) < 12 else default
+
+
+def _window_param(text: str) -> Window | None:
+    """The page's timeline window, carried by the expand links so loaded rows line up."""
+    start, _, length = text.partition(".")
+    if start.lstrip("-").isdigit() and length.isdigit() and int(length) > 0 and len(text) < 48:
+        return Window(int(start), int(length))
+    return None
 
 
 def _in_span_order(detail):

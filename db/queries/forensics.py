@@ -34,7 +34,7 @@ from core.attribution import Stopped, TraceAttribution, attribute
 from core.lineage import DEFAULT_DEPTH, Lineage, build_lineage
 from core.trace_costs import TraceCosts, trace_costs
 from db.models import TraceFailure, TraceRow
-from db.queries.lineage import MAX_SPANS, load_trace_graph
+from db.queries.lineage import MAX_SPANS, Loaded, load_trace_graph
 
 log = logging.getLogger("causeline.attributor")
 BUDGET_S = 10.0       # per trace, for the full attribution and again for the bounded one
@@ -49,9 +49,11 @@ class AttributionResult:
 
 def trace_attribution(session: Session, project_id: int, trace_id: bytes, *, depth: int = DEFAULT_DEPTH,
                       max_spans: int = MAX_SPANS,
-                      should_stop: Callable[[], bool] | None = None) -> AttributionResult | None:
-    """Raises core.attribution.Stopped when `should_stop` answers True before the end."""
-    graph = load_trace_graph(session, project_id, trace_id, max_depth=depth, max_spans=max_spans)
+                      should_stop: Callable[[], bool] | None = None,
+                      loaded: Loaded | None = None) -> AttributionResult | None:
+    """Raises core.attribution.Stopped when `should_stop` answers True before the end.
+    `loaded`: the trace and spans the caller already read (the trace page), not read again."""
+    graph = load_trace_graph(session, project_id, trace_id, max_depth=depth, max_spans=max_spans, loaded=loaded)
     if graph is None:
         return None
     attribution = attribute(trace_id, graph.spans, graph.edges, should_stop=should_stop)

@@ -14,7 +14,8 @@ import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, case, or_, select, tuple_
+from sqlalchemy import LargeBinary, and_, case, cast, func, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -225,12 +226,43 @@ def span_edges(session: Session, project_id: int, trace_id: bytes, span_id: byte
 
 
 def span_names(session: Session, project_id: int, keys: list[tuple[bytes, bytes]]) -> dict[tuple[bytes, bytes], str]:
-    """Names of the given (trace_id, span_id) spans that exist, to label lineage edges."""
+    """Names of the given (trace_id, span_id) spans that exist, to label lineage edges.
+
+    The keys travel as two arrays joined through unnest, not as an IN list of pairs: a
+    trace with thousands of edges would otherwise make a statement too complex to plan."""
     if not keys:
         return {}
+    wanted = select(
+        func.unnest(cast([t for t, _ in keys], ARRAY(LargeBinary))).label("trace_id"),
+        func.unnest(cast([s for _, s in keys], ARRAY(LargeBinary))).label("span_id"),
+    ).subquery("wanted")
     rows = session.execute(
-        select(SpanRow.trace_id, SpanRow.span_id, SpanRow.name).where(
-            SpanRow.project_id == project_id, tuple_(SpanRow.trace_id, SpanRow.span_id).in_(keys),
-        )
+        select(SpanRow.trace_id, SpanRow.span_id, SpanRow.name).join(
+            wanted, and_(SpanRow.trace_id == wanted.c.trace_id, SpanRow.span_id == wanted.c.span_id),
+        ).where(SpanRow.project_id == project_id)
     )
     return {(r.trace_id, r.span_id): r.name for r in rows}
+
+
+def child_spans(session: Session, project_id: int, trace_id: bytes, parent_id: bytes, *, offset: int = 0,
+                limit: int = 100) -> tuple[list[SpanRow], bool]:
+    """One page of a span's children in start order, and whether more follow (the lazily
+    expanded span tree). No log content: the tree rows never show it."""
+    rows = list(session.scalars(
+        select(SpanRow)
+        .where(SpanRow.project_id == project_id, SpanRow.trace_id == trace_id, SpanRow.parent_span_id == parent_id)
+        .order_by(SpanRow.start_ns, SpanRow.span_id).offset(offset).limit(limit + 1)
+    ))
+    return rows[:limit], len(rows) > limit
+
+
+def parents_among(session: Session, project_id: int, trace_id: bytes, span_ids: list[bytes]) -> set[bytes]:
+    """Which of these spans have at least one child, in one statement."""
+    if not span_ids:
+        return set()
+    return set(session.scalars(
+        select(SpanRow.parent_span_id).distinct().where(
+            SpanRow.project_id == project_id, SpanRow.trace_id == trace_id,
+            SpanRow.parent_span_id == func.any(cast(span_ids, ARRAY(LargeBinary))),
+        )
+    ))
