@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 
 from db.queries.lineage import Loaded
 from db.queries.traces import (
-    child_spans, get_span, get_trace, list_traces, parents_among, span_edges, span_names,
+    child_spans, get_span, get_trace, list_traces, parents_among, span_edges, span_names, trace_outline, trace_row,
 )
 from access.audit import record
 from core.permissions import Principal
@@ -28,6 +28,8 @@ from web.views import (
 )
 
 router = APIRouter()
+# Up to this many spans the trace page attributes inline; larger traces load the panel afterwards.
+INLINE_ATTRIBUTION_SPANS = 2000
 
 
 def _error_page(request: Request, viewer: Principal | None, status: int, title: str, message: str):
@@ -94,7 +96,16 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
     if trace_bytes is None:
         return _error_page(request, viewer, 404, "Not a trace id",
                            "A trace id is 32 hexadecimal characters.")
-    detail = get_trace(session, viewer.project_id, trace_bytes, max_spans=settings.max_trace_spans)
+    trace = trace_row(session, viewer.project_id, trace_bytes)
+    if trace is None:
+        return _error_page(request, viewer, 404, "Trace not found",
+                           f"No trace {trace_id.lower()} in this project (yet).")
+    inline = trace.span_count <= INLINE_ATTRIBUTION_SPANS
+    # A small trace is read whole and attributed right here from the spans just read (the
+    # trace is read once); a large one is read as a light outline, its attribution loaded
+    # by the panel itself (htmx) so the tree shows at once.
+    read = get_trace if inline else trace_outline
+    detail = read(session, viewer.project_id, trace_bytes, max_spans=settings.max_trace_spans)
     if detail is None:
         return _error_page(request, viewer, 404, "Trace not found",
                            f"No trace {trace_id.lower()} in this project (yet).")
@@ -104,15 +115,15 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
     selected = None
     span_bytes = parse_hex(span, HEX16)
     if span_bytes is not None:
-        found = next((s for s in detail.spans if s.span_id == span_bytes), None)
-        if found is None and detail.truncated:  # a span beyond the cap can still be opened by id
-            found = get_span(session, viewer.project_id, trace_bytes, span_bytes)
+        found = get_span(session, viewer.project_id, trace_bytes, span_bytes)
         selected = _span_context(session, viewer, trace_bytes, found) if found else None
         if selected is not None:
             _record_content_view(session, request, viewer, trace_bytes, span_bytes)
-    # The spans just read feed the attribution too: the trace is read once.
-    attribution = trace_attribution(session, viewer.project_id, trace_bytes,
-                                    loaded=Loaded(detail.trace, detail.spans, detail.truncated))
+    attribution = None
+    if inline:
+        attribution = attribution_view(trace_attribution(
+            session, viewer.project_id, trace_bytes,
+            loaded=Loaded(detail.trace, detail.spans, detail.truncated)).attribution)
     return render_page(request, "trace.html", {
         "viewer": viewer, "detail": detail, "trace": detail.trace, "trace_hex": trace_bytes.hex(),
         "rows": build_tree(detail.spans, open_depth=OPEN_DEPTH, max_rows=MAX_ROWS, max_children=MAX_CHILDREN,
@@ -123,8 +134,22 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
         "span_missing": span_bytes.hex() if span_bytes is not None and selected is None else (
             span if span and span_bytes is None else None),
         "window_ns": _window_ns(detail.spans),
-        "attribution": attribution_view(attribution.attribution),
+        "attribution": attribution,
     }, json_href=f"/api/traces/{trace_bytes.hex()}")
+
+
+@router.get("/traces/{trace_id}/attribution")
+def attribution_fragment(request: Request, trace_id: str, viewer: CurrentViewer, session: DbSession):
+    """The Attribution panel of a large trace, loaded by the page once the tree shows (htmx)."""
+    trace_bytes = parse_hex(trace_id, HEX32)
+    if not request.headers.get("hx-request") and trace_bytes:
+        return RedirectResponse(f"/api/traces/{trace_bytes.hex()}/attribution", status_code=303)
+    result = trace_attribution(session, viewer.project_id, trace_bytes) if trace_bytes else None
+    if result is None:
+        return render(request, "_span_missing.html", {"span_id": trace_id}, status_code=404)
+    return render(request, "_attribution.html", {
+        "trace_hex": trace_bytes.hex(), "attribution": attribution_view(result.attribution),
+    })
 
 
 @router.get("/traces/{trace_id}/children/{span_id}")

@@ -147,6 +147,12 @@ def list_traces(
     return TracePage(items, next_cursor)
 
 
+def trace_row(session: Session, project_id: int, trace_id: bytes) -> TraceRow | None:
+    return session.scalars(
+        select(TraceRow).where(TraceRow.project_id == project_id, TraceRow.trace_id == trace_id)
+    ).one_or_none()
+
+
 def get_trace(session: Session, project_id: int, trace_id: bytes, *,
               max_spans: int | None = None) -> TraceDetail | None:
     """The trace with its spans, the earliest `max_spans` of them when given (a trace has no
@@ -178,6 +184,48 @@ def get_trace(session: Session, project_id: int, trace_id: bytes, *,
                   SpanEdge.linked_trace_id, SpanEdge.linked_span_id)
     ))
     _merge_log_content(session, project_id, trace_id, spans)
+    root_status = next((s.status for s in spans if s.span_id == trace.root_span_id), None)
+    if root_status is None and truncated and trace.root_span_id is not None:
+        root_status = session.scalar(select(SpanRow.status).where(
+            SpanRow.project_id == project_id, SpanRow.trace_id == trace_id, SpanRow.span_id == trace.root_span_id))
+    return TraceDetail(trace, trace_status(trace.error_count, root_status), spans, edges, truncated)
+
+
+# What the span tree shows of a span: no content, attributes or events (the detail panel
+# reads those for one span), so a page of a trace of tens of thousands of spans stays light.
+OUTLINE_COLUMNS = (
+    SpanRow.trace_id, SpanRow.span_id, SpanRow.parent_span_id, SpanRow.name, SpanRow.category,
+    SpanRow.start_ns, SpanRow.duration_ns, SpanRow.status, SpanRow.error_class, SpanRow.status_message,
+    SpanRow.request_model, SpanRow.response_model, SpanRow.input_tokens, SpanRow.output_tokens,
+    SpanRow.cost_usd, SpanRow.cost_source,
+)
+
+
+def trace_outline(session: Session, project_id: int, trace_id: bytes, *,
+                  max_spans: int | None = None) -> TraceDetail | None:
+    """get_trace for the span tree: light rows (OUTLINE_COLUMNS, not ORM objects) and the
+    lineage edges only (a `parent` edge repeats spans.parent_span_id)."""
+    trace = session.scalars(
+        select(TraceRow).where(TraceRow.project_id == project_id, TraceRow.trace_id == trace_id)
+    ).one_or_none()
+    if trace is None:
+        return None
+    query = (select(*OUTLINE_COLUMNS)
+             .where(SpanRow.project_id == project_id, SpanRow.trace_id == trace_id)
+             .order_by(SpanRow.start_ns, SpanRow.span_id))
+    if max_spans is not None:
+        query = query.limit(max_spans + 1)
+    spans = list(session.execute(query).all())
+    truncated = max_spans is not None and len(spans) > max_spans
+    if truncated:
+        spans = spans[:max_spans]
+    edges = list(session.scalars(
+        select(SpanEdge)
+        .where(SpanEdge.project_id == project_id, SpanEdge.relation != "parent",
+               or_(SpanEdge.trace_id == trace_id, SpanEdge.linked_trace_id == trace_id))
+        .order_by(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation,
+                  SpanEdge.linked_trace_id, SpanEdge.linked_span_id)
+    ))
     root_status = next((s.status for s in spans if s.span_id == trace.root_span_id), None)
     if root_status is None and truncated and trace.root_span_id is not None:
         root_status = session.scalar(select(SpanRow.status).where(

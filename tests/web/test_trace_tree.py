@@ -155,3 +155,19 @@ def test_tree_limits_collapse_the_rest():
     assert spans[200] in [r.span for r in rows if not r.is_more]
     # Unlimited: every span, as before.
     assert len(build_tree(spans)) == 251
+
+
+def test_a_large_trace_loads_its_attribution_panel_afterwards(client, session, seeded):
+    spans = wide(seeded.project.id, 3000)
+    spans[5].status, spans[5].error_class, spans[5].name = "error", "timeout", XSS
+    trace = store_many(session, spans)
+    login(client, seeded)
+    page = client.get(f"/traces/{trace.trace_id.hex()}").text
+    assert f'hx-get="/traces/{trace.trace_id.hex()}/attribution" hx-trigger="load"' in page
+    assert XSS not in page
+    panel = client.get(f"/traces/{trace.trace_id.hex()}/attribution", headers=HX)
+    assert panel.status_code == 200 and "<html" not in panel.text
+    assert "timeout" in panel.text and XSS not in panel.text and "&lt;script&gt;" in panel.text
+    plain = client.get(f"/traces/{trace.trace_id.hex()}/attribution", follow_redirects=False)
+    assert plain.headers["location"] == f"/api/traces/{trace.trace_id.hex()}/attribution"
+    assert client.get(f"/traces/{'ab' * 16}/attribution", headers=HX).status_code == 404
