@@ -109,9 +109,7 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
     if detail is None:
         return _error_page(request, viewer, 404, "Trace not found",
                            f"No trace {trace_id.lower()} in this project (yet).")
-    names = {(s.trace_id, s.span_id): s.name for s in detail.spans}
-    names.update(span_names(session, viewer.project_id,
-                            [k for k in edge_keys(detail.edges) if k not in names]))
+    names = _lineage_names(session, viewer.project_id, detail)
     selected = None
     span_bytes = parse_hex(span, HEX16)
     if span_bytes is not None:
@@ -191,6 +189,17 @@ def _window_param(text: str) -> Window | None:
     if start.lstrip("-").isdigit() and length.isdigit() and int(length) > 0 and len(text) < 48:
         return Window(int(start), int(length))
     return None
+
+
+def _lineage_names(session, project_id: int, detail) -> dict[tuple[bytes, bytes], str]:
+    """Names of the spans the lineage edges name: from the spans read, else from storage."""
+    keys = edge_keys(detail.edges)
+    if not keys:
+        return {}
+    wanted = set(keys)
+    names = {(s.trace_id, s.span_id): s.name for s in detail.spans if (s.trace_id, s.span_id) in wanted}
+    names.update(span_names(session, project_id, [k for k in keys if k not in names]))
+    return names
 
 
 def _in_span_order(detail):
