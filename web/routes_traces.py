@@ -14,7 +14,8 @@ from fastapi.responses import RedirectResponse
 
 from db.queries.lineage import Loaded
 from db.queries.traces import (
-    child_spans, get_span, get_trace, list_traces, parents_among, span_edges, span_names, trace_outline, trace_row,
+    TracePage,
+    child_spans, get_span, get_trace, list_traces, parents_among, root_causes, span_edges, span_names, trace_outline, trace_row,
 )
 from access.audit import record
 from core.permissions import Principal
@@ -24,7 +25,7 @@ from web.render import render
 from web.tree import MAX_CHILDREN, MAX_ROWS, OPEN_DEPTH, MoreRow, Window, build_tree, child_rows, window_of
 from db.queries.forensics import trace_attribution
 from web.views import (
-    HEX16, HEX32, PageFilters, attribution_view, edge_keys, edge_views, event_views, parse_hex, span_content,
+    CURSOR_ERROR, HEX16, HEX32, PageFilters, attribution_view, edge_keys, edge_views, event_views, parse_hex, span_content,
 )
 
 router = APIRouter()
@@ -44,10 +45,14 @@ def home():
 
 def _list_context(session, viewer: Principal, filters: PageFilters, cursor: str) -> dict:
     kwargs, errors = filters.parse(cursor)
-    page = list_traces(session, viewer.project_id, **kwargs)
+    if any(e != CURSOR_ERROR for e in errors):  # an invalid filter shows its error, never the unfiltered list
+        page = TracePage([], None)
+    else:
+        page = list_traces(session, viewer.project_id, **kwargs)
     next_query = filters.query(cursor=page.next_cursor) if page.next_cursor else None
     return {
         "viewer": viewer, "filters": filters, "errors": errors, "items": page.items,
+        "causes": root_causes(session, viewer.project_id, [i.trace.trace_id for i in page.items]),
         "next_href": f"/traces?{next_query}" if next_query else None,
         "next_fragment": f"/traces/rows?{next_query}" if next_query else None,
         "json_href": "/api/traces" + (f"?{q}" if (q := filters.query(cursor=kwargs["cursor"] or "")) else ""),
@@ -59,11 +64,11 @@ def _list_context(session, viewer: Principal, filters: PageFilters, cursor: str)
 def traces_page(
     request: Request, viewer: CurrentViewer, session: DbSession,
     since: str = "", until: str = "", status: str = "", service: str = "", agent: str = "",
-    model: str = "", limit: str = "50", cursor: str = "",
+    model: str = "", limit: str = "50", cursor: str = "", outcome: str = "",
 ):
     # Parameters are plain strings on purpose: a bad value becomes a message on the page,
     # not FastAPI's JSON 422.
-    filters = PageFilters(since, until, status, service, agent, model, limit)
+    filters = PageFilters(since, until, status, service, agent, model, limit, outcome)
     context = _list_context(session, viewer, filters, cursor)
     return render_page(request, "traces.html", context, json_href=context["json_href"])
 
@@ -72,10 +77,10 @@ def traces_page(
 def trace_rows_fragment(
     request: Request, viewer: CurrentViewer, session: DbSession,
     since: str = "", until: str = "", status: str = "", service: str = "", agent: str = "",
-    model: str = "", limit: str = "50", cursor: str = "",
+    model: str = "", limit: str = "50", cursor: str = "", outcome: str = "",
 ):
     """The next page of rows, appended to the table by htmx (replaces the "next" row)."""
-    filters = PageFilters(since, until, status, service, agent, model, limit)
+    filters = PageFilters(since, until, status, service, agent, model, limit, outcome)
     return render(request, "_trace_rows.html", _list_context(session, viewer, filters, cursor))
 
 

@@ -13,10 +13,12 @@ from typing import Any, Iterable
 from urllib.parse import urlencode
 
 from pages.params import TIME_RANGE, has_nul, time_error
+from core.run_outcome import OUTCOMES
 from core.masking import mask_attributes, mask_events, mask_text
 from db.models import SpanEdge, SpanRow
 from db.queries.traces import MAX_LIMIT, TRACE_STATUSES, InvalidCursor, decode_cursor
 
+CURSOR_ERROR = "The page link is invalid; showing the first page."
 HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 HEX16 = re.compile(r"[0-9a-fA-F]{16}")
 
@@ -36,6 +38,7 @@ class PageFilters:
     agent: str = ""
     model: str = ""
     limit: str = "50"
+    outcome: str = ""
 
     def query(self, **extra: str) -> str:
         values = {k: v for k, v in {**asdict(self), **extra}.items() if v and not (k == "limit" and v == "50")}
@@ -49,7 +52,7 @@ class PageFilters:
         """Keyword arguments for list_traces, and messages for whatever did not parse."""
         errors: list[str] = []
         labels = {"since": "From", "until": "To", "status": "Status", "service": "Service", "agent": "Agent",
-                  "model": "Model", "limit": "Rows per page"}
+                  "model": "Model", "limit": "Rows per page", "outcome": "Outcome"}
         bad = {name for name, value in asdict(self).items() if has_nul(value)}
         errors.extend(f"“{labels[name]}” must not contain NUL characters." for name in labels if name in bad)
         # The form still shows what was typed; the query ignores the refused fields.
@@ -60,6 +63,8 @@ class PageFilters:
             errors.append("“To” must be later than “From”.")
         if f.status and f.status not in TRACE_STATUSES:
             errors.append(f"Status must be one of {', '.join(TRACE_STATUSES)}.")
+        if f.outcome and f.outcome not in OUTCOMES:
+            errors.append(f"Outcome must be one of {', '.join(OUTCOMES)}.")
         try:
             limit = int(f.limit or 50)
             if not 1 <= limit <= MAX_LIMIT:
@@ -71,12 +76,13 @@ class PageFilters:
             try:
                 decode_cursor(cursor)
             except InvalidCursor:
-                errors.append("The page link is invalid; showing the first page.")
+                errors.append(CURSOR_ERROR)
                 cursor = ""
         kwargs = dict(
             since=since, until=until, status=f.status if f.status in TRACE_STATUSES else None,
             service=f.service.strip() or None, agent=f.agent.strip() or None,
-            model=f.model.strip() or None, limit=limit, cursor=cursor or None,
+            model=f.model.strip() or None, outcome=f.outcome if f.outcome in OUTCOMES else None,
+            limit=limit, cursor=cursor or None,
         )
         return kwargs, errors
 

@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.content import with_log_content
+from core.run_outcome import OUTCOMES
 from db.genai_logs import log_content
-from db.models import SpanEdge, SpanRow, TraceRow
+from db.models import SpanEdge, SpanRow, TraceFailure, TraceRow
 
 TRACE_STATUSES = ("ok", "error", "unset")
 MAX_LIMIT = 500
@@ -92,6 +93,7 @@ def list_traces(
     service: str | None = None,
     agent: str | None = None,
     model: str | None = None,
+    outcome: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> TracePage:
@@ -100,6 +102,8 @@ def list_traces(
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
     if status is not None and status not in TRACE_STATUSES:
         raise ValueError(f"status must be one of {', '.join(TRACE_STATUSES)}")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
     root = aliased(SpanRow)
     root_join = and_(
         root.project_id == TraceRow.project_id,
@@ -132,6 +136,8 @@ def list_traces(
         query = query.where(TraceRow.agents.contains([agent]))  # GIN index ix_traces_agents
     if model:
         query = query.where(TraceRow.models.contains([model]))  # GIN index ix_traces_models
+    if outcome:
+        query = query.where(TraceRow.outcome == outcome)  # ix_traces_outcome
     if cursor:
         after_start, after_id = decode_cursor(cursor)
         # Row comparison matches the (project_id, start_time, trace_id) index scanned backwards.
@@ -145,6 +151,30 @@ def list_traces(
         last = items[-1].trace
         next_cursor = encode_cursor(last.start_time, last.trace_id)
     return TracePage(items, next_cursor)
+
+
+@dataclass(frozen=True)
+class RootCause:
+    span_name: str
+    error_class: str
+    recovered: bool
+
+
+def root_causes(session: Session, project_id: int, trace_ids: list[bytes]) -> dict[bytes, RootCause]:
+    """The root cause to show for each of these traces (from trace_failures): an unrecovered
+    one first, then the most confident."""
+    if not trace_ids:
+        return {}
+    rows = session.execute(
+        select(TraceFailure.trace_id, TraceFailure.span_name, TraceFailure.error_class, TraceFailure.recovered)
+        .where(TraceFailure.project_id == project_id, TraceFailure.trace_id.in_(trace_ids))
+        .order_by(TraceFailure.trace_id, TraceFailure.recovered, TraceFailure.confidence.desc(),
+                  TraceFailure.root_span_id)
+    )
+    found: dict[bytes, RootCause] = {}
+    for row in rows:
+        found.setdefault(row.trace_id, RootCause(row.span_name, row.error_class, row.recovered))
+    return found
 
 
 def trace_row(session: Session, project_id: int, trace_id: bytes) -> TraceRow | None:
