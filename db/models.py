@@ -131,6 +131,9 @@ class SpanRow(Base):
     ingested_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     __table_args__ = (
         Index("ix_spans_project_start", "project_id", "start_time"),
+        # The trace list's search (db/queries/trace_search.py, schema 0010).
+        *(Index(f"ix_spans_{field}_search", text(f"to_tsvector('simple'::regconfig, coalesce({field}, ''))"),
+                postgresql_using="gin") for field in ("name", "input", "output")),
     )
 
 

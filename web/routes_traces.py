@@ -43,12 +43,18 @@ def home():
     return RedirectResponse("/traces", status_code=303)
 
 
-def _list_context(session, viewer: Principal, filters: PageFilters, cursor: str) -> dict:
+def _list_context(request: Request, session, viewer: Principal, filters: PageFilters, cursor: str) -> dict:
     kwargs, errors = filters.parse(cursor)
+    # A reader who may not see content searches span names only: a match in content would
+    # tell them what it holds.
+    kwargs["search_content"] = viewer.sees_content
     if any(e != CURSOR_ERROR for e in errors):  # an invalid filter shows its error, never the unfiltered list
         page = TracePage([], None)
     else:
         page = list_traces(session, viewer.project_id, **kwargs)
+        if kwargs["search"] and viewer.sees_content and not kwargs["cursor"]:
+            record(session, request, viewer, "search", target=kwargs["search"])
+            session.commit()
     next_query = filters.query(cursor=page.next_cursor) if page.next_cursor else None
     return {
         "viewer": viewer, "filters": filters, "errors": errors, "items": page.items,
@@ -64,12 +70,12 @@ def _list_context(session, viewer: Principal, filters: PageFilters, cursor: str)
 def traces_page(
     request: Request, viewer: CurrentViewer, session: DbSession,
     since: str = "", until: str = "", status: str = "", service: str = "", agent: str = "",
-    model: str = "", limit: str = "50", cursor: str = "", outcome: str = "",
+    model: str = "", limit: str = "50", cursor: str = "", outcome: str = "", q: str = "",
 ):
     # Parameters are plain strings on purpose: a bad value becomes a message on the page,
     # not FastAPI's JSON 422.
-    filters = PageFilters(since, until, status, service, agent, model, limit, outcome)
-    context = _list_context(session, viewer, filters, cursor)
+    filters = PageFilters(since, until, status, service, agent, model, limit, outcome, q)
+    context = _list_context(request, session, viewer, filters, cursor)
     return render_page(request, "traces.html", context, json_href=context["json_href"])
 
 
@@ -77,11 +83,12 @@ def traces_page(
 def trace_rows_fragment(
     request: Request, viewer: CurrentViewer, session: DbSession,
     since: str = "", until: str = "", status: str = "", service: str = "", agent: str = "",
-    model: str = "", limit: str = "50", cursor: str = "", outcome: str = "",
+    model: str = "", limit: str = "50", cursor: str = "", outcome: str = "", q: str = "",
 ):
     """The next page of rows, appended to the table by htmx (replaces the "next" row)."""
-    filters = PageFilters(since, until, status, service, agent, model, limit, outcome)
-    return render(request, "_trace_rows.html", _list_context(session, viewer, filters, cursor))
+    filters = PageFilters(since, until, status, service, agent, model, limit, outcome, q)
+    return render(request, "_trace_rows.html",
+                  {**_list_context(request, session, viewer, filters, cursor), "fragment": True})
 
 
 def _span_context(session, viewer: Principal, trace_id: bytes, span) -> dict:

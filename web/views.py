@@ -16,6 +16,7 @@ from pages.params import TIME_RANGE, has_nul, time_error
 from core.run_outcome import OUTCOMES
 from core.masking import mask_attributes, mask_events, mask_text
 from db.models import SpanEdge, SpanRow
+from db.queries.trace_search import MAX_QUERY
 from db.queries.traces import MAX_LIMIT, TRACE_STATUSES, InvalidCursor, decode_cursor
 
 CURSOR_ERROR = "The page link is invalid; showing the first page."
@@ -39,6 +40,7 @@ class PageFilters:
     model: str = ""
     limit: str = "50"
     outcome: str = ""
+    q: str = ""
 
     def query(self, **extra: str) -> str:
         values = {k: v for k, v in {**asdict(self), **extra}.items() if v and not (k == "limit" and v == "50")}
@@ -52,7 +54,7 @@ class PageFilters:
         """Keyword arguments for list_traces, and messages for whatever did not parse."""
         errors: list[str] = []
         labels = {"since": "From", "until": "To", "status": "Status", "service": "Service", "agent": "Agent",
-                  "model": "Model", "limit": "Rows per page", "outcome": "Outcome"}
+                  "model": "Model", "limit": "Rows per page", "outcome": "Outcome", "q": "Search"}
         bad = {name for name, value in asdict(self).items() if has_nul(value)}
         errors.extend(f"“{labels[name]}” must not contain NUL characters." for name in labels if name in bad)
         # The form still shows what was typed; the query ignores the refused fields.
@@ -63,6 +65,8 @@ class PageFilters:
             errors.append("“To” must be later than “From”.")
         if f.status and f.status not in TRACE_STATUSES:
             errors.append(f"Status must be one of {', '.join(TRACE_STATUSES)}.")
+        if len(f.q.strip()) > MAX_QUERY:
+            errors.append(f"Search is limited to {MAX_QUERY} characters.")
         if f.outcome and f.outcome not in OUTCOMES:
             errors.append(f"Outcome must be one of {', '.join(OUTCOMES)}.")
         try:
@@ -82,7 +86,7 @@ class PageFilters:
             since=since, until=until, status=f.status if f.status in TRACE_STATUSES else None,
             service=f.service.strip() or None, agent=f.agent.strip() or None,
             model=f.model.strip() or None, outcome=f.outcome if f.outcome in OUTCOMES else None,
-            limit=limit, cursor=cursor or None,
+            search=f.q.strip()[:MAX_QUERY] or None, limit=limit, cursor=cursor or None,
         )
         return kwargs, errors
 

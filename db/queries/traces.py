@@ -22,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from core.content import with_log_content
 from core.run_outcome import OUTCOMES
 from db.genai_logs import log_content
+from db.queries.trace_search import matching_traces
 from db.models import SpanEdge, SpanRow, TraceFailure, TraceRow
 
 TRACE_STATUSES = ("ok", "error", "unset")
@@ -94,6 +95,8 @@ def list_traces(
     agent: str | None = None,
     model: str | None = None,
     outcome: str | None = None,
+    search: str | None = None,
+    search_content: bool = False,
     limit: int = 50,
     cursor: str | None = None,
 ) -> TracePage:
@@ -138,6 +141,8 @@ def list_traces(
         query = query.where(TraceRow.models.contains([model]))  # GIN index ix_traces_models
     if outcome:
         query = query.where(TraceRow.outcome == outcome)  # ix_traces_outcome
+    if search:
+        query = query.where(TraceRow.trace_id.in_(matching_traces(project_id, search, content=search_content)))
     if cursor:
         after_start, after_id = decode_cursor(cursor)
         # Row comparison matches the (project_id, start_time, trace_id) index scanned backwards.
