@@ -184,7 +184,15 @@ def attribution_view(attribution) -> dict[str, Any]:
                 "root": span(f.root_cause), "error_class": f.error_class,
                 "path": [span(p) for p in f.propagation_path], "recovered": f.recovered,
                 "recovery": f.recovery or "", "recovered_by": f.recovered_by.name if f.recovered_by else "",
-                "confidence": f"{f.confidence:.2f}", "evidence": list(f.evidence[:3]),
+                "confidence": f"{f.confidence:.2f}", "evidence": list(f.evidence),
+                "burned_tokens": f.burned.total_tokens, "burned_usd": f.burned.cost_usd,
+                "burned_unpriced": f.burned.unpriced_calls, "burned_ns": f.burned.duration_ns,
+                "blast": {
+                    "size": f.blast_radius.size,
+                    "consumers": [span(r) for r in f.blast_radius.data_consumers],
+                    "ancestors": [span(r) for r in f.blast_radius.failed_ancestors],
+                    "skipped": [f"{s.name} ({s.reason})" for s in f.blast_radius.skipped_steps],
+                },
             }
             for f in attribution.failures
         ],
