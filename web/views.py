@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from pages.params import TIME_RANGE, has_nul, time_error
 from core.run_outcome import OUTCOMES
+from core.content_display import display
 from core.masking import mask_attributes, mask_events, mask_text
 from db.models import SpanEdge, SpanRow
 from db.queries.trace_search import MAX_QUERY
@@ -117,10 +118,13 @@ def span_content(span: SpanRow, visible: bool) -> dict[str, Any]:
     """What the span detail shows of captured content: all of it, or masked for readers
     without `read_content` (core/masking.py)."""
     if visible:
-        return {"input": span.input, "output": span.output, "attributes": span.attributes or {},
-                "events": span.events or [], "masked": False}
-    return {"input": mask_text(span.input), "output": mask_text(span.output),
-            "attributes": mask_attributes(span.attributes), "events": mask_events(span.events), "masked": True}
+        shown = {"input": span.input, "output": span.output, "attributes": span.attributes or {},
+                 "events": span.events or [], "masked": False}
+    else:
+        shown = {"input": mask_text(span.input), "output": mask_text(span.output),
+                 "attributes": mask_attributes(span.attributes), "events": mask_events(span.events), "masked": True}
+    # How the detail panel lays the text out (chat messages by role, JSON pretty-printed).
+    return {**shown, "input_display": display(shown["input"]), "output_display": display(shown["output"])}
 
 
 def event_views(span: SpanRow, events: list | None = None) -> list[EventView]:

@@ -171,3 +171,15 @@ def test_a_large_trace_loads_its_attribution_panel_afterwards(client, session, s
     plain = client.get(f"/traces/{trace.trace_id.hex()}/attribution", follow_redirects=False)
     assert plain.headers["location"] == f"/api/traces/{trace.trace_id.hex()}/attribution"
     assert client.get(f"/traces/{'ab' * 16}/attribution", headers=HX).status_code == 404
+
+
+def test_chat_messages_and_json_in_the_span_detail(client, session, seeded):
+    spans = wide(seeded.project.id, 1)
+    spans[1].input = '[{"role": "system", "content": "be brief"}, {"role": "user", "content": "' + XSS + '"}]'
+    spans[1].output = '{"answer": 42, "why": "because"}'
+    trace = store_many(session, spans)
+    login(client, seeded)
+    html = client.get(f"/traces/{trace.trace_id.hex()}/spans/{spans[1].span_id.hex()}", headers=HX).text
+    assert '<li class="message role-system"><span class="role">system</span><pre class="content">be brief</pre>' in html
+    assert '<span class="role">user</span>' in html and XSS not in html and "&lt;script&gt;" in html
+    assert '<pre class="content json">{\n  &#34;answer&#34;: 42,' in html
