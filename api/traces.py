@@ -58,6 +58,9 @@ def make_traces_router() -> APIRouter:
         service: Annotated[str | None, Query(description="Any span of the trace ran in this service.")] = None,
         agent: Annotated[str | None, Query(description="An agent (gen_ai.agent.name) took part.")] = None,
         model: Annotated[str | None, Query(description="A model call used this model.")] = None,
+        outcome: Annotated[Literal["failed", "recovered", "ok"] | None, Query(
+            description="The run's outcome as attribution decided it (failed, recovered: failures the run "
+                        "went on from, ok); traces not yet attributed have none.")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = 50,
         cursor: Annotated[Cursor, Query(description="next_cursor from the previous page.")] = None,
     ) -> TraceList:
@@ -68,7 +71,8 @@ def make_traces_router() -> APIRouter:
             }])
         page = list_traces(
             session, principal.project_id, since=since, until=until, status=status,
-            service=service or None, agent=agent or None, model=model or None, limit=limit, cursor=cursor,
+            service=service or None, agent=agent or None, model=model or None, outcome=outcome,
+            limit=limit, cursor=cursor,
         )
         return TraceList(
             traces=[trace_summary(item.trace, item.status) for item in page.items],

@@ -131,6 +131,9 @@ class SpanRow(Base):
     ingested_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     __table_args__ = (
         Index("ix_spans_project_start", "project_id", "start_time"),
+        # The trace list's search (db/queries/trace_search.py, schema 0010).
+        *(Index(f"ix_spans_{field}_search", text(f"to_tsvector('simple'::regconfig, coalesce({field}, ''))"),
+                postgresql_using="gin") for field in ("name", "input", "output")),
     )
 
 
@@ -182,8 +185,12 @@ class TraceRow(Base):
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     # When failure attribution last ran for this trace; behind updated_at means it must run again.
     attributed_at: Mapped[datetime | None] = mapped_column(TZ)
+    # The run's outcome as attribution decided it (core/run_outcome.py); NULL: not yet attributed.
+    outcome: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (
+        CheckConstraint("outcome IN ('failed', 'recovered', 'ok')", name="outcome"),
         Index("ix_traces_project_start", "project_id", "start_time", "trace_id"),
+        Index("ix_traces_outcome", "project_id", "outcome", "start_time", "trace_id"),
         Index("ix_traces_unattributed", "updated_at", postgresql_where=text("attributed_at IS NULL OR attributed_at < updated_at")),
         Index("ix_traces_agents", "agents", postgresql_using="gin"),
         Index("ix_traces_models", "models", postgresql_using="gin"),

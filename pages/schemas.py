@@ -48,6 +48,8 @@ class TraceSummary(BaseModel):
     service_name: str | None
     status: str = Field(description="error: a span failed; ok: no failures and the root span is explicitly OK; "
                                     "unset: no failures, root status unset (typical for OTel instrumentations).")
+    outcome: str | None = Field(default=None, description="failed, recovered (failures the run went on from: a "
+                                "retry, fallback or handler succeeded) or ok; null until attributed.")
     start: datetime
     end: datetime
     duration_ms: float
@@ -136,7 +138,7 @@ def trace_summary(row: TraceRow, status: str) -> TraceSummary:
     trace_hex = row.trace_id.hex()
     return TraceSummary(
         trace_id=trace_hex, root_span_id=row.root_span_id.hex() if row.root_span_id else None,
-        root_name=row.root_name, service_name=row.service_name, status=status,
+        root_name=row.root_name, service_name=row.service_name, status=status, outcome=row.outcome,
         start=row.start_time, end=row.end_time,
         duration_ms=(row.end_time - row.start_time).total_seconds() * 1000,
         span_count=row.span_count, error_count=row.error_count, llm_calls=row.llm_calls,

@@ -7,22 +7,30 @@ served inside the full trace page via `?span=<id>`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
-from db.queries.traces import get_span, get_trace, list_traces, span_edges, span_names
+from db.queries.lineage import Loaded
+from db.queries.traces import (
+    TracePage,
+    child_spans, get_span, get_trace, list_traces, parents_among, root_causes, span_edges, span_names, trace_outline, trace_row,
+)
 from access.audit import record
 from core.permissions import Principal
 from web.auth import AppSettings, CurrentViewer, DbSession
 from web.page import render_page
 from web.render import render
-from web.tree import build_tree
+from web.tree import MAX_CHILDREN, MAX_ROWS, OPEN_DEPTH, MoreRow, Window, build_tree, child_rows, window_of
 from db.queries.forensics import trace_attribution
 from web.views import (
-    HEX16, HEX32, PageFilters, attribution_view, edge_keys, edge_views, event_views, parse_hex, span_content,
+    CURSOR_ERROR, HEX16, HEX32, PageFilters, attribution_view, edge_keys, edge_views, event_views, parse_hex, span_content,
 )
 
 router = APIRouter()
+# Up to this many spans the trace page attributes inline; larger traces load the panel afterwards.
+INLINE_ATTRIBUTION_SPANS = 2000
 
 
 def _error_page(request: Request, viewer: Principal | None, status: int, title: str, message: str):
@@ -35,12 +43,22 @@ def home():
     return RedirectResponse("/overview", status_code=303)
 
 
-def _list_context(session, viewer: Principal, filters: PageFilters, cursor: str) -> dict:
+def _list_context(request: Request, session, viewer: Principal, filters: PageFilters, cursor: str) -> dict:
     kwargs, errors = filters.parse(cursor)
-    page = list_traces(session, viewer.project_id, **kwargs)
+    # A reader who may not see content searches span names only: a match in content would
+    # tell them what it holds.
+    kwargs["search_content"] = viewer.sees_content
+    if any(e != CURSOR_ERROR for e in errors):  # an invalid filter shows its error, never the unfiltered list
+        page = TracePage([], None)
+    else:
+        page = list_traces(session, viewer.project_id, **kwargs)
+        if kwargs["search"] and viewer.sees_content and not kwargs["cursor"]:
+            record(session, request, viewer, "search", target=kwargs["search"])
+            session.commit()
     next_query = filters.query(cursor=page.next_cursor) if page.next_cursor else None
     return {
         "viewer": viewer, "filters": filters, "errors": errors, "items": page.items,
+        "causes": root_causes(session, viewer.project_id, [i.trace.trace_id for i in page.items]),
         "next_href": f"/traces?{next_query}" if next_query else None,
         "next_fragment": f"/traces/rows?{next_query}" if next_query else None,
         "json_href": "/api/traces" + (f"?{q}" if (q := filters.query(cursor=kwargs["cursor"] or "")) else ""),
@@ -52,12 +70,12 @@ def _list_context(session, viewer: Principal, filters: PageFilters, cursor: str)
 def traces_page(
     request: Request, viewer: CurrentViewer, session: DbSession,
     since: str = "", until: str = "", status: str = "", service: str = "", agent: str = "",
-    model: str = "", limit: str = "50", cursor: str = "",
+    model: str = "", limit: str = "50", cursor: str = "", outcome: str = "", q: str = "",
 ):
     # Parameters are plain strings on purpose: a bad value becomes a message on the page,
     # not FastAPI's JSON 422.
-    filters = PageFilters(since, until, status, service, agent, model, limit)
-    context = _list_context(session, viewer, filters, cursor)
+    filters = PageFilters(since, until, status, service, agent, model, limit, outcome, q)
+    context = _list_context(request, session, viewer, filters, cursor)
     return render_page(request, "traces.html", context, json_href=context["json_href"])
 
 
@@ -65,11 +83,12 @@ def traces_page(
 def trace_rows_fragment(
     request: Request, viewer: CurrentViewer, session: DbSession,
     since: str = "", until: str = "", status: str = "", service: str = "", agent: str = "",
-    model: str = "", limit: str = "50", cursor: str = "",
+    model: str = "", limit: str = "50", cursor: str = "", outcome: str = "", q: str = "",
 ):
     """The next page of rows, appended to the table by htmx (replaces the "next" row)."""
-    filters = PageFilters(since, until, status, service, agent, model, limit)
-    return render(request, "_trace_rows.html", _list_context(session, viewer, filters, cursor))
+    filters = PageFilters(since, until, status, service, agent, model, limit, outcome, q)
+    return render(request, "_trace_rows.html",
+                  {**_list_context(request, session, viewer, filters, cursor), "fragment": True})
 
 
 def _span_context(session, viewer: Principal, trace_id: bytes, span) -> dict:
@@ -89,29 +108,110 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
     if trace_bytes is None:
         return _error_page(request, viewer, 404, "Not a trace id",
                            "A trace id is 32 hexadecimal characters.")
-    detail = get_trace(session, viewer.project_id, trace_bytes, max_spans=settings.max_trace_spans)
+    trace = trace_row(session, viewer.project_id, trace_bytes)
+    if trace is None:
+        return _error_page(request, viewer, 404, "Trace not found",
+                           f"No trace {trace_id.lower()} in this project (yet).")
+    inline = trace.span_count <= INLINE_ATTRIBUTION_SPANS
+    # A small trace is read whole and attributed right here from the spans just read (the
+    # trace is read once); a large one is read as a light outline, its attribution loaded
+    # by the panel itself (htmx) so the tree shows at once.
+    read = get_trace if inline else trace_outline
+    detail = read(session, viewer.project_id, trace_bytes, max_spans=settings.max_trace_spans)
     if detail is None:
         return _error_page(request, viewer, 404, "Trace not found",
                            f"No trace {trace_id.lower()} in this project (yet).")
-    names = {(s.trace_id, s.span_id): s.name for s in detail.spans}
-    names.update(span_names(session, viewer.project_id,
-                            [k for k in edge_keys(detail.edges) if k not in names]))
+    names = _lineage_names(session, viewer.project_id, detail)
     selected = None
     span_bytes = parse_hex(span, HEX16)
     if span_bytes is not None:
-        found = next((s for s in detail.spans if s.span_id == span_bytes), None)
-        if found is None and detail.truncated:  # a span beyond the cap can still be opened by id
-            found = get_span(session, viewer.project_id, trace_bytes, span_bytes)
+        found = get_span(session, viewer.project_id, trace_bytes, span_bytes)
         selected = _span_context(session, viewer, trace_bytes, found) if found else None
         if selected is not None:
             _record_content_view(session, request, viewer, trace_bytes, span_bytes)
+    attribution = None
+    if inline:
+        attribution = attribution_view(trace_attribution(
+            session, viewer.project_id, trace_bytes,
+            loaded=Loaded(detail.trace, detail.spans, detail.truncated)).attribution)
     return render_page(request, "trace.html", {
         "viewer": viewer, "detail": detail, "trace": detail.trace, "trace_hex": trace_bytes.hex(),
-        "rows": build_tree(detail.spans), "lineage": edge_views(_in_span_order(detail), names),
+        "rows": build_tree(detail.spans, open_depth=OPEN_DEPTH, max_rows=MAX_ROWS, max_children=MAX_CHILDREN,
+                           reveal=span_bytes),
+        "window": window_of(detail.spans) if detail.spans else Window(0, 1),
+        "lineage": edge_views(_in_span_order(detail), names),
         "selected": selected, "selected_id": span_bytes.hex() if selected else None,
+        "span_missing": span_bytes.hex() if span_bytes is not None and selected is None else (
+            span if span and span_bytes is None else None),
         "window_ns": _window_ns(detail.spans),
-        "attribution": attribution_view(trace_attribution(session, viewer.project_id, trace_bytes).attribution),
+        "attribution": attribution,
     }, json_href=f"/api/traces/{trace_bytes.hex()}")
+
+
+@router.get("/traces/{trace_id}/attribution")
+def attribution_fragment(request: Request, trace_id: str, viewer: CurrentViewer, session: DbSession):
+    """The Attribution panel of a large trace, loaded by the page once the tree shows (htmx)."""
+    trace_bytes = parse_hex(trace_id, HEX32)
+    if not request.headers.get("hx-request") and trace_bytes:
+        return RedirectResponse(f"/api/traces/{trace_bytes.hex()}/attribution", status_code=303)
+    result = trace_attribution(session, viewer.project_id, trace_bytes) if trace_bytes else None
+    if result is None:
+        return render(request, "_span_missing.html", {"span_id": trace_id}, status_code=404)
+    return render(request, "_attribution.html", {
+        "trace_hex": trace_bytes.hex(), "attribution": attribution_view(result.attribution),
+    })
+
+
+@router.get("/traces/{trace_id}/children/{span_id}")
+def children_fragment(request: Request, trace_id: str, span_id: str, viewer: CurrentViewer, session: DbSession,
+                      offset: str = "0", depth: str = "1", w: str = "", head: str = "", selected: str = ""):
+    """The next rows of the lazily expanded span tree (htmx): with `head`, the span's own row
+    (now open) followed by its first children; otherwise the next page of its children."""
+    trace_bytes, span_bytes = parse_hex(trace_id, HEX32), parse_hex(span_id, HEX16)
+    if not request.headers.get("hx-request") and trace_bytes and span_bytes:
+        return RedirectResponse(f"/traces/{trace_bytes.hex()}?span={span_bytes.hex()}", status_code=303)
+    parent = get_span(session, viewer.project_id, trace_bytes, span_bytes) if trace_bytes and span_bytes else None
+    if parent is None:
+        return render(request, "_span_missing.html", {"span_id": span_id}, status_code=404)
+    start = _whole(offset, 0)
+    level = _whole(depth, 1) or 1
+    window = _window_param(w) or Window(parent.start_ns, max(parent.duration_ns, 1))
+    kids, more = child_spans(session, viewer.project_id, trace_bytes, span_bytes, offset=start, limit=MAX_CHILDREN)
+    parents = parents_among(session, viewer.project_id, trace_bytes, [k.span_id for k in kids])
+    rows: list = []
+    if head and start == 0:
+        own = child_rows([parent], {parent.span_id}, level - 1, window)[0]
+        rows.append(replace(own, collapsed=False))
+    rows.extend(child_rows(kids, parents, level, window))
+    if more:
+        rows.append(MoreRow(span_bytes, level, start + len(kids), None))
+    return render(request, "_span_rows.html", {
+        "rows": rows, "trace_hex": trace_bytes.hex(), "window": window,
+        "selected_id": span_bytes.hex() if selected else None,
+    })
+
+
+def _whole(text: str, default: int) -> int:
+    return int(text) if text.isdigit() and len(text) < 12 else default
+
+
+def _window_param(text: str) -> Window | None:
+    """The page's timeline window, carried by the expand links so loaded rows line up."""
+    start, _, length = text.partition(".")
+    if start.lstrip("-").isdigit() and length.isdigit() and int(length) > 0 and len(text) < 48:
+        return Window(int(start), int(length))
+    return None
+
+
+def _lineage_names(session, project_id: int, detail) -> dict[tuple[bytes, bytes], str]:
+    """Names of the spans the lineage edges name: from the spans read, else from storage."""
+    keys = edge_keys(detail.edges)
+    if not keys:
+        return {}
+    wanted = set(keys)
+    names = {(s.trace_id, s.span_id): s.name for s in detail.spans if (s.trace_id, s.span_id) in wanted}
+    names.update(span_names(session, project_id, [k for k in keys if k not in names]))
+    return names
 
 
 def _in_span_order(detail):

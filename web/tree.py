@@ -18,6 +18,14 @@ from db.models import SpanRow
 MIN_BAR_PERCENT = 0.4
 
 
+# The page renders the top of the tree only; the rest is loaded by "expand" (htmx) on demand,
+# so a trace of tens of thousands of spans opens as fast as a small one.
+OPEN_DEPTH = 6      # levels opened on load
+MAX_ROWS = 300      # rows rendered on load, across the whole tree
+MAX_CHILDREN = 100  # children of one span rendered at once; a "more" row loads the next ones
+MAX_INDENT = 40     # deeper rows are indented no further (a 20,000-deep chain stays on screen)
+
+
 @dataclass(frozen=True)
 class TreeRow:
     span: SpanRow
@@ -26,13 +34,55 @@ class TreeRow:
     orphan: str | None  # None, "parent missing" or "parent cycle"
     offset_pct: float  # where the bar starts, relative to the trace window
     width_pct: float
+    collapsed: bool = False  # has children that are not rendered: "expand" loads them
+    is_more = False
+
+    @property
+    def indent(self) -> int:
+        return min(self.depth, MAX_INDENT)
+
+
+@dataclass(frozen=True)
+class MoreRow:
+    """Stands for the children of `parent` from `offset` on that were not rendered."""
+    parent: bytes | None  # None: top-level spans
+    depth: int
+    offset: int
+    remaining: int | None  # None when unknown
+    is_more = True
+
+    @property
+    def indent(self) -> int:
+        return min(self.depth, MAX_INDENT)
+
+
+@dataclass(frozen=True)
+class Window:
+    start_ns: int
+    length_ns: int
+
+    def bar(self, span: SpanRow) -> tuple[float, float]:
+        offset = min((span.start_ns - self.start_ns) / self.length_ns * 100, 100 - MIN_BAR_PERCENT)
+        offset = max(offset, 0.0)
+        width = max(span.duration_ns / self.length_ns * 100, MIN_BAR_PERCENT)
+        return offset, min(width, 100 - offset)
+
+
+def window_of(spans: Sequence[SpanRow]) -> Window:
+    start = min(s.start_ns for s in spans)
+    return Window(start, max(max(s.start_ns + s.duration_ns for s in spans) - start, 1))
 
 
 def _key(span: SpanRow) -> tuple[int, bytes]:
     return span.start_ns, span.span_id
 
 
-def build_tree(spans: Sequence[SpanRow]) -> list[TreeRow]:
+def build_tree(spans: Sequence[SpanRow], *, open_depth: int | None = None, max_rows: int | None = None,
+               max_children: int | None = None, reveal: bytes | None = None) -> list[TreeRow | MoreRow]:
+    """Rows in display order. Without limits, every span; with them, the tree opened to
+    `open_depth` levels, at most `max_children` children per span and about `max_rows` rows,
+    the rest collapsed (TreeRow.collapsed, MoreRow). The path to `reveal` (and its children)
+    is always opened, so a permalink shows its span."""
     if not spans:
         return []
     by_id = {s.span_id: s for s in spans}
@@ -52,28 +102,77 @@ def build_tree(spans: Sequence[SpanRow]) -> list[TreeRow]:
         kids.sort(key=_key)
     tops.sort(key=lambda item: _key(item[0]))
 
-    window_start = min(s.start_ns for s in spans)
-    window = max(max(s.start_ns + s.duration_ns for s in spans) - window_start, 1)
+    window = window_of(spans)
+    must_open: set[bytes] = set()
+    if reveal in by_id:
+        node, guard = by_id[reveal], 0
+        while node is not None and node.span_id not in must_open and guard < len(by_id):
+            must_open.add(node.span_id)
+            node, guard = by_id.get(node.parent_span_id) if node.parent_span_id else None, guard + 1
 
-    rows: list[TreeRow] = []
+    rows: list[TreeRow | MoreRow] = []
     seen: set[bytes] = set()
 
+    def budget_left() -> bool:
+        return max_rows is None or len(rows) < max_rows
+
     def walk(top: SpanRow, orphan: str | None) -> None:
-        stack = [(top, 0, orphan)]
+        stack: list = [(top, 0, orphan)]
         while stack:
-            span, depth, mark = stack.pop()
+            item = stack.pop()
+            if isinstance(item, MoreRow):
+                rows.append(item)
+                continue
+            span, depth, mark = item
             if span.span_id in seen:
                 continue
             seen.add(span.span_id)
-            kids = children.get(span.span_id, [])
-            offset = min((span.start_ns - window_start) / window * 100, 100 - MIN_BAR_PERCENT)
-            width = max(span.duration_ns / window * 100, MIN_BAR_PERCENT)
-            rows.append(TreeRow(span, depth, bool(kids), mark, offset, min(width, 100 - offset)))
-            stack.extend((kid, depth + 1, None) for kid in reversed(kids))
+            kids = [k for k in children.get(span.span_id, []) if k.span_id not in seen]
+            opened = bool(kids) and (span.span_id in must_open or (
+                (open_depth is None or depth < open_depth) and budget_left()))
+            offset, width = window.bar(span)
+            rows.append(TreeRow(span, depth, bool(children.get(span.span_id)), mark, offset, width,
+                                collapsed=bool(kids) and not opened))
+            if not opened:
+                continue
+            shown = kids if max_children is None else kids[:max_children]
+            extra = [k for k in kids[len(shown):] if k.span_id in must_open]
+            pending: list = [(kid, depth + 1, None) for kid in shown + extra]
+            if len(shown) < len(kids):
+                pending.append(MoreRow(span.span_id, depth + 1, len(shown), len(kids) - len(shown)))
+            stack.extend(reversed(pending))
 
-    for span, mark in tops:
+    # Spans no top-level span reaches sit on a parent cycle: each first one left (in start
+    # order) is shown at top level, and what it reaches is then accounted for.
+    reached: set[bytes] = set()
+
+    def reach(top: SpanRow) -> None:
+        stack = [top]
+        while stack:
+            span = stack.pop()
+            if span.span_id not in reached:
+                reached.add(span.span_id)
+                stack.extend(children.get(span.span_id, ()))
+
+    for span, _ in tops:
+        reach(span)
+    for span in sorted((s for s in spans if s.span_id not in reached), key=_key):
+        if span.span_id not in reached:
+            tops.append((span, "parent cycle"))
+            reach(span)
+    for i, (span, mark) in enumerate(tops):
+        if max_rows is not None and len(rows) >= 2 * max_rows and span.span_id not in must_open:
+            rows.append(MoreRow(None, 0, i, len(tops) - i))  # a flood of parentless spans
+            break
         walk(span, mark)
-    # Whatever is left sits on a parent cycle: no top-level ancestor reaches it.
-    for span in sorted((s for s in spans if s.span_id not in seen), key=_key):
-        walk(span, "parent cycle")
+    return rows
+
+
+def child_rows(kids: Sequence[SpanRow], parents: set[bytes], depth: int, window: Window) -> list[TreeRow]:
+    """Rows for one page of a span's children loaded on "expand", every one collapsed."""
+    rows = []
+    for kid in kids:
+        offset, width = window.bar(kid)
+        has = kid.span_id in parents
+        rows.append(TreeRow(kid, depth, has, None, offset, width, collapsed=has))
     return rows

@@ -13,10 +13,14 @@ from typing import Any, Iterable
 from urllib.parse import urlencode
 
 from pages.params import TIME_RANGE, has_nul, time_error
+from core.run_outcome import OUTCOMES
+from core.content_display import display
 from core.masking import mask_attributes, mask_events, mask_text
 from db.models import SpanEdge, SpanRow
+from db.queries.trace_search import MAX_QUERY
 from db.queries.traces import MAX_LIMIT, TRACE_STATUSES, InvalidCursor, decode_cursor
 
+CURSOR_ERROR = "The page link is invalid; showing the first page."
 HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 HEX16 = re.compile(r"[0-9a-fA-F]{16}")
 
@@ -36,6 +40,8 @@ class PageFilters:
     agent: str = ""
     model: str = ""
     limit: str = "50"
+    outcome: str = ""
+    q: str = ""
 
     def query(self, **extra: str) -> str:
         values = {k: v for k, v in {**asdict(self), **extra}.items() if v and not (k == "limit" and v == "50")}
@@ -49,7 +55,7 @@ class PageFilters:
         """Keyword arguments for list_traces, and messages for whatever did not parse."""
         errors: list[str] = []
         labels = {"since": "From", "until": "To", "status": "Status", "service": "Service", "agent": "Agent",
-                  "model": "Model", "limit": "Rows per page"}
+                  "model": "Model", "limit": "Rows per page", "outcome": "Outcome", "q": "Search"}
         bad = {name for name, value in asdict(self).items() if has_nul(value)}
         errors.extend(f"“{labels[name]}” must not contain NUL characters." for name in labels if name in bad)
         # The form still shows what was typed; the query ignores the refused fields.
@@ -60,6 +66,10 @@ class PageFilters:
             errors.append("“To” must be later than “From”.")
         if f.status and f.status not in TRACE_STATUSES:
             errors.append(f"Status must be one of {', '.join(TRACE_STATUSES)}.")
+        if len(f.q.strip()) > MAX_QUERY:
+            errors.append(f"Search is limited to {MAX_QUERY} characters.")
+        if f.outcome and f.outcome not in OUTCOMES:
+            errors.append(f"Outcome must be one of {', '.join(OUTCOMES)}.")
         try:
             limit = int(f.limit or 50)
             if not 1 <= limit <= MAX_LIMIT:
@@ -71,12 +81,13 @@ class PageFilters:
             try:
                 decode_cursor(cursor)
             except InvalidCursor:
-                errors.append("The page link is invalid; showing the first page.")
+                errors.append(CURSOR_ERROR)
                 cursor = ""
         kwargs = dict(
             since=since, until=until, status=f.status if f.status in TRACE_STATUSES else None,
             service=f.service.strip() or None, agent=f.agent.strip() or None,
-            model=f.model.strip() or None, limit=limit, cursor=cursor or None,
+            model=f.model.strip() or None, outcome=f.outcome if f.outcome in OUTCOMES else None,
+            search=f.q.strip()[:MAX_QUERY] or None, limit=limit, cursor=cursor or None,
         )
         return kwargs, errors
 
@@ -107,10 +118,13 @@ def span_content(span: SpanRow, visible: bool) -> dict[str, Any]:
     """What the span detail shows of captured content: all of it, or masked for readers
     without `read_content` (core/masking.py)."""
     if visible:
-        return {"input": span.input, "output": span.output, "attributes": span.attributes or {},
-                "events": span.events or [], "masked": False}
-    return {"input": mask_text(span.input), "output": mask_text(span.output),
-            "attributes": mask_attributes(span.attributes), "events": mask_events(span.events), "masked": True}
+        shown = {"input": span.input, "output": span.output, "attributes": span.attributes or {},
+                 "events": span.events or [], "masked": False}
+    else:
+        shown = {"input": mask_text(span.input), "output": mask_text(span.output),
+                 "attributes": mask_attributes(span.attributes), "events": mask_events(span.events), "masked": True}
+    # How the detail panel lays the text out (chat messages by role, JSON pretty-printed).
+    return {**shown, "input_display": display(shown["input"]), "output_display": display(shown["output"])}
 
 
 def event_views(span: SpanRow, events: list | None = None) -> list[EventView]:
@@ -174,7 +188,15 @@ def attribution_view(attribution) -> dict[str, Any]:
                 "root": span(f.root_cause), "error_class": f.error_class,
                 "path": [span(p) for p in f.propagation_path], "recovered": f.recovered,
                 "recovery": f.recovery or "", "recovered_by": f.recovered_by.name if f.recovered_by else "",
-                "confidence": f"{f.confidence:.2f}", "evidence": list(f.evidence[:3]),
+                "confidence": f"{f.confidence:.2f}", "evidence": list(f.evidence),
+                "burned_tokens": f.burned.total_tokens, "burned_usd": f.burned.cost_usd,
+                "burned_unpriced": f.burned.unpriced_calls, "burned_ns": f.burned.duration_ns,
+                "blast": {
+                    "size": f.blast_radius.size,
+                    "consumers": [span(r) for r in f.blast_radius.data_consumers],
+                    "ancestors": [span(r) for r in f.blast_radius.failed_ancestors],
+                    "skipped": [f"{s.name} ({s.reason})" for s in f.blast_radius.skipped_steps],
+                },
             }
             for f in attribution.failures
         ],

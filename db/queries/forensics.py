@@ -13,7 +13,8 @@ in a loop; tests call it directly. It:
      per-trace budget: a trace over `max_spans` spans, or whose attribution runs past
      `budget_s` seconds, is attributed by the bounded method instead (this trace only, its
      first `max_spans` spans) and its rows say "partially attributed";
-  3. replaces the trace's rows in `trace_failures` (delete + insert);
+  3. replaces the trace's rows in `trace_failures` (delete + insert) and sets the run's
+     outcome on `traces` (core/run_outcome.py: failed, recovered or ok);
   4. sets `attributed_at` to the `updated_at` it saw — not now(): a trace updated
      after the claim compares newer and is picked again.
 The caller owns the transaction (commit or roll back).
@@ -32,9 +33,10 @@ from sqlalchemy.orm import Session
 
 from core.attribution import Stopped, TraceAttribution, attribute
 from core.lineage import DEFAULT_DEPTH, Lineage, build_lineage
+from core.run_outcome import run_outcome
 from core.trace_costs import TraceCosts, trace_costs
 from db.models import TraceFailure, TraceRow
-from db.queries.lineage import MAX_SPANS, load_trace_graph
+from db.queries.lineage import MAX_SPANS, Loaded, load_trace_graph
 
 log = logging.getLogger("causeline.attributor")
 BUDGET_S = 10.0       # per trace, for the full attribution and again for the bounded one
@@ -49,9 +51,11 @@ class AttributionResult:
 
 def trace_attribution(session: Session, project_id: int, trace_id: bytes, *, depth: int = DEFAULT_DEPTH,
                       max_spans: int = MAX_SPANS,
-                      should_stop: Callable[[], bool] | None = None) -> AttributionResult | None:
-    """Raises core.attribution.Stopped when `should_stop` answers True before the end."""
-    graph = load_trace_graph(session, project_id, trace_id, max_depth=depth, max_spans=max_spans)
+                      should_stop: Callable[[], bool] | None = None,
+                      loaded: Loaded | None = None) -> AttributionResult | None:
+    """Raises core.attribution.Stopped when `should_stop` answers True before the end.
+    `loaded`: the trace and spans the caller already read (the trace page), not read again."""
+    graph = load_trace_graph(session, project_id, trace_id, max_depth=depth, max_spans=max_spans, loaded=loaded)
     if graph is None:
         return None
     attribution = attribute(trace_id, graph.spans, graph.edges, should_stop=should_stop)
@@ -115,7 +119,7 @@ def attribute_pending(session: Session, *, now: datetime | None = None, delay: f
         # Most traces have no failed span and no link to another trace: nothing can fail
         # in them, so they are settled in one statement instead of a full attribution each.
         session.execute(text("""
-            UPDATE traces t SET attributed_at = q.seen
+            UPDATE traces t SET attributed_at = q.seen, outcome = 'ok'
             FROM unnest(CAST(:projects AS bigint[]), CAST(:traces AS bytea[]), CAST(:seen AS timestamptz[]))
                  AS q(project_id, trace_id, seen)
             WHERE t.project_id = q.project_id AND t.trace_id = q.trace_id"""),
@@ -134,6 +138,7 @@ def attribute_pending(session: Session, *, now: datetime | None = None, delay: f
                                       budget_s=budget_s, max_spans=max_spans)
         session.execute(delete(TraceFailure).where(
             TraceFailure.project_id == project_id, TraceFailure.trace_id == trace_id))
+        outcome = None
         if result is not None:
             rows = failure_rows(project_id, result.trace, result.attribution)
             for row in rows:
@@ -141,9 +146,10 @@ def attribute_pending(session: Session, *, now: datetime | None = None, delay: f
                     row["evidence"] = [note, *row["evidence"]]
             if rows:
                 session.execute(insert(TraceFailure), rows)
+            outcome = run_outcome(result.attribution.failed, len(rows))
         session.execute(update(TraceRow).where(
             TraceRow.project_id == project_id, TraceRow.trace_id == trace_id,
-        ).values(attributed_at=seen))
+        ).values(attributed_at=seen, outcome=outcome))
     return done
 
 

@@ -12,6 +12,7 @@ Every statement is scoped by project_id.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from sqlalchemy import bindparam, or_, select, text
 from sqlalchemy.dialects.postgresql import BYTEA
@@ -51,6 +52,14 @@ _SPAN_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class Loaded:
+    """A trace and its spans (SpanRow or rows with the same columns) already read by the caller."""
+    trace: TraceRow
+    spans: Sequence
+    truncated: bool = False  # the caller read only part of the trace's spans
+
+
+@dataclass(frozen=True)
 class TraceGraph:
     trace: TraceRow
     trace_depths: dict[bytes, int]  # the trace (0) and linked traces reached, with their hop count
@@ -79,23 +88,38 @@ def linked_traces(session: Session, project_id: int, trace_id: bytes, *, max_dep
 
 
 def load_trace_graph(session: Session, project_id: int, trace_id: bytes, *, max_depth: int = DEFAULT_DEPTH,
-                     max_traces: int = DEFAULT_MAX_TRACES, max_spans: int = MAX_SPANS) -> TraceGraph | None:
+                     max_traces: int = DEFAULT_MAX_TRACES, max_spans: int = MAX_SPANS,
+                     loaded: Loaded | None = None) -> TraceGraph | None:
     """The trace, its linked traces' spans (at most `max_spans`, earliest first) and every edge
-    touching them; None if not in this project."""
-    trace = session.scalars(
-        select(TraceRow).where(TraceRow.project_id == project_id, TraceRow.trace_id == trace_id)
-    ).one_or_none()
+    touching them; None if not in this project. With `loaded` (the caller already read the
+    trace and its spans), only the linked traces' spans are read."""
+    if loaded is not None:
+        trace = loaded.trace
+    else:
+        trace = session.scalars(
+            select(TraceRow).where(TraceRow.project_id == project_id, TraceRow.trace_id == trace_id)
+        ).one_or_none()
     if trace is None:
         return None
     depths, truncated = linked_traces(session, project_id, trace_id, max_depth=max_depth, max_traces=max_traces)
     ids = list(depths)
+    cap = min(max_spans, MAX_SPANS)
+    own: list = []
+    if loaded is not None:
+        own, truncated = list(loaded.spans[:cap]), truncated or loaded.truncated or len(loaded.spans) > cap
+        ids = [i for i in ids if i != trace_id]
     rows = session.execute(
         select(*_SPAN_COLUMNS)
         .where(SpanRow.project_id == project_id, SpanRow.trace_id.in_(ids))
-        .order_by(SpanRow.start_ns, SpanRow.span_id).limit(min(max_spans, MAX_SPANS) + 1)
-    ).all()
-    if len(rows) > min(max_spans, MAX_SPANS):
-        rows, truncated = rows[:min(max_spans, MAX_SPANS)], True
+        .order_by(SpanRow.start_ns, SpanRow.span_id).limit(cap - len(own) + 1)
+    ).all() if ids and len(own) < cap else []
+    if len(rows) > cap - len(own):
+        rows, truncated = rows[:cap - len(own)], True
+    if ids and len(own) >= cap:
+        truncated = True  # linked traces' spans did not fit
+    if own:
+        rows = sorted([*own, *rows], key=lambda r: (r.start_ns, r.span_id))
+    ids = list(depths)
     edges = session.execute(
         select(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation, SpanEdge.linked_trace_id,
                SpanEdge.linked_span_id)

@@ -14,13 +14,16 @@ import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, case, or_, select, tuple_
+from sqlalchemy import LargeBinary, and_, case, cast, func, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.content import with_log_content
+from core.run_outcome import OUTCOMES
 from db.genai_logs import log_content
-from db.models import SpanEdge, SpanRow, TraceRow
+from db.queries.trace_search import matching_traces
+from db.models import SpanEdge, SpanRow, TraceFailure, TraceRow
 
 TRACE_STATUSES = ("ok", "error", "unset")
 MAX_LIMIT = 500
@@ -91,6 +94,9 @@ def list_traces(
     service: str | None = None,
     agent: str | None = None,
     model: str | None = None,
+    outcome: str | None = None,
+    search: str | None = None,
+    search_content: bool = False,
     limit: int = 50,
     cursor: str | None = None,
 ) -> TracePage:
@@ -99,6 +105,8 @@ def list_traces(
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
     if status is not None and status not in TRACE_STATUSES:
         raise ValueError(f"status must be one of {', '.join(TRACE_STATUSES)}")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
     root = aliased(SpanRow)
     root_join = and_(
         root.project_id == TraceRow.project_id,
@@ -131,6 +139,10 @@ def list_traces(
         query = query.where(TraceRow.agents.contains([agent]))  # GIN index ix_traces_agents
     if model:
         query = query.where(TraceRow.models.contains([model]))  # GIN index ix_traces_models
+    if outcome:
+        query = query.where(TraceRow.outcome == outcome)  # ix_traces_outcome
+    if search:
+        query = query.where(TraceRow.trace_id.in_(matching_traces(project_id, search, content=search_content)))
     if cursor:
         after_start, after_id = decode_cursor(cursor)
         # Row comparison matches the (project_id, start_time, trace_id) index scanned backwards.
@@ -144,6 +156,36 @@ def list_traces(
         last = items[-1].trace
         next_cursor = encode_cursor(last.start_time, last.trace_id)
     return TracePage(items, next_cursor)
+
+
+@dataclass(frozen=True)
+class RootCause:
+    span_name: str
+    error_class: str
+    recovered: bool
+
+
+def root_causes(session: Session, project_id: int, trace_ids: list[bytes]) -> dict[bytes, RootCause]:
+    """The root cause to show for each of these traces (from trace_failures): an unrecovered
+    one first, then the most confident."""
+    if not trace_ids:
+        return {}
+    rows = session.execute(
+        select(TraceFailure.trace_id, TraceFailure.span_name, TraceFailure.error_class, TraceFailure.recovered)
+        .where(TraceFailure.project_id == project_id, TraceFailure.trace_id.in_(trace_ids))
+        .order_by(TraceFailure.trace_id, TraceFailure.recovered, TraceFailure.confidence.desc(),
+                  TraceFailure.root_span_id)
+    )
+    found: dict[bytes, RootCause] = {}
+    for row in rows:
+        found.setdefault(row.trace_id, RootCause(row.span_name, row.error_class, row.recovered))
+    return found
+
+
+def trace_row(session: Session, project_id: int, trace_id: bytes) -> TraceRow | None:
+    return session.scalars(
+        select(TraceRow).where(TraceRow.project_id == project_id, TraceRow.trace_id == trace_id)
+    ).one_or_none()
 
 
 def get_trace(session: Session, project_id: int, trace_id: bytes, *,
@@ -177,6 +219,48 @@ def get_trace(session: Session, project_id: int, trace_id: bytes, *,
                   SpanEdge.linked_trace_id, SpanEdge.linked_span_id)
     ))
     _merge_log_content(session, project_id, trace_id, spans)
+    root_status = next((s.status for s in spans if s.span_id == trace.root_span_id), None)
+    if root_status is None and truncated and trace.root_span_id is not None:
+        root_status = session.scalar(select(SpanRow.status).where(
+            SpanRow.project_id == project_id, SpanRow.trace_id == trace_id, SpanRow.span_id == trace.root_span_id))
+    return TraceDetail(trace, trace_status(trace.error_count, root_status), spans, edges, truncated)
+
+
+# What the span tree shows of a span: no content, attributes or events (the detail panel
+# reads those for one span), so a page of a trace of tens of thousands of spans stays light.
+OUTLINE_COLUMNS = (
+    SpanRow.trace_id, SpanRow.span_id, SpanRow.parent_span_id, SpanRow.name, SpanRow.category,
+    SpanRow.start_ns, SpanRow.duration_ns, SpanRow.status, SpanRow.error_class, SpanRow.status_message,
+    SpanRow.request_model, SpanRow.response_model, SpanRow.input_tokens, SpanRow.output_tokens,
+    SpanRow.cost_usd, SpanRow.cost_source,
+)
+
+
+def trace_outline(session: Session, project_id: int, trace_id: bytes, *,
+                  max_spans: int | None = None) -> TraceDetail | None:
+    """get_trace for the span tree: light rows (OUTLINE_COLUMNS, not ORM objects) and the
+    lineage edges only (a `parent` edge repeats spans.parent_span_id)."""
+    trace = session.scalars(
+        select(TraceRow).where(TraceRow.project_id == project_id, TraceRow.trace_id == trace_id)
+    ).one_or_none()
+    if trace is None:
+        return None
+    query = (select(*OUTLINE_COLUMNS)
+             .where(SpanRow.project_id == project_id, SpanRow.trace_id == trace_id)
+             .order_by(SpanRow.start_ns, SpanRow.span_id))
+    if max_spans is not None:
+        query = query.limit(max_spans + 1)
+    spans = list(session.execute(query).all())
+    truncated = max_spans is not None and len(spans) > max_spans
+    if truncated:
+        spans = spans[:max_spans]
+    edges = list(session.scalars(
+        select(SpanEdge)
+        .where(SpanEdge.project_id == project_id, SpanEdge.relation != "parent",
+               or_(SpanEdge.trace_id == trace_id, SpanEdge.linked_trace_id == trace_id))
+        .order_by(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation,
+                  SpanEdge.linked_trace_id, SpanEdge.linked_span_id)
+    ))
     root_status = next((s.status for s in spans if s.span_id == trace.root_span_id), None)
     if root_status is None and truncated and trace.root_span_id is not None:
         root_status = session.scalar(select(SpanRow.status).where(
@@ -225,12 +309,43 @@ def span_edges(session: Session, project_id: int, trace_id: bytes, span_id: byte
 
 
 def span_names(session: Session, project_id: int, keys: list[tuple[bytes, bytes]]) -> dict[tuple[bytes, bytes], str]:
-    """Names of the given (trace_id, span_id) spans that exist, to label lineage edges."""
+    """Names of the given (trace_id, span_id) spans that exist, to label lineage edges.
+
+    The keys travel as two arrays joined through unnest, not as an IN list of pairs: a
+    trace with thousands of edges would otherwise make a statement too complex to plan."""
     if not keys:
         return {}
+    wanted = select(
+        func.unnest(cast([t for t, _ in keys], ARRAY(LargeBinary))).label("trace_id"),
+        func.unnest(cast([s for _, s in keys], ARRAY(LargeBinary))).label("span_id"),
+    ).subquery("wanted")
     rows = session.execute(
-        select(SpanRow.trace_id, SpanRow.span_id, SpanRow.name).where(
-            SpanRow.project_id == project_id, tuple_(SpanRow.trace_id, SpanRow.span_id).in_(keys),
-        )
+        select(SpanRow.trace_id, SpanRow.span_id, SpanRow.name).join(
+            wanted, and_(SpanRow.trace_id == wanted.c.trace_id, SpanRow.span_id == wanted.c.span_id),
+        ).where(SpanRow.project_id == project_id)
     )
     return {(r.trace_id, r.span_id): r.name for r in rows}
+
+
+def child_spans(session: Session, project_id: int, trace_id: bytes, parent_id: bytes, *, offset: int = 0,
+                limit: int = 100) -> tuple[list[SpanRow], bool]:
+    """One page of a span's children in start order, and whether more follow (the lazily
+    expanded span tree). No log content: the tree rows never show it."""
+    rows = list(session.scalars(
+        select(SpanRow)
+        .where(SpanRow.project_id == project_id, SpanRow.trace_id == trace_id, SpanRow.parent_span_id == parent_id)
+        .order_by(SpanRow.start_ns, SpanRow.span_id).offset(offset).limit(limit + 1)
+    ))
+    return rows[:limit], len(rows) > limit
+
+
+def parents_among(session: Session, project_id: int, trace_id: bytes, span_ids: list[bytes]) -> set[bytes]:
+    """Which of these spans have at least one child, in one statement."""
+    if not span_ids:
+        return set()
+    return set(session.scalars(
+        select(SpanRow.parent_span_id).distinct().where(
+            SpanRow.project_id == project_id, SpanRow.trace_id == trace_id,
+            SpanRow.parent_span_id == func.any(cast(span_ids, ARRAY(LargeBinary))),
+        )
+    ))

@@ -1,0 +1,28 @@
+"""Full-text search over spans for the trace list: which traces have a span matching the words.
+
+Served by GIN indexes on expressions (schema 0010), one per searched field: the span name, and
+the captured input and output for readers who may see content (a search over content would
+tell the others what it holds). Every word must match within one field of one span. The
+'simple' configuration: words as typed, no stemming, so identifiers and any language match.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, literal_column, or_, select
+
+from db.models import SpanRow
+
+MAX_QUERY = 200
+
+
+def _document(field: str):
+    # Must match the index expressions of migration 0010 exactly.
+    return literal_column(f"to_tsvector('simple'::regconfig, coalesce(spans.{field}, ''))")
+
+
+def matching_traces(project_id: int, text: str, *, content: bool):
+    """A subquery of trace ids in the project with a span matching every word of `text`."""
+    query = func.plainto_tsquery(literal_column("'simple'::regconfig"), text[:MAX_QUERY])
+    fields = ("name", "input", "output") if content else ("name",)
+    return select(SpanRow.trace_id).where(
+        SpanRow.project_id == project_id, or_(*(_document(f).op("@@")(query) for f in fields)))
