@@ -41,7 +41,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.keys = ingest.keys if ingest is not None else KeyCache(app.state.sessionmaker)
-    app.middleware("http")(_api_headers)
+    app.add_middleware(ApiHeaders)
     app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(OverflowError, _overflow_error)
 
@@ -115,13 +115,29 @@ def _mount_private_docs(app: FastAPI, *, login_page: bool) -> None:
 API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
-async def _api_headers(request: Request, call_next):
-    """JSON answers carry prompts and user data too: never cached, never content-sniffed."""
-    response = await call_next(request)
-    if request.url.path.startswith(("/api/", "/openapi.json", "/v1/", "/docs")):
-        for name, value in API_HEADERS.items():
-            response.headers.setdefault(name, value)
-    return response
+class ApiHeaders:
+    """JSON answers carry prompts and user data too: never cached, never content-sniffed.
+    Plain ASGI (not BaseHTTPMiddleware), so endpoints still see a client disconnect."""
+
+    PREFIXES = ("/api/", "/openapi.json", "/v1/", "/docs")
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.PREFIXES):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k.lower().encode(), v.encode()) for k, v in API_HEADERS.items()
+                         if k.lower().encode() not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def with_csp(page: HTMLResponse) -> HTMLResponse:
