@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import zlib
 
+from anyio import to_thread
+from starlette.requests import Request
+
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 MEDIA_TYPES = {PROTOBUF: PROTOBUF, "application/protobuf": PROTOBUF, JSON: JSON}
@@ -85,3 +88,33 @@ def _decompress(decompressor, data: bytes, remaining: int, limit: int, name: str
     if not decompressor.eof:
         raise BodyError(400, f"{name} body is truncated")
     return out
+
+
+def answer_media(request: Request) -> str:
+    """The encoding to answer in: the request's, or JSON when it named none we speak."""
+    try:
+        return media_type(request.headers.get("content-type"))
+    except BodyError:
+        return JSON
+
+
+def envelope(request: Request, limit: int) -> tuple[str, str, int | None]:
+    """(media type, content encoding, declared length) of an OTLP export; BodyError (415, 413)."""
+    media = media_type(request.headers.get("content-type"))
+    encoding = content_encoding(request.headers.get("content-encoding"))
+    declared = request.headers.get("content-length")
+    size = int(declared) if declared and declared.isdigit() else None
+    if size is not None and size > limit:
+        raise BodyError(413, f"body of {size} bytes exceeds the {limit}-byte limit")
+    return media, encoding, size
+
+
+async def read_inflated(request: Request, encoding: str, limit: int) -> bytes:
+    """The body, read with a cap and inflated off the event loop; BodyError (413, 400)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyError(413, f"body exceeds the {limit}-byte limit")
+        chunks.append(chunk)
+    return await to_thread.run_sync(inflate, b"".join(chunks), encoding, limit)

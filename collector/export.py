@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 from typing import Awaitable, Callable
 
-from anyio import to_thread
 from fastapi import Request
 from fastapi.responses import Response
 
-from collector.body import JSON, PROTOBUF, BodyError, content_encoding, inflate, media_type
-from collector.http import _error, _failure, _read_capped
+from collector.body import JSON, PROTOBUF, BodyError, answer_media, envelope, read_inflated
+from collector.http import _error, _failure
 from collector.service import IngestService, decode_cost
 
 # (media, inflated body, project id) -> the answer
@@ -33,20 +32,10 @@ async def receive(service: IngestService, request: Request, project_id: int, han
 
 async def _receive(service: IngestService, request: Request, project_id: int, handle: Handler) -> Response:
     settings = service.settings
-    media = JSON
+    media = answer_media(request)
     try:
-        media = media_type(request.headers.get("content-type"))
-        encoding = content_encoding(request.headers.get("content-encoding"))
-    except BodyError as exc:
-        return _error(media, exc.status, exc.message)
-
-    limit = settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        return _error(media, 413, f"body of {declared} bytes exceeds the {limit}-byte limit")
-    try:
-        body = await _read_capped(request, limit)
-        body = await to_thread.run_sync(inflate, body, encoding, limit)
+        media, encoding, _ = envelope(request, settings.max_body_bytes)
+        body = await read_inflated(request, encoding, settings.max_body_bytes)
     except BodyError as exc:
         return _error(media, exc.status, exc.message)
 

@@ -15,7 +15,6 @@ import logging
 import time
 from typing import Annotated
 
-from anyio import to_thread
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect, HTTPConnection
@@ -26,7 +25,7 @@ from access.deps import requires_key
 from access.resolver import Denied
 from core.permissions import Permission, Principal
 
-from collector.body import JSON, BodyError, content_encoding, inflate, media_type
+from collector.body import JSON, BodyError, answer_media, envelope, read_inflated
 from collector.ingest import Refused, check_budget, store, transient
 from collector.service import IngestService
 
@@ -78,10 +77,7 @@ def otlp_denied(request: HTTPConnection, refused: Denied) -> OtlpRefused:
 
 
 async def otlp_refused_handler(request: Request, exc: OtlpRefused) -> Response:
-    try:
-        media = media_type(request.headers.get("content-type"))
-    except BodyError:
-        media = JSON
+    media = answer_media(request)
     ingest = getattr(request.app.state, "ingest", None)
     if ingest is not None:
         ingest.metrics.requests.labels(str(exc.status)).inc()
@@ -94,23 +90,13 @@ IngestPrincipal = Annotated[Principal, Depends(requires_key(Permission.INGEST, o
 
 async def _export(service: IngestService, request: Request, project_id: int) -> Response:
     settings = service.settings
-    media = JSON
+    media = answer_media(request)
     try:
-        media = media_type(request.headers.get("content-type"))
-        encoding = content_encoding(request.headers.get("content-encoding"))
-    except BodyError as exc:
-        return _error(media, exc.status, exc.message)
-
-    limit = settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        return _error(media, 413, f"body of {declared} bytes exceeds the {limit}-byte limit")
-    try:
-        if declared and declared.isdigit() and encoding == "identity":
+        media, encoding, declared = envelope(request, settings.max_body_bytes)
+        if declared is not None and encoding == "identity":
             # Refused before reading it when it cannot fit now: an overload costs no body memory.
-            check_budget(service, media, int(declared))
-        body = await _read_capped(request, limit)
-        body = await to_thread.run_sync(inflate, body, encoding, limit)
+            check_budget(service, media, declared)
+        body = await read_inflated(request, encoding, settings.max_body_bytes)
         stored = await store(service, body, media, project_id)
     except BodyError as exc:
         return _error(media, exc.status, exc.message)
@@ -122,10 +108,7 @@ async def _export(service: IngestService, request: Request, project_id: int) -> 
 
 
 def _failure(service: IngestService, request: Request, exc: Exception) -> Response:
-    try:
-        media = media_type(request.headers.get("content-type"))
-    except BodyError:
-        media = JSON
+    media = answer_media(request)
     if isinstance(exc, ClientDisconnect):  # nobody is listening; nothing was stored
         return _error(media, 400, "client disconnected before the body was read")
     if transient(exc):
@@ -134,16 +117,6 @@ def _failure(service: IngestService, request: Request, exc: Exception) -> Respon
                       retry_after=service.settings.retry_after_s)
     log.exception("unexpected error while handling an OTLP export")
     return _error(media, 500, f"internal error ({type(exc).__name__}); see the collector's log")
-
-
-async def _read_capped(request: Request, limit: int) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyError(413, f"body exceeds the {limit}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _success(media: str, rejected: int, message: str) -> Response:
