@@ -8,11 +8,9 @@ import logging
 import multiprocessing
 import os
 import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Callable
 
 from anyio import to_thread
 from prometheus_client import CollectorRegistry, Counter, Histogram

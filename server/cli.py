@@ -8,6 +8,8 @@ a command module imports its database code inside its `run`, not at the top.
 
 from __future__ import annotations
 
+from server.cli_common import chosen_project, cli_actor
+
 import argparse
 import sys
 
@@ -92,22 +94,21 @@ def _in_transaction(settings, args, action) -> int:
 def _key_action(session, settings, args) -> int:
     from core import security
     from db.queries.audit import append
-    from db.queries.auth import create_api_key, get_project_by_slug, list_keys, revoke_key
+    from db.queries.auth import create_api_key, list_keys, revoke_key
 
     if args.action == "revoke":
         key = revoke_key(session, args.key)
         if key is None:
             print(f"no single key matches {args.key!r}", file=sys.stderr)
             return 1
-        append(session, project_id=key.project_id, actor=cli_users.cli_actor(), action="key.revoke",
+        append(session, project_id=key.project_id, actor=cli_actor(), action="key.revoke",
                target=f"{key.prefix} ({key.name})")
         print(f"revoked key {key.id} ({key.prefix}…, {key.name})")
         return 0
-    slug = args.project or settings.init_project
-    project = get_project_by_slug(session, slug)
+    project = chosen_project(session, settings, args)
     if project is None:
-        print(f"no project {slug!r}", file=sys.stderr)
         return 1
+    slug = project.slug
     if args.action == "create":
         try:
             scopes = security.parse_scopes(args.scopes)
@@ -115,7 +116,7 @@ def _key_action(session, settings, args) -> int:
             print(str(exc), file=sys.stderr)
             return 2
         key = create_api_key(session, project.id, name=args.name, scopes=scopes)
-        append(session, project_id=project.id, actor=cli_users.cli_actor(), action="key.create",
+        append(session, project_id=project.id, actor=cli_actor(), action="key.create",
                target=f"{key.prefix} ({key.name})", details={"scopes": ",".join(key.scopes)})
         print(f"created key {key.id} for project {slug} with scopes {','.join(key.scopes)}")
         print(f"secret (shown once): {key.secret}")

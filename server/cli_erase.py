@@ -20,7 +20,7 @@ def run(session, settings, args) -> int:
     from db.queries.audit import append
     from db.queries.auth import get_project_by_slug
     from db.queries.erasure import erase_subject
-    from server.cli_users import cli_actor
+    from server.cli_common import cli_actor
 
     project_id = None
     if args.project:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from server.cli_common import chosen_project
+
 import sys
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -29,16 +31,14 @@ def add_parsers(commands) -> None:
 
 def run(session, settings, args) -> int:
     # Deferred so that building the parser (every `causeline` call) imports no database code.
-    from db.queries.auth import get_project_by_slug
     from db.queries.audit import append
     from db.queries.prices import add_price_override, list_price_overrides, remove_price_override
-    from server.cli_users import cli_actor
+    from server.cli_common import cli_actor
 
-    slug = args.project or settings.init_project
-    project = get_project_by_slug(session, slug)
+    project = chosen_project(session, settings, args)
     if project is None:
-        print(f"no project {slug!r}", file=sys.stderr)
         return 1
+    slug = project.slug
     if args.action == "list":
         for row in list_price_overrides(session, project.id):
             until = row.effective_to.isoformat() if row.effective_to else "open"

@@ -6,6 +6,8 @@ Every change is appended to the project's audit trail; changes apply to new span
 
 from __future__ import annotations
 
+from server.cli_common import chosen_project
+
 import sys
 
 
@@ -31,15 +33,13 @@ def run(session, settings, args) -> int:
     # Deferred so that building the parser (every `causeline` call) imports no database code.
     from core.redaction import InvalidPattern
     from db.queries.audit import append
-    from db.queries.auth import get_project_by_slug
     from db.queries.redaction import add_pattern, list_rules, remove_pattern, set_enabled
-    from server.cli_users import cli_actor
+    from server.cli_common import cli_actor
 
-    slug = args.project or settings.init_project
-    project = get_project_by_slug(session, slug)
+    project = chosen_project(session, settings, args)
     if project is None:
-        print(f"no project {slug!r}", file=sys.stderr)
         return 1
+    slug = project.slug
     if args.action == "list":
         for name, pattern, enabled in list_rules(session, project.id):
             kind = "built-in" if pattern is None else f"pattern {pattern}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from server.cli_common import chosen_project
+
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,16 +38,14 @@ def _time(text: str | None, name: str) -> datetime:
 
 def run(session, settings, args) -> int:
     from db.queries.auth import get_project_by_slug
-    from server.cli_users import cli_actor
+    from server.cli_common import cli_actor
 
     if args.action == "verify":
         return _verify(session, args, get_project_by_slug)
     from reports.service import ReportError, create
 
-    slug = args.project or settings.init_project
-    project = get_project_by_slug(session, slug)
+    project = chosen_project(session, settings, args)
     if project is None:
-        print(f"no project {slug!r}", file=sys.stderr)
         return 1
     try:
         trace_id = None

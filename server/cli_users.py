@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from server.cli_common import chosen_project, cli_actor
+
 import sys
 
 from core.permissions import ROLE_DESCRIPTIONS, Role, parse_role
@@ -29,19 +31,8 @@ def add_parsers(commands) -> None:
     reset.add_argument("email")
 
 
-def cli_actor() -> str:
-    """Who acted on the command line, for the audit trail: the operating-system user."""
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
-
-
 def run(session, settings, args) -> int:
     # Deferred so that building the parser (every `causeline` call) imports no database code.
-    from db.queries.auth import get_project_by_slug
     from db.queries.audit import append
     from db.queries.members import MemberError, add_member, list_members, remove_member, reset_password, set_role
 
@@ -54,11 +45,10 @@ def run(session, settings, args) -> int:
             audit(None, "user.reset_password", args.email.strip().lower())
             print(f"new password for {args.email.strip().lower()} (shown once): {password}")
             return 0
-        slug = args.project or settings.init_project
-        project = get_project_by_slug(session, slug)
+        project = chosen_project(session, settings, args)
         if project is None:
-            print(f"no project {slug!r}", file=sys.stderr)
             return 1
+        slug = project.slug
         if args.action == "list":
             for member in list_members(session, project.id):
                 print(f"{member.email:<40} {member.role:<9} since {member.created_at:%Y-%m-%d}")
