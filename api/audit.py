@@ -61,7 +61,7 @@ def _csv(rows) -> Iterator[str]:
         # Cells starting with = + - @ are quoted with a leading ' so spreadsheets do not run them.
         values = [r.seq, r.at.isoformat(), r.actor, r.action, r.target or "", r.outcome, r.client_addr or "",
                   json.dumps(r.details, sort_keys=True), r.hash]
-        writer.writerow(["'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v for v in values])
+        writer.writerow(["'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v for v in values])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

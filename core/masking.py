@@ -17,7 +17,8 @@ MASK = "[masked: your role cannot read captured content]"
 _EXTRA_KEYS = frozenset({
     "gen_ai.system_instructions", "llm.prompts", "llm.prompt_template.template",
     "llm.prompt_template.variables", "gen_ai.tool.definitions", "logfire.msg", "prompt", "all_messages_events",
-    "events",
+    "events", "input", "output", "pydantic_ai.all_messages", "gen_ai.response.text", "mlflow.spanInputs",
+    "mlflow.spanOutputs", "lmnr.span.input", "lmnr.span.output",
 })
 _EXTRA_PREFIXES = ("retrieval.documents.", "reranker.", "embedding.embeddings.", "llm.prompts.",
                    "gen_ai.request.messages", "gen_ai.response.messages", "message.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Annotated
 
@@ -32,7 +33,8 @@ def audit_page(request: Request, viewer: AuditReader, session: DbSession, actor:
         except ValueError as exc:
             errors.append(f"“{name}”: {exc}")
             times[name] = None
-    before = int(before_seq) if before_seq.isdigit() and int(before_seq) > 0 else None
+    # ASCII digits only, within bigint ("²".isdigit() is True; int() refuses it).
+    before = int(before_seq) if re.fullmatch(r"[0-9]{1,18}", before_seq) and int(before_seq) > 0 else None
     data = audit_data(session, viewer, actor=form["actor"].strip() or None, action=form["action"].strip() or None,
                       target=form["target"].strip() or None, since=times["since"], until=times["until"],
                       before_seq=before)

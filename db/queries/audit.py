@@ -22,10 +22,13 @@ MAX_FIELD = 2000  # targets and detail values are capped: the trail records, it 
 
 
 def _cap(value):
-    if isinstance(value, str):
-        value = value.replace("\x00", "\ufffd")
-        return value if len(value) <= MAX_FIELD else value[:MAX_FIELD] + "…"
-    return value
+    """Details are flat: strings (capped, NUL-free, no lone surrogates), integers, booleans or None.
+    Anything else is stored as its text, so the hash of what is written equals the hash of what
+    JSONB gives back (floats and nested values would not round-trip exactly)."""
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    text = str(value).replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    return text if len(text) <= MAX_FIELD else text[:MAX_FIELD] + "…"
 
 
 def append(session: Session, *, project_id: int | None, actor: str, action: str, target: str | None = None,
@@ -39,7 +42,7 @@ def append(session: Session, *, project_id: int | None, actor: str, action: str,
     ).one_or_none()
     seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
     record = AuditRecord(chain, seq, datetime.now(timezone.utc), _cap(actor), action, _cap(target), outcome,
-                         _cap(client_addr), {k: _cap(v) for k, v in (details or {}).items()}, prev)
+                         _cap(client_addr), {str(_cap(k)): _cap(v) for k, v in (details or {}).items()}, prev)
     row = AuditEvent(project_id=project_id, chain=chain, seq=seq, at=record.at, actor=record.actor, action=action,
                      target=record.target, outcome=outcome, client_addr=record.client_addr, details=record.details,
                      prev_hash=prev, hash=record_hash(record))

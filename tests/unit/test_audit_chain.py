@@ -46,3 +46,11 @@ def test_tampering_is_named_at_the_first_broken_event(tamper, reason):
     tamper(rows)
     checked, broken = verify(rows)
     assert checked == 2 and broken is not None and reason in broken.reason and broken.seq in (3, 4)
+
+
+def test_details_are_flattened_to_what_jsonb_gives_back():
+    from db.queries.audit import _cap
+
+    assert _cap(1e20) == "1e+20" and _cap(-0.0) == "-0.0" and _cap(True) is True and _cap(None) is None
+    assert _cap("a\x00b") == "a\ufffdb" and _cap("\ud800") == "?"
+    assert _cap({"nested": 1}) == "{'nested': 1}"
