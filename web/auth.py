@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
 from access.credentials import PROJECT_COOKIE, SESSION_COOKIE
-from access.csrf import same_origin  # noqa: F401 - re-exported for the page routes
 from access.deps import get_session, get_settings, principal_of, requires
 from access.resolver import Denied
 from core.permissions import Permission, Principal

@@ -10,10 +10,11 @@ from fastapi.responses import RedirectResponse, Response
 
 from pages.params import has_nul
 from access.audit import client_addr
+from access.csrf import same_origin
 from db.queries.audit import append
 from db.queries.auth import authenticate_user, create_user_session, delete_user_session, find_session_user
 from web.auth import (
-    SESSION_COOKIE, AppSettings, DbSession, clear_session_cookie, current_viewer, safe_next, same_origin,
+    SESSION_COOKIE, AppSettings, DbSession, clear_session_cookie, current_viewer, safe_next,
     set_session_cookie,
 )
 from web.oidc_client import display_name

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from access.audit import record
+from access.csrf import same_origin
 from core.permissions import Permission, Principal, grantable_scopes, parse_role
 from core.price_overrides import pattern_preview
 from core.window import parse_time
@@ -22,7 +23,7 @@ from db.queries.auth import create_api_key, revoke_project_key
 from db.queries.members import MemberError, add_member, remove_member, set_role
 from db.queries.prices import add_price_override, models_seen, remove_price_override
 from pages.settings import settings_data
-from web.auth import CurrentViewer, DbSession, page_requires, same_origin
+from web.auth import CurrentViewer, DbSession, page_requires
 from web.page import render_page
 from web.render import render
 
