@@ -41,6 +41,52 @@ def handle_alive(pid: int, started: float | None) -> bool:
         return False
 
 
+def postmaster_alive(pid: int, pgdata: Path) -> bool:
+    """Whether `pid` is a running (not zombie) postgres process serving `pgdata`."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return str(pgdata) in process.cmdline() or str(pgdata.resolve()) in process.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def clear_stale_pidfile(pgdata: Path) -> int | None:
+    """Removes `postmaster.pid` when the postmaster it names is gone; returns that pid.
+
+    A postmaster killed with SIGKILL leaves its pid file behind. Where nothing reaps it (a
+    container whose init does not wait for orphans), it stays a zombie: pgserver then takes the
+    server for running and PostgreSQL itself refuses to start ("lock file already exists"),
+    since a zombie still answers kill(pid, 0). The pid can also have been reused by an unrelated
+    process. Either way the file is stale once no live postgres process for this directory has
+    that pid, and removing it lets the next start begin afresh (crash recovery replays the WAL)."""
+    pidfile = pgdata / "postmaster.pid"
+    try:
+        # postmaster.pid: pid, data directory, start time, port, socket directory, ...
+        lines = pidfile.read_text().splitlines()
+        pid = int(lines[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    if postmaster_alive(pid, pgdata):
+        return None
+    if len(lines) > 4 and lines[3].strip().isdigit() and lines[4].strip():
+        # The socket's lock file names the same dead postmaster and blocks the next start too.
+        _remove_lock_of(Path(lines[4].strip()) / f".s.PGSQL.{lines[3].strip()}.lock", pid)
+    pidfile.unlink(missing_ok=True)
+    return pid
+
+
+def _remove_lock_of(lockfile: Path, pid: int) -> None:
+    try:
+        if int(lockfile.read_text().splitlines()[0]) == pid:
+            lockfile.unlink(missing_ok=True)
+    except (OSError, ValueError, IndexError):
+        pass
+
+
 class EmbeddedPostgres:
     """Starts (or joins) a PostgreSQL server whose data lives in `home/pg`; stops it on close().
 
@@ -60,6 +106,9 @@ class EmbeddedPostgres:
         self.pgdata.mkdir(parents=True, exist_ok=True)
         with self._lock():
             forgotten = self._forget_dead_handles()
+            stale = clear_stale_pidfile(self.pgdata)
+        if stale:
+            log.warning("embedded PostgreSQL: removed the pid file of postmaster %s, which is no longer running", stale)
         if forgotten:
             log.warning("embedded PostgreSQL: forgot handles of exited processes %s", forgotten)
         self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")

@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from db.embedded import handle_alive
+from db.embedded import clear_stale_pidfile, handle_alive
 from tests.e2e.test_kill9 import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,22 +101,68 @@ def test_after_kill_9_the_next_start_adopts_postgres_and_the_next_stop_stops_it(
     assert pgserver_handles(pgdata) == []
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+@pytest.fixture
+def unreaped_orphans():
+    """Makes this process the reaper of its orphaned descendants and leaves them unreaped while
+    the test runs: the killed postmaster then stays a zombie, as in a container whose init never
+    waits for orphans (where a zombie's pid file once made the next start fail)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        pytest.skip("prctl(PR_SET_CHILD_SUBREAPER) is not available")
+    adopted: set[int] = set()
+    yield adopted
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    for pid in adopted:  # reap only the postmasters this test made ours
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
 @pytest.mark.slow
-def test_after_postgres_is_killed_too_the_next_start_restarts_it_and_the_next_stop_stops_it(home):
+def test_after_postgres_is_killed_too_the_next_start_restarts_it_and_the_next_stop_stops_it(home, unreaped_orphans):
     pgdata, log = home / "pg", home / "serve.log"
     first = Serve(home, log)
     (postmaster,) = postmaster_pids(pgdata)
+    unreaped_orphans.add(postmaster)
     first.kill_9()
     psutil.Process(postmaster).kill()
-    psutil.wait_procs(postgres_processes(pgdata), timeout=30)
+    psutil.wait_procs([p for p in postgres_processes(pgdata) if p.pid != postmaster], timeout=30)
     assert postgres_processes(pgdata) == []
+    if psutil.Process(postmaster).ppid() == os.getpid():
+        assert psutil.Process(postmaster).status() == psutil.STATUS_ZOMBIE  # the case under test
 
     second = Serve(home, log)
     restarted = postmaster_pids(pgdata)
+    unreaped_orphans.update(restarted)
     assert len(restarted) == 1 and restarted != {postmaster}
     second.stop()
     assert second.process.returncode == 0, log.read_text()[-3000:]
     assert postgres_processes(pgdata) == [], log.read_text()[-3000:]
+
+
+def test_a_pid_file_naming_a_zombie_or_another_process_is_stale(tmp_path):
+    pgdata = tmp_path / "pg"
+    pgdata.mkdir()
+    pidfile = pgdata / "postmaster.pid"
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while psutil.Process(zombie.pid).status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        for pid in (zombie.pid, os.getpid()):  # an exited, unreaped child; a live process that is not postgres
+            pidfile.write_text(f"{pid}\n{pgdata}\n1764600000\n5432\n{pgdata}\n\n")
+            (pgdata / ".s.PGSQL.5432.lock").write_text(f"{pid}\n{pgdata}\n")
+            assert clear_stale_pidfile(pgdata) == pid
+            assert not pidfile.exists() and not (pgdata / ".s.PGSQL.5432.lock").exists()
+    finally:
+        zombie.wait()
+    assert clear_stale_pidfile(pgdata) is None  # no pid file: nothing to do
 
 
 def pgserver_handles(pgdata: Path) -> list[int]:
