@@ -14,8 +14,9 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from collector.body import JSON, PROTOBUF, BodyError, answer_media, envelope, read_inflated
-from collector.http import _error, _failure
-from collector.service import IngestService, decode_cost
+from collector.http import error, failure, refusal
+from collector.ingest import Refused, charged, check_budget
+from collector.service import IngestService
 
 # (media, inflated body, project id) -> the answer
 Handler = Callable[[str, bytes, int], Awaitable[Response]]
@@ -27,27 +28,24 @@ async def receive(service: IngestService, request: Request, project_id: int, han
     try:
         return await _receive(service, request, project_id, handle)
     except Exception as exc:  # noqa: BLE001 - always a precise OTLP answer, never a bare 500
-        return _failure(service, request, exc)
+        return failure(service, request, exc)
 
 
 async def _receive(service: IngestService, request: Request, project_id: int, handle: Handler) -> Response:
     settings = service.settings
     media = answer_media(request)
     try:
-        media, encoding, _ = envelope(request, settings.max_body_bytes)
+        media, encoding, declared = envelope(request, settings.max_body_bytes)
+        if declared is not None and encoding == "identity":
+            check_budget(service, media, declared)  # as for traces: an overload costs no body memory
         body = await read_inflated(request, encoding, settings.max_body_bytes)
+        # Charged like a trace export: its decoding cost, released when answered.
+        with charged(service, media, len(body)):
+            return await handle(media, body, project_id)
     except BodyError as exc:
-        return _error(media, exc.status, exc.message)
-
-    # Charged like a trace export: its decoding cost, released when answered.
-    charge = service.inflight.try_acquire(decode_cost(len(body), media))
-    if charge is None:
-        return _error(media, 503, f"too many request bytes in flight ({service.inflight.used} of "
-                                  f"{service.inflight.max_bytes}); retry later", retry_after=settings.retry_after_s)
-    try:
-        return await handle(media, body, project_id)
-    finally:
-        charge.release()
+        return error(media, exc.status, exc.message)
+    except Refused as exc:
+        return refusal(service, media, exc)
 
 
 def partial_success(media: str, reply, rejected_field: str, rejected: int, message: str) -> Response:

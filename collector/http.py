@@ -48,7 +48,7 @@ def make_router(service: IngestService) -> APIRouter:
         try:
             response = await _export(service, request, principal.project_id)
         except Exception as exc:  # noqa: BLE001 - always a precise OTLP answer, never a bare 500
-            response = _failure(service, request, exc)
+            response = failure(service, request, exc)
         service.metrics.requests.labels(str(response.status_code)).inc()
         service.metrics.request_seconds.observe(time.perf_counter() - started)
         return response
@@ -82,7 +82,7 @@ async def otlp_refused_handler(request: Request, exc: OtlpRefused) -> Response:
     if ingest is not None:
         ingest.metrics.requests.labels(str(exc.status)).inc()
     retry_after = request.app.state.settings.retry_after_s if exc.status == 503 else None
-    return _error(media, exc.status, exc.message, retry_after=retry_after)
+    return error(media, exc.status, exc.message, retry_after=retry_after)
 
 
 IngestPrincipal = Annotated[Principal, Depends(requires_key(Permission.INGEST, otlp_denied))]
@@ -99,24 +99,29 @@ async def _export(service: IngestService, request: Request, project_id: int) -> 
         body = await read_inflated(request, encoding, settings.max_body_bytes)
         stored = await store(service, body, media, project_id)
     except BodyError as exc:
-        return _error(media, exc.status, exc.message)
+        return error(media, exc.status, exc.message)
     except Refused as exc:
-        if exc.retry:
-            return _error(media, 503, exc.message, retry_after=settings.retry_after_s)
-        return _error(media, _HTTP_STATUS[exc.kind], exc.message)
+        return refusal(service, media, exc)
     return _success(media, stored.rejected, stored.error_message)
 
 
-def _failure(service: IngestService, request: Request, exc: Exception) -> Response:
+def refusal(service: IngestService, media: str, exc: Refused) -> Response:
+    """The HTTP answer to a refused export (503 + Retry-After when it may be retried)."""
+    if exc.retry:
+        return error(media, 503, exc.message, retry_after=service.settings.retry_after_s)
+    return error(media, _HTTP_STATUS[exc.kind], exc.message)
+
+
+def failure(service: IngestService, request: Request, exc: Exception) -> Response:
     media = answer_media(request)
     if isinstance(exc, ClientDisconnect):  # nobody is listening; nothing was stored
-        return _error(media, 400, "client disconnected before the body was read")
+        return error(media, 400, "client disconnected before the body was read")
     if transient(exc):
         log.warning("ingest unavailable: %s: %s", type(exc).__name__, exc)
-        return _error(media, 503, f"storage or a worker is unavailable ({type(exc).__name__}); retry later",
+        return error(media, 503, f"storage or a worker is unavailable ({type(exc).__name__}); retry later",
                       retry_after=service.settings.retry_after_s)
     log.exception("unexpected error while handling an OTLP export")
-    return _error(media, 500, f"internal error ({type(exc).__name__}); see the collector's log")
+    return error(media, 500, f"internal error ({type(exc).__name__}); see the collector's log")
 
 
 def _success(media: str, rejected: int, message: str) -> Response:
@@ -130,7 +135,7 @@ def _success(media: str, rejected: int, message: str) -> Response:
     return Response(reply.SerializeToString(), media_type="application/x-protobuf")
 
 
-def _error(media: str, status: int, message: str, retry_after: int | None = None) -> Response:
+def error(media: str, status: int, message: str, retry_after: int | None = None) -> Response:
     headers = {"Retry-After": str(retry_after)} if retry_after else None
     code = _GRPC_CODES.get(status, 2)
     if media == JSON:

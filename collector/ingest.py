@@ -7,10 +7,11 @@ answer (HTTP status / gRPC code); `retry` ones mean "nothing was stored, send it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Literal
+from typing import Iterator, Literal
 
 import psycopg
 import sqlalchemy.exc
@@ -90,17 +91,25 @@ def _no_room(service: IngestService) -> str:
     return f"too many request bytes in flight ({budget.used} of {budget.max_bytes} bytes of memory); retry later"
 
 
-async def store(service: IngestService, body: bytes, media: str, project_id: int) -> Stored:
-    """Decode an inflated body and return once its valid spans are committed. The body is charged
-    its decoding cost against the in-flight budget, then body plus encoded rows until commit."""
-    check_budget(service, media, len(body))
-    charge = service.inflight.try_acquire(decode_cost(len(body), media))
+@contextlib.contextmanager
+def charged(service: IngestService, media: str, size: int) -> Iterator[Charge]:
+    """Holds the decoding cost of a `size`-byte body against the in-flight budget while the body
+    is handled (every OTLP signal goes through here): refused as check_budget says otherwise."""
+    check_budget(service, media, size)
+    charge = service.inflight.try_acquire(decode_cost(size, media))
     if charge is None:
         raise Refused("unavailable", _no_room(service))
     try:
-        return await _store(service, body, media, project_id, charge)
+        yield charge
     finally:
         charge.release()
+
+
+async def store(service: IngestService, body: bytes, media: str, project_id: int) -> Stored:
+    """Decode an inflated body and return once its valid spans are committed. The body is charged
+    its decoding cost against the in-flight budget, then body plus encoded rows until commit."""
+    with charged(service, media, len(body)) as charge:
+        return await _store(service, body, media, project_id, charge)
 
 
 async def _store(service: IngestService, body: bytes, media: str, project_id: int, charge: Charge) -> Stored:

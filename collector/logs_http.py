@@ -26,7 +26,7 @@ from db.genai_logs import insert_log_records
 
 from collector.body import JSON
 from collector.export import partial_success, receive
-from collector.http import IngestPrincipal, _error
+from collector.http import IngestPrincipal, error
 from collector.service import IngestService
 from collector.writer import is_data_error, refusal_message
 
@@ -56,14 +56,14 @@ async def _store(limits: Limits, sessions: sessionmaker[Session], media: str, bo
     try:
         decoded: DecodedLogs = await to_thread.run_sync(decode, body, limits)
     except DecodeError as exc:
-        return _error(media, 400, str(exc))
+        return error(media, 400, str(exc))
     if decoded.records:
         try:
             await to_thread.run_sync(_write, sessions, project_id, decoded, redaction)
         except sqlalchemy.exc.DBAPIError as exc:
-            if not is_data_error(exc.orig):
-                raise  # unavailable: 503 + Retry-After (collector.http._failure)
-            return _error(media, 400, refusal_message(exc.orig).replace("these spans", "these log records")
+            if not is_dataerror(exc.orig):
+                raise  # unavailable: 503 + Retry-After (collector.http.failure)
+            return error(media, 400, refusal_message(exc.orig).replace("these spans", "these log records")
                           + "; nothing from this request was stored")
     return partial_success(media, ExportLogsServiceResponse(), "rejected_log_records", decoded.rejected,
                            decoded.error_message)

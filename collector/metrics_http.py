@@ -17,7 +17,7 @@ from core.otlp_metrics import NOT_STORED, count_data_points_json, count_data_poi
 
 from collector.body import JSON
 from collector.export import partial_success, receive
-from collector.http import IngestPrincipal, _error
+from collector.http import IngestPrincipal, error
 from collector.service import IngestService
 
 
@@ -39,6 +39,6 @@ async def _discard(media: str, body: bytes, project_id: int) -> Response:
     try:
         points = await to_thread.run_sync(count, body)
     except DecodeError as exc:
-        return _error(media, 400, str(exc))
+        return error(media, 400, str(exc))
     return partial_success(media, ExportMetricsServiceResponse(), "rejected_data_points", points,
                            NOT_STORED.format(n=points))

@@ -134,3 +134,18 @@ def test_a_body_too_large_to_decode_within_the_budget_is_a_413(database_url, eng
         service.stop()
     with engine.connect() as conn:
         assert conn.execute(text("select count(*) from spans")).scalar_one() == 0
+
+
+def test_logs_and_metrics_bodies_that_can_never_fit_get_the_same_413(database_url, engine, sessionmaker, project):
+    settings = make_settings(database_url, max_inflight_bytes=1024 * 1024)
+    service, app = start_collector(database_url, engine, sessionmaker, project, settings=settings)
+    headers = {**PB, "authorization": f"Bearer {project[1]}"}
+    try:
+        with live_server(app) as url:
+            for path in ("/v1/logs", "/v1/metrics"):
+                response = httpx.post(f"{url}{path}", content=b"\x0a" * 120_000, headers=headers, timeout=30)
+                assert response.status_code == 413 and "retry-after" not in response.headers, path
+                assert "in-flight memory budget" in status_pb2.Status.FromString(response.content).message
+            assert service.inflight.used == 0
+    finally:
+        service.stop()
