@@ -1,6 +1,7 @@
 """Across-traces query latency at scale, against a plain indexed count measured in the same run.
 
     .venv/bin/python bench/queries.py [--traces 100000] [--runs 20]
+    .venv/bin/python bench/queries.py --traces 100000,500000     # the growth curve, 1M -> 5M spans
 
 Loads ~10 spans per trace (>= 1M spans for 100k traces; ~3% of traces fail, their failed
 model call retried), spread over 30 days, plus one 1,000-span trace, through the real write
@@ -11,6 +12,10 @@ the real ASGI app (FastAPI TestClient, API key auth) over the full 30 days; the 
 `SELECT count(*) FROM spans WHERE project_id = ? AND start_time >= ? AND start_time < ?` over the
 same window. Uses DATABASE_URL's server or an embedded PostgreSQL in a temp dir.
 One line per endpoint, then a JSON line: {"baseline_ms": ..., "<endpoint>": {"median_ms", "p95_ms", "ratio"}}.
+With several scales (--traces 100000,500000) the data grows to each in turn (the later traces
+spread over the same 30 days) and each scale is measured and printed; the last JSON line is then
+{"curve": [<one result per scale>], "growth": {"<endpoint>": median at the last scale / at the
+first}} beside "spans_growth": growth under spans_growth means the endpoint grows sub-linearly.
 """
 
 from __future__ import annotations
@@ -129,38 +134,42 @@ class Builder:
         return rows, edges
 
 
-def load(url: str, project_id: int, traces: int, until: datetime, threads: int = 2) -> tuple[int, bytes]:
-    """Returns (spans written, trace id of the 1,000-span trace)."""
-    builder = Builder(project_id, until)
-    big_number = traces + 1
-    failing = set(random.Random(3).sample(range(1, traces + 1), traces * 3 // 100))
-    batches: list[tuple[list, list]] = []
-    rows, edges, total = [], [], 0
-    for number in range(1, traces + 2):
-        r, e = builder.trace(number, size=1000 if number == big_number else 10,
-                             failing=number in failing or number == big_number)
-        rows += r
-        edges += e
-        if len(rows) >= 5000:
-            batches.append((rows, edges))
-            total += len(rows)
-            rows, edges = [], []
-    if rows:
-        batches.append((rows, edges))
-        total += len(rows)
+def _failing(number: int) -> bool:
+    """~3% of traces fail, spread evenly and the same whatever the scale (Knuth's multiplicative hash)."""
+    return (number * 2654435761) % 2**32 % 100 < 3
+
+
+def load(url: str, project_id: int, traces: int, until: datetime, threads: int = 2, *,
+         first: int = 1) -> tuple[int, bytes]:
+    """Writes traces numbered first .. first+traces-1 (~10 spans each) plus one 1,000-span failing
+    trace numbered first+traces. Batches are built as they are written, so memory stays flat at
+    any scale. Returns (spans written, trace id of the 1,000-span trace)."""
+    builder = Builder(project_id, until, seed=first)
+    big_number = first + traces
+    numbers = iter(range(first, big_number + 1))
     lock = threading.Lock()
-    errors = []
+    errors: list[Exception] = []
+    written = [0]
+
+    def next_batch() -> tuple[list, list] | None:
+        with lock:
+            rows, edges = [], []
+            for number in numbers:
+                r, e = builder.trace(number, size=1000 if number == big_number else 10,
+                                     failing=_failing(number) or number == big_number)
+                rows += r
+                edges += e
+                if len(rows) >= 5000:
+                    break
+            written[0] += len(rows)
+            return (rows, edges) if rows else None
 
     def writer():
         with psycopg.connect(libpq_url(url)) as conn:
             prepare_connection(conn)
-            while True:
-                with lock:
-                    if not batches:
-                        return
-                    batch_rows, batch_edges = batches.pop()
+            while (batch := next_batch()) is not None:
                 try:
-                    write_batch(conn, batch_rows, batch_edges)
+                    write_batch(conn, *batch)
                 except Exception as exc:  # surfaced after join
                     errors.append(exc)
                     return
@@ -172,7 +181,7 @@ def load(url: str, project_id: int, traces: int, until: datetime, threads: int =
         w.join()
     if errors:
         raise errors[0]
-    return total, big_number.to_bytes(16, "big")
+    return written[0], big_number.to_bytes(16, "big")
 
 
 def attribute_failing(url: str) -> int:
@@ -209,11 +218,84 @@ def timed(fn, runs: int) -> tuple[float, float]:
     return statistics.median(samples), samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
 
 
+ENDPOINTS = {
+    "costs?group_by=model": ("/api/costs", {"group_by": "model"}),
+    "costs?group_by=day": ("/api/costs", {"group_by": "day"}),
+    "costs?group_by=tool": ("/api/costs", {"group_by": "tool"}),
+    "costs?group_by=model, exact edges": ("/api/costs", {"group_by": "model", "edges": True}),
+    "costs?group_by=tool, exact edges": ("/api/costs", {"group_by": "tool", "edges": True}),
+    "costs?group_by=user": ("/api/costs", {"group_by": "user"}),
+    "costs?group_by=session": ("/api/costs", {"group_by": "session"}),
+    "health/providers": ("/api/health/providers", {}),
+    "health/providers?bucket=hour": ("/api/health/providers", {"bucket": "hour"}),
+    "anomalies": ("/api/anomalies", {}),
+    # Issue 4's per-trace and failure endpoints (api/forensics.py).
+    "failures": ("/api/failures", {}),
+    # Issue 7's workbench pages: the Overview must answer 30 days in < 300 ms.
+    "overview?range=30d": ("/api/overview", {"range": "30d"}),
+    "overview?range=24h": ("/api/overview", {"range": "24h"}),
+    "providers?range=30d": ("/api/providers", {"range": "30d"}),
+}
+
+
+def measure(client, conn, headers: dict, project_id: int, since: datetime, until: datetime, big_trace: bytes,
+            runs: int) -> dict:
+    """Every endpoint over the 30 days, against the count baseline, at the data's current size."""
+    window = {"since": since.isoformat(), "until": until.isoformat()}
+    # The same window off the hour at both ends: costs then also read the spans of the two
+    # partial edge hours (db.queries.costs, docs/fleet.md "Exact windows").
+    edges = {"since": (since + timedelta(minutes=30)).isoformat(),
+             "until": (until - timedelta(minutes=30)).isoformat()}
+
+    def baseline():
+        conn.execute("SELECT count(*) FROM spans WHERE project_id = %s AND start_time >= %s "
+                     "AND start_time < %s", (project_id, since, until)).fetchone()
+
+    base_median, base_p95 = timed(baseline, runs)
+    print(f"{'baseline count(*) over 30 days':48s} median {base_median:8.1f} ms  p95 {base_p95:8.1f} ms", flush=True)
+    results = {"baseline_ms": round(base_median, 1), "baseline_p95_ms": round(base_p95, 1)}
+    calls = []
+    for name, (path, extra) in ENDPOINTS.items():
+        params = dict(extra)
+        if "range" not in params:
+            params.update(edges if params.pop("edges", False) else window)
+        calls.append((name, path, params))
+    calls.append(("traces/{1000-span trace}/attribution", f"/api/traces/{big_trace.hex()}/attribution", {}))
+    for name, path, params in calls:
+        response = client.get(path, params=params, headers=headers)
+        response.raise_for_status()
+
+        def call(path=path, params=params):
+            client.get(path, params=params, headers=headers).raise_for_status()
+
+        median, p95 = timed(call, runs)
+        results[name] = {"median_ms": round(median, 1), "p95_ms": round(p95, 1), "ratio": round(median / base_median, 2)}
+        print(f"{name:48s} median {median:8.1f} ms  p95 {p95:8.1f} ms  ratio {median / base_median:6.2f}", flush=True)
+    return results
+
+
+def describe(url: str, loaded: float, attributed: int, attributing: float) -> tuple[int, int]:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        stored, traces, failing, rollups, failures = conn.execute(
+            "SELECT (SELECT count(*) FROM spans), (SELECT count(*) FROM traces), "
+            "(SELECT count(*) FROM traces WHERE error_count > 0), (SELECT count(*) FROM usage_rollups), "
+            "(SELECT count(*) FROM trace_failures)").fetchone()
+    print(f"loaded {stored:,} spans in {traces:,} traces ({failing:,} failing) in {loaded:.1f} s; "
+          f"{rollups:,} usage rollup rows; attributed {attributed:,} traces ({failures:,} failures) "
+          f"in {attributing:.1f} s", flush=True)
+    return stored, traces
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--traces", type=int, default=100_000)
+    parser.add_argument("--traces", default="100000",
+                        help="traces of ~10 spans; several comma-separated scales measure the growth curve")
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
+    scales = [int(n) for n in args.traces.split(",")]
+    if scales != sorted(scales) or scales[0] < 1:
+        parser.error("--traces: positive scales in increasing order")
 
     from fastapi.testclient import TestClient
 
@@ -230,78 +312,35 @@ def main() -> None:
             project_id = project.id
         until = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
         since = until - timedelta(days=DAYS)
-
-        started = time.perf_counter()
-        spans, big_trace = load(url, project_id, args.traces, until)
-        loaded = time.perf_counter() - started
-        started = time.perf_counter()
-        attributed = attribute_failing(url)
-        attributing = time.perf_counter() - started
-        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
-            conn.execute("VACUUM ANALYZE")
-            stored, traces, failing, rollups, failures = conn.execute(
-                "SELECT (SELECT count(*) FROM spans), (SELECT count(*) FROM traces), "
-                "(SELECT count(*) FROM traces WHERE error_count > 0), (SELECT count(*) FROM usage_rollups), "
-                "(SELECT count(*) FROM trace_failures)").fetchone()
-        print(f"loaded {stored:,} spans in {traces:,} traces ({failing:,} failing) in {loaded:.1f} s; "
-              f"{rollups:,} usage rollup rows; attributed {attributed:,} traces ({failures:,} failures) "
-              f"in {attributing:.1f} s", flush=True)
-        assert stored == spans
-
-        window = {"since": since.isoformat(), "until": until.isoformat()}
-        # The same window off the hour at both ends: costs then also read the spans of the two
-        # partial edge hours (db.queries.costs, docs/fleet.md "Exact windows").
-        edges = {"since": (since + timedelta(minutes=30)).isoformat(),
-                 "until": (until - timedelta(minutes=30)).isoformat()}
         settings = Settings(database_url=url, demo="off")
         app = create_app(settings, engine=engine, parts=("api",))
         headers = {"authorization": f"Bearer {key}"}
-        results = {}
+        curve, loaded_traces, written = [], 0, 0
         with TestClient(app) as client, psycopg.connect(libpq_url(url)) as conn:
-            def baseline():
-                conn.execute("SELECT count(*) FROM spans WHERE project_id = %s AND start_time >= %s "
-                             "AND start_time < %s", (project_id, since, until)).fetchone()
-
-            base_median, base_p95 = timed(baseline, args.runs)
-            print(f"{'baseline count(*) over 30 days':48s} median {base_median:8.1f} ms  p95 {base_p95:8.1f} ms",
-                  flush=True)
-            endpoints = {
-                "costs?group_by=model": ("/api/costs", {**window, "group_by": "model"}),
-                "costs?group_by=day": ("/api/costs", {**window, "group_by": "day"}),
-                "costs?group_by=tool": ("/api/costs", {**window, "group_by": "tool"}),
-                "costs?group_by=model, exact edges": ("/api/costs", {**edges, "group_by": "model"}),
-                "costs?group_by=tool, exact edges": ("/api/costs", {**edges, "group_by": "tool"}),
-                "costs?group_by=user": ("/api/costs", {**window, "group_by": "user"}),
-                "costs?group_by=session": ("/api/costs", {**window, "group_by": "session"}),
-                "health/providers": ("/api/health/providers", window),
-                "health/providers?bucket=hour": ("/api/health/providers", {**window, "bucket": "hour"}),
-                "anomalies": ("/api/anomalies", window),
-                # Issue 4's per-trace and failure endpoints (api/forensics.py).
-                "failures": ("/api/failures", window),
-                # Issue 7's workbench pages: the Overview must answer 30 days in < 300 ms.
-                "overview?range=30d": ("/api/overview", {"range": "30d"}),
-                "overview?range=24h": ("/api/overview", {"range": "24h"}),
-                "providers?range=30d": ("/api/providers", {"range": "30d"}),
-                "traces/{1000-span trace}/attribution": (f"/api/traces/{big_trace.hex()}/attribution", {}),
-            }
-            for name, (path, params) in endpoints.items():
-                response = client.get(path, params=params, headers=headers)
-                if response.status_code == 404 and path not in {r.path for r in app.routes}:
-                    print(f"{name}: not available", flush=True)
-                    continue
-                response.raise_for_status()
-
-                def call(path=path, params=params):
-                    client.get(path, params=params, headers=headers).raise_for_status()
-
-                median, p95 = timed(call, args.runs)
-                results[name] = {"median_ms": round(median, 1), "p95_ms": round(p95, 1),
-                                 "ratio": round(median / base_median, 2)}
-                print(f"{name:48s} median {median:8.1f} ms  p95 {p95:8.1f} ms  ratio {median / base_median:6.2f}",
-                      flush=True)
+            for scale in scales:
+                started = time.perf_counter()
+                # Each scale's extra traces start after the previous scale's traces and its big trace.
+                spans, big_trace = load(url, project_id, scale - loaded_traces, until, first=loaded_traces + written + 1)
+                loaded = time.perf_counter() - started
+                written += 1  # the big trace's number
+                loaded_traces = scale
+                started = time.perf_counter()
+                attributed = attribute_failing(url)
+                stored, traces = describe(url, loaded, attributed, time.perf_counter() - started)
+                result = {"spans": stored, "traces": traces,
+                          **measure(client, conn, headers, project_id, since, until, big_trace, args.runs)}
+                curve.append(result)
+                print(json.dumps(result), flush=True)
         engine.dispose()
-        print(json.dumps({"spans": stored, "traces": traces, "baseline_ms": round(base_median, 1),
-                          "baseline_p95_ms": round(base_p95, 1), **results}))
+        if len(curve) > 1:
+            first, last = curve[0], curve[-1]
+            growth = {name: round(last[name]["median_ms"] / first[name]["median_ms"], 2)
+                      for name in first if isinstance(first[name], dict)}
+            spans_growth = round(last["spans"] / first["spans"], 2)
+            for name, g in growth.items():
+                print(f"{name:48s} x{g:5.2f} for x{spans_growth} spans: {'sub-linear' if g < spans_growth else 'LINEAR OR WORSE'}")
+            print(json.dumps({"curve": curve, "spans_growth": spans_growth,
+                              "baseline_growth": round(last["baseline_ms"] / first["baseline_ms"], 2), "growth": growth}))
 
 
 if __name__ == "__main__":

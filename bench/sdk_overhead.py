@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20000, help="calls per measurement")
     parser.add_argument("--repeats", type=int, default=9, help="alternating measurements of each")
     args = parser.parse_args()
-    queue = args.calls * 2 + 10
+    queue = max(args.calls * 2 + 10, 512)  # at least one export batch (BatchSpanProcessor insists)
 
     # Bare OpenTelemetry.
     bare_provider = TracerProvider()

@@ -105,17 +105,18 @@ def detect(points: Sequence[SeriesPoint], rule: Rule, *, flag_from: datetime | N
 def _judge(point: SeriesPoint, baseline: list[SeriesPoint], rule: Rule) -> Anomaly | None:
     values = [p.value for p in baseline]
     m = median(values)
-    mad = median(abs(v - m) for v in values)
-    scale = max(MAD_TO_SIGMA * mad, rule.min_scale, rule.min_scale_rel * abs(m))
     change = point.value - m
     direction = "up" if change > 0 else "down"
-    if change == 0 or direction not in rule.directions:
+    # The checks that need no MAD first: most points fail one of them, and the MAD is the costly part.
+    if change == 0 or direction not in rule.directions or abs(change) < rule.min_change:
         return None
     relative = change / abs(m) if m else None
-    z = change / scale if scale > 0 else float("inf")
-    if abs(z) < rule.z_threshold or abs(change) < rule.min_change:
-        return None
     if relative is not None and abs(relative) < rule.min_change_rel:
+        return None
+    mad = median(abs(v - m) for v in values)
+    scale = max(MAD_TO_SIGMA * mad, rule.min_scale, rule.min_scale_rel * abs(m))
+    z = change / scale if scale > 0 else float("inf")
+    if abs(z) < rule.z_threshold:
         return None
     rel_text = f" ({relative:+.0%})" if relative is not None else ""
     evidence = (f"{rule.metric} {_fmt(point.value, rule.unit)} over {point.volume} calls vs a median of "
