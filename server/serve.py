@@ -169,7 +169,7 @@ def _config(app, host: str, sock: socket.socket) -> uvicorn.Config:
     # Forwarded headers only from configured proxies: uvicorn's default believes any local peer,
     # which let a client rotate X-Forwarded-For past the login throttle.
     trusted = app.state.settings.trusted_proxies.strip()
-    return uvicorn.Config(app, host=host, port=sock.getsockname()[1], log_level="warning", lifespan="off",
+    return uvicorn.Config(app, host=host, port=sock.getsockname()[1], log_level="warning", lifespan="on",
                           proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
                           timeout_keep_alive=5, limit_concurrency=app.state.settings.max_connections)
 
