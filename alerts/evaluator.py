@@ -59,14 +59,10 @@ def rule_summary(row: AlertRule) -> dict:
             "threshold": row.threshold}
 
 
-def evaluate_rule(session, row: AlertRule, project_slug: str, settings: Settings, now: datetime,
-                  memo: Memo) -> int:
-    """One rule: measure, transition every subject, record its notifications. Returns how many."""
-    rule = parse_rule(row.kind, row.params, row.threshold, row.window_s, row.renotify_s, row.min_volume)
-    since, until, measured = measure(session, row.project_id, rule, now, memo)
-    prev = states_of(session, row.id)
-    channels = list(session.scalars(select(AlertChannel).where(
-        AlertChannel.project_id == row.project_id, AlertChannel.id.in_(row.channel_ids or [-1]))))
+def record_rule(session, row: AlertRule, project_slug: str, rule, since: datetime, until: datetime,
+                measured, prev: dict, channels: list[AlertChannel], settings: Settings, now: datetime) -> int:
+    """One measured rule: transition every subject, store the states that matter, record the
+    notifications (intents, sent later). Returns how many were recorded."""
     recorded = 0
     for t in evaluate(rule, prev, measured, now):
         m = t.measurement
@@ -85,26 +81,42 @@ def evaluate_rule(session, row: AlertRule, project_slug: str, settings: Settings
                 created_at=now.isoformat())
             recorded += add_delivery(session, project_id=row.project_id, rule_id=row.id, channel_id=channel.id,
                                      event=t.action, idempotency_key=key, payload=payload, now=now)
-    forget_quiet_states(session, row.id, {m.subject for m in measured})
+    measured_subjects = {m.subject for m in measured}
+    if any(st.status != FIRING and s not in measured_subjects for s, st in prev.items()):
+        forget_quiet_states(session, row.id, measured_subjects)
     return recorded
 
 
 def evaluate_rules(sessions: SessionMaker, settings: Settings, now: datetime, result: CycleResult) -> None:
-    with sessions() as session:
-        todo = [(r.row.id, r.project_slug) for r in enabled_rules(session)]
+    """Measure every enabled rule (reads, shared through the cycle's memo; a rule whose reads
+    fail is skipped, its state untouched), then move the states and record the notifications
+    of all of them in one transaction: one commit per cycle, a handful of writes per change."""
     memo = Memo()
-    for rule_id, slug in todo:
-        try:
-            with sessions.begin() as session:
-                row = session.get(AlertRule, rule_id)
-                if row is None or not row.enabled:
-                    continue
-                result.recorded += evaluate_rule(session, row, slug, settings, now, memo)
-                result.rules += 1
-        except Exception as exc:  # noqa: BLE001 - one broken rule never stops the others
-            log.exception("alert rule %s could not be evaluated", rule_id)
-            result.errors.append(f"rule {rule_id}: {type(exc).__name__}: {exc}")
+    measured = []
+    with sessions() as reads:
+        for todo in enabled_rules(reads):
+            row = todo.row
+            try:
+                rule = parse_rule(row.kind, row.params, row.threshold, row.window_s, row.renotify_s, row.min_volume)
+                measured.append((todo, rule, *measure(reads, row.project_id, rule, now, memo)))
+            except Exception as exc:  # noqa: BLE001 - one broken rule never stops the others
+                reads.rollback()
+                log.exception("alert rule %s could not be evaluated", row.id)
+                result.errors.append(f"rule {row.id}: {type(exc).__name__}: {exc}")
     result.queries += memo.queries
+    if not measured:
+        return
+    with sessions.begin() as session:
+        states = states_of(session, [todo.row.id for todo, *_ in measured])
+        channels = {c.id: c for c in session.scalars(select(AlertChannel).where(
+            AlertChannel.project_id.in_({todo.row.project_id for todo, *_ in measured})))}
+        for todo, rule, since, until, found in measured:
+            row = todo.row
+            targets = [channels[i] for i in row.channel_ids if i in channels
+                       and channels[i].project_id == row.project_id]
+            result.recorded += record_rule(session, row, todo.project_slug, rule, since, until, found,
+                                           states.get(row.id, {}), targets, settings, now)
+            result.rules += 1
 
 
 def deliver_due(sessions: SessionMaker, settings: Settings, now: datetime, result: CycleResult, *,

@@ -152,9 +152,10 @@ def _anomaly(session, project_id, rule, since, until, memo):
     filters = fleet_filters(project_id, since, until, provider=rule.params.get("provider"),
                             model=rule.params.get("model"))
     metric = rule.params.get("metric")
-    found = memo(("anomalies", filters, metric), lambda: anomaly_data(session, filters, "hour", metric).anomalies)
+    # Every metric at once (the rollups are read once), shared by the cycle's anomaly rules.
+    found = memo(("anomalies", filters), lambda: anomaly_data(session, filters, "hour", None).anomalies)
     latest: dict[str, Measurement] = {}
-    for a in found:  # one alert per provider/model/metric: the latest anomalous bucket speaks for it
+    for a in (a for a in found if metric is None or a.metric == metric):  # one alert per provider/model/metric: the latest anomalous bucket speaks for it
         subject = f"{a.provider}/{a.model or '*'}/{a.metric}"
         latest[subject] = Measurement(subject, a.value, a.calls, {
             "provider": a.provider, "model": a.model, "metric": a.metric, "time": a.time.isoformat(),

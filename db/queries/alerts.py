@@ -112,9 +112,12 @@ def enabled_rules(session: Session) -> list[RuleToEvaluate]:
     return [RuleToEvaluate(rule, slug) for rule, slug in rows]
 
 
-def states_of(session: Session, rule_id: int) -> dict[str, State]:
-    rows = session.scalars(select(AlertState).where(AlertState.rule_id == rule_id))
-    return {r.subject: State(r.status, r.since, r.last_notified) for r in rows}
+def states_of(session: Session, rule_ids: list[int]) -> dict[int, dict[str, State]]:
+    """rule id -> subject -> state, for every rule given (one query)."""
+    out: dict[int, dict[str, State]] = {}
+    for r in session.scalars(select(AlertState).where(AlertState.rule_id.in_(rule_ids))):
+        out.setdefault(r.rule_id, {})[r.subject] = State(r.status, r.since, r.last_notified)
+    return out
 
 
 def firing_states(session: Session, project_id: int) -> list[AlertState]:
