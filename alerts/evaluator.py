@@ -210,3 +210,17 @@ class AlertJob:
                 run_cycle(self.engine, self.sessions, self.settings, self.clock())
             except Exception:  # noqa: BLE001 - keep evaluating; the next cycle retries
                 log.exception("alert evaluation cycle failed; retrying on the next one")
+
+
+def replay(engine: Engine, sessions: SessionMaker, settings: Settings, since: datetime, until: datetime,
+           step) -> list[CycleResult]:
+    """Evaluate as if the evaluator had run every `step` from `since` to `until` (a rule's
+    history over data already stored, e.g. the demo week); notifications are recorded as they
+    would have been."""
+    results, t = [], since
+    while t <= until:
+        result = run_cycle(engine, sessions, settings, t)
+        if result is not None:
+            results.append(result)
+        t += step
+    return results

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.alerts import CHANNEL_KINDS, KINDS, PERIODS, mask_secret
 from core.permissions import Permission, Principal
-from db.queries.alerts import firing_states, list_channels, list_rules, recent_deliveries
+from db.queries.alerts import firing_states, list_channels, list_rules, recent_deliveries, rule_status
 
 
 class RuleIn(BaseModel):
@@ -49,6 +49,8 @@ class RuleOut(BaseModel):
     enabled: bool
     channel_ids: list[int]
     updated_at: datetime
+    status: str | None = Field(default=None, description="firing or ok (null: never breached), since `status_since`.")
+    status_since: datetime | None = None
 
 
 class ChannelOut(BaseModel):
@@ -104,10 +106,11 @@ class AlertsOut(BaseModel):
     deliveries: list[DeliveryOut]
 
 
-def rule_out(r) -> RuleOut:
+def rule_out(r, status: tuple[str, datetime] | None = None) -> RuleOut:
     return RuleOut(id=r.id, name=r.name, kind=r.kind, params=dict(r.params), threshold=r.threshold, window_s=r.window_s,
                    renotify_s=r.renotify_s, min_volume=r.min_volume, enabled=r.enabled,
-                   channel_ids=list(r.channel_ids), updated_at=r.updated_at)
+                   channel_ids=list(r.channel_ids), updated_at=r.updated_at,
+                   status=status[0] if status else None, status_since=status[1] if status else None)
 
 
 def channel_out(c, *, reveal: bool = False) -> ChannelOut:
@@ -118,11 +121,12 @@ def channel_out(c, *, reveal: bool = False) -> ChannelOut:
 
 def alerts_data(session: Session, principal: Principal) -> AlertsOut:
     pid = principal.project_id
+    statuses = rule_status(session, pid)
     return AlertsOut(
         project=principal.project_slug, can_manage=principal.can(Permission.MANAGE_ALERTS),
         kinds=[KindOut(kind=k, params=list(p), threshold=t) for k, (p, t) in KINDS.items()],
         channel_kinds=list(CHANNEL_KINDS), periods=list(PERIODS),
-        rules=[rule_out(r) for r in list_rules(session, pid)],
+        rules=[rule_out(r, statuses.get(r.id)) for r in list_rules(session, pid)],
         channels=[channel_out(c) for c in list_channels(session, pid)],
         firing=[FiringOut(rule_id=s.rule_id, subject=s.subject, since=s.since, last_notified=s.last_notified,
                           value=s.value, evidence=s.evidence) for s in firing_states(session, pid)],

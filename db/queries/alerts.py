@@ -127,6 +127,17 @@ def firing_states(session: Session, project_id: int) -> list[AlertState]:
         .order_by(AlertState.since.desc())))
 
 
+def rule_status(session: Session, project_id: int) -> dict[int, tuple[str, datetime]]:
+    """rule id -> (firing or ok, since when): firing if any subject fires (since the earliest),
+    else ok since the latest change."""
+    rows = session.execute(text("""
+        SELECT s.rule_id, bool_or(s.status = 'firing') AS firing,
+               COALESCE(min(s.since) FILTER (WHERE s.status = 'firing'), max(s.since)) AS since
+        FROM alert_states s JOIN alert_rules r ON r.id = s.rule_id
+        WHERE r.project_id = :project_id GROUP BY s.rule_id"""), {"project_id": project_id}).all()
+    return {r.rule_id: ("firing" if r.firing else "ok", r.since) for r in rows}
+
+
 def save_state(session: Session, rule_id: int, subject: str, state: State, *, value: float | None,
                evidence: dict, now: datetime) -> None:
     values = {"status": state.status, "since": state.since, "last_notified": state.last_notified,
