@@ -121,6 +121,9 @@ def _usage(session, project_id, rule, since, until, memo):
 
 def _cost(session, project_id, rule, since, until, memo):
     agent, user = rule.params.get("agent"), rule.params.get("user")
+    if since >= until:  # the very first instant of the period: nothing spent yet
+        return since, until, [Measurement("", 0.0, 0, {"cost_usd": 0.0, "budget_usd": rule.threshold,
+                                                        "period": rule.params["period"]})]
     filters = fleet_filters(project_id, since, until, agent=agent, exact=True)
     group_by = "user" if user else "agent" if agent else "provider"
     report = memo(("costs", filters, group_by),
