@@ -35,26 +35,29 @@ def alerts_url(base_url: str, project_slug: str) -> str | None:
 
 def _number(value) -> str:
     if value is None:
-        return "n/a"
+        return "no data"
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.4g}"
     return str(int(value)) if isinstance(value, float) else str(value)
 
 
-def describe(kind: str, params: dict, threshold: float, value, subject: str) -> str:
-    """One line for a person: what was measured against what."""
+def describe(kind: str, params: dict, threshold: float, value, subject: str, *, resolved: bool = False) -> str:
+    """One line for a person: what was measured against what (`resolved`: back under it)."""
     scope = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
     scope = f" ({scope})" if scope else ""
+    op = "≤" if resolved else ">"
     if kind in ("failure_rate", "error_rate"):
-        shown = "n/a" if value is None else f"{value:.1%}"
-        return f"{kind.replace('_', ' ')}{scope} {shown} > {threshold:.1%}"
+        shown = "no data" if value is None else f"{value:.1%}"
+        return f"{kind.replace('_', ' ')}{scope} {shown} {op} {threshold:.1%}"
     if kind == "cost":
-        return f"cost{scope} ${_number(value)} > budget ${_number(threshold)}"
+        return f"cost{scope} ${_number(value)} {op} budget ${_number(threshold)}"
     if kind == "latency_p95":
-        return f"p95 latency{scope} {_number(value)} ms > {_number(threshold)} ms"
+        return f"p95 latency{scope} {_number(value)} ms {op} {_number(threshold)} ms"
     if kind == "failed_runs":
-        return f"failed runs{scope} {_number(value)} > {_number(threshold)}"
-    return f"{kind.replace('_', ' ')}{scope}: {subject}"
+        return f"failed runs{scope} {_number(value)} {op} {_number(threshold)}"
+    if kind == "test":
+        return "a test notification: this channel works"
+    return f"{kind.replace('_', ' ')}{scope}: {subject}" + (" (no longer seen in the window)" if resolved else "")
 
 
 def notification(*, idempotency_key: str, event: str, dedup_key: str, project_slug: str, rule: dict,
@@ -65,7 +68,8 @@ def notification(*, idempotency_key: str, event: str, dedup_key: str, project_sl
     status = "resolved" if event == "resolved" else "firing"
     examples = [{"trace_id": t, "url": trace_url(base_url, project_slug, t)}
                 for t in evidence.get("example_traces", [])[:MAX_EXAMPLES]]
-    line = describe(rule["kind"], rule.get("params", {}), rule["threshold"], value, subject)
+    line = describe(rule["kind"], rule.get("params", {}), rule["threshold"], value, subject,
+                    resolved=event == "resolved")
     label = {"firing": "FIRING", "renotify": "STILL FIRING", "resolved": "RESOLVED", "test": "TEST"}[event]
     return {
         "idempotency_key": idempotency_key, "event": event, "status": status, "dedup_key": dedup_key,

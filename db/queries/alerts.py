@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select, text, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, aliased
 
@@ -149,7 +149,7 @@ def save_state(session: Session, rule_id: int, subject: str, state: State, *, va
 def forget_quiet_states(session: Session, rule_id: int, keep: set[str]) -> None:
     """Drop `ok` states of subjects no longer measured (old event findings), so they do not pile up."""
     session.execute(delete(AlertState).where(AlertState.rule_id == rule_id, AlertState.status == "ok",
-                                             AlertState.subject.not_in(keep) if keep else True))
+                                             AlertState.subject.not_in(keep) if keep else true()))
 
 
 def new_failure_keys(session: Session, project_id: int, dimension: str, *, since: datetime, until: datetime,

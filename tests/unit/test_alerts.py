@@ -192,6 +192,20 @@ def test_notification_carries_the_evidence():
     assert sample(base="")["examples"][0]["url"] is None
 
 
+@pytest.mark.parametrize("kind,value,resolved,line", [
+    ("failure_rate", 0.25, False, "failure rate (agent=a) 25.0% > 10.0%"),
+    ("failure_rate", None, True, "failure rate (agent=a) no data ≤ 10.0%"),
+    ("cost", 12.5, False, "cost (agent=a) $12.5 > budget $0.1"),
+    ("latency_p95", 2500.0, True, "p95 latency (agent=a) 2500 ms ≤ 0.1 ms"),
+    ("failed_runs", 3, False, "failed runs (agent=a) 3 > 0.1"),
+    ("anomaly", 1.0, True, "anomaly (agent=a): openai/*/error_rate (no longer seen in the window)"),
+])
+def test_describe_table(kind, value, resolved, line):
+    from core.alert_messages import describe
+
+    assert describe(kind, {"agent": "a"}, 0.1, value, "openai/*/error_rate", resolved=resolved) == line
+
+
 def test_signature_round_trip():
     body = b'{"a":1}'
     assert verify("s3cret", body, signature("s3cret", body))
