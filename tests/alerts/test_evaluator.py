@@ -222,3 +222,21 @@ def test_each_kind_measures_the_outage(engine, sessionmaker, outage, receiver, k
     if fires:
         n = receiver.received[0].json
         assert n["event"] == "firing" and n["rule"]["kind"] == kind
+
+
+def test_a_receiver_not_listening_is_a_failed_attempt_retried_later(engine, sessionmaker, outage):
+    import socket
+
+    project_id, o = outage
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with sessionmaker.begin() as session:
+        channel = add_channel(session, project_id, name="gone", kind="webhook", target=f"http://127.0.0.1:{port}/",
+                              secret=SECRET)
+        delivery_id = record_test_notification(session, project_id, channel, settings(), o.hour)
+    result = CycleResult()
+    deliver_due(sessionmaker, settings(), o.hour, result, only=delivery_id)
+    [d] = deliveries(sessionmaker)
+    assert (d.status, d.attempts, result.failed_attempts) == ("pending", 1, 1)
+    assert d.last_error.startswith("ConnectError") and d.next_attempt_at == o.hour + timedelta(seconds=10)
