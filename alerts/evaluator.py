@@ -68,7 +68,8 @@ def record_rule(session, row: AlertRule, project_slug: str, rule, since: datetim
         m = t.measurement
         evidence = dict(m.evidence) if m else {}
         if t.action or t.state.status == FIRING or t.subject in prev:
-            save_state(session, row.id, t.subject, t.state, value=m.value if m else None, evidence=evidence, now=now)
+            save_state(session, row.id, t.subject, t.state, value=m.value if m else None, evidence=evidence, now=now,
+                       fired=t.action == "firing")
         if not t.action:
             continue
         for channel in channels:

@@ -403,6 +403,7 @@ class AlertState(Base):
     status: Mapped[str] = mapped_column(Text)
     since: Mapped[datetime] = mapped_column(TZ)
     last_notified: Mapped[datetime | None] = mapped_column(TZ)
+    fired_at: Mapped[datetime | None] = mapped_column(TZ)  # the last time it started firing (kept once resolved)
     value: Mapped[float | None] = mapped_column(Float)
     evidence: Mapped[dict] = mapped_column(JSONB)
     evaluated_at: Mapped[datetime] = mapped_column(TZ)

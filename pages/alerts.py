@@ -51,6 +51,7 @@ class RuleOut(BaseModel):
     updated_at: datetime
     status: str | None = Field(default=None, description="firing or ok (null: never breached), since `status_since`.")
     status_since: datetime | None = None
+    last_fired: datetime | None = Field(default=None, description="When it last started firing (kept after it resolved).")
 
 
 class ChannelOut(BaseModel):
@@ -106,11 +107,12 @@ class AlertsOut(BaseModel):
     deliveries: list[DeliveryOut]
 
 
-def rule_out(r, status: tuple[str, datetime] | None = None) -> RuleOut:
+def rule_out(r, status: tuple[str, datetime, datetime | None] | None = None) -> RuleOut:
     return RuleOut(id=r.id, name=r.name, kind=r.kind, params=dict(r.params), threshold=r.threshold, window_s=r.window_s,
                    renotify_s=r.renotify_s, min_volume=r.min_volume, enabled=r.enabled,
                    channel_ids=list(r.channel_ids), updated_at=r.updated_at,
-                   status=status[0] if status else None, status_since=status[1] if status else None)
+                   status=status[0] if status else None, status_since=status[1] if status else None,
+                   last_fired=status[2] if status else None)
 
 
 def channel_out(c, *, reveal: bool = False) -> ChannelOut:

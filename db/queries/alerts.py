@@ -127,21 +127,25 @@ def firing_states(session: Session, project_id: int) -> list[AlertState]:
         .order_by(AlertState.since.desc())))
 
 
-def rule_status(session: Session, project_id: int) -> dict[int, tuple[str, datetime]]:
-    """rule id -> (firing or ok, since when): firing if any subject fires (since the earliest),
-    else ok since the latest change."""
+def rule_status(session: Session, project_id: int) -> dict[int, tuple[str, datetime, datetime | None]]:
+    """rule id -> (firing or ok, since when, when it last started firing): firing if any subject
+    fires (since the earliest), else ok since the latest change."""
     rows = session.execute(text("""
         SELECT s.rule_id, bool_or(s.status = 'firing') AS firing,
-               COALESCE(min(s.since) FILTER (WHERE s.status = 'firing'), max(s.since)) AS since
+               COALESCE(min(s.since) FILTER (WHERE s.status = 'firing'), max(s.since)) AS since,
+               max(s.fired_at) AS fired_at
         FROM alert_states s JOIN alert_rules r ON r.id = s.rule_id
         WHERE r.project_id = :project_id GROUP BY s.rule_id"""), {"project_id": project_id}).all()
-    return {r.rule_id: ("firing" if r.firing else "ok", r.since) for r in rows}
+    return {r.rule_id: ("firing" if r.firing else "ok", r.since, r.fired_at) for r in rows}
 
 
 def save_state(session: Session, rule_id: int, subject: str, state: State, *, value: float | None,
-               evidence: dict, now: datetime) -> None:
+               evidence: dict, now: datetime, fired: bool = False) -> None:
+    """Upsert one subject's state; `fired`: it starts firing now (remembered after it resolves)."""
     values = {"status": state.status, "since": state.since, "last_notified": state.last_notified,
               "value": value, "evidence": evidence, "evaluated_at": now}
+    if fired:
+        values["fired_at"] = now
     session.execute(insert(AlertState).values(rule_id=rule_id, subject=subject, **values)
                     .on_conflict_do_update(index_elements=["rule_id", "subject"], set_=values))
 

@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column('status', sa.Text(), nullable=False),
         sa.Column('since', sa.DateTime(timezone=True), nullable=False),
         sa.Column('last_notified', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('fired_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('value', sa.Float(), nullable=True),
         sa.Column('evidence', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column('evaluated_at', sa.DateTime(timezone=True), nullable=False),

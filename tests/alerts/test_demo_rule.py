@@ -38,4 +38,4 @@ def test_demo_rule_fires_on_the_outage_hour_only(database_url, engine, sessionma
         [rule] = list_rules(session, project_id)
         assert rule.name == NAME and rule.channel_ids == []
         # Fired when the outage hour was judged (at outage + 1 h), resolved an hour later, quiet since.
-        assert rule_status(session, project_id) == {rule.id: ("ok", outage + 2 * H)}
+        assert rule_status(session, project_id) == {rule.id: ("ok", outage + 2 * H, outage + H)}
