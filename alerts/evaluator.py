@@ -136,7 +136,9 @@ def deliver_due(sessions: SessionMaker, settings: Settings, now: datetime, resul
             except DeliveryError as exc:
                 result.failed_attempts += 1
                 delivery.last_error = str(exc)
-                retry = next_attempt(delivery.attempts, now)
+                # A test notification is tried once: its outcome is the answer to the button, and a
+                # retried one would hold the channel's real notifications behind it.
+                retry = None if delivery.event == "test" else next_attempt(delivery.attempts, now)
                 if retry is None:
                     delivery.status = "failed"
                 else:

@@ -56,7 +56,7 @@ def describe(kind: str, params: dict, threshold: float, value, subject: str, *, 
     if kind == "failed_runs":
         return f"failed runs{scope} {_number(value)} {op} {_number(threshold)}"
     if kind == "test":
-        return "a test notification: this channel works"
+        return "this channel works"
     return f"{kind.replace('_', ' ')}{scope}: {subject}" + (" (no longer seen in the window)" if resolved else "")
 
 

@@ -120,10 +120,10 @@ def test_settings_page_forms_and_test_button(client, session, seeded, receiver):
 
     receiver.down = True
     tested = client.post(f"/settings/alerts/channels/{channel_id}/test", headers=ORIGIN)
-    assert tested.status_code == 200 and "pending — HTTP 503" in tested.text
+    assert tested.status_code == 200 and "failed — HTTP 503" in tested.text
     receiver.down = False
     deliveries = client.get("/api/alerts").json()["deliveries"]
-    assert [(d["event"], d["status"], d["attempts"]) for d in deliveries] == [("test", "pending", 1)]
+    assert [(d["event"], d["status"], d["attempts"]) for d in deliveries] == [("test", "failed", 1)]
     assert "HTTP 503" in client.get("/settings/alerts").text
 
     assert client.post("/settings/alerts/rules", data={"name": "r", "kind": "failed_runs", "threshold": "1"},

@@ -194,7 +194,7 @@ def test_email_without_smtp_server_is_recorded_as_a_failed_attempt(engine, sessi
     result = CycleResult()
     deliver_due(sessionmaker, settings(), o.hour, result, only=delivery_id)
     [d] = deliveries(sessionmaker)
-    assert (d.event, d.status, d.attempts) == ("test", "pending", 1)
+    assert (d.event, d.status, d.attempts) == ("test", "failed", 1)  # a test is tried once
     assert "no SMTP server configured" in d.last_error
 
 
@@ -225,6 +225,7 @@ def test_each_kind_measures_the_outage(engine, sessionmaker, outage, receiver, k
 
 
 def test_a_receiver_not_listening_is_a_failed_attempt_retried_later(engine, sessionmaker, outage):
+    """A real notification (not a test, which is tried once) to a port nobody listens on."""
     import socket
 
     project_id, o = outage
@@ -234,9 +235,9 @@ def test_a_receiver_not_listening_is_a_failed_attempt_retried_later(engine, sess
     with sessionmaker.begin() as session:
         channel = add_channel(session, project_id, name="gone", kind="webhook", target=f"http://127.0.0.1:{port}/",
                               secret=SECRET)
-        delivery_id = record_test_notification(session, project_id, channel, settings(), o.hour)
-    result = CycleResult()
-    deliver_due(sessionmaker, settings(), o.hour, result, only=delivery_id)
+    add_rule(sessionmaker, project_id, [channel.id])
+    result = run_cycle(engine, sessionmaker, settings(), o.hour + 6.5 * MIN)
     [d] = deliveries(sessionmaker)
-    assert (d.status, d.attempts, result.failed_attempts) == ("pending", 1, 1)
-    assert d.last_error.startswith("ConnectError") and d.next_attempt_at == o.hour + timedelta(seconds=10)
+    assert (d.event, d.status, d.attempts, result.failed_attempts) == ("firing", "pending", 1, 1)
+    assert d.last_error.startswith("ConnectError")
+    assert d.next_attempt_at == o.hour + 6.5 * MIN + timedelta(seconds=10)
