@@ -105,8 +105,8 @@ def slack_message(n: dict) -> dict:
     lines += [f"{esc(k)}: {esc(str(v))}" for k, v in sorted(n["evidence"].items())]
     for ex in n["examples"]:
         lines.append(f"<{ex['url']}|run {ex['trace_id'][:16]}>" if ex["url"] else f"run {ex['trace_id']}")
-    return {"text": n["summary"], "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}],
-            "metadata": {"event_type": "causeline_alert", "event_payload": {"idempotency_key": n["idempotency_key"]}}}
+    # Only fields incoming webhooks accept; the idempotency key travels in the request's header.
+    return {"text": n["summary"], "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}]}
 
 
 def pagerduty_event(n: dict, routing_key: str) -> dict:
