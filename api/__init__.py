@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 def make_routers() -> list[APIRouter]:
     """The API's routers; create_app includes them under /api with `dependencies()` (and records
     them, so the permission-matrix test can walk every route)."""
+    from api.alerts import make_alerts_router
     from api.audit import make_audit_router
     from api.fleet import make_fleet_router
     from api.forensics import make_forensics_router
@@ -18,7 +19,8 @@ def make_routers() -> list[APIRouter]:
     from api.traces import make_traces_router
 
     return [make_traces_router(), make_forensics_router(), make_fleet_router(), make_settings_router(),
-            make_audit_router(), make_overview_router(), make_providers_router(), make_reports_router()]
+            make_audit_router(), make_overview_router(), make_providers_router(), make_reports_router(),
+            make_alerts_router()]
 
 
 def dependencies() -> list:

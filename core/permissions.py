@@ -27,6 +27,7 @@ class Permission(StrEnum):
     MANAGE_SETTINGS = "manage_settings"  # retention and other project settings
     READ_AUDIT = "read_audit"
     CREATE_REPORTS = "create_reports"
+    MANAGE_ALERTS = "manage_alerts"  # alert rules and channels, test notifications (reading them: READ)
 
 
 class Role(StrEnum):
@@ -39,7 +40,7 @@ class Role(StrEnum):
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.ENGINEER: frozenset({P.INGEST, P.READ, P.READ_CONTENT, P.MANAGE_KEYS, P.MANAGE_PRICES}),
+    Role.ENGINEER: frozenset({P.INGEST, P.READ, P.READ_CONTENT, P.MANAGE_KEYS, P.MANAGE_PRICES, P.MANAGE_ALERTS}),
     Role.AUDITOR: frozenset({P.READ, P.READ_CONTENT, P.READ_AUDIT, P.CREATE_REPORTS}),
     Role.VIEWER: frozenset({P.READ}),
 }
@@ -53,8 +54,8 @@ SCOPE_PERMISSIONS: dict[str, frozenset[Permission]] = {
 SCOPES = tuple(SCOPE_PERMISSIONS)
 
 ROLE_DESCRIPTIONS = {
-    Role.ADMIN: "everything: members, keys, prices, retention, audit trail, reports",
-    Role.ENGINEER: "read everything including captured content; manage ingest keys and price overrides",
+    Role.ADMIN: "everything: members, keys, prices, alerts, retention, audit trail, reports",
+    Role.ENGINEER: "read everything including captured content; manage ingest keys, price overrides and alerts",
     Role.AUDITOR: "read everything including captured content, the audit trail; generate reports",
     Role.VIEWER: "read runs, costs and health; captured prompt and completion text is masked",
 }

@@ -143,6 +143,17 @@ class Settings(BaseSettings):
                     "response says `truncated`.",
     )
 
+    # Alerts (docs/alerts.md)
+    public_base_url: str = Field(default="", description="This server's URL as people reach it (e.g. https://causeline.example.com); links in alert notifications are built from it; empty: notifications carry trace ids without links.")
+    alerts_interval_s: float = Field(default=30.0, ge=0, description="Seconds between alert evaluation cycles (one process evaluates at a time); 0 disables the evaluator in this process.")
+    alert_send_timeout_s: float = Field(default=10.0, gt=0, le=120, description="Timeout of one alert delivery (HTTP request or SMTP session).")
+    smtp_host: str = Field(default="", description="SMTP server for e-mail alert channels; empty: e-mail channels fail their deliveries.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
+    smtp_from: str = Field(default="causeline@localhost", description="Sender address of alert e-mails.")
+    smtp_username: str = Field(default="", description="SMTP login; empty: no authentication.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP connection with STARTTLS (refuse to send if the server does not offer it).")
+
     # Demo
     demo: Literal["auto", "on", "off"] = Field(
         default="auto",

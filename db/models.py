@@ -355,3 +355,79 @@ class TraceFailure(Base):
     __table_args__ = (
         Index("ix_trace_failures_project_start", "project_id", "trace_start"),
     )
+
+
+class AlertChannel(Base):
+    """Where a project's alerts go (core/alert_messages.py renders each kind). `secret` is the
+    generic webhook's HMAC key, the Slack webhook URL or the PagerDuty routing key: shown once
+    at creation, masked afterwards."""
+
+    __tablename__ = "alert_channels"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)  # webhook, slack, pagerduty, email
+    target: Mapped[str] = mapped_column(Text)  # URL (webhook, PagerDuty endpoint) or e-mail addresses
+    secret: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+
+class AlertRule(Base):
+    """One alert rule (core/alerts.py checks it); evaluated by alerts/evaluator.py."""
+
+    __tablename__ = "alert_rules"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict] = mapped_column(JSONB)
+    threshold: Mapped[float] = mapped_column(Float)
+    window_s: Mapped[int] = mapped_column(Integer)
+    renotify_s: Mapped[int] = mapped_column(Integer)
+    min_volume: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    channel_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    updated_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+
+class AlertState(Base):
+    """The state of one subject of a rule (core.alerts.AlertState): firing or ok, since when,
+    last notified — de-duplication and the re-notify schedule, shared by every process."""
+
+    __tablename__ = "alert_states"
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"), primary_key=True)
+    subject: Mapped[str] = mapped_column(Text, primary_key=True)
+    status: Mapped[str] = mapped_column(Text)
+    since: Mapped[datetime] = mapped_column(TZ)
+    last_notified: Mapped[datetime | None] = mapped_column(TZ)
+    fired_at: Mapped[datetime | None] = mapped_column(TZ)  # the last time it started firing (kept once resolved)
+    value: Mapped[float | None] = mapped_column(Float)
+    evidence: Mapped[dict] = mapped_column(JSONB)
+    evaluated_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class AlertDelivery(Base):
+    """One notification to one channel: written (pending) in the transaction that decided it,
+    before anything is sent; marked sent or failed after. The idempotency key is in the payload."""
+
+    __tablename__ = "alert_deliveries"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("alert_rules.id", ondelete="SET NULL"))
+    channel_id: Mapped[int] = mapped_column(ForeignKey("alert_channels.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(Text)  # firing, renotify, resolved, test
+    idempotency_key: Mapped[str] = mapped_column(Text, unique=True)
+    payload: Mapped[dict] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(Text)  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(TZ)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    sent_at: Mapped[datetime | None] = mapped_column(TZ)
+    __table_args__ = (
+        Index("ix_alert_deliveries_project_created", "project_id", "created_at"),
+        Index("ix_alert_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    )

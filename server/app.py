@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from contextlib import asynccontextmanager
 from typing import Iterable
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -32,12 +33,13 @@ def create_app(
     parts = set(parts)
     public_docs = "api" in parts and settings.docs_public
     app = FastAPI(
-        title="Causeline", version="0.1.0",
+        title="Causeline", version="0.1.0", lifespan=_lifespan,
         description="Flight recorder and forensics backend for AI agents.",
         docs_url="/docs" if public_docs else None, redoc_url=None,
         openapi_url="/openapi.json" if public_docs else None,
     )
     app.state.settings = settings
+    app.state.parts = parts
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.keys = ingest.keys if ingest is not None else KeyCache(app.state.sessionmaker)
@@ -77,6 +79,23 @@ def create_app(
             _include(app, router, include_in_schema=False)
         mount_web(app)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    """Background work owned by the application: the alert evaluator, in a process serving the
+    API or the UI (several processes may: one evaluates at a time, alerts/evaluator.py)."""
+    settings, job = app.state.settings, None
+    if settings.alerts_interval_s > 0 and app.state.parts & {"api", "web"}:
+        from alerts.evaluator import AlertJob
+
+        job = app.state.alert_job = AlertJob(app.state.engine, app.state.sessionmaker, settings)
+        job.start()
+    try:
+        yield
+    finally:
+        if job is not None:
+            job.stop()
 
 
 def _include(app: FastAPI, router: APIRouter, prefix: str = "", **options) -> None:

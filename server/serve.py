@@ -15,6 +15,7 @@ import errno
 import signal
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -151,7 +152,7 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
     ]
     demo = None
     if ingest is not None and _wants_demo(settings, embedded):
-        demo = _Demo(settings, sessions, app_for(("collector",)), say)
+        demo = _Demo(settings, sessions, app_for(("collector",)), say, engine=engine)
     try:
         asyncio.run(_run(servers, demo, lambda: _banner(settings, parts, credentials, created, say), attributor))
     finally:
@@ -169,7 +170,7 @@ def _config(app, host: str, sock: socket.socket) -> uvicorn.Config:
     # Forwarded headers only from configured proxies: uvicorn's default believes any local peer,
     # which let a client rotate X-Forwarded-For past the login throttle.
     trusted = app.state.settings.trusted_proxies.strip()
-    return uvicorn.Config(app, host=host, port=sock.getsockname()[1], log_level="warning", lifespan="off",
+    return uvicorn.Config(app, host=host, port=sock.getsockname()[1], log_level="warning", lifespan="on",
                           proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
                           timeout_keep_alive=5, limit_concurrency=app.state.settings.max_connections)
 
@@ -244,8 +245,10 @@ class _Demo:
     collector listening on a private loopback port: the same HTTP collector and writer as
     the public ports, which open only once the demo is stored."""
 
-    def __init__(self, settings: Settings, sessions, collector_app, say: Say) -> None:
+    def __init__(self, settings: Settings, sessions, collector_app, say: Say, *, engine=None) -> None:
         self.settings = settings
+        self.engine = engine
+        self.project_id: int | None = None
         self.sessions = sessions
         self.app = collector_app
         self.say = say
@@ -278,6 +281,7 @@ class _Demo:
                     # Failure attribution (for /failures) follows in the background, as for any
                     # ingested trace: done here it would hold the UI back by seconds.
                     self.say(f"Demo data stored in {time.monotonic() - started:.1f} s.")
+                    await asyncio.to_thread(self._alert_rule)
         finally:
             self._server.should_exit = True
             await asyncio.gather(server_task, return_exceptions=True)
@@ -291,7 +295,18 @@ class _Demo:
                 select(func.count()).select_from(TraceRow).where(TraceRow.project_id == project.id)
             ):
                 return None
+            self.project_id = project.id
             return create_api_key(session, project.id, name="demo loader", scopes=["ingest"])
+
+    def _alert_rule(self) -> None:
+        """The demo's alert rule, and its history over the demo week (in the background)."""
+        from alerts.demo import add_demo_rule, replay_demo_week
+
+        with self.sessions.begin() as session:
+            add_demo_rule(session, self.project_id)
+        if self.engine is not None:
+            threading.Thread(target=replay_demo_week, args=(self.engine, self.sessions, self.settings),
+                             name="causeline-demo-alerts", daemon=True).start()
 
     def _revoke(self, key_id: str) -> None:
         with self.sessions.begin() as session:

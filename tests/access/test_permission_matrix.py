@@ -59,6 +59,23 @@ ROUTES: dict[tuple[str, str], dict] = {
     ("POST", "/settings/members"): {"data": {"email": "new@example.com", "role": "viewer"}},
     ("POST", "/settings/members/role"): {"data": {"email": "nobody@example.com", "role": "viewer"}},
     ("POST", "/settings/members/remove"): {"data": {"email": "nobody@example.com"}},
+    ("GET", "/api/alerts"): {},
+    ("POST", "/api/alerts/rules"): {"headers": {"content-type": "application/json"},
+                                    "content": '{"name": "r", "kind": "failed_runs", "threshold": 1}'},
+    ("PUT", "/api/alerts/rules/{rule_id}"): {"headers": {"content-type": "application/json"},
+                                             "content": '{"name": "r", "kind": "failed_runs", "threshold": 1}'},
+    ("DELETE", "/api/alerts/rules/{rule_id}"): {},
+    ("POST", "/api/alerts/channels"): {"headers": {"content-type": "application/json"},
+                                       "content": '{"name": "c", "kind": "email", "target": "a@example.com"}'},
+    ("DELETE", "/api/alerts/channels/{channel_id}"): {},
+    ("POST", "/api/alerts/channels/{channel_id}/test"): {},
+    ("GET", "/settings/alerts"): {},
+    ("POST", "/settings/alerts/rules"): {"data": {"name": "r", "kind": "failed_runs", "threshold": "1"}},
+    ("POST", "/settings/alerts/rules/{rule_id}/toggle"): {},
+    ("POST", "/settings/alerts/rules/{rule_id}/remove"): {},
+    ("POST", "/settings/alerts/channels"): {"data": {"name": "c", "kind": "email", "target": "a@example.com"}},
+    ("POST", "/settings/alerts/channels/{channel_id}/remove"): {},
+    ("POST", "/settings/alerts/channels/{channel_id}/test"): {},
 }
 # Routes open to anyone on purpose: probes, the login form, single sign-on, the site root (a redirect).
 PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/login"), ("POST", "/login"),
@@ -129,7 +146,8 @@ def expected(principal: str, permission: Permission | None, only_keys: bool = Fa
 
 def call(client: TestClient, method: str, path: str, spec: dict, who: dict, trace, *, key_id=None):
     url = (path.replace("{trace_id}", trace.hex).replace("{span_id}", trace.spans["llm"].hex())
-           .replace("{key_id}", str(key_id or 999999)).replace("{price_id}", "999999"))
+           .replace("{key_id}", str(key_id or 999999)).replace("{price_id}", "999999")
+           .replace("{rule_id}", "999999").replace("{channel_id}", "999999"))
     headers = {**ORIGIN, **spec.get("headers", {})}
     if spec.get("hx"):
         headers["hx-request"] = "true"
