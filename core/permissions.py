@@ -27,6 +27,7 @@ class Permission(StrEnum):
     MANAGE_SETTINGS = "manage_settings"  # retention and other project settings
     READ_AUDIT = "read_audit"
     CREATE_REPORTS = "create_reports"
+    WRITE_SCORES = "write_scores"  # send evaluation scores (POST /api/scores), like spans
 
 
 class Role(StrEnum):
@@ -39,14 +40,14 @@ class Role(StrEnum):
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.ENGINEER: frozenset({P.INGEST, P.READ, P.READ_CONTENT, P.MANAGE_KEYS, P.MANAGE_PRICES}),
+    Role.ENGINEER: frozenset({P.INGEST, P.READ, P.READ_CONTENT, P.MANAGE_KEYS, P.MANAGE_PRICES, P.WRITE_SCORES}),
     Role.AUDITOR: frozenset({P.READ, P.READ_CONTENT, P.READ_AUDIT, P.CREATE_REPORTS}),
     Role.VIEWER: frozenset({P.READ}),
 }
 
 # What a key scope grants (the scope names are the ones keys have always had).
 SCOPE_PERMISSIONS: dict[str, frozenset[Permission]] = {
-    "ingest": frozenset({P.INGEST}),
+    "ingest": frozenset({P.INGEST, P.WRITE_SCORES}),
     "read": frozenset({P.READ, P.READ_CONTENT}),
     "metrics": frozenset({P.METRICS}),
 }
@@ -54,7 +55,7 @@ SCOPES = tuple(SCOPE_PERMISSIONS)
 
 ROLE_DESCRIPTIONS = {
     Role.ADMIN: "everything: members, keys, prices, retention, audit trail, reports",
-    Role.ENGINEER: "read everything including captured content; manage ingest keys and price overrides",
+    Role.ENGINEER: "read everything including captured content; send scores; manage ingest keys and price overrides",
     Role.AUDITOR: "read everything including captured content, the audit trail; generate reports",
     Role.VIEWER: "read runs, costs and health; captured prompt and completion text is masked",
 }

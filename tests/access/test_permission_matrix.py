@@ -41,6 +41,8 @@ ROUTES: dict[tuple[str, str], dict] = {
     ("GET", "/api/settings"): {}, ("GET", "/api/audit"): {}, ("GET", "/api/audit/export"): {},
     ("GET", "/audit"): {},
     ("GET", "/api/overview"): {}, ("GET", "/api/providers"): {},
+    ("POST", "/api/scores"): {"headers": {"content-type": "application/json"}, "content": "[]"},
+    ("GET", "/api/scores"): {}, ("GET", "/api/scores/summary"): {},
     ("GET", "/costs"): {}, ("GET", "/failures"): {},
     ("GET", "/api/reports/incident/{trace_id}"): {}, ("GET", "/api/reports/period"): {},
     ("GET", "/reports"): {}, ("GET", "/reports/incident"): {"params": {"trace": "ab"}},
