@@ -4,7 +4,14 @@ records by the real SDK exporter through the real collector, or as OTLP/JSON rec
 from __future__ import annotations
 
 import httpx
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from sqlalchemy import text
 
+from collector.evaluator import Evaluator
+from db.queries.evaluation import save_rule
 from tests.collector.test_ingest_http import count
 from tests.collector.test_logs_http import SPAN, TRACE, post_logs, providers, record
 
@@ -65,3 +72,63 @@ def test_json_evaluation_records_redelivered_and_refused(collector):
     got = {s["name"]: s for s in scores(collector, TRACE)}
     assert got["helpfulness"]["span_id"] == SPAN and got["helpfulness"]["value"] == 4.0
     assert got["tone"]["span_id"] is None  # no span: a score of the whole run
+
+
+def sdk_spans(collector):
+    provider = TracerProvider(resource=Resource.create({"service.name": "support-api"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=collector.traces_endpoint,
+                                                                    headers=collector.auth())))
+    return provider
+
+
+def test_background_evaluator_scores_span_events_and_model_outputs(collector, sessionmaker):
+    provider = sdk_spans(collector)
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span("invoke_agent triage", attributes={
+            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "triage"}) as root:
+        with tracer.start_as_current_span("chat gpt-4o", attributes={
+                "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o", "gen_ai.output.type": "json",
+                "gen_ai.response.finish_reasons": ["length"],
+                "gen_ai.output.messages": '[{"role": "assistant", "parts": [{"type": "text", '
+                                          '"content": "{\\"intent\\": \\"ref"}]}]'}) as truncated:
+            truncated.add_event("gen_ai.evaluation.result", {
+                "gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.4})
+        with tracer.start_as_current_span("chat claude", attributes={
+                "gen_ai.operation.name": "chat", "gen_ai.request.model": "claude-sonnet-4",
+                "gen_ai.output.messages": '[{"role": "assistant", "parts": [{"type": "text", '
+                                          '"content": "I\'m sorry, but I can\'t help with that."}]}]'}) as refused:
+            pass
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+    trace_hex = format(root.get_span_context().trace_id, "032x")
+    with sessionmaker.begin() as session:
+        save_rule(session, collector.project_id, "mentions-order", "regex", {"pattern": r"(?i)order"})
+    evaluator = Evaluator(sessionmaker, delay=0)
+    assert evaluator.run_once() == 1
+    assert evaluator.run_once() == 0  # evaluated: not claimed again until new spans arrive
+    got = {(s["span_id"], s["name"]): s for s in scores(collector, trace_hex)}
+    t, r = format(truncated.get_span_context().span_id, "016x"), format(refused.get_span_context().span_id, "016x")
+    assert got[(t, "relevance")]["source"] == "otel" and got[(t, "relevance")]["value"] == 0.4
+    verdicts = {(span, name): s["label"] for (span, name), s in got.items() if s["source"] != "otel"}
+    assert verdicts == {
+        (t, "non_empty"): "pass", (t, "complete"): "fail", (t, "no_refusal"): "pass", (t, "json_valid"): "fail",
+        (t, "mentions-order"): "fail",
+        (r, "non_empty"): "pass", (r, "no_refusal"): "fail", (r, "mentions-order"): "fail",
+    }
+    assert "cut off" in got[(t, "complete")]["comment"]
+    # Evaluating again (e.g. after a late span) replaces verdicts instead of adding to them.
+    with sessionmaker.begin() as session:
+        session.execute(text("UPDATE traces SET evaluated_at = NULL"))
+    assert evaluator.run_once() == 1
+    assert count(collector, "select count(*) from scores") == len(got)
+
+
+def test_evaluators_can_be_switched_off(collector, sessionmaker):
+    provider = sdk_spans(collector)
+    with provider.get_tracer("tests").start_as_current_span("chat gpt-4o", attributes={
+            "gen_ai.operation.name": "chat", "gen_ai.output.messages": '[{"role": "assistant", "content": ""}]'}) as s:
+        s.add_event("gen_ai.evaluation.result", {"gen_ai.evaluation.name": "x", "gen_ai.evaluation.score.label": "ok"})
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+    assert Evaluator(sessionmaker, delay=0, builtins=False).run_once() == 1
+    assert [s["name"] for s in scores(collector, format(s.get_span_context().trace_id, "032x"))] == ["x"]
