@@ -7,11 +7,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
 
+from access.audit import record
 from api.deps import DbSession, ReadPrincipal, api_requires
 from api.traces import TraceIdHex
 from core.permissions import Permission, Principal
+from core.evaluators import BUILTINS, RuleError
 from core.scores import ScoreError, parse_scores
+from db.queries.evaluation import delete_rule, list_rules, save_rule
 from db.queries.fleet import MAX_WINDOW
 from db.queries.scores import insert_scores, list_scores
 from pages.params import UtcTime
@@ -19,6 +23,7 @@ from pages.schemas import ErrorBody
 from pages.scores import ScoreIn, ScoreList, ScoreSummary, ScoresWritten, score_out, score_summary
 
 ScoreWriter = Annotated[Principal, Depends(api_requires(Permission.WRITE_SCORES))]
+SettingsManager = Annotated[Principal, Depends(api_requires(Permission.MANAGE_SETTINGS))]
 _ERRORS = {
     401: {"model": ErrorBody, "description": "No credentials, or an unknown/revoked key or expired login."},
     403: {"model": ErrorBody, "description": "The key lacks the needed scope (`ingest` to write, `read` to read)."},
@@ -77,4 +82,46 @@ def make_scores_router() -> APIRouter:
             raise HTTPException(422, f"the window must be non-empty and at most {MAX_WINDOW.days} days")
         return score_summary(session, principal.project_id, by=by, since=since, until=until, name=name or None)
 
+    @router.get("/evaluators", response_model=EvaluatorsOut, summary="The built-in evaluators and the project's rules")
+    def get_evaluators(principal: ReadPrincipal, session: DbSession) -> EvaluatorsOut:
+        return EvaluatorsOut(builtins=list(BUILTINS), rules=[
+            RuleOut(name=r.name, kind=r.kind, config=r.config, enabled=r.enabled)
+            for r in list_rules(session, principal.project_id)])
+
+    @router.put("/evaluators/{name}", response_model=RuleOut, summary="Create or replace an evaluator rule",
+                responses={400: {"model": ErrorBody, "description": "The rule is invalid."}})
+    def put_evaluator(request: Request, name: str, rule: RuleIn, principal: SettingsManager,
+                      session: DbSession) -> RuleOut:
+        try:
+            save_rule(session, principal.project_id, name, rule.kind, rule.config, rule.enabled)
+        except RuleError as exc:
+            raise HTTPException(400, str(exc)) from None
+        record(session, request, principal, "evaluator_rule.save", target=name, details={"kind": rule.kind})
+        session.commit()
+        return RuleOut(name=name, kind=rule.kind, config=rule.config, enabled=rule.enabled)
+
+    @router.delete("/evaluators/{name}", status_code=204, summary="Remove an evaluator rule",
+                   responses={404: {"model": ErrorBody, "description": "No such rule."}})
+    def delete_evaluator(request: Request, name: str, principal: SettingsManager, session: DbSession) -> None:
+        if not delete_rule(session, principal.project_id, name):
+            raise HTTPException(404, f"no evaluator rule {name!r} in this project")
+        record(session, request, principal, "evaluator_rule.delete", target=name)
+        session.commit()
+
     return router
+
+
+class RuleIn(BaseModel):
+    kind: Literal["json_schema", "regex"]
+    config: dict = Field(description="json_schema: {schema}; regex: {pattern (RE2), expect: match|no_match}; "
+                                     "either may add model, agent, span_name globs selecting the calls judged.")
+    enabled: bool = True
+
+
+class RuleOut(RuleIn):
+    name: str
+
+
+class EvaluatorsOut(BaseModel):
+    builtins: list[str]
+    rules: list[RuleOut]

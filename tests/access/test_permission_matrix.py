@@ -43,6 +43,10 @@ ROUTES: dict[tuple[str, str], dict] = {
     ("GET", "/api/overview"): {}, ("GET", "/api/providers"): {},
     ("POST", "/api/scores"): {"headers": {"content-type": "application/json"}, "content": "[]"},
     ("GET", "/api/scores"): {}, ("GET", "/api/scores/summary"): {},
+    ("GET", "/api/evaluators"): {},
+    ("PUT", "/api/evaluators/{name}"): {"headers": {"content-type": "application/json"},
+                                        "content": '{"kind": "regex", "config": {"pattern": "x"}}'},
+    ("DELETE", "/api/evaluators/{name}"): {},
     ("GET", "/costs"): {}, ("GET", "/failures"): {},
     ("GET", "/api/reports/incident/{trace_id}"): {}, ("GET", "/api/reports/period"): {},
     ("GET", "/reports"): {}, ("GET", "/reports/incident"): {"params": {"trace": "ab"}},
@@ -131,7 +135,7 @@ def expected(principal: str, permission: Permission | None, only_keys: bool = Fa
 
 def call(client: TestClient, method: str, path: str, spec: dict, who: dict, trace, *, key_id=None):
     url = (path.replace("{trace_id}", trace.hex).replace("{span_id}", trace.spans["llm"].hex())
-           .replace("{key_id}", str(key_id or 999999)).replace("{price_id}", "999999"))
+           .replace("{key_id}", str(key_id or 999999)).replace("{price_id}", "999999").replace("{name}", "matrix-rule"))
     headers = {**ORIGIN, **spec.get("headers", {})}
     if spec.get("hx"):
         headers["hx-request"] = "true"

@@ -128,3 +128,26 @@ def test_summary_groups_per_model_agent_and_day(client, session, acme):
     by_day = client.get("/api/scores/summary", params={**params, "by": "day"},
                         headers=auth(acme.read_key.secret)).json()["groups"]
     assert sum(g["count"] for g in by_day if g["name"] == "relevance") == 4
+
+
+def test_evaluator_rules_are_checked_saved_and_audited(client, session, acme):
+    from db.queries.auth import add_membership, create_user, create_user_session
+
+    admin = create_user(session, "admin@example.com", "pw")
+    add_membership(session, admin.id, acme.id, "admin")
+    cookie = create_user_session(session, admin.id, days=1)
+    session.commit()
+    client.cookies.set("causeline_session", cookie)
+    bad = client.put("/api/evaluators/intent", json={"kind": "json_schema", "config": {"schema": {"type": 5}}})
+    assert bad.status_code == 400 and "not a valid JSON Schema" in bad.json()["detail"]
+    clash = client.put("/api/evaluators/json_valid", json={"kind": "regex", "config": {"pattern": "x"}})
+    assert clash.status_code == 400 and "built-in" in clash.json()["detail"]
+    good = client.put("/api/evaluators/intent", json={"kind": "json_schema", "config": {"schema": {"type": "object"}}})
+    assert good.status_code == 200, good.text
+    listed = client.get("/api/evaluators").json()
+    assert listed["builtins"] == ["non_empty", "complete", "no_refusal", "json_valid"]
+    assert [r["name"] for r in listed["rules"]] == ["intent"]
+    assert client.delete("/api/evaluators/intent").status_code == 204
+    assert client.delete("/api/evaluators/intent").status_code == 404
+    actions = [a["action"] for a in client.get("/api/audit").json()["events"]]
+    assert {"evaluator_rule.save", "evaluator_rule.delete"} <= set(actions)
