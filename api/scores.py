@@ -65,7 +65,7 @@ def make_scores_router() -> APIRouter:
     ) -> ScoreList:
         found = list_scores(session, principal.project_id, trace_id=bytes.fromhex(trace_id) if trace_id else None,
                             name=name or None, source=source or None, since=since, until=until, limit=limit)
-        return ScoreList(scores=[score_out(s) for s in found])
+        return ScoreList(scores=[score_out(s, content=principal.sees_content) for s in found])
 
     @router.get("/scores/summary", response_model=ScoreSummary,
                 summary="Scores per name and per model, agent or UTC day (count, mean, min, max, labels)")

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from core.masking import mask_text
 from core.scores import shown_value
 from db.models import Score
 from db.queries.scores import score_aggregates
@@ -37,7 +38,7 @@ class ScoreOut(BaseModel):
     label: str | None
     shown: str = Field(description="The value as the UI shows it.")
     source: str = Field(description="api, otel (an OpenTelemetry evaluation event) or a built-in evaluator's name.")
-    comment: str | None
+    comment: str | None = Field(description="Why (masked for readers who may not see captured content).")
     created_at: datetime
 
 
@@ -67,11 +68,13 @@ class ScoreSummary(BaseModel):
     groups: list[ScoreGroupOut]
 
 
-def score_out(score: Score) -> ScoreOut:
+def score_out(score: Score, *, content: bool) -> ScoreOut:
+    """A score as returned; its comment (an evaluator's explanation may quote the prompt) is
+    masked for readers without `read_content`, like captured content."""
     return ScoreOut(trace_id=score.trace_id.hex(), span_id=score.span_id.hex() if score.span_id else None,
                     name=score.name, data_type=score.data_type, value=score.value, label=score.label,
                     shown=shown_value(score.data_type, score.value, score.label), source=score.source,
-                    comment=score.comment, created_at=score.created_at)
+                    comment=score.comment if content else mask_text(score.comment), created_at=score.created_at)
 
 
 def score_summary(session: Session, project_id: int, *, by: str, since: datetime, until: datetime,

@@ -38,11 +38,14 @@ def insert_scores(session: Session, project_id: int, scores: Sequence[ScoreInput
     return len(session.execute(statement.returning(Score.score_key)).all())
 
 
-def trace_scores(session: Session, project_id: int, trace_id: bytes) -> list[Score]:
-    """Every score of one trace (trace-level first, then by span), oldest first."""
-    return list(session.scalars(
-        select(Score).where(Score.project_id == project_id, Score.trace_id == trace_id)
-        .order_by(Score.span_id.is_not(None), Score.span_id, Score.name, Score.created_at, Score.score_key)))
+def trace_scores(session: Session, project_id: int, trace_id: bytes, span_id: bytes | None = None,
+                 limit: int = 1000) -> list[Score]:
+    """The scores of one trace (trace-level first, then by span), or of one of its spans."""
+    query = select(Score).where(Score.project_id == project_id, Score.trace_id == trace_id)
+    if span_id is not None:
+        query = query.where(Score.span_id == span_id)
+    return list(session.scalars(query.order_by(Score.span_id.is_not(None), Score.span_id, Score.name,
+                                               Score.created_at, Score.score_key).limit(limit)))
 
 
 def list_scores(session: Session, project_id: int, *, trace_id: bytes | None = None, name: str | None = None,
