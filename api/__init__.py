@@ -9,6 +9,7 @@ def make_routers() -> list[APIRouter]:
     """The API's routers; create_app includes them under /api with `dependencies()` (and records
     them, so the permission-matrix test can walk every route)."""
     from api.audit import make_audit_router
+    from api.export import make_export_router
     from api.fleet import make_fleet_router
     from api.forensics import make_forensics_router
     from api.overview import make_overview_router
@@ -20,7 +21,7 @@ def make_routers() -> list[APIRouter]:
 
     return [make_traces_router(), make_forensics_router(), make_fleet_router(), make_settings_router(),
             make_audit_router(), make_overview_router(), make_providers_router(), make_reports_router(),
-            make_scores_router()]
+            make_scores_router(), make_export_router()]
 
 
 def dependencies() -> list:

@@ -140,6 +140,11 @@ class Settings(BaseSettings):
         default=5.0, ge=0,
         description="Seconds a trace must be quiet (no new spans) before the background evaluator scores it.",
     )
+    finetune_max_calls: int = Field(
+        default=1_000_000, ge=1,
+        description="Most model calls one fine-tuning export or preview reads (de-duplication keeps 16 bytes per "
+                    "example in memory).",
+    )
 
     # Reports
     report_signing_key: str | None = Field(

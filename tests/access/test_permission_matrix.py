@@ -47,6 +47,7 @@ ROUTES: dict[tuple[str, str], dict] = {
     ("PUT", "/api/evaluators/{name}"): {"headers": {"content-type": "application/json"},
                                         "content": '{"kind": "regex", "config": {"pattern": "x"}}'},
     ("DELETE", "/api/evaluators/{name}"): {},
+    ("GET", "/api/export/finetune/preview"): {}, ("GET", "/api/export/finetune"): {},
     ("GET", "/costs"): {}, ("GET", "/failures"): {},
     ("GET", "/api/reports/incident/{trace_id}"): {}, ("GET", "/api/reports/period"): {},
     ("GET", "/reports"): {}, ("GET", "/reports/incident"): {"params": {"trace": "ab"}},
