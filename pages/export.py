@@ -27,14 +27,14 @@ class ExportPreview(BaseModel):
     limited: bool = Field(description="The maximum number of calls was reached: narrow the filters.")
 
 
-def _redactor(session: Session, project_id: int) -> Callable[[str], str]:
+def redactor(session: Session, project_id: int) -> Callable[[str], str]:
     # The project's current rules: text stored before a rule was added is redacted now too.
     policy = redaction_policy(session, project_id)
     return lambda text: redact_text(text, policy)[0] if policy.active else text
 
 
 def export_preview(session: Session, project_id: int, filters: ExportFilters, max_calls: int) -> ExportPreview:
-    counts = preview(calls(session, project_id, filters, limit=max_calls), _redactor(session, project_id))
+    counts = preview(calls(session, project_id, filters, limit=max_calls), redactor(session, project_id))
     return ExportPreview(calls=counts.calls, examples=counts.examples, duplicates=counts.duplicates,
                          unusable=counts.unusable, input_tokens=counts.input_tokens,
                          output_tokens=counts.output_tokens, since=filters.since, until=filters.until,
@@ -46,4 +46,4 @@ def export_stream(sessions: sessionmaker, project_id: int, filters: ExportFilter
     """The JSON Lines, in its own session (a streamed answer outlives the request's)."""
     with sessions() as session:
         yield from export_lines(calls(session, project_id, filters, limit=max_calls), fmt,
-                                _redactor(session, project_id))
+                                redactor(session, project_id))

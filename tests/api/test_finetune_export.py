@@ -7,7 +7,7 @@ import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.finetune import CallContent, example, input_messages
 from core.scores import parse_score
@@ -133,3 +133,22 @@ def test_example_needs_an_answer():
     assert example(CallContent(b"t" * 16, b"s" * 8, "q", None)) is None
     assert example(CallContent(b"t" * 16, b"s" * 8, "q", '[{"role": "assistant", "content": ""}]')) is None
     assert example(CallContent(b"t" * 16, b"s" * 8, "q", "a"))[-1] == {"role": "assistant", "content": "a"}
+
+
+def test_cli_export_and_preview(session, acme, database_url, monkeypatch, tmp_path, capsys):
+    from server.cli import main
+
+    run(session, acme.id, prompt="Call me at ada@example.com", answer="Sure.")
+    run(session, acme.id, prompt="Call me at ada@example.com", answer="Sure.")
+    session.commit()
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    window = ["--since", WINDOW["since"], "--until", WINDOW["until"], "--project", "acme"]
+    assert main(["export", "finetune", "--preview", *window]) == 0
+    assert "1 examples to export (12 input / 4 output tokens) from 2 model calls: 1 duplicates" in capsys.readouterr().out
+    out = tmp_path / "train.jsonl"
+    assert main(["export", "finetune", "--format", "generic", "-o", str(out), *window]) == 0
+    [record] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert record["completion"] == "Sure." and "[REDACTED_EMAIL]" in record["prompt"]
+    assert main(["export", "finetune", "--since", "yesterday", "--project", "acme"]) == 2
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "export")) == 1
