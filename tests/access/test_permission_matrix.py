@@ -48,6 +48,7 @@ ROUTES: dict[tuple[str, str], dict] = {
                                         "content": '{"kind": "regex", "config": {"pattern": "x"}}'},
     ("DELETE", "/api/evaluators/{name}"): {},
     ("GET", "/api/export/finetune/preview"): {}, ("GET", "/api/export/finetune"): {},
+    ("GET", "/export"): {"params": {"preview": "1"}},
     ("GET", "/costs"): {}, ("GET", "/failures"): {},
     ("GET", "/api/reports/incident/{trace_id}"): {}, ("GET", "/api/reports/period"): {},
     ("GET", "/reports"): {}, ("GET", "/reports/incident"): {"params": {"trace": "ab"}},

@@ -77,3 +77,24 @@ def test_providers_page_shows_scores_per_model(client, session, seeded):
     assert "Evaluation scores per model" in page and "(trace)" in page
     data = client.get("/api/providers").json()["scores"]
     assert {(g["name"], g["group"]) for g in data["groups"]} >= {("resolved", "(trace)"), ("relevance", "(trace)")}
+
+
+def test_export_page_previews_and_links_the_download(client, session, seeded):
+    login(client, seeded)  # an engineer by default: may read content
+    page = client.get("/export").text
+    assert "Fine-tuning data" in page and "Download" not in page
+    previewed = client.get("/export", params={"preview": "1", "outcome": "any", "since": "2020-01-01T00:00",
+                                              "agent": "triage"})
+    assert previewed.status_code == 200
+    assert "Preview" in previewed.text and "/api/export/finetune/preview?" in previewed.headers["link"]
+    bad = client.get("/export", params={"preview": "1", "min_score": "high", "since": "soon"}).text
+    assert "“Min score” must be a number." in bad and "is not a date/time" in bad
+
+
+def test_viewers_have_no_export_page(client, session, seeded):
+    viewer = create_user(session, "viewer@example.com", "viewer password!")
+    add_membership(session, viewer.id, seeded.project.id, "viewer")
+    session.commit()
+    client.post("/login", data={"email": "viewer@example.com", "password": "viewer password!"}, headers=ORIGIN)
+    assert client.get("/export", follow_redirects=False).status_code == 403
+    assert 'href="/export"' not in client.get("/traces").text
