@@ -12,18 +12,42 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core.content import with_log_content
 from core.evaluators import Call, Rule, RuleError, as_score, evaluate, parse_rule
 from core.scores import EVALUATION_EVENT, ScoreInput, from_span_events
-from db.genai_logs import log_content
-from db.models import EvaluatorRule, SpanRow, TraceRow
+from db.models import EvaluatorRule, TraceRow
 from db.queries.scores import insert_scores
 
 MAX_CALLS_PER_TRACE = 2000  # a trace's model calls judged per pass (bounded work per claim)
+
+# The claimed traces travel as two arrays joined through unnest: one statement per step for the
+# whole batch, whatever its size (the primary key's (project_id, trace_id) prefix serves each).
+_CLAIMED = "unnest(CAST(:projects AS bigint[]), CAST(:traces AS bytea[])) AS c(project_id, trace_id)"
+_EVENTS = text(f"""
+SELECT s.project_id, s.trace_id, s.span_id, s.events FROM {_CLAIMED}
+JOIN spans s ON s.project_id = c.project_id AND s.trace_id = c.trace_id
+WHERE s.events @> CAST(:wanted AS jsonb)""")
+_CALLS = text(f"""
+SELECT * FROM (
+  SELECT s.project_id, s.trace_id, s.span_id, s.name, s.status, s.output, s.output_tokens, s.attributes,
+         s.agent_name, coalesce(s.response_model, s.request_model) AS model,
+         row_number() OVER (PARTITION BY s.project_id, s.trace_id ORDER BY s.start_ns, s.span_id) AS n
+  FROM {_CLAIMED} JOIN spans s ON s.project_id = c.project_id AND s.trace_id = c.trace_id
+  WHERE s.category = 'llm') AS calls
+WHERE n <= :max_calls""")
+_LOGS = text("""
+SELECT g.project_id, g.trace_id, g.span_id, g.input, g.output
+FROM unnest(CAST(:projects AS bigint[]), CAST(:traces AS bytea[]), CAST(:spans AS bytea[])) AS w(p, t, s)
+JOIN genai_log_records g ON g.project_id = w.p AND g.trace_id = w.t AND g.span_id = w.s
+ORDER BY g.project_id, g.trace_id, g.span_id, g.time_ns, g.seq, g.record_key""")
+_DONE = text("""
+UPDATE traces t SET evaluated_at = d.seen
+FROM unnest(CAST(:projects AS bigint[]), CAST(:traces AS bytea[]), CAST(:seen AS timestamptz[])) AS d(p, tr, seen)
+WHERE t.project_id = d.p AND t.trace_id = d.tr""")
 
 
 def evaluate_pending(session: Session, *, delay: float = 5.0, limit: int = 200, builtins: bool = True,
@@ -37,47 +61,44 @@ def evaluate_pending(session: Session, *, delay: float = 5.0, limit: int = 200, 
         .order_by(TraceRow.updated_at).limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
-    rules: dict[int, list[Rule]] = {}
-    for project_id, trace_id, seen in claimed:
-        if builtins and project_id not in rules:
-            rules[project_id] = project_rules(session, project_id)
-        scores = _event_scores(session, project_id, trace_id)
+    if not claimed:
+        return 0
+    keys = {"projects": [p for p, _, _ in claimed], "traces": [t for _, t, _ in claimed]}
+    found: dict[int, list[ScoreInput]] = {}
+    for row in session.execute(_EVENTS, {**keys, "wanted": f'[{{"name": "{EVALUATION_EVENT}"}}]'}):
+        found.setdefault(row.project_id, []).extend(from_span_events(row.events, row.trace_id, row.span_id))
+    for project_id, scores in found.items():
         insert_scores(session, project_id, scores)
-        if builtins:
-            insert_scores(session, project_id, _verdicts(session, project_id, trace_id, rules[project_id]),
-                          replace=True)
-        session.execute(update(TraceRow).where(TraceRow.project_id == project_id, TraceRow.trace_id == trace_id)
-                        .values(evaluated_at=seen))
+    if builtins:
+        for project_id, scores in _verdicts(session, keys).items():
+            insert_scores(session, project_id, scores, replace=True)
+    session.execute(_DONE, {**keys, "seen": [seen for _, _, seen in claimed]})
     return len(claimed)
 
 
-def _event_scores(session: Session, project_id: int, trace_id: bytes) -> list[ScoreInput]:
-    rows = session.execute(select(SpanRow.span_id, SpanRow.events).where(
-        SpanRow.project_id == project_id, SpanRow.trace_id == trace_id,
-        SpanRow.events.contains([{"name": EVALUATION_EVENT}])))
-    return [score for span_id, events in rows for score in from_span_events(events, trace_id, span_id)]
-
-
-def _verdicts(session: Session, project_id: int, trace_id: bytes, rules: list[Rule]) -> list[ScoreInput]:
+def _verdicts(session: Session, keys: dict) -> dict[int, list[ScoreInput]]:
     # Chat/completion calls only: an embedding has no answer to judge.
-    calls = session.execute(
-        select(SpanRow.span_id, SpanRow.name, SpanRow.status, SpanRow.output, SpanRow.output_tokens,
-               SpanRow.attributes, SpanRow.agent_name,
-               func.coalesce(SpanRow.response_model, SpanRow.request_model).label("model"))
-        .where(SpanRow.project_id == project_id, SpanRow.trace_id == trace_id, SpanRow.category == "llm")
-        .order_by(SpanRow.start_ns, SpanRow.span_id).limit(MAX_CALLS_PER_TRACE)).all()
-    if not calls:
-        return []
-    missing = [c.span_id for c in calls if c.output is None]
-    logged = log_content(session, project_id, trace_id, missing) if missing else {}
-    scores = []
+    calls = session.execute(_CALLS, {**keys, "max_calls": MAX_CALLS_PER_TRACE}).all()
+    missing = [c for c in calls if c.output is None]
+    logged: dict[tuple, list] = {}
+    if missing:
+        for row in session.execute(_LOGS, {"projects": [c.project_id for c in missing],
+                                           "traces": [c.trace_id for c in missing],
+                                           "spans": [c.span_id for c in missing]}):
+            logged.setdefault((row.project_id, row.trace_id, row.span_id), []).append((row.input, row.output))
+    rules: dict[int, list[Rule]] = {}
+    verdicts: dict[int, list[ScoreInput]] = {}
     for c in calls:
+        if c.project_id not in rules:
+            rules[c.project_id] = project_rules(session, c.project_id)
         output = c.output
-        if output is None and c.span_id in logged:
-            output = with_log_content(None, None, logged[c.span_id])[1]
+        records = logged.get((c.project_id, c.trace_id, c.span_id))
+        if output is None and records:
+            output = with_log_content(None, None, records)[1]
         call = Call(output, c.attributes or {}, c.status, c.output_tokens, c.model, c.agent_name, c.name)
-        scores.extend(as_score(v, trace_id, c.span_id) for v in evaluate(call, rules))
-    return scores
+        verdicts.setdefault(c.project_id, []).extend(
+            as_score(v, c.trace_id, c.span_id) for v in evaluate(call, rules[c.project_id]))
+    return verdicts
 
 
 # -- rules ------------------------------------------------------------------------------------------

@@ -132,3 +132,17 @@ def test_evaluators_can_be_switched_off(collector, sessionmaker):
     provider.shutdown()
     assert Evaluator(sessionmaker, delay=0, builtins=False).run_once() == 1
     assert [s["name"] for s in scores(collector, format(s.get_span_context().trace_id, "032x"))] == ["x"]
+
+
+def test_evaluator_judges_content_that_came_as_log_events(collector, sessionmaker):
+    tracer_provider, logger_provider = providers(collector)
+    with tracer_provider.get_tracer("tests").start_as_current_span("chat gpt-4o", attributes={
+            "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}) as span:
+        logger_provider.get_logger("tests").emit(event_name="gen_ai.choice", body={
+            "index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": "Sorry, I can"}})
+    assert logger_provider.force_flush(10_000) and tracer_provider.force_flush(10_000)
+    tracer_provider.shutdown()
+    logger_provider.shutdown()
+    assert Evaluator(sessionmaker, delay=0).run_once() == 1
+    got = {s["name"]: s["label"] for s in scores(collector, format(span.get_span_context().trace_id, "032x"))}
+    assert got == {"non_empty": "pass", "complete": "fail", "no_refusal": "pass"}
