@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy import and_, case, func, literal, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import and_, case, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from core.scores import ScoreInput
@@ -21,21 +20,33 @@ TRACE_LEVEL = "(trace)"
 GROUPS = ("model", "agent", "day")
 
 
+# One statement whatever the number of scores: each column travels as one array (compiling a
+# multi-row VALUES costs far more than the write itself).
+_INSERT = """
+INSERT INTO scores (project_id, score_key, trace_id, span_id, name, data_type, value, label, source, comment)
+SELECT :project_id, k, t, s, n, d, v, l, src, c
+FROM unnest(CAST(:keys AS bytea[]), CAST(:traces AS bytea[]), CAST(:spans AS bytea[]), CAST(:names AS text[]),
+            CAST(:types AS text[]), CAST(:values AS float8[]), CAST(:labels AS text[]), CAST(:sources AS text[]),
+            CAST(:comments AS text[])) AS u(k, t, s, n, d, v, l, src, c)
+ON CONFLICT (project_id, score_key) DO """
+_KEEP = text(_INSERT + "NOTHING")
+_REPLACE = text(_INSERT + """UPDATE SET data_type = excluded.data_type, value = excluded.value,
+    label = excluded.label, comment = excluded.comment, created_at = now()""")
+
+
 def insert_scores(session: Session, project_id: int, scores: Sequence[ScoreInput], *, replace: bool = False) -> int:
     """Store these scores; one already stored under the same key is kept (or, with `replace`,
     overwritten: an evaluator's re-run). Returns how many rows were written. Does not commit."""
     if not scores:
         return 0
-    rows = list({s.key: s.row(project_id) for s in scores}.values())  # one key twice in a batch: the last wins
-    statement = insert(Score).values(rows)
-    if replace:
-        statement = statement.on_conflict_do_update(
-            index_elements=[Score.project_id, Score.score_key],
-            set_={c: statement.excluded[c] for c in ("data_type", "value", "label", "comment")}
-            | {"created_at": func.now()})
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=[Score.project_id, Score.score_key])
-    return len(session.execute(statement.returning(Score.score_key)).all())
+    unique = list({s.key: s for s in scores}.values())  # one key twice in a batch: the last wins
+    result = session.execute(_REPLACE if replace else _KEEP, {
+        "project_id": project_id, "keys": [s.key for s in unique], "traces": [s.trace_id for s in unique],
+        "spans": [s.span_id for s in unique], "names": [s.name for s in unique],
+        "types": [s.data_type for s in unique], "values": [s.value for s in unique],
+        "labels": [s.label for s in unique], "sources": [s.source for s in unique],
+        "comments": [s.comment for s in unique]})
+    return result.rowcount
 
 
 def trace_scores(session: Session, project_id: int, trace_id: bytes, span_id: bytes | None = None,
