@@ -14,9 +14,11 @@ from api.deps import DbSession, ReadPrincipal, api_requires
 from api.traces import TraceIdHex
 from core.permissions import Permission, Principal
 from core.evaluators import BUILTINS, RuleError
-from core.scores import ScoreError, parse_scores
+from core.redaction import redact_text
+from core.scores import ScoreError, parse_scores, redacted
 from db.queries.evaluation import delete_rule, list_rules, save_rule
 from db.queries.fleet import MAX_WINDOW
+from db.queries.redaction import redaction_policy
 from db.queries.scores import insert_scores, list_scores
 from pages.params import UtcTime
 from pages.schemas import ErrorBody
@@ -49,7 +51,8 @@ def make_scores_router() -> APIRouter:
             scores = parse_scores(body)
         except ScoreError as exc:
             raise HTTPException(400, str(exc)) from None
-        stored = insert_scores(session, principal.project_id, scores)
+        policy = redaction_policy(session, principal.project_id)  # comments may quote content: redacted like it
+        stored = insert_scores(session, principal.project_id, redacted(scores, lambda t: redact_text(t, policy)[0]))
         session.commit()
         return ScoresWritten(received=len(scores), stored=stored)
 

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.otlp import DecodeError, Limits
 from core.otlp_logs import DecodedLogs, decode_logs_json, decode_logs_protobuf
-from core.redaction import RedactionPolicy, redact_messages
+from core.redaction import RedactionPolicy, redact_messages, redact_text
+from core.scores import redacted
 from db.genai_logs import insert_log_records
 from db.queries.scores import insert_scores
 
@@ -78,4 +79,5 @@ def _write(sessions: sessionmaker[Session], project_id: int, decoded: DecodedLog
                for r in decoded.records]
     with sessions.begin() as session:
         insert_log_records(session, project_id, records)
-        insert_scores(session, project_id, decoded.scores)  # evaluation results: scores, stored once
+        scores = decoded.scores if redaction is None else redacted(decoded.scores, lambda t: redact_text(t, redaction)[0])
+        insert_scores(session, project_id, scores)  # evaluation results: scores, stored once

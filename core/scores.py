@@ -15,6 +15,7 @@ so a re-run replaces rather than adds.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import re
@@ -58,6 +59,12 @@ class ScoreInput:
         return {"project_id": project_id, "score_key": self.key, "trace_id": self.trace_id, "span_id": self.span_id,
                 "name": self.name, "data_type": self.data_type, "value": self.value, "label": self.label,
                 "source": self.source, "comment": self.comment}
+
+
+def redacted(scores: list[ScoreInput], redact) -> list[ScoreInput]:
+    """The scores with their comments passed through `redact` (text -> text): a comment may
+    quote captured content, so the project's redaction applies to it as to content."""
+    return [dataclasses.replace(s, comment=redact(s.comment)) if s.comment else s for s in scores]
 
 
 def digest(*parts: Any) -> bytes:

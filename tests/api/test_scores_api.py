@@ -151,3 +151,20 @@ def test_evaluator_rules_are_checked_saved_and_audited(client, session, acme):
     assert client.delete("/api/evaluators/intent").status_code == 404
     actions = [a["action"] for a in client.get("/api/audit").json()["events"]]
     assert {"evaluator_rule.save", "evaluator_rule.delete"} <= set(actions)
+
+
+def test_comments_are_redacted_and_erased_with_their_subject(client, session, acme):
+    from db.models import Score
+    from db.queries.erasure import erase_subject
+    from sqlalchemy import select
+
+    trace = seed_agent_trace(session, acme.id)  # its spans carry user id "user-7"
+    session.commit()
+    posted = client.post("/api/scores", headers=auth(acme.ingest_key.secret), json={
+        "trace_id": trace.hex, "name": "tone", "value": "rude", "comment": "user ada@example.com was told off"})
+    assert posted.status_code == 200
+    [stored] = client.get("/api/scores", headers=auth(acme.read_key.secret)).json()["scores"]
+    assert stored["comment"] == "user [REDACTED_EMAIL] was told off"
+    erase_subject(session, user_id="user-7")
+    session.commit()
+    assert session.scalars(select(Score.comment)).all() == [None]
