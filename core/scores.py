@@ -216,6 +216,28 @@ def from_span_events(events: list, trace_id: bytes, span_id: bytes) -> list[Scor
     return found
 
 
+def from_evaluation_span(attributes: Mapping[str, Any], trace_id: bytes, span_id: bytes,
+                         parent_span_id: bytes | None) -> ScoreInput | None:
+    """A span that is itself an evaluation result (some SDKs send `gen_ai.evaluation.*` as a span
+    rather than an event): a score of the span it names (`gen_ai.evaluation.trace_id` /
+    `.span_id`, hex), else of its parent span, else of its run. None when it carries no score."""
+    target_trace, target_span = trace_id, parent_span_id
+    named_trace, named_span = attributes.get("gen_ai.evaluation.trace_id"), attributes.get("gen_ai.evaluation.span_id")
+    if isinstance(named_trace, str) and _HEX32.fullmatch(named_trace):
+        target_trace, target_span = bytes.fromhex(named_trace), None
+    if isinstance(named_span, str) and _HEX16.fullmatch(named_span):
+        target_span = bytes.fromhex(named_span)
+    try:
+        score = from_evaluation_event(attributes, target_trace, target_span, 0)
+    except ScoreError:
+        return None
+    source = attributes.get("gen_ai.evaluation.source")
+    if isinstance(source, str) and source.strip():
+        score = dataclasses.replace(score, source=source.strip()[:MAX_SOURCE])
+    # One score per evaluation span, however often its trace is evaluated.
+    return dataclasses.replace(score, key=digest("otel-span", trace_id, span_id))
+
+
 def shown_value(data_type: str, value: float | None, label: str | None) -> str:
     """How a score reads in a table: a label, true/false, or the number (trimmed)."""
     if data_type == "boolean" and value is not None:

@@ -3,7 +3,8 @@
 Traces whose spans changed since they were last evaluated (`evaluated_at` behind `updated_at`)
 and that have been quiet for `delay` seconds are claimed with FOR UPDATE SKIP LOCKED, so
 several collector processes share the work and never score a trace twice at once. For each:
-the OpenTelemetry evaluation events on its spans become scores (source `otel`), and every
+the OpenTelemetry evaluation events on its spans, and spans that are evaluation results
+themselves, become scores (source `otel`), and every
 model call's output is judged by the built-in evaluators and the project's rules
 (core/evaluators.py; source = the evaluator's name, replacing that evaluator's earlier verdict).
 """
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from core.content import with_log_content
 from core.evaluators import Call, Rule, RuleError, as_score, evaluate, parse_rule
-from core.scores import EVALUATION_EVENT, ScoreInput, from_span_events
+from core.scores import EVALUATION_EVENT, ScoreInput, from_evaluation_span, from_span_events
 from db.models import EvaluatorRule, TraceRow
 from db.queries.scores import insert_scores
 
@@ -27,10 +28,12 @@ MAX_CALLS_PER_TRACE = 2000  # a trace's model calls judged per pass (bounded wor
 # The claimed traces travel as two arrays joined through unnest: one statement per step for the
 # whole batch, whatever its size (the primary key's (project_id, trace_id) prefix serves each).
 _CLAIMED = "unnest(CAST(:projects AS bigint[]), CAST(:traces AS bytea[])) AS c(project_id, trace_id)"
+# Evaluation events on spans, and spans that are evaluation results themselves.
 _EVENTS = text(f"""
-SELECT s.project_id, s.trace_id, s.span_id, s.events FROM {_CLAIMED}
-JOIN spans s ON s.project_id = c.project_id AND s.trace_id = c.trace_id
-WHERE s.events @> CAST(:wanted AS jsonb)""")
+SELECT s.project_id, s.trace_id, s.span_id, s.parent_span_id, s.events,
+       CASE WHEN jsonb_exists(s.attributes, 'gen_ai.evaluation.name') THEN s.attributes END AS evaluation
+FROM {_CLAIMED} JOIN spans s ON s.project_id = c.project_id AND s.trace_id = c.trace_id
+WHERE s.events @> CAST(:wanted AS jsonb) OR jsonb_exists(s.attributes, 'gen_ai.evaluation.name')""")
 _CALLS = text(f"""
 SELECT * FROM (
   SELECT s.project_id, s.trace_id, s.span_id, s.name, s.status, s.output, s.output_tokens, s.attributes,
@@ -66,7 +69,11 @@ def evaluate_pending(session: Session, *, delay: float = 5.0, limit: int = 200, 
     keys = {"projects": [p for p, _, _ in claimed], "traces": [t for _, t, _ in claimed]}
     found: dict[int, list[ScoreInput]] = {}
     for row in session.execute(_EVENTS, {**keys, "wanted": f'[{{"name": "{EVALUATION_EVENT}"}}]'}):
-        found.setdefault(row.project_id, []).extend(from_span_events(row.events, row.trace_id, row.span_id))
+        scores = found.setdefault(row.project_id, [])
+        scores.extend(from_span_events(row.events, row.trace_id, row.span_id))
+        if row.evaluation is not None:
+            score = from_evaluation_span(row.evaluation, row.trace_id, row.span_id, row.parent_span_id)
+            scores.extend([score] if score is not None else [])
     for project_id, scores in found.items():
         insert_scores(session, project_id, scores)
     if builtins:

@@ -146,3 +146,30 @@ def test_evaluator_judges_content_that_came_as_log_events(collector, sessionmake
     assert Evaluator(sessionmaker, delay=0).run_once() == 1
     got = {s["name"]: s["label"] for s in scores(collector, format(span.get_span_context().trace_id, "032x"))}
     assert got == {"non_empty": "pass", "complete": "fail", "no_refusal": "pass"}
+
+
+def test_evaluation_spans_score_their_parent_or_the_span_they_name(collector, sessionmaker):
+    provider = sdk_spans(collector)
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span("chat gpt-4o", attributes={"gen_ai.operation.name": "chat"}) as chat:
+        with tracer.start_as_current_span("gen_ai.evaluation.result", attributes={
+                "gen_ai.evaluation.name": "faithfulness", "gen_ai.evaluation.score.value": 0.25,
+                "gen_ai.evaluation.source": "llm-judge", "gen_ai.evaluation.explanation": "unsupported claim"}):
+            pass
+    with tracer.start_as_current_span("gen_ai.evaluation.result", attributes={
+            "gen_ai.evaluation.name": "quality", "gen_ai.evaluation.score.label": "good",
+            "gen_ai.evaluation.trace_id": format(chat.get_span_context().trace_id, "032x")}):
+        pass  # another trace, naming the run it scores
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+    evaluator = Evaluator(sessionmaker, delay=0, builtins=False)
+    assert evaluator.run_once() == 2
+    with sessionmaker.begin() as session:
+        session.execute(text("UPDATE traces SET evaluated_at = NULL"))
+    assert evaluator.run_once() == 2  # evaluated again: still one score per evaluation span
+    got = {s["name"]: s for s in scores(collector, format(chat.get_span_context().trace_id, "032x"))}
+    assert set(got) == {"faithfulness", "quality"}
+    chat_hex = format(chat.get_span_context().span_id, "016x")
+    assert (got["faithfulness"]["span_id"], got["faithfulness"]["value"], got["faithfulness"]["source"],
+            got["faithfulness"]["comment"]) == (chat_hex, 0.25, "llm-judge", "unsupported claim")
+    assert got["quality"]["span_id"] is None and got["quality"]["label"] == "good"
