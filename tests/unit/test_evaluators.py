@@ -166,3 +166,18 @@ def test_api_score_keys_are_idempotent_per_id_or_content():
 
 def test_wants_json():
     assert wants_json({"gen_ai.output.type": "JSON"}) and not wants_json({})
+
+
+@pytest.mark.parametrize("extra, expected_trace, expected_span", [
+    ({}, b"t" * 16, b"p" * 8),  # the parent: the span evaluated
+    ({"gen_ai.evaluation.span_id": "ab" * 8}, b"t" * 16, bytes.fromhex("ab" * 8)),
+    ({"gen_ai.evaluation.trace_id": "cd" * 16}, bytes.fromhex("cd" * 16), None),
+    ({"gen_ai.evaluation.trace_id": "not hex"}, b"t" * 16, b"p" * 8),
+])
+def test_evaluation_spans_name_their_target(extra, expected_trace, expected_span):
+    from core.scores import from_evaluation_span
+
+    attributes = {"gen_ai.evaluation.name": "q", "gen_ai.evaluation.score.value": 1, **extra}
+    score = from_evaluation_span(attributes, b"t" * 16, b"s" * 8, b"p" * 8)
+    assert (score.trace_id, score.span_id) == (expected_trace, expected_span)
+    assert from_evaluation_span({"gen_ai.evaluation.name": "q"}, b"t" * 16, b"s" * 8, None) is None
