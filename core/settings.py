@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     )
     finetune_max_calls: int = Field(
         default=1_000_000, ge=1,
-        description="Most model calls one fine-tuning export or preview reads (de-duplication keeps 16 bytes per "
+        description="Most model calls one fine-tuning export or preview reads (de-duplication keeps a digest, about 100 bytes, per "
                     "example in memory).",
     )
 
