@@ -15,7 +15,9 @@ from pages.params import UtcTime
 from pages.schemas import (
     ErrorBody, TraceDetailOut, TraceList, edge_out, span_out, trace_summary,
 )
+from db.queries.scores import trace_scores
 from db.queries.traces import MAX_LIMIT, InvalidCursor, decode_cursor, get_trace, list_traces
+from pages.scores import score_out
 
 _TRACE_HEX = re.compile(r"[0-9a-fA-F]{32}")
 
@@ -61,6 +63,11 @@ def make_traces_router() -> APIRouter:
         outcome: Annotated[Literal["failed", "recovered", "ok"] | None, Query(
             description="The run's outcome as attribution decided it (failed, recovered: failures the run "
                         "went on from, ok); traces not yet attributed have none.")] = None,
+        score_name: Annotated[str | None, Query(max_length=200, description="The run or one of its spans has a "
+                                                                            "score of this name.")] = None,
+        min_score: Annotated[float | None, Query(allow_inf_nan=False, description=(
+            "The run or one of its spans has a score (of `score_name`, if given) of at least this value; "
+            "booleans count as 1 and 0."))] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = 50,
         cursor: Annotated[Cursor, Query(description="next_cursor from the previous page.")] = None,
     ) -> TraceList:
@@ -72,7 +79,7 @@ def make_traces_router() -> APIRouter:
         page = list_traces(
             session, principal.project_id, since=since, until=until, status=status,
             service=service or None, agent=agent or None, model=model or None, outcome=outcome,
-            limit=limit, cursor=cursor,
+            score_name=score_name or None, min_score=min_score, limit=limit, cursor=cursor,
         )
         return TraceList(
             traces=[trace_summary(item.trace, item.status) for item in page.items],
@@ -103,6 +110,8 @@ def make_traces_router() -> APIRouter:
             spans=[span_out(s, content=principal.sees_content) for s in detail.spans],
             edges=[edge_out(e) for e in detail.edges],
             truncated=detail.truncated,
+            scores=[score_out(s, content=principal.sees_content)
+                    for s in trace_scores(session, principal.project_id, bytes.fromhex(trace_id))],
         )
 
     return router

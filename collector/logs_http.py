@@ -3,7 +3,8 @@
 Same media types, encodings, keys and limits as /v1/traces (collector/export.py). The
 content events are decoded by core/otlp_logs.py and stored keyed by their span
 (genai_log_records), whether the span is stored yet or not; reads merge them into the span's
-input/output (db/queries/traces.py). Other log records are not stored and are counted in
+input/output (db/queries/traces.py). Evaluation results (`gen_ai.evaluation.result`) are stored
+as scores (source `otel`). Other log records are not stored and are counted in
 partial_success.rejected_log_records. 200 only after commit; 400 for storage refusing the
 data; 503 with Retry-After when storage is unavailable.
 """
@@ -21,8 +22,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.otlp import DecodeError, Limits
 from core.otlp_logs import DecodedLogs, decode_logs_json, decode_logs_protobuf
-from core.redaction import RedactionPolicy, redact_messages
+from core.redaction import RedactionPolicy, redact_messages, redact_text
+from core.scores import redacted
 from db.genai_logs import insert_log_records
+from db.queries.scores import insert_scores
 
 from collector.body import JSON
 from collector.export import partial_success, receive
@@ -57,7 +60,7 @@ async def _store(limits: Limits, sessions: sessionmaker[Session], media: str, bo
         decoded: DecodedLogs = await to_thread.run_sync(decode, body, limits)
     except DecodeError as exc:
         return error(media, 400, str(exc))
-    if decoded.records:
+    if decoded.records or decoded.scores:
         try:
             await to_thread.run_sync(_write, sessions, project_id, decoded, redaction)
         except sqlalchemy.exc.DBAPIError as exc:
@@ -76,3 +79,5 @@ def _write(sessions: sessionmaker[Session], project_id: int, decoded: DecodedLog
                for r in decoded.records]
     with sessions.begin() as session:
         insert_log_records(session, project_id, records)
+        scores = decoded.scores if redaction is None else redacted(decoded.scores, lambda t: redact_text(t, redaction)[0])
+        insert_scores(session, project_id, scores)  # evaluation results: scores, stored once

@@ -19,6 +19,7 @@ _EXTRA_KEYS = frozenset({
     "llm.prompt_template.variables", "gen_ai.tool.definitions", "logfire.msg", "prompt", "all_messages_events",
     "events", "input", "output", "pydantic_ai.all_messages", "gen_ai.response.text", "mlflow.spanInputs",
     "mlflow.spanOutputs", "lmnr.span.input", "lmnr.span.output",
+    "gen_ai.evaluation.explanation",  # an evaluator's reasons may quote the prompt (docs/evaluation.md)
 })
 _EXTRA_PREFIXES = ("retrieval.documents.", "reranker.", "embedding.embeddings.", "llm.prompts.",
                    "gen_ai.request.messages", "gen_ai.response.messages", "message.")

@@ -1,7 +1,9 @@
 """OTLP/HTTP log payloads → the prompt and completion content of GenAI events, per span.
 
 Only GenAI content events are kept (names in CONTENT_EVENTS, from `event_name` or, in
-older SDKs, the `event.name` attribute), and only when they name the span they belong to.
+older SDKs, the `event.name` attribute), and only when they name the span they belong to;
+evaluation results (`gen_ai.evaluation.result`) become scores (core/scores.py), on their span
+or, without one, on their trace.
 Any other log record is refused and counted in partial_success: Causeline is not a log
 store, and a record it does not keep is never dropped without a word. A record that is
 individually wrong is refused alone; the request fails whole (DecodeError → 400) only
@@ -23,6 +25,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from core import wire
 from core.otlp import Limits, Rejections, any_value, hex_ids_to_base64, key_values
 from core.otlp_json import DecodeError, enum_problem, load_json, short
+from core.scores import EVALUATION_EVENT, ScoreError, ScoreInput, from_evaluation_event
 
 # GenAI semconv 1.28–1.36: one event per message; the role is implied by the name.
 MESSAGE_EVENTS = {
@@ -56,6 +59,7 @@ class ContentRecord:
 @dataclass
 class DecodedLogs(Rejections):
     records: list[ContentRecord] = field(default_factory=list)
+    scores: list[ScoreInput] = field(default_factory=list)  # from gen_ai.evaluation.result events
     noun = "log record(s)"
 
 
@@ -115,6 +119,9 @@ def _list(obj, json_name: str, where: str) -> list:
 def _add_record(out: DecodedLogs, record: LogRecord, limits: Limits) -> None:
     attributes = key_values(record.attributes, limits, None)
     name = record.event_name or attributes.get("event.name")
+    if name == EVALUATION_EVENT:
+        _add_score(out, record, attributes)
+        return
     if not isinstance(name, str) or name not in CONTENT_EVENTS:
         shown = f"{short(name, 60)!r}" if isinstance(name, str) and name else "none"
         out.reject(f"log record not stored: not a GenAI content event (event name {shown})")
@@ -137,6 +144,19 @@ def _add_record(out: DecodedLogs, record: LogRecord, limits: Limits) -> None:
     key = hashlib.sha256(record.trace_id + record.span_id + identity).digest()[:16]
     out.records.append(ContentRecord(record.trace_id, record.span_id, key, time_ns, len(out.records), name,
                                      messages_in, messages_out))
+
+
+def _add_score(out: DecodedLogs, record: LogRecord, attributes: dict) -> None:
+    # The event SHOULD name the span it evaluates; a trace alone scores the whole run.
+    if len(record.trace_id) != 16 or not any(record.trace_id):
+        out.reject(f"{EVALUATION_EVENT}: no trace to attach it to (trace_id must be 16 non-zero bytes)")
+        return
+    span_id = bytes(record.span_id) if len(record.span_id) == 8 and any(record.span_id) else None
+    try:
+        out.scores.append(from_evaluation_event(attributes, bytes(record.trace_id), span_id,
+                                                record.time_unix_nano or record.observed_time_unix_nano))
+    except ScoreError as exc:
+        out.reject(str(exc))
 
 
 def _content(name: str, body, attributes: dict) -> tuple[list | None, list | None]:

@@ -28,6 +28,7 @@ class Permission(StrEnum):
     READ_AUDIT = "read_audit"
     CREATE_REPORTS = "create_reports"
     MANAGE_ALERTS = "manage_alerts"  # alert rules and channels, test notifications (reading them: READ)
+    WRITE_SCORES = "write_scores"  # send evaluation scores (POST /api/scores), like spans
 
 
 class Role(StrEnum):
@@ -40,14 +41,15 @@ class Role(StrEnum):
 P = Permission
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.ENGINEER: frozenset({P.INGEST, P.READ, P.READ_CONTENT, P.MANAGE_KEYS, P.MANAGE_PRICES, P.MANAGE_ALERTS}),
+    Role.ENGINEER: frozenset({P.INGEST, P.READ, P.READ_CONTENT, P.MANAGE_KEYS, P.MANAGE_PRICES, P.MANAGE_ALERTS,
+                              P.WRITE_SCORES}),
     Role.AUDITOR: frozenset({P.READ, P.READ_CONTENT, P.READ_AUDIT, P.CREATE_REPORTS}),
     Role.VIEWER: frozenset({P.READ}),
 }
 
 # What a key scope grants (the scope names are the ones keys have always had).
 SCOPE_PERMISSIONS: dict[str, frozenset[Permission]] = {
-    "ingest": frozenset({P.INGEST}),
+    "ingest": frozenset({P.INGEST, P.WRITE_SCORES}),
     "read": frozenset({P.READ, P.READ_CONTENT}),
     "metrics": frozenset({P.METRICS}),
 }
@@ -55,7 +57,7 @@ SCOPES = tuple(SCOPE_PERMISSIONS)
 
 ROLE_DESCRIPTIONS = {
     Role.ADMIN: "everything: members, keys, prices, alerts, retention, audit trail, reports",
-    Role.ENGINEER: "read everything including captured content; manage ingest keys, price overrides and alerts",
+    Role.ENGINEER: "read everything including captured content; send scores; manage ingest keys, price overrides and alerts",
     Role.AUDITOR: "read everything including captured content, the audit trail; generate reports",
     Role.VIEWER: "read runs, costs and health; captured prompt and completion text is masked",
 }

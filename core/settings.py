@@ -129,6 +129,23 @@ class Settings(BaseSettings):
                     "spans), marked partially attributed.",
     )
 
+    # Evaluation (docs/evaluation.md)
+    evaluators_enabled: bool = Field(
+        default=True,
+        description="Run the built-in evaluators (non_empty, complete, no_refusal, json_valid) and the projects' "
+                    "rules on new model calls in the background; OpenTelemetry evaluation events on spans become "
+                    "scores either way.",
+    )
+    evaluation_delay_s: float = Field(
+        default=5.0, ge=0,
+        description="Seconds a trace must be quiet (no new spans) before the background evaluator scores it.",
+    )
+    finetune_max_calls: int = Field(
+        default=1_000_000, ge=1,
+        description="Most model calls one fine-tuning export or preview reads (de-duplication keeps a digest, about 100 bytes, per "
+                    "example in memory).",
+    )
+
     # Reports
     report_signing_key: str | None = Field(
         default=None,

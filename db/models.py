@@ -187,11 +187,14 @@ class TraceRow(Base):
     attributed_at: Mapped[datetime | None] = mapped_column(TZ)
     # The run's outcome as attribution decided it (core/run_outcome.py); NULL: not yet attributed.
     outcome: Mapped[str | None] = mapped_column(Text)
+    # When the built-in evaluators last scored this trace (collector/evaluator.py, schema 0014).
+    evaluated_at: Mapped[datetime | None] = mapped_column(TZ)
     __table_args__ = (
         CheckConstraint("outcome IN ('failed', 'recovered', 'ok')", name="outcome"),
         Index("ix_traces_project_start", "project_id", "start_time", "trace_id"),
         Index("ix_traces_outcome", "project_id", "outcome", "start_time", "trace_id"),
         Index("ix_traces_unattributed", "updated_at", postgresql_where=text("attributed_at IS NULL OR attributed_at < updated_at")),
+        Index("ix_traces_unevaluated", "updated_at", postgresql_where=text("evaluated_at IS NULL OR evaluated_at < updated_at")),
         Index("ix_traces_agents", "agents", postgresql_using="gin"),
         Index("ix_traces_models", "models", postgresql_using="gin"),
     )
@@ -317,6 +320,46 @@ class RedactionRule(Base):
     pattern: Mapped[str | None] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class Score(Base):
+    """An evaluation result on a trace or one of its spans (core/scores.py): from the API, an
+    OpenTelemetry evaluation event, or a built-in evaluator. `score_key` makes writes
+    idempotent (a redelivered score is stored once). Not tied to a spans row: a score may
+    arrive before its span."""
+
+    __tablename__ = "scores"
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    score_key: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    trace_id: Mapped[bytes] = mapped_column(LargeBinary)
+    span_id: Mapped[bytes | None] = mapped_column(LargeBinary)
+    name: Mapped[str] = mapped_column(Text)
+    data_type: Mapped[str] = mapped_column(Text)  # numeric, boolean (value 0/1), categorical (label)
+    value: Mapped[float | None] = mapped_column(Float)
+    label: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)  # api, otel, or the evaluator's name
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    __table_args__ = (
+        CheckConstraint("data_type IN ('numeric', 'boolean', 'categorical')", name="data_type"),
+        CheckConstraint("value IS NOT NULL OR label IS NOT NULL", name="has_value"),
+        Index("ix_scores_trace", "project_id", "trace_id", "name"),
+        Index("ix_scores_name_created", "project_id", "name", "created_at"),
+    )
+
+
+class EvaluatorRule(Base):
+    """A project's configured check of model-call outputs (core/evaluators.py): a JSON schema
+    the output must conform to, or a regular expression it must (not) match."""
+
+    __tablename__ = "evaluator_rules"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    config: Mapped[dict] = mapped_column(JSONB)
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    __table_args__ = (CheckConstraint("kind IN ('json_schema', 'regex')", name="kind"),)
 
 
 class TraceFailure(Base):

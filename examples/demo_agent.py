@@ -243,6 +243,11 @@ def run_model_call(call: causeline.ModelCall, prompt: str, *, kind: str, fail: s
             input_tokens=result.input_tokens, output_tokens=result.output_tokens, cache_read=result.cache_read
         )
         call.record_response(model=result.model, finish_reasons=[result.finish_reason], output=result.text)
+        if kind == "text":  # a reviewer's score, sent as an OpenTelemetry GenAI evaluation event (docs/evaluation.md)
+            helpful = round(min(1.0, len(result.text) / 160), 2)
+            call.span.add_event("gen_ai.evaluation.result", {
+                "gen_ai.evaluation.name": "helpfulness", "gen_ai.evaluation.score.value": helpful,
+                "gen_ai.evaluation.score.label": "helpful" if helpful >= 0.5 else "terse"})
     return result
 
 

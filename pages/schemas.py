@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from core.masking import mask_attributes, mask_events, mask_text
 from db.models import SpanEdge, SpanRow, TraceRow
+from pages.scores import ScoreOut
 
 
 def money(value: Decimal | None) -> str | None:
@@ -125,6 +126,7 @@ class TraceDetailOut(BaseModel):
                                              "or the earliest CAUSELINE_MAX_TRACE_SPANS when `truncated`.")
     edges: list[EdgeOut] = Field(description="Edges from this trace's spans, and from other traces into it.")
     truncated: bool = Field(description="The trace has more spans than returned (see trace.span_count).")
+    scores: list[ScoreOut] = Field(default_factory=list, description="Evaluation scores of the run and its spans.")
 
 
 def _tokens(row: SpanRow | TraceRow) -> TokenCounts:

@@ -30,6 +30,7 @@ from db.models import Project, TraceRow
 from db.queries.auth import create_api_key, revoke_key
 
 from collector.attributor import Attributor
+from collector.evaluator import Evaluator
 from collector.grpc_server import GrpcReceiver
 from collector.service import IngestService
 from collector.writer import BatchWriter
@@ -136,11 +137,13 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
         save_credentials(settings.resolved_home(), created)
     credentials = created or (load_credentials(settings.resolved_home()) if embedded else None)
 
-    ingest = attributor = None
+    ingest = attributor = evaluator = None
     if "collector" in parts:
         ingest = IngestService(settings, sessions, BatchWriter.from_settings(libpq_url(url), settings))
         ingest.start()
         attributor = Attributor.from_settings(sessions, settings)  # started once the demo is in (_run)
+        evaluator = Evaluator.from_settings(sessions, settings)
+        evaluator.start()
 
     def app_for(served: tuple[str, ...]):
         return create_app(settings, engine=engine, ingest=ingest, parts=served)
@@ -160,6 +163,8 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
             sock.close()
         if attributor is not None:
             attributor.stop()
+        if evaluator is not None:
+            evaluator.stop()
         if ingest is not None:
             ingest.stop()
         engine.dispose()

@@ -15,6 +15,7 @@ def routers() -> list[APIRouter]:
     from web.routes_alerts import router as alerts_router
     from web.routes_audit import router as audit_router
     from web.routes_reports import router as reports_router
+    from web.routes_export import router as export_router
     from web.routes_auth import router as auth_router
     from web.routes_costs import router as costs_router
     from web.routes_failures import router as failures_router
@@ -25,7 +26,7 @@ def routers() -> list[APIRouter]:
     from web.routes_providers import router as providers_router
 
     return [auth_router, oidc_router, traces_router, settings_router, audit_router, overview_router,
-            providers_router, costs_router, failures_router, reports_router, alerts_router]
+            providers_router, costs_router, failures_router, reports_router, alerts_router, export_router]
 
 
 def mount(app: FastAPI) -> None:

@@ -54,7 +54,7 @@ PAGE_HEADERS = {
 NAV = (
     ("/overview", "Overview"), ("/traces", "Traces"), ("/failures", "Failures"), ("/costs", "Costs"),
     ("/providers", "Providers"), ("/audit", "Audit"), ("/reports", "Reports"),
-    ("/settings", "Settings"),
+    ("/export", "Export"), ("/settings", "Settings"),
 )
 
 

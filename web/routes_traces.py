@@ -24,6 +24,8 @@ from web.page import render_page
 from web.render import render
 from web.tree import MAX_CHILDREN, MAX_ROWS, OPEN_DEPTH, MoreRow, Window, build_tree, child_rows, window_of
 from db.queries.forensics import trace_attribution
+from db.queries.scores import trace_scores
+from pages.scores import score_out
 from web.views import (
     CURSOR_ERROR, HEX16, HEX32, PageFilters, attribution_view, edge_keys, edge_views, event_views, parse_hex, span_content,
 )
@@ -71,10 +73,11 @@ def traces_page(
     request: Request, viewer: CurrentViewer, session: DbSession,
     since: str = "", until: str = "", status: str = "", service: str = "", agent: str = "",
     model: str = "", limit: str = "50", cursor: str = "", outcome: str = "", q: str = "",
+    score_name: str = "", min_score: str = "",
 ):
     # Parameters are plain strings on purpose: a bad value becomes a message on the page,
     # not FastAPI's JSON 422.
-    filters = PageFilters(since, until, status, service, agent, model, limit, outcome, q)
+    filters = PageFilters(since, until, status, service, agent, model, limit, outcome, q, score_name, min_score)
     context = _list_context(request, session, viewer, filters, cursor)
     return render_page(request, "traces.html", context, json_href=context["json_href"])
 
@@ -84,9 +87,10 @@ def trace_rows_fragment(
     request: Request, viewer: CurrentViewer, session: DbSession,
     since: str = "", until: str = "", status: str = "", service: str = "", agent: str = "",
     model: str = "", limit: str = "50", cursor: str = "", outcome: str = "", q: str = "",
+    score_name: str = "", min_score: str = "",
 ):
     """The next page of rows, appended to the table by htmx (replaces the "next" row)."""
-    filters = PageFilters(since, until, status, service, agent, model, limit, outcome, q)
+    filters = PageFilters(since, until, status, service, agent, model, limit, outcome, q, score_name, min_score)
     return render(request, "_trace_rows.html",
                   {**_list_context(request, session, viewer, filters, cursor), "fragment": True})
 
@@ -98,7 +102,17 @@ def _span_context(session, viewer: Principal, trace_id: bytes, span) -> dict:
     return {
         "span": span, "trace_hex": trace_id.hex(), "content": shown, "events": event_views(span, shown["events"]),
         "edges": edge_views(edges, names, focus=(trace_id, span.span_id)),
+        "span_scores": [score_out(s, content=viewer.sees_content)
+                        for s in trace_scores(session, viewer.project_id, trace_id, span.span_id)],
     }
+
+
+def _score_views(session, viewer: Principal, trace_id: bytes, spans) -> list[dict]:
+    """The run's scores for the trace page, each with the name of the span it scores."""
+    names = {s.span_id.hex(): s.name for s in spans}
+    return [{"score": out, "span_name": names.get(out.span_id) if out.span_id else None}
+            for out in (score_out(s, content=viewer.sees_content)
+                        for s in trace_scores(session, viewer.project_id, trace_id))]
 
 
 @router.get("/traces/{trace_id}")
@@ -145,6 +159,7 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
             span if span and span_bytes is None else None),
         "window_ns": _window_ns(detail.spans),
         "attribution": attribution,
+        "scores": _score_views(session, viewer, trace_bytes, detail.spans),
     }, json_href=f"/api/traces/{trace_bytes.hex()}")
 
 

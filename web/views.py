@@ -6,6 +6,7 @@ events and links come from JSONB written by many instrumentations and may lack k
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -42,6 +43,8 @@ class PageFilters:
     limit: str = "50"
     outcome: str = ""
     q: str = ""
+    score_name: str = ""
+    min_score: str = ""
 
     def query(self, **extra: str) -> str:
         values = {k: v for k, v in {**asdict(self), **extra}.items() if v and not (k == "limit" and v == "50")}
@@ -55,7 +58,8 @@ class PageFilters:
         """Keyword arguments for list_traces, and messages for whatever did not parse."""
         errors: list[str] = []
         labels = {"since": "From", "until": "To", "status": "Status", "service": "Service", "agent": "Agent",
-                  "model": "Model", "limit": "Rows per page", "outcome": "Outcome", "q": "Search"}
+                  "model": "Model", "limit": "Rows per page", "outcome": "Outcome", "q": "Search",
+                  "score_name": "Score", "min_score": "Min score"}
         bad = {name for name, value in asdict(self).items() if has_nul(value)}
         errors.extend(f"“{labels[name]}” must not contain NUL characters." for name in labels if name in bad)
         # The form still shows what was typed; the query ignores the refused fields.
@@ -70,6 +74,7 @@ class PageFilters:
             errors.append(f"Search is limited to {MAX_QUERY} characters.")
         if f.outcome and f.outcome not in OUTCOMES:
             errors.append(f"Outcome must be one of {', '.join(OUTCOMES)}.")
+        min_score = _parse_number(f.min_score, "Min score", errors)
         try:
             limit = int(f.limit or 50)
             if not 1 <= limit <= MAX_LIMIT:
@@ -88,8 +93,22 @@ class PageFilters:
             service=f.service.strip() or None, agent=f.agent.strip() or None,
             model=f.model.strip() or None, outcome=f.outcome if f.outcome in OUTCOMES else None,
             search=f.q.strip()[:MAX_QUERY] or None, limit=limit, cursor=cursor or None,
+            score_name=f.score_name.strip()[:200] or None, min_score=min_score,
         )
         return kwargs, errors
+
+
+def _parse_number(text: str, label: str, errors: list[str]) -> float | None:
+    if not text.strip():
+        return None
+    try:
+        value = float(text.strip())
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        errors.append(f"“{label}” must be a number, like 0.5 (booleans count as 1 and 0).")
+        return None
+    return value
 
 
 def _parse_time(text: str, label: str, errors: list[str]) -> datetime | None:

@@ -4,7 +4,8 @@ The subject is found by user id or session id. Every trace in which one span (or
 rollup row) carries that id is the subject's: content often sits on child model-call spans
 that do not repeat the id. In those traces every span goes through core.erasure (content
 gone, identifiers pseudonymized), the trace row's identifiers are pseudonymized, and the
-GenAI log records (/v1/logs content) of the traces are deleted. Runs in the caller's
+GenAI log records (/v1/logs content) of the traces are deleted, and their scores' comments
+(which may quote content) cleared. Runs in the caller's
 transaction, never commits; batches of traces keep memory bounded.
 """
 
@@ -17,7 +18,7 @@ from sqlalchemy import delete, select, tuple_, union, update
 from sqlalchemy.orm import Session
 
 from core.erasure import erase_attributes, erase_events, pseudonym
-from db.models import GenaiLogRecord, SpanRow, TraceRow
+from db.models import GenaiLogRecord, Score, SpanRow, TraceRow
 
 BATCH_TRACES = 200
 
@@ -76,6 +77,8 @@ def _erase_traces(session: Session, traces: list[tuple[int, bytes]], key: bytes,
         delete(GenaiLogRecord).where(tuple_(GenaiLogRecord.project_id, GenaiLogRecord.trace_id).in_(traces))
         .returning(GenaiLogRecord.project_id)
     ).scalars().all()
+    session.execute(update(Score).where(tuple_(Score.project_id, Score.trace_id).in_(traces), Score.comment.is_not(None))
+                    .values(comment=None))
     for project_id, _ in traces:
         counts.setdefault(project_id, ErasureCounts()).traces += 1
     for s in spans:

@@ -22,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from core.content import with_log_content
 from core.run_outcome import OUTCOMES
 from db.genai_logs import log_content
+from db.queries.scores import scored_traces
 from db.queries.trace_search import matching_traces
 from db.models import SpanEdge, SpanRow, TraceFailure, TraceRow
 
@@ -97,6 +98,8 @@ def list_traces(
     outcome: str | None = None,
     search: str | None = None,
     search_content: bool = False,
+    score_name: str | None = None,
+    min_score: float | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> TracePage:
@@ -143,6 +146,8 @@ def list_traces(
         query = query.where(TraceRow.outcome == outcome)  # ix_traces_outcome
     if search:
         query = query.where(TraceRow.trace_id.in_(matching_traces(project_id, search, content=search_content)))
+    if score_name or min_score is not None:  # a score of the run or of one of its spans (ix_scores_trace)
+        query = query.where(TraceRow.trace_id.in_(scored_traces(project_id, name=score_name, min_value=min_score)))
     if cursor:
         after_start, after_id = decode_cursor(cursor)
         # Row comparison matches the (project_id, start_time, trace_id) index scanned backwards.

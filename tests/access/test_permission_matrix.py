@@ -41,6 +41,14 @@ ROUTES: dict[tuple[str, str], dict] = {
     ("GET", "/api/settings"): {}, ("GET", "/api/audit"): {}, ("GET", "/api/audit/export"): {},
     ("GET", "/audit"): {},
     ("GET", "/api/overview"): {}, ("GET", "/api/providers"): {},
+    ("POST", "/api/scores"): {"headers": {"content-type": "application/json"}, "content": "[]"},
+    ("GET", "/api/scores"): {}, ("GET", "/api/scores/summary"): {},
+    ("GET", "/api/evaluators"): {},
+    ("PUT", "/api/evaluators/{name}"): {"headers": {"content-type": "application/json"},
+                                        "content": '{"kind": "regex", "config": {"pattern": "x"}}'},
+    ("DELETE", "/api/evaluators/{name}"): {},
+    ("GET", "/api/export/finetune/preview"): {}, ("GET", "/api/export/finetune"): {},
+    ("GET", "/export"): {"params": {"preview": "1"}},
     ("GET", "/costs"): {}, ("GET", "/failures"): {},
     ("GET", "/api/reports/incident/{trace_id}"): {}, ("GET", "/api/reports/period"): {},
     ("GET", "/reports"): {}, ("GET", "/reports/incident"): {"params": {"trace": "ab"}},
@@ -147,7 +155,7 @@ def expected(principal: str, permission: Permission | None, only_keys: bool = Fa
 def call(client: TestClient, method: str, path: str, spec: dict, who: dict, trace, *, key_id=None):
     url = (path.replace("{trace_id}", trace.hex).replace("{span_id}", trace.spans["llm"].hex())
            .replace("{key_id}", str(key_id or 999999)).replace("{price_id}", "999999")
-           .replace("{rule_id}", "999999").replace("{channel_id}", "999999"))
+           .replace("{rule_id}", "999999").replace("{channel_id}", "999999").replace("{name}", "matrix-rule"))
     headers = {**ORIGIN, **spec.get("headers", {})}
     if spec.get("hx"):
         headers["hx-request"] = "true"

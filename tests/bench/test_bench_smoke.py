@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 SMOKE: dict[str, tuple[list[str], set[str]]] = {
     "alerts.py": (["--traces", "300", "--rules", "20", "--runs", "1"], {"spans", "rules"}),
     "attribution.py": (["--sizes", "200,400", "--runs", "1", "--db"], {"results", "growth"}),
+    "evaluation.py": (["--traces", "50", "--calls", "2"], set()),
     "ingest.py": (["--spans", "3000", "--clients", "2", "--batch", "200"],
                   {"spans_per_s", "copy_rows_per_s", "ratio", "peak_rss_mb"}),
     "pages.py": (["--spans", "300", "--runs", "1"], {"spans"}),

@@ -80,13 +80,15 @@ def test_content_events_become_messages(rec, expected_in, expected_out):
 
 @pytest.mark.parametrize("rec,reason", [
     (record(None, {"stringValue": "GET /health 200"}), "not a GenAI content event (event name none)"),
-    (record("gen_ai.evaluation.result", kv(score="1")), "not a GenAI content event (event name 'gen_ai.evaluation.result')"),
+    (record("gen_ai.client.operation.exception", kv(score="1")),
+     "not a GenAI content event (event name 'gen_ai.client.operation.exception')"),
+    (record("gen_ai.evaluation.result", kv(score="1")), "gen_ai.evaluation.result without gen_ai.evaluation.name"),
     (record("gen_ai.user.message", kv(content="hi"), traceId="", spanId=""), "no span to attach it to"),
     (record("gen_ai.user.message", kv(content="hi"), spanId="zz"), "no span to attach it to"),
     (record("gen_ai.user.message", kv(content="hi"), severityNumber="LOUD"), "'LOUD' is not a SeverityNumber name"),
     (record("gen_ai.user.message", kv(content="hi"), timeUnixNano=str(2**64)), "invalid OTLP JSON"),
     ("nope", "a log record must be a JSON object"),
-], ids=["plain-log", "other-genai-event", "no-ids", "bad-span-id", "unknown-severity", "time-beyond-uint64",
+], ids=["plain-log", "other-genai-event", "nameless-evaluation", "no-ids", "bad-span-id", "unknown-severity", "time-beyond-uint64",
         "not-an-object"])
 def test_other_records_are_refused_with_a_reason(rec, reason):
     decoded = decode(rec, record("gen_ai.user.message", kv(content="kept")))

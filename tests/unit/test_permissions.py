@@ -20,6 +20,8 @@ ROLE_CASES = [
     (Role.VIEWER, P.MANAGE_ALERTS, False),
     (Role.VIEWER, P.READ, True), (Role.VIEWER, P.READ_CONTENT, False), (Role.VIEWER, P.MANAGE_KEYS, False),
     (Role.VIEWER, P.READ_AUDIT, False), (Role.VIEWER, P.CREATE_REPORTS, False),
+    (Role.ENGINEER, P.WRITE_SCORES, True), (Role.ADMIN, P.WRITE_SCORES, True),
+    (Role.AUDITOR, P.WRITE_SCORES, False), (Role.VIEWER, P.WRITE_SCORES, False),
 ]
 
 
@@ -33,11 +35,11 @@ def test_every_role_reads():
 
 
 @pytest.mark.parametrize("scopes, creator, has_creator, expected", [
-    ({"ingest"}, None, False, {P.INGEST}),
+    ({"ingest"}, None, False, {P.INGEST, P.WRITE_SCORES}),
     ({"read"}, None, False, {P.READ, P.READ_CONTENT}),
-    ({"ingest", "read", "metrics"}, None, False, {P.INGEST, P.READ, P.READ_CONTENT, P.METRICS}),
+    ({"ingest", "read", "metrics"}, None, False, {P.INGEST, P.WRITE_SCORES, P.READ, P.READ_CONTENT, P.METRICS}),
     # Never more than the creator's role:
-    ({"ingest", "read", "metrics"}, Role.ENGINEER, True, {P.INGEST, P.READ, P.READ_CONTENT}),
+    ({"ingest", "read", "metrics"}, Role.ENGINEER, True, {P.INGEST, P.WRITE_SCORES, P.READ, P.READ_CONTENT}),
     ({"read"}, Role.VIEWER, True, {P.READ}),  # content masked like its creator's
     ({"ingest"}, Role.AUDITOR, True, set()),
     ({"read"}, None, True, set()),  # creator no longer a member

@@ -1,0 +1,147 @@
+"""The evaluation pass over new traces, and the per-project evaluator rules.
+
+Traces whose spans changed since they were last evaluated (`evaluated_at` behind `updated_at`)
+and that have been quiet for `delay` seconds are claimed with FOR UPDATE SKIP LOCKED, so
+several collector processes share the work and never score a trace twice at once. For each:
+the OpenTelemetry evaluation events on its spans, and spans that are evaluation results
+themselves, become scores (source `otel`), and every
+model call's output is judged by the built-in evaluators and the project's rules
+(core/evaluators.py; source = the evaluator's name, replacing that evaluator's earlier verdict).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from core.content import with_log_content
+from core.evaluators import Call, Rule, RuleError, as_score, evaluate, parse_rule
+from core.scores import EVALUATION_EVENT, ScoreInput, from_evaluation_span, from_span_events
+from db.models import EvaluatorRule, TraceRow
+from db.queries.scores import insert_scores
+
+MAX_CALLS_PER_TRACE = 2000  # a trace's model calls judged per pass (bounded work per claim)
+
+# The claimed traces travel as two arrays joined through unnest: one statement per step for the
+# whole batch, whatever its size (the primary key's (project_id, trace_id) prefix serves each).
+_CLAIMED = "unnest(CAST(:projects AS bigint[]), CAST(:traces AS bytea[])) AS c(project_id, trace_id)"
+# Evaluation events on spans, and spans that are evaluation results themselves.
+_EVENTS = text(f"""
+SELECT s.project_id, s.trace_id, s.span_id, s.parent_span_id, s.events,
+       CASE WHEN jsonb_exists(s.attributes, 'gen_ai.evaluation.name') THEN s.attributes END AS evaluation
+FROM {_CLAIMED} JOIN spans s ON s.project_id = c.project_id AND s.trace_id = c.trace_id
+WHERE s.events @> CAST(:wanted AS jsonb) OR jsonb_exists(s.attributes, 'gen_ai.evaluation.name')""")
+_CALLS = text(f"""
+SELECT * FROM (
+  SELECT s.project_id, s.trace_id, s.span_id, s.name, s.status, s.output, s.output_tokens, s.attributes,
+         s.agent_name, coalesce(s.response_model, s.request_model) AS model,
+         row_number() OVER (PARTITION BY s.project_id, s.trace_id ORDER BY s.start_ns, s.span_id) AS n
+  FROM {_CLAIMED} JOIN spans s ON s.project_id = c.project_id AND s.trace_id = c.trace_id
+  WHERE s.category = 'llm') AS calls
+WHERE n <= :max_calls""")
+_LOGS = text("""
+SELECT g.project_id, g.trace_id, g.span_id, g.input, g.output
+FROM unnest(CAST(:projects AS bigint[]), CAST(:traces AS bytea[]), CAST(:spans AS bytea[])) AS w(p, t, s)
+JOIN genai_log_records g ON g.project_id = w.p AND g.trace_id = w.t AND g.span_id = w.s
+ORDER BY g.project_id, g.trace_id, g.span_id, g.time_ns, g.seq, g.record_key""")
+_DONE = text("""
+UPDATE traces t SET evaluated_at = d.seen
+FROM unnest(CAST(:projects AS bigint[]), CAST(:traces AS bytea[]), CAST(:seen AS timestamptz[])) AS d(p, tr, seen)
+WHERE t.project_id = d.p AND t.trace_id = d.tr""")
+
+
+def evaluate_pending(session: Session, *, delay: float = 5.0, limit: int = 200, builtins: bool = True,
+                     now: datetime | None = None) -> int:
+    """Evaluate up to `limit` pending traces; returns how many. Does not commit."""
+    cutoff = (func.now() if now is None else now) - timedelta(seconds=delay)
+    claimed = session.execute(
+        select(TraceRow.project_id, TraceRow.trace_id, TraceRow.updated_at)
+        .where(or_(TraceRow.evaluated_at.is_(None), TraceRow.evaluated_at < TraceRow.updated_at),
+               TraceRow.updated_at <= cutoff)
+        .order_by(TraceRow.updated_at).limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not claimed:
+        return 0
+    keys = {"projects": [p for p, _, _ in claimed], "traces": [t for _, t, _ in claimed]}
+    found: dict[int, list[ScoreInput]] = {}
+    for row in session.execute(_EVENTS, {**keys, "wanted": f'[{{"name": "{EVALUATION_EVENT}"}}]'}):
+        scores = found.setdefault(row.project_id, [])
+        scores.extend(from_span_events(row.events, row.trace_id, row.span_id))
+        if row.evaluation is not None:
+            score = from_evaluation_span(row.evaluation, row.trace_id, row.span_id, row.parent_span_id)
+            scores.extend([score] if score is not None else [])
+    for project_id, scores in found.items():
+        insert_scores(session, project_id, scores)
+    if builtins:
+        for project_id, scores in _verdicts(session, keys).items():
+            insert_scores(session, project_id, scores, replace=True)
+    session.execute(_DONE, {**keys, "seen": [seen for _, _, seen in claimed]})
+    return len(claimed)
+
+
+def _verdicts(session: Session, keys: dict) -> dict[int, list[ScoreInput]]:
+    # Chat/completion calls only: an embedding has no answer to judge.
+    calls = session.execute(_CALLS, {**keys, "max_calls": MAX_CALLS_PER_TRACE}).all()
+    missing = [c for c in calls if c.output is None]
+    logged: dict[tuple, list] = {}
+    if missing:
+        for row in session.execute(_LOGS, {"projects": [c.project_id for c in missing],
+                                           "traces": [c.trace_id for c in missing],
+                                           "spans": [c.span_id for c in missing]}):
+            logged.setdefault((row.project_id, row.trace_id, row.span_id), []).append((row.input, row.output))
+    rules: dict[int, list[Rule]] = {}
+    verdicts: dict[int, list[ScoreInput]] = {}
+    for c in calls:
+        if c.project_id not in rules:
+            rules[c.project_id] = project_rules(session, c.project_id)
+        output = c.output
+        records = logged.get((c.project_id, c.trace_id, c.span_id))
+        if output is None and records:
+            output = with_log_content(None, None, records)[1]
+        call = Call(output, c.attributes or {}, c.status, c.output_tokens, c.model, c.agent_name, c.name)
+        verdicts.setdefault(c.project_id, []).extend(
+            as_score(v, c.trace_id, c.span_id) for v in evaluate(call, rules[c.project_id]))
+    return verdicts
+
+
+# -- rules ------------------------------------------------------------------------------------------
+
+def project_rules(session: Session, project_id: int) -> list[Rule]:
+    """The project's enabled rules, compiled; a row that no longer compiles is skipped (it was
+    checked when saved; a row edited by hand must not stop evaluation)."""
+    rules = []
+    for row in session.scalars(select(EvaluatorRule).where(
+            EvaluatorRule.project_id == project_id, EvaluatorRule.enabled).order_by(EvaluatorRule.name)):
+        try:
+            rules.append(parse_rule(row.name, row.kind, row.config))
+        except RuleError:
+            continue
+    return rules
+
+
+def list_rules(session: Session, project_id: int) -> list[EvaluatorRule]:
+    return list(session.scalars(select(EvaluatorRule).where(EvaluatorRule.project_id == project_id)
+                                .order_by(EvaluatorRule.name)))
+
+
+def save_rule(session: Session, project_id: int, name: str, kind: str, config: dict, enabled: bool = True) -> None:
+    """Create or replace a rule (checked first: RuleError). Does not commit."""
+    parse_rule(name, kind, config)
+    statement = insert(EvaluatorRule).values(project_id=project_id, name=name, kind=kind, config=config,
+                                             enabled=enabled)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=[EvaluatorRule.project_id, EvaluatorRule.name],
+        set_={"kind": kind, "config": config, "enabled": enabled}))
+
+
+def delete_rule(session: Session, project_id: int, name: str) -> bool:
+    result = session.execute(delete(EvaluatorRule).where(EvaluatorRule.project_id == project_id,
+                                                          EvaluatorRule.name == name))
+    return bool(result.rowcount)
+
+
+__all__ = ["evaluate_pending", "project_rules", "list_rules", "save_rule", "delete_rule"]

@@ -1,0 +1,85 @@
+"""Scores as the API returns them and the pages show them (docs/evaluation.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from core.masking import mask_text
+from core.scores import shown_value
+from db.models import Score
+from db.queries.scores import score_aggregates
+
+
+class ScoreIn(BaseModel):
+    """What POST /api/scores takes (one object or a list of up to 1000). Documented here for
+    OpenAPI; the checks themselves are core.scores.parse_score (400 with a message)."""
+
+    trace_id: str = Field(description="32 hex characters: the run scored.")
+    span_id: str | None = Field(default=None, description="16 hex characters: the span scored (omit for the run).")
+    name: str = Field(description="What was measured, e.g. `relevance`, `json_valid` (at most 200 characters).")
+    value: float | bool | str = Field(description="A number, a boolean, or a string (a category label).")
+    data_type: str | None = Field(default=None, description="numeric, boolean or categorical; inferred from `value` "
+                                                            "when omitted, refused when it disagrees.")
+    source: str | None = Field(default=None, description="Who scored (default `api`): a reviewer, a tool.")
+    comment: str | None = Field(default=None, description="Why; at most 4000 characters.")
+    id: str | None = Field(default=None, description="Idempotency key: a score sent again with the same id is "
+                                                     "stored once. Without it, an identical score is stored once.")
+
+
+class ScoreOut(BaseModel):
+    trace_id: str
+    span_id: str | None
+    name: str
+    data_type: str = Field(description="numeric, boolean (value 1 or 0) or categorical (label only).")
+    value: float | None
+    label: str | None
+    shown: str = Field(description="The value as the UI shows it.")
+    source: str = Field(description="api, otel (an OpenTelemetry evaluation event) or a built-in evaluator's name.")
+    comment: str | None = Field(description="Why (masked for readers who may not see captured content).")
+    created_at: datetime
+
+
+class ScoreList(BaseModel):
+    scores: list[ScoreOut]
+
+
+class ScoresWritten(BaseModel):
+    received: int
+    stored: int = Field(description="New scores; the rest were already stored (same id or same content).")
+
+
+class ScoreGroupOut(BaseModel):
+    name: str
+    group: str = Field(description="The model, agent or UTC day; `(trace)` for scores on a whole run.")
+    count: int
+    mean: float | None = Field(description="Mean of numeric and boolean scores (for a boolean: the share true).")
+    min: float | None
+    max: float | None
+    labels: dict[str, int] = Field(description="Counts of the most frequent labels (categories).")
+
+
+class ScoreSummary(BaseModel):
+    by: str
+    since: datetime
+    until: datetime
+    groups: list[ScoreGroupOut]
+
+
+def score_out(score: Score, *, content: bool) -> ScoreOut:
+    """A score as returned; its comment (an evaluator's explanation may quote the prompt) is
+    masked for readers without `read_content`, like captured content."""
+    return ScoreOut(trace_id=score.trace_id.hex(), span_id=score.span_id.hex() if score.span_id else None,
+                    name=score.name, data_type=score.data_type, value=score.value, label=score.label,
+                    shown=shown_value(score.data_type, score.value, score.label), source=score.source,
+                    comment=score.comment if content else mask_text(score.comment), created_at=score.created_at)
+
+
+def score_summary(session: Session, project_id: int, *, by: str, since: datetime, until: datetime,
+                  name: str | None = None) -> ScoreSummary:
+    groups = score_aggregates(session, project_id, by=by, since=since, until=until, name=name)
+    return ScoreSummary(by=by, since=since, until=until, groups=[
+        ScoreGroupOut(name=g.name, group=g.group, count=g.count, mean=g.mean, min=g.minimum, max=g.maximum,
+                      labels=g.labels) for g in groups])

@@ -1,0 +1,39 @@
+"""Scores and the Export page in real Chromium: a hostile score comment never executes, and the
+pages have no serious accessibility violations (axe-core)."""
+
+from __future__ import annotations
+
+from core.scores import parse_score
+from db.queries.scores import insert_scores
+from tests.api.seed import XSS
+from tests.web.test_costs_failures_browser import AXE, chromium
+
+HOSTILE = {"name": f"tone {XSS}", "value": f"rude {XSS}", "comment": f"says {XSS}", "source": f"r {XSS}"}
+
+
+def test_scores_and_export_pages_are_safe_and_accessible(app, seeded, session):
+    trace = seeded.trace
+    insert_scores(session, seeded.project.id, [parse_score(s) for s in (
+        {"trace_id": trace.hex, **HOSTILE},
+        {"trace_id": trace.hex, "span_id": trace.spans["fallback"].hex(), "name": "relevance", "value": 0.2},
+        {"trace_id": trace.hex, "span_id": trace.spans["fallback"].hex(), "name": "non_empty", "value": False},
+    )])
+    session.commit()
+    assert AXE.is_file(), f"{AXE} is missing: run `make vendor`"
+    with chromium(app, seeded, bypass_csp=True) as (base, page, seen):
+        # What this feature adds to each page (the rest of those pages is checked where it is built).
+        for path, part in ((f"/traces/{trace.hex}?span={trace.spans['fallback'].hex()}", "table.scores"),
+                           ("/providers", "section[aria-label='Evaluation scores per model']"),
+                           ("/traces?score_name=relevance&min_score=0.1", "form"),
+                           ("/export?preview=1&outcome=any&since=2020-01-01T00:00", "main")):
+            page.goto(f"{base}{path}")
+            assert page.locator("main script, main img, main iframe").count() == 0
+            assert page.locator(part).count() >= 1, f"{path}: no {part}"
+            page.add_script_tag(path=str(AXE))
+            result = page.evaluate("(part) => axe.run(part, {resultTypes: ['violations']})", part)
+            serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+                       if v["impact"] in ("serious", "critical")]
+            assert serious == [], f"{path}: {serious}"
+        page.goto(f"{base}/traces/{trace.hex}")
+        assert XSS in page.locator("table.scores").first.inner_text()  # shown as text, never run
+    assert seen["dialogs"] == []
