@@ -22,13 +22,22 @@ def named(rows: list[SpanRow], name: str) -> list[SpanRow]:
     return found
 
 
-def model_calls(rows: list[SpanRow]) -> list[SpanRow]:
-    return [row for row in rows if row.category in ("llm", "embedding")]
+def by_trace(rows: list[SpanRow]) -> dict[bytes, list[SpanRow]]:
+    grouped: dict[bytes, list[SpanRow]] = {}
+    for row in rows:
+        grouped.setdefault(row.trace_id, []).append(row)
+    return grouped
 
 
-def tokens(row: SpanRow) -> dict[str, int | None]:
-    return {"input": row.input_tokens, "output": row.output_tokens, "cache_read": row.cache_read_tokens,
-            "reasoning": row.reasoning_tokens}
+def failed_call_trace(rows: list[SpanRow]) -> tuple[bytes, SpanRow]:
+    """(trace id, the refused model call) of the run whose model call the fake server refused."""
+    (call,) = [r for r in rows if r.category == "llm" and r.error_class == "rate_limited"]
+    return call.trace_id, call
+
+
+def summary(rows: list[SpanRow]) -> set[tuple]:
+    """(name, category, agent, tool, status, error class) of every span."""
+    return {(r.name, r.category, r.agent_name, r.tool_name, r.status, r.error_class) for r in rows}
 
 
 def edges(session, project_id: int, rows: list[SpanRow]) -> Counter:
