@@ -55,7 +55,8 @@ def _run(args: list[str], cwd: Path | None = None) -> None:
 def _made(target: Path, build) -> Path:
     if (target / _READY).exists():
         return target
-    shutil.rmtree(target, ignore_errors=True)
+    for stale in target.parent.glob(f"{target.name.rsplit('-', 1)[0]}-*"):  # made from older pins
+        shutil.rmtree(stale, ignore_errors=True)
     target.mkdir(parents=True)
     started = time.monotonic()
     try:
