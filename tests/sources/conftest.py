@@ -36,12 +36,12 @@ def vercel_node_modules() -> Path:
     return _environment("the Vercel AI SDK (npm)", venvs.node_modules)
 
 
-def run_driver(args: list[str], collector: Collector, cwd: Path, extra_env: dict | None = None) -> dict:
+def run_driver(args: list[str], target: Collector, cwd: Path, extra_env: dict | None = None) -> dict:
     """Run a driver in export mode; returns what it printed last: {"versions", "served"}."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith(("OTEL_", "CAUSELINE_", "LOGFIRE_"))}
-    env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
-            "OTEL_EXPORTER_OTLP_HEADERS": f"authorization=Bearer%20{collector.key}",
+    env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": target.url,
+            "OTEL_EXPORTER_OTLP_HEADERS": f"authorization=Bearer%20{target.key}",
             "TRACELOOP_TELEMETRY": "false", **(extra_env or {})}
     # cwd outside the repository: nothing of the work tree may leak onto the driver's path
     proc = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=cwd, env=env)

@@ -11,6 +11,7 @@ installer's reason; the tests skip with it. Nothing else is a reason to skip.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -55,8 +56,19 @@ def _run(args: list[str], cwd: Path | None = None) -> None:
 def _made(target: Path, build) -> Path:
     if (target / _READY).exists():
         return target
-    for stale in target.parent.glob(f"{target.name.rsplit('-', 1)[0]}-*"):  # made from older pins
-        shutil.rmtree(stale, ignore_errors=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    kind = target.name.rsplit("-", 1)[0]
+    with open(CACHE / f"{kind}.lock", "w") as lock:  # one builder at a time (two pytest runs, one tree)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / _READY).exists():
+            _build(target, kind, build)
+    return target
+
+
+def _build(target: Path, kind: str, build) -> None:
+    for stale in CACHE.glob(f"{kind}-*"):  # half made, or made from older pins
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     target.mkdir(parents=True)
     started = time.monotonic()
     try:
@@ -65,7 +77,6 @@ def _made(target: Path, build) -> Path:
         shutil.rmtree(target, ignore_errors=True)
         raise
     (target / _READY).write_text(f"installed in {time.monotonic() - started:.1f} s\n")
-    return target
 
 
 def _uv() -> str | None:
