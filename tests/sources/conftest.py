@@ -39,7 +39,8 @@ def vercel_node_modules() -> Path:
 def run_driver(args: list[str], target: Collector, cwd: Path, extra_env: dict | None = None) -> dict:
     """Run a driver in export mode; returns what it printed last: {"versions", "served"}."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith(("OTEL_", "CAUSELINE_", "LOGFIRE_"))}
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "NODE_PATH")
+           and not k.startswith(("OTEL_", "CAUSELINE_", "LOGFIRE_", "TRACELOOP_", "OPENAI_", "ANTHROPIC_"))}
     env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": target.url,
             "OTEL_EXPORTER_OTLP_HEADERS": f"authorization=Bearer%20{target.key}",
             "TRACELOOP_TELEMETRY": "false", **(extra_env or {})}
