@@ -33,8 +33,13 @@ Rules (docs/forensics.md explains them with examples):
    a failing check rejected) did not fail; otherwise, unless the failure reached a
    trace's top span, when every failed span at the edge of the tree has a parent that
    did not fail (the parent handled or swallowed it); OK wrappers are looked through.
-6. The run failed when a top span of the requested trace failed; with no top span
-   received, `root_missing` says its outcome is unknown.
+   A failed *agent* is not handled by OK spans above it that did no work after it ended
+   (no span under them started later): they only record that the run ended, as the
+   OpenAI Agents SDK's trace spans do when `Runner.run` raises. The failure then ends the
+   run, as if it had reached the top.
+6. The run failed when a top span of the requested trace failed, or a failure of the
+   requested trace ended the run (5); with no top span received, `root_missing` says its
+   outcome is unknown.
 
 Cost: O(n log n) — see core.attribution_explain and core.span_tree for how.
 """
@@ -112,8 +117,9 @@ def attribute(
     for root in roots:
         check()
         failures.append(_failure(ctx, root))
+    ended_run = any(f.ended_run and f.outermost.trace_id == trace_id for f in failures)
     return TraceAttribution(
-        trace_id=trace_id, failed=top_failed, failures=tuple(failures), span_count=len(g.nodes),
+        trace_id=trace_id, failed=top_failed or ended_run, failures=tuple(failures), span_count=len(g.nodes),
         failed_span_count=len(failed), trace_ids=tuple(trace_ids), root_missing=root_missing,
     )
 
@@ -131,7 +137,20 @@ class _Context:
         self.step = tree.nearest(lambda k: nodes[k].category == WRAPPER_CATEGORY)
         self.top = tree.nearest(g.is_top)
         self._sums: PrefixSums | None = None
+        self._latest: dict[Key, int] | None = None
         self.retried = _recoveries(g, self.failed)
+
+    def went_on(self, key: Key, after_ns: int) -> bool:
+        """Did a span under `key` (the subtree, `key` itself included) start at or after `after_ns`?"""
+        if self._latest is None:
+            tree, nodes = self.g.tree, self.g.nodes
+            latest = {k: nodes[k].start_ns for k in tree.seq}
+            for k in reversed(tree.seq):  # reverse preorder: children before their parent
+                up = tree.tree_parent.get(k)
+                if up is not None and latest[k] > latest[up]:
+                    latest[up] = latest[k]
+            self._latest = latest
+        return self._latest.get(self.g.tree.cycle_rep.get(key, key), 0) >= after_ns
 
     def lifted(self, key: Key) -> Key | None:
         return self.ex.lifted(key)
@@ -187,7 +206,7 @@ def _failure(ctx: _Context, root: Key) -> Failure:
 
     # Where the tree ends: the top of a trace, a missing parent, another failure, or a handler.
     # Wrappers that did not fail are looked through: the span above them decides.
-    reached_top = missing = shadowed = False
+    reached_top = missing = shadowed = ended_run = False
     handlers: list[Key] = []
     for key in members:
         parent = g.parent.get(key)
@@ -224,7 +243,13 @@ def _failure(ctx: _Context, root: Key) -> Failure:
         recovered_by, recovery = retried
         evidence.append(f"recovered: '{g.nodes[recovered_by].name}' ({recovery}) did not fail")
     elif not reached_top:
-        if handlers and not missing and not shadowed:
+        outermost = g.nodes[path[-1].key]
+        if (handlers and not missing and not shadowed and outermost.category == "agent"
+                and not any(ctx.went_on(h, outermost.end_ns) for h in handlers)):
+            ended_run = True  # nothing above the failed agent went on: the run ended with it
+            evidence.append(f"agent '{outermost.name}' failed and nothing above it did any work after it "
+                            f"ended: the run failed (the spans above only recorded its end)")
+        elif handlers and not missing and not shadowed:
             outer = g.parent.get(path[-1].key)
             outer = ctx.lifted(outer) if outer is not None else None
             recovered_by = outer if outer in handlers else min(handlers, key=g.order)
@@ -254,7 +279,7 @@ def _failure(ctx: _Context, root: Key) -> Failure:
         confidence=round(min(0.99, max(0.05, confidence)), 2), evidence=tuple(evidence),
         output_of=ref(g.nodes[output_of]) if output_of is not None else None,
         failed_spans=tuple(ref(g.nodes[k]) for k in sorted(member_set, key=g.order)),
-        **grouping,
+        ended_run=ended_run, **grouping,
     )
 
 

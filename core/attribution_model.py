@@ -72,6 +72,8 @@ class Failure:
     request_model: str | None
     response_model: str | None
     step_name: str  # the nearest workflow step around the root cause, else the root cause itself
+    # A failed agent that nothing above went on from (core.attribution rule 5): the run ended with it.
+    ended_run: bool = False
 
     @property
     def outermost(self) -> SpanRef:

@@ -22,6 +22,10 @@ ERROR = "error"
 LEVEL = "logfire.level_num"
 ERROR_LEVEL = 17  # logfire's numbering: warn 13, error 17, fatal 21
 USAGE_RAW = "gen_ai.usage.raw"
+# The OpenAI Agents integration's own span type. Tasks and turns are wrappers (a run's steps),
+# not work of their own: classified as workflow, so a failed model call explains its agent.
+SDK_SPAN_TYPE = "sdk_span_type"
+SDK_SPAN_TYPES: dict[str, tuple[str, str | None]] = {"task": ("workflow", None), "turn": ("workflow", None)}
 NAME_MAX_CHARS = 1000  # a rendered message may embed arguments; the name is a label
 
 # (Tokens slot, path in the raw usage object): Responses API, then Chat Completions names.

@@ -80,6 +80,7 @@ _KIND_RULES = (
     (openinference.SPAN_KIND, _OPENINFERENCE_KIND, str.upper),
     ("traceloop.span.kind", _TRACELOOP_KIND, str.lower),
     ("llm.request.type", _LLM_REQUEST_TYPE, str.lower),
+    (logfire.SDK_SPAN_TYPE, logfire.SDK_SPAN_TYPES, str.lower),
 )
 
 # Span names: pydantic-ai < 1.0 exact names, then Logfire templates (the OTLP

@@ -77,6 +77,8 @@ class FailureOut(BaseModel):
     propagation_path: list[SpanRefOut] = Field(description="Root cause first, outermost failed span last.")
     outermost: SpanRefOut
     reached_top: bool = Field(description="The failure made a trace's top span fail.")
+    ended_run: bool = Field(description="An agent failed and nothing above it went on after: the run "
+                                        "failed with it, though the spans above ended OK.")
     recovered: bool = Field(description="A retry/fallback succeeded or a parent handled the failure; "
                                         "`burned` is what it cost anyway.")
     recovered_by: SpanRefOut | None
@@ -264,7 +266,7 @@ def failure_out(f: Failure) -> FailureOut:
     return FailureOut(
         root_cause=span_ref_out(f.root_cause), error_class=f.error_class, category=f.category,
         propagation_path=[span_ref_out(s) for s in f.propagation_path], outermost=span_ref_out(f.outermost),
-        reached_top=f.reached_top, recovered=f.recovered, recovered_by=span_ref_out(f.recovered_by),
+        reached_top=f.reached_top, ended_run=f.ended_run, recovered=f.recovered, recovered_by=span_ref_out(f.recovered_by),
         recovery=f.recovery, burned=_burned(f.burned), blast_radius=_blast(f.blast_radius),
         confidence=f.confidence, evidence=list(f.evidence), output_of=span_ref_out(f.output_of),
         failed_spans=[span_ref_out(s) for s in f.failed_spans],

@@ -26,14 +26,14 @@ OPENINFERENCE = {
 }
 LOGFIRE = {
     ("OpenAI Agents trace: Agent workflow", "workflow", None, None, "unset", None),
-    ("Task: Agent workflow", "other", None, None, "unset", None),
+    ("Task: Agent workflow", "workflow", None, None, "unset", None),  # tasks and turns: wrappers
     ("Agent run: 'Triage'", "agent", "Triage", None, "unset", None),
-    ("Turn 1 for agent Triage", "other", "Triage", None, "unset", None),
+    ("Turn 1 for agent Triage", "workflow", "Triage", None, "unset", None),
     ("Responses API with 'gpt-4o-mini'", "llm", None, None, "unset", None),
     ("Handoff: Triage → Billing", "tool", "Triage", "Billing", "unset", None),
     ("Agent run: 'Billing'", "agent", "Billing", None, "unset", None),
-    ("Turn 2 for agent Billing", "other", "Billing", None, "unset", None),
-    ("Turn 3 for agent Billing", "other", "Billing", None, "unset", None),
+    ("Turn 2 for agent Billing", "workflow", "Billing", None, "unset", None),
+    ("Turn 3 for agent Billing", "workflow", "Billing", None, "unset", None),
     ("Responses API with 'gpt-4o'", "llm", None, None, "unset", None),
     ("Function: refund failed: Error running tool (non-fatal)", "tool", None, "refund", "error", "tool_error"),
 }
@@ -45,13 +45,11 @@ OPENLLMETRY = {
     ("Billing.agent", "agent", "Billing", None, "ok", None),
     ("refund.tool", "tool", None, "refund", "error", "tool_error"),
 }
-TODAY_WRONG = ("issue 9 attribution on real shapes: the agent run failed and Runner.run raised, but the "
-               "refused call counts as handled by the wrapper above it that ended OK")
 CASES = {
     # via: (spans of the handoff run, handoff edge, what request_model holds, known wrong verdict)
-    "openinference": (OPENINFERENCE, ("Billing", "handoff to Billing"), "served", TODAY_WRONG),
-    "logfire": (LOGFIRE, ("Agent run: 'Billing'", "Handoff: Triage → Billing"), "requested", TODAY_WRONG),
-    "openllmetry": (OPENLLMETRY, ("Billing.agent", "Triage → unknown.handoff"), None, TODAY_WRONG),
+    "openinference": (OPENINFERENCE, ("Billing", "handoff to Billing"), "served", None),
+    "logfire": (LOGFIRE, ("Agent run: 'Billing'", "Handoff: Triage → Billing"), "requested", None),
+    "openllmetry": (OPENLLMETRY, ("Billing.agent", "Triage → unknown.handoff"), None, None),
 }
 
 
