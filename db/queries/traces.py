@@ -272,8 +272,8 @@ def get_span(session: Session, project_id: int, trace_id: bytes, span_id: bytes)
     span = session.scalars(
         select(SpanRow).where(
             SpanRow.project_id == project_id, SpanRow.trace_id == trace_id, SpanRow.span_id == span_id,
-        )
-    ).one_or_none()
+        ).order_by(SpanRow.start_time).limit(1)  # one span id sent again with another start time is kept twice
+    ).first()
     if span is not None:
         _merge_log_content(session, project_id, trace_id, [span], [span_id])
     return span
