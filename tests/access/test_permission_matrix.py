@@ -59,6 +59,9 @@ ROUTES: dict[tuple[str, str], dict] = {
     ("POST", "/settings/members"): {"data": {"email": "new@example.com", "role": "viewer"}},
     ("POST", "/settings/members/role"): {"data": {"email": "nobody@example.com", "role": "viewer"}},
     ("POST", "/settings/members/remove"): {"data": {"email": "nobody@example.com"}},
+    ("POST", "/settings/retention"): {"data": {"days": "200"}},
+    ("POST", "/settings/retention/hold"): {"data": {"reason": "matter 1"}},
+    ("POST", "/settings/retention/release"): {},
 }
 # Routes open to anyone on purpose: probes, the login form, single sign-on, the site root (a redirect).
 PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/login"), ("POST", "/login"),
