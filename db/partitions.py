@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
 
 from core.retention import DEFAULT_PARTITION, PARTITIONED, bounds, days_ahead, partition_day, partition_name
 
 LOCK_TIMEOUT = "2s"
+SHORT_LOCK_TIMEOUT = "200ms"
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 @dataclass(frozen=True)
@@ -87,13 +90,39 @@ def ensure_partitions(conn: Connection, today: date, ahead: int) -> list[date]:
     return created
 
 
-def drop_partition(conn: Connection, partition: Partition) -> None:
-    """Detach and drop one day (metadata only: no row is deleted one by one, nothing to vacuum)."""
+def _try(conn: Connection, statements: list[str], timeout: str) -> bool:
+    """Run DDL that must never make others queue long: False (rolled back to a savepoint) when a
+    lock was not granted within `timeout`."""
+    conn.execute(text(f"SET LOCAL lock_timeout = '{timeout}'"))
+    try:
+        with conn.begin_nested():
+            for statement in statements:
+                conn.execute(text(statement))
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        return False
+    return True
+
+
+def empty_partition(conn: Connection, partition: Partition) -> bool:
+    """Free an expired day's space at once: TRUNCATE locks this partition only, never `spans`
+    (ingest does not write there; a reader scanning every partition may hold it: then False, and
+    the batched deletes remove its rows instead). Commit before detach_partition."""
+    if partition.day is None:
+        raise ValueError("the default partition is never emptied")
+    return _try(conn, [f"TRUNCATE {partition.name}"], SHORT_LOCK_TIMEOUT)
+
+
+def detach_partition(conn: Connection, partition: Partition) -> bool:
+    """Detach and drop an (emptied) day. DETACH needs an exclusive lock on `spans` (CONCURRENTLY
+    is not allowed beside a default partition), so it waits at most SHORT_LOCK_TIMEOUT: ingest
+    queues behind it no longer than that. False when `spans` was busy (the next round retries;
+    an empty partition costs nothing meanwhile)."""
     if partition.day is None:
         raise ValueError("the default partition is never dropped")
-    conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-    conn.execute(text(f"ALTER TABLE {PARTITIONED} DETACH PARTITION {partition.name}"))
-    conn.execute(text(f"DROP TABLE {partition.name}"))
+    return _try(conn, [f"ALTER TABLE {PARTITIONED} DETACH PARTITION {partition.name}",
+                       f"DROP TABLE {partition.name}"], SHORT_LOCK_TIMEOUT)
 
 
 def has_rows_of(conn: Connection, partition: Partition, project_ids: list[int]) -> bool:

@@ -4,7 +4,8 @@ One daemon thread per server process (started by server/serve.py, like the attri
 start it makes the partitions; then every `interval` seconds:
   1. today's and the next AHEAD_DAYS days' partitions of `spans` are created if missing;
   2. every daily partition that no project's retention still covers (and that holds no row of
-     a project on legal hold) is detached and dropped: metadata only, no row-by-row delete;
+     a project on legal hold) is truncated, then detached and dropped: no row-by-row delete,
+     nothing to vacuum, and no lock on `spans` longer than SHORT_LOCK_TIMEOUT (db/partitions.py);
   3. what is left past each project's cutoff (a project with a shorter retention than its
      neighbours in the same day, spans in the default partition, the trace rollups, lineage,
      root causes and log content of expired traces, rollups past their own longer retention)
@@ -27,7 +28,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
 from core.retention import AHEAD_DAYS, DEFAULT_DAYS, DEFAULT_ROLLUP_DAYS, Effective, blocking, effective
-from db.partitions import drop_partition, ensure_partitions, has_rows_of, is_partitioned, partitions
+from db.partitions import (
+    detach_partition, empty_partition, ensure_partitions, has_rows_of, is_partitioned, partitions,
+)
 from db.queries.audit import append
 from db.queries.retention import (
     delete_log_records, delete_rollups, delete_spans, delete_traces, held_projects, lock_holds, policies,
@@ -37,6 +40,7 @@ log = logging.getLogger("causeline.maintenance")
 
 LOCK = 0x5CA1E  # pg_try_advisory_xact_lock key of the partition DDL
 ACTOR = "causeline:retention"
+DETACH_ATTEMPTS, DETACH_PAUSE_S = 3, 1.0  # each failed attempt held ingest up to SHORT_LOCK_TIMEOUT
 
 
 @dataclass
@@ -118,6 +122,8 @@ class Maintenance:
             return ensure_partitions(session.connection(), now.date(), self.ahead)
 
     def drop_partitions(self, rules: list[Effective]) -> list[str]:
+        """Expired days: emptied (TRUNCATE, space freed at once), then detached and dropped; a
+        drop that found `spans` busy is retried next round (the empty day costs nothing)."""
         dropped = []
         with self._sessions() as session:
             conn = session.connection()
@@ -127,16 +133,20 @@ class Maintenance:
             if horizon is None or partition.upper > horizon or self._stop.is_set():
                 continue  # no project's retention has passed this day's end yet
             with self._sessions.begin() as session:
-                if not self._ddl_lock(session):
+                if not self._may_go(session, partition, rules):
                     continue
-                lock_holds(session)
-                conn = session.connection()
-                kept = sorted(set(blocking(partition.upper, rules)) | held_projects(session))
-                if has_rows_of(conn, partition, kept):
-                    continue
-                drop_partition(conn, partition)
-            dropped.append(partition.name)
-            log.info("retention: dropped partition %s", partition.name)
+                if not empty_partition(session.connection(), partition):
+                    log.info("retention: %s busy; its rows go in batches instead", partition.name)
+            for attempt in range(DETACH_ATTEMPTS):
+                if attempt:
+                    self._stop.wait(DETACH_PAUSE_S)
+                with self._sessions.begin() as session:  # again: a late span or a hold may have come since
+                    if not self._may_go(session, partition, rules):
+                        break
+                    if detach_partition(session.connection(), partition):
+                        dropped.append(partition.name)
+                        log.info("retention: dropped partition %s", partition.name)
+                        break
         return dropped
 
     def _delete(self, rule: Effective, done: Round) -> None:
@@ -169,6 +179,15 @@ class Maintenance:
             with self._sessions.begin() as session:
                 append(session, project_id=None, actor=ACTOR, action="retention.partitions_dropped",
                        details={"partitions": ",".join(done.dropped)})
+
+    def _may_go(self, session, partition, rules: list[Effective]) -> bool:
+        """In the deleting transaction: no other server is doing partition DDL, and no row of a
+        project still keeping this day (or on hold now) is in it."""
+        if not self._ddl_lock(session):
+            return False
+        lock_holds(session)
+        kept = sorted(set(blocking(partition.upper, rules)) | held_projects(session))
+        return not has_rows_of(session.connection(), partition, kept)
 
     @staticmethod
     def _ddl_lock(session) -> bool:
