@@ -102,3 +102,11 @@ def blocking(upper: datetime, policies: list[Effective]) -> list[int]:
     those on hold and those whose cutoff has not yet passed the partition's end."""
     return sorted(p.project_id for p in policies if p.span_cutoff is None or p.span_cutoff < upper)
 
+
+
+def describe(rule: Effective) -> str:
+    """The retention in force, in one line (audit reports' cover)."""
+    text = f"spans {rule.days} days, rollups {rule.rollup_days} days"
+    if rule.legal_hold:
+        return text + "; legal hold in force: nothing is deleted"
+    return text + f"; spans before {rule.span_cutoff:%Y-%m-%d} are deleted"

@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from core.retention import (
-    Policy, blocking, bounds, days_ahead, effective, is_partition, partition_day, partition_name, validate,
+    Policy, blocking, bounds, days_ahead, describe, effective, is_partition, partition_day, partition_name, validate,
 )
 
 NOW = datetime(2026, 12, 1, 17, 30, tzinfo=timezone.utc)
@@ -68,3 +68,11 @@ def test_who_keeps_a_day():
     assert blocking(upper, rules) == [2, 3]
     assert blocking(datetime(2026, 6, 4, tzinfo=UTC), rules) == [3]  # exactly at the 180-day cutoff
     assert blocking(datetime(2026, 6, 5, tzinfo=UTC), rules) == [2, 3]
+
+
+@pytest.mark.parametrize("policy, text", [
+    (Policy(1), "spans 180 days, rollups 730 days; spans before 2026-06-04 are deleted"),
+    (Policy(1, days=30, legal_hold=True), "spans 30 days, rollups 730 days; legal hold in force: nothing is deleted"),
+])
+def test_describe(policy, text):
+    assert describe(effective(policy, NOW)) == text
