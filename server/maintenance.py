@@ -12,7 +12,8 @@ start it makes the partitions; then every `interval` seconds:
      goes in batches of `batch` rows, one short transaction each, pausing between batches.
 Several server processes may run it: partition DDL is serialized by an advisory lock (the
 others skip that round), and batched deletes are idempotent. A project that lost rows gets one
-audit event per round (`retention.enforced`). Errors are logged and retried next round.
+audit event per round (`retention.enforced`). Days that step 3 emptied are dropped at the end
+of the round if `spans` lets them. Errors are logged and retried next round.
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ class Maintenance:
             if self._stop.is_set():
                 break
             self._delete(rule, done)
+        if done.deleted:  # days the batches emptied (their TRUNCATE or DETACH found spans busy)
+            done.dropped += self.drop_partitions(rules)
         self._audit(done, rules)
         return done
 

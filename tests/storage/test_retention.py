@@ -189,3 +189,20 @@ def test_rollups_keep_their_own_longer_retention(engine, sessionmaker, writer, p
     assert count(engine, "SELECT count(*) FROM spans") == 0
     hours = count(engine, "SELECT array_agg(hour) FROM usage_rollups")
     assert [h < midnight(NOW) - timedelta(days=730) for h in hours] == [False]
+
+
+def test_a_busy_day_is_not_waited_for_its_rows_go_in_batches_and_it_is_dropped_later(engine, sessionmaker, writer,
+                                                                                     projects):
+    old = NOW - timedelta(days=200)
+    with_day(engine, old)
+    write(writer, projects[0], trace_at(old, spans=3))
+    reader = engine.connect()
+    reader.execute(text(f"SELECT count(*) FROM {partition_name(old.date())}"))  # holds a lock on that day
+
+    done = keeper(sessionmaker).run_once()  # neither TRUNCATE nor DETACH may wait for the reader
+
+    assert done.dropped == [] and done.deleted[projects[0]]["spans"] == 3
+    assert partition_name(old.date()) in partitions(engine)
+    reader.rollback()
+    reader.close()
+    assert keeper(sessionmaker).run_once().dropped == [partition_name(old.date())]
