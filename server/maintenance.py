@@ -66,6 +66,7 @@ class Maintenance:
         self.clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.rounds = 0  # rounds the thread finished (for tests)
 
     @classmethod
     def from_settings(cls, sessions: sessionmaker, settings) -> "Maintenance":
@@ -96,6 +97,7 @@ class Maintenance:
             except Exception:  # noqa: BLE001 - keep the thread alive; the next round retries
                 log.exception("storage maintenance failed; retrying next round")
             first = False
+            self.rounds += 1
             if self._stop.wait(self.interval):
                 return
 

@@ -206,3 +206,23 @@ def test_a_busy_day_is_not_waited_for_its_rows_go_in_batches_and_it_is_dropped_l
     reader.rollback()
     reader.close()
     assert keeper(sessionmaker).run_once().dropped == [partition_name(old.date())]
+
+
+def test_the_thread_makes_partitions_at_start_and_deletes_nothing_in_its_first_round(engine, sessionmaker, writer,
+                                                                                     projects):
+    import time
+
+    later = NOW + timedelta(days=40)
+    write(writer, projects[0], trace_at(NOW - timedelta(days=400)))  # expired, in the default partition
+    thread = keeper(sessionmaker, clock=later, interval=3600)
+    thread.start()
+    try:
+        for _ in range(1200):  # the thread's first round, however slow the machine
+            if thread.rounds:
+                break
+            time.sleep(0.1)
+    finally:
+        thread.stop()
+    assert thread.rounds == 1
+    assert partition_name((later + timedelta(days=7)).date()) in partitions(engine)
+    assert count(engine, "SELECT count(*) FROM spans") == 2
