@@ -1,10 +1,10 @@
-"""GET /api/settings: the Settings page's JSON twin (keys, price overrides, members, roles)."""
+"""GET /api/settings: the Settings page's JSON twin (keys, price overrides, members, roles, retention)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import DbSession, ReadPrincipal
+from api.deps import AppSettings, DbSession, ReadPrincipal
 from pages.settings import SettingsOut, settings_data
 
 
@@ -13,7 +13,7 @@ def make_settings_router() -> APIRouter:
 
     @router.get("/settings", response_model=SettingsOut,
                 summary="The project's keys (if you manage keys), price overrides, members and your permissions")
-    def get_settings(principal: ReadPrincipal, session: DbSession) -> SettingsOut:
-        return settings_data(session, principal)
+    def get_settings(principal: ReadPrincipal, session: DbSession, settings: AppSettings) -> SettingsOut:
+        return settings_data(session, principal, settings)
 
     return router

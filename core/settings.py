@@ -146,6 +146,26 @@ class Settings(BaseSettings):
                     "example in memory).",
     )
 
+    # Retention (docs/scaling.md, docs/compliance.md); a project's own values are set in Settings or `causeline retention`
+    retention_days: int = Field(
+        default=180, ge=1, le=36_600,
+        description="Days spans (and their traces, lineage, root causes, log content) are kept, for projects without "
+                    "their own value; 180 is the six-month floor of EU AI Act Articles 19 and 26(6).",
+    )
+    rollup_retention_days: int = Field(
+        default=730, ge=1, le=36_600,
+        description="Days the hourly cost and health rollups are kept, for projects without their own value (never "
+                    "less than the span retention), so year-over-year cost views survive.",
+    )
+    retention_interval_s: float = Field(
+        default=3600.0, ge=1,
+        description="Seconds between rounds of the maintenance job (partitions created ahead, retention enforced).",
+    )
+    retention_batch_rows: int = Field(
+        default=1000, ge=1, le=100_000,
+        description="Most rows one retention delete removes in one transaction (where no whole partition can be dropped).",
+    )
+
     # Reports
     report_signing_key: str | None = Field(
         default=None,

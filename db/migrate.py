@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.pool import NullPool
 
 import migrations
+from core.retention import AHEAD_DAYS
+from db.engine import sqlalchemy_url
+from db.partitions import ensure_partitions
 
 SCRIPTS = Path(migrations.__file__).resolve().parent
 
@@ -27,6 +32,17 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
+    ensure_partitions_now(database_url)
+
+
+def ensure_partitions_now(database_url: str) -> list[date]:
+    """Today's partition and the next days' (the server keeps doing it while it runs)."""
+    engine = create_engine(sqlalchemy_url(database_url), poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            return ensure_partitions(conn, datetime.now(timezone.utc).date(), AHEAD_DAYS)
+    finally:
+        engine.dispose()
 
 
 def downgrade(database_url: str, revision: str) -> None:

@@ -94,7 +94,9 @@ class SpanRow(Base):
     kind: Mapped[int] = mapped_column(SmallInteger)
     category: Mapped[str] = mapped_column(Text)
     operation: Mapped[str | None] = mapped_column(Text)
-    start_time: Mapped[datetime] = mapped_column(TZ)
+    # Part of the key: spans are range-partitioned by it (UTC days, db/partitions.py), and a
+    # partition key must be in every unique key. A redelivered span has the same start time.
+    start_time: Mapped[datetime] = mapped_column(TZ, primary_key=True)
     end_time: Mapped[datetime] = mapped_column(TZ)
     # Exact nanoseconds: timestamptz keeps microseconds only.
     start_ns: Mapped[int] = mapped_column(BigInteger)
@@ -134,6 +136,7 @@ class SpanRow(Base):
         # The trace list's search (db/queries/trace_search.py, schema 0010).
         *(Index(f"ix_spans_{field}_search", text(f"to_tsvector('simple'::regconfig, coalesce({field}, ''))"),
                 postgresql_using="gin") for field in ("name", "input", "output")),
+        {"postgresql_partition_by": "RANGE (start_time)"},
     )
 
 
@@ -154,6 +157,8 @@ class GenaiLogRecord(Base):
     input: Mapped[list | None] = mapped_column(JSONB)  # messages, in the event's own shape
     output: Mapped[list | None] = mapped_column(JSONB)
     ingested_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    # Retention finds records no span claims by their time (db/queries/retention.py).
+    __table_args__ = (Index("ix_genai_log_records_project_time", "project_id", "time_ns"),)
 
 
 class TraceRow(Base):
@@ -360,6 +365,19 @@ class EvaluatorRule(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     __table_args__ = (CheckConstraint("kind IN ('json_schema', 'regex')", name="kind"),)
+
+
+class RetentionPolicy(Base):
+    """A project's departure from the default retention (core/retention.py): its own days for
+    spans and for rollups (NULL: the server's default), or a legal hold that suspends deletion."""
+
+    __tablename__ = "retention_policies"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    days: Mapped[int | None] = mapped_column(Integer)
+    rollup_days: Mapped[int | None] = mapped_column(Integer)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    hold_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
 
 
 class TraceFailure(Base):

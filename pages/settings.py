@@ -1,4 +1,4 @@
-"""The Settings page's data (and GET /api/settings): keys, price overrides, members.
+"""The Settings page's data (and GET /api/settings): keys, price overrides, members, retention.
 
 What each section holds depends on the reader's permissions (core/permissions.py): keys
 only for those who manage keys; everyone in the project sees prices and members.
@@ -17,6 +17,7 @@ from db.models import User
 from db.queries.auth import list_keys
 from db.queries.members import list_members
 from db.queries.prices import list_price_overrides
+from pages.retention import RetentionOut, retention_data
 
 
 class KeyOut(BaseModel):
@@ -62,13 +63,15 @@ class SettingsOut(BaseModel):
     prices: list[PriceOut]
     members: list[MemberOut]
     roles: list[RoleOut]
+    retention: RetentionOut
 
 
 def _dec(value) -> str | None:
     return None if value is None else format(value.normalize(), "f")
 
 
-def settings_data(session: Session, principal: Principal) -> SettingsOut:
+def settings_data(session: Session, principal: Principal, app_settings=None) -> SettingsOut:
+    """`app_settings` (core.settings.Settings) gives the server's retention defaults."""
     keys = None
     if principal.can(Permission.MANAGE_KEYS):
         rows = list_keys(session, principal.project_id)
@@ -91,4 +94,9 @@ def settings_data(session: Session, principal: Principal) -> SettingsOut:
         grantable_scopes=list(grantable_scopes(role)) if role else [],
         keys=keys, prices=prices, members=members,
         roles=[RoleOut(role=r.value, description=ROLE_DESCRIPTIONS[r]) for r in Role],
+        retention=retention_data(
+            session, principal.project_id,
+            see_reason=principal.can(Permission.MANAGE_SETTINGS) or principal.can(Permission.READ_AUDIT),
+            **({"default_days": app_settings.retention_days, "default_rollup_days": app_settings.rollup_retention_days}
+               if app_settings is not None else {})),
     )

@@ -8,10 +8,12 @@ from sqlalchemy.orm import Session
 
 from core.failure import guardrail_blocked
 from core.report_manifest import build_manifest
-from core.report_model import MAX_ROWS, NO_RETENTION, Cover, PeriodFacts, Report, incident_report, period_report
+from core.report_model import MAX_ROWS, Cover, PeriodFacts, Report, incident_report, period_report
+from core.retention import DEFAULT_DAYS, DEFAULT_ROLLUP_DAYS, describe, effective
 from db.queries.audit import head
 from db.queries.forensics import trace_attribution, trace_cost_breakdown
 from db.queries.reports import guardrail_spans, runs_in_window, trace_span_records, window_span_records
+from db.queries.retention import policy
 from pages.failures import failures_data
 from pages.fleet import anomaly_data, cost_data, fleet_filters, health_data
 
@@ -20,14 +22,17 @@ class ReportError(ValueError):
     """The report cannot be built as asked (unknown run, bad window); the message says why."""
 
 
-def retention_text(settings) -> str:
-    days = getattr(settings, "retention_days", None)
-    return f"{days} days" if days else NO_RETENTION
+def retention_text(session: Session, project_id: int, settings) -> str:
+    """The retention in force for the project (its own or the server's defaults, and its hold)."""
+    return describe(effective(
+        policy(session, project_id), datetime.now(timezone.utc),
+        default_days=getattr(settings, "retention_days", DEFAULT_DAYS),
+        default_rollup_days=getattr(settings, "rollup_retention_days", DEFAULT_ROLLUP_DAYS)))
 
 
 def cover(session: Session, project_id: int, project_slug: str, generator: str, settings) -> Cover:
     h = head(session, project_id)
-    return Cover(project_slug, datetime.now(timezone.utc), generator, retention_text(settings), (h.seq, h.hash.hex()))
+    return Cover(project_slug, datetime.now(timezone.utc), generator, retention_text(session, project_id, settings), (h.seq, h.hash.hex()))
 
 
 def incident(session: Session, project_id: int, project_slug: str, trace_id: bytes, *, generator: str,

@@ -13,7 +13,7 @@ from server.cli_common import chosen_project, cli_actor
 import argparse
 import sys
 
-from server import cli_audit, cli_erase, cli_export, cli_prices, cli_redaction, cli_reports, cli_users
+from server import cli_audit, cli_erase, cli_export, cli_prices, cli_redaction, cli_reports, cli_retention, cli_users
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_erase.add_parsers(commands)
     cli_reports.add_parsers(commands)
     cli_export.add_parsers(commands)
+    cli_retention.add_parsers(commands)
 
     args = parser.parse_args(argv)
     from core.settings import Settings
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(settings, args, parser)
         actions = {"keys": _key_action, "prices": cli_prices.run, "users": cli_users.run, "audit": cli_audit.run,
                    "redaction": cli_redaction.run, "erase": cli_erase.run, "reports": cli_reports.run,
-                   "export": cli_export.run}
+                   "export": cli_export.run, "retention": cli_retention.run}
         return _in_transaction(settings, args, actions[args.command])
     except KeyboardInterrupt:
         return 130

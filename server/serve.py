@@ -37,6 +37,7 @@ from collector.writer import BatchWriter
 from server.app import PARTS, create_app
 from server.bootstrap import Bootstrap, bootstrap
 from server.credentials import load_credentials, save_credentials
+from server.maintenance import Maintenance
 from server.runtime import database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,6 +138,8 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
         save_credentials(settings.resolved_home(), created)
     credentials = created or (load_credentials(settings.resolved_home()) if embedded else None)
 
+    maintenance = Maintenance.from_settings(sessions, settings)
+    maintenance.start()  # partitions ahead of time, retention (server/maintenance.py)
     ingest = attributor = evaluator = None
     if "collector" in parts:
         ingest = IngestService(settings, sessions, BatchWriter.from_settings(libpq_url(url), settings))
@@ -165,6 +168,7 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
             attributor.stop()
         if evaluator is not None:
             evaluator.stop()
+        maintenance.stop()
         if ingest is not None:
             ingest.stop()
         engine.dispose()

@@ -1,4 +1,4 @@
-"""Settings: API keys, price overrides and members of the current project.
+"""Settings: API keys, price overrides, members and retention of the current project.
 
 Every change is a POST form: CSRF-checked (access/csrf.py), allowed by its own permission
 (core/permissions.py), committed in one transaction, then answered with a redirect (so a
@@ -18,10 +18,12 @@ from access.audit import record
 from access.csrf import same_origin
 from core.permissions import Permission, Principal, grantable_scopes, parse_role
 from core.price_overrides import pattern_preview
+from core.retention import validate as validate_retention
 from core.window import parse_time
 from db.queries.auth import create_api_key, revoke_project_key
 from db.queries.members import MemberError, add_member, remove_member, set_role
 from db.queries.prices import add_price_override, models_seen, remove_price_override
+from db.queries.retention import policy, set_days, set_hold
 from pages.settings import settings_data
 from web.auth import CurrentViewer, DbSession, page_requires
 from web.page import render_page
@@ -32,6 +34,7 @@ router = APIRouter()
 KeyManager = Annotated[Principal, Depends(page_requires(Permission.MANAGE_KEYS))]
 PriceManager = Annotated[Principal, Depends(page_requires(Permission.MANAGE_PRICES))]
 MemberManager = Annotated[Principal, Depends(page_requires(Permission.MANAGE_MEMBERS))]
+SettingsManager = Annotated[Principal, Depends(page_requires(Permission.MANAGE_SETTINGS))]
 
 NOTICES = {
     "key-revoked": "Key revoked. Clients using it are refused within 10 seconds.",
@@ -40,12 +43,15 @@ NOTICES = {
     "member-added": "Member added.",
     "role-changed": "Role changed. It applies to their next request, and caps the keys they created.",
     "member-removed": "Member removed; the keys they created in this project were revoked.",
+    "retention-set": "Retention changed. The server's maintenance job applies it in its next round.",
+    "hold-placed": "Legal hold placed: nothing of this project is deleted until it is released.",
+    "hold-released": "Legal hold released: retention applies again from the next maintenance round.",
 }
 
 
 def _page(request: Request, session, viewer: Principal, *, status: int = 200, error: str | None = None,
           created=None, password: str | None = None, form: dict | None = None):
-    data = settings_data(session, viewer)
+    data = settings_data(session, viewer, request.app.state.settings)
     notice = NOTICES.get(request.query_params.get("notice", ""))
     return render_page(request, "settings.html", {
         "viewer": viewer, "data": data, "error": error, "notice": notice, "created": created,
@@ -206,3 +212,61 @@ def remove_member_form(request: Request, viewer: MemberManager, session: DbSessi
     record(session, request, viewer, "member.remove", target=email.strip().lower(), details={"keys_revoked": revoked})
     session.commit()
     return _done("member-removed")
+
+
+def _days(text: str, label: str) -> int | None:
+    """Empty: the server's default."""
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isascii() or not text.isdigit() or len(text) > 6:
+        raise ValueError(f"{label} must be a whole number of days (or empty for the server's default)")
+    return int(text)
+
+
+@router.post("/settings/retention")
+def set_retention(request: Request, viewer: SettingsManager, session: DbSession,
+                  days: Annotated[str, Form()] = "", rollup_days: Annotated[str, Form()] = ""):
+    if (refused := _refuse_cross_site(request, session, viewer)) is not None:
+        return refused
+    try:
+        new_days, new_rollup_days = _days(days, "Span retention"), _days(rollup_days, "Rollup retention")
+        validate_retention(new_days, new_rollup_days)
+    except ValueError as exc:
+        return _page(request, session, viewer, status=400, error=f"Retention not changed: {exc}.",
+                     form={"days": days, "rollup_days": rollup_days})
+    current = policy(session, viewer.project_id)
+    set_days(session, viewer.project_id, new_days, new_rollup_days)
+    record(session, request, viewer, "retention.set", target=viewer.project_slug,
+           details={"days": new_days, "rollup_days": new_rollup_days,
+                    "previous_days": current.days, "previous_rollup_days": current.rollup_days})
+    session.commit()
+    return _done("retention-set")
+
+
+@router.post("/settings/retention/hold")
+def place_hold(request: Request, viewer: SettingsManager, session: DbSession, reason: Annotated[str, Form()] = ""):
+    if (refused := _refuse_cross_site(request, session, viewer)) is not None:
+        return refused
+    reason = reason.strip()
+    if not reason or len(reason) > 500 or "\x00" in reason:
+        return _page(request, session, viewer, status=400,
+                     error="Give the reason for the hold (1 to 500 characters), e.g. the matter it is kept for.")
+    set_hold(session, viewer.project_id, True, reason)
+    record(session, request, viewer, "retention.hold", target=viewer.project_slug, details={"reason": reason})
+    session.commit()
+    return _done("hold-placed")
+
+
+@router.post("/settings/retention/release")
+def release_hold(request: Request, viewer: SettingsManager, session: DbSession):
+    if (refused := _refuse_cross_site(request, session, viewer)) is not None:
+        return refused
+    current = policy(session, viewer.project_id)
+    if not current.legal_hold:
+        return _page(request, session, viewer, status=409, error="This project is not on legal hold.")
+    set_hold(session, viewer.project_id, False, None)
+    record(session, request, viewer, "retention.release", target=viewer.project_slug,
+           details={"reason": current.hold_reason})
+    session.commit()
+    return _done("hold-released")

@@ -54,13 +54,15 @@ def erase_subject(session: Session, *, user_id: str | None = None, session_id: s
 def _erase_traces(session: Session, traces: list[tuple[int, bytes]], key: bytes,
                   counts: dict[int, ErasureCounts]) -> None:
     spans = session.execute(
-        select(SpanRow.project_id, SpanRow.trace_id, SpanRow.span_id, SpanRow.attributes, SpanRow.events,
+        select(SpanRow.project_id, SpanRow.trace_id, SpanRow.span_id, SpanRow.start_time, SpanRow.attributes,
+               SpanRow.events,
                SpanRow.user_id, SpanRow.session_id)
         .where(tuple_(SpanRow.project_id, SpanRow.trace_id).in_(traces))
     ).all()
     if spans:
         session.execute(update(SpanRow), [
-            {"project_id": s.project_id, "trace_id": s.trace_id, "span_id": s.span_id, "input": None, "output": None,
+            {"project_id": s.project_id, "trace_id": s.trace_id, "span_id": s.span_id, "start_time": s.start_time,
+             "input": None, "output": None,
              "attributes": erase_attributes(s.attributes, key), "events": erase_events(s.events, key),
              "user_id": pseudonym(s.user_id, key), "session_id": pseudonym(s.session_id, key)}
             for s in spans

@@ -193,6 +193,13 @@ def trace_row(session: Session, project_id: int, trace_id: bytes) -> TraceRow | 
     ).one_or_none()
 
 
+def _spans_of(trace: TraceRow) -> tuple:
+    """The spans of a trace. Every span starts at or after its trace row's start_time (the
+    minimum of its spans'), so the bound prunes the daily partitions before it (docs/scaling.md)."""
+    return (SpanRow.project_id == trace.project_id, SpanRow.trace_id == trace.trace_id,
+            SpanRow.start_time >= trace.start_time)
+
+
 def get_trace(session: Session, project_id: int, trace_id: bytes, *,
               max_spans: int | None = None) -> TraceDetail | None:
     """The trace with its spans, the earliest `max_spans` of them when given (a trace has no
@@ -204,7 +211,7 @@ def get_trace(session: Session, project_id: int, trace_id: bytes, *,
         return None
     query = (
         select(SpanRow)
-        .where(SpanRow.project_id == project_id, SpanRow.trace_id == trace_id)
+        .where(*_spans_of(trace))
         .order_by(SpanRow.start_ns, SpanRow.span_id)
     )
     if max_spans is not None:
@@ -227,7 +234,7 @@ def get_trace(session: Session, project_id: int, trace_id: bytes, *,
     root_status = next((s.status for s in spans if s.span_id == trace.root_span_id), None)
     if root_status is None and truncated and trace.root_span_id is not None:
         root_status = session.scalar(select(SpanRow.status).where(
-            SpanRow.project_id == project_id, SpanRow.trace_id == trace_id, SpanRow.span_id == trace.root_span_id))
+            *_spans_of(trace), SpanRow.span_id == trace.root_span_id))
     return TraceDetail(trace, trace_status(trace.error_count, root_status), spans, edges, truncated)
 
 
@@ -251,7 +258,7 @@ def trace_outline(session: Session, project_id: int, trace_id: bytes, *,
     if trace is None:
         return None
     query = (select(*OUTLINE_COLUMNS)
-             .where(SpanRow.project_id == project_id, SpanRow.trace_id == trace_id)
+             .where(*_spans_of(trace))
              .order_by(SpanRow.start_ns, SpanRow.span_id))
     if max_spans is not None:
         query = query.limit(max_spans + 1)
@@ -269,7 +276,7 @@ def trace_outline(session: Session, project_id: int, trace_id: bytes, *,
     root_status = next((s.status for s in spans if s.span_id == trace.root_span_id), None)
     if root_status is None and truncated and trace.root_span_id is not None:
         root_status = session.scalar(select(SpanRow.status).where(
-            SpanRow.project_id == project_id, SpanRow.trace_id == trace_id, SpanRow.span_id == trace.root_span_id))
+            *_spans_of(trace), SpanRow.span_id == trace.root_span_id))
     return TraceDetail(trace, trace_status(trace.error_count, root_status), spans, edges, truncated)
 
 
@@ -277,8 +284,8 @@ def get_span(session: Session, project_id: int, trace_id: bytes, span_id: bytes)
     span = session.scalars(
         select(SpanRow).where(
             SpanRow.project_id == project_id, SpanRow.trace_id == trace_id, SpanRow.span_id == span_id,
-        )
-    ).one_or_none()
+        ).order_by(SpanRow.start_time).limit(1)  # one span id sent again with another start time is kept twice
+    ).first()
     if span is not None:
         _merge_log_content(session, project_id, trace_id, [span], [span_id])
     return span

@@ -1,7 +1,7 @@
 """Scores (evaluation results) per trace or span; per-project evaluator rules; traces.evaluated_at
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0013
 Create Date: 2026-12-01 18:20:00
 
 A score is keyed by (project_id, score_key): the key is a digest chosen by whoever writes it

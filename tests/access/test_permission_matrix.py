@@ -84,6 +84,9 @@ ROUTES: dict[tuple[str, str], dict] = {
     ("POST", "/settings/alerts/channels"): {"data": {"name": "c", "kind": "email", "target": "a@example.com"}},
     ("POST", "/settings/alerts/channels/{channel_id}/remove"): {},
     ("POST", "/settings/alerts/channels/{channel_id}/test"): {},
+    ("POST", "/settings/retention"): {"data": {"days": "200"}},
+    ("POST", "/settings/retention/hold"): {"data": {"reason": "matter 1"}},
+    ("POST", "/settings/retention/release"): {},
 }
 # Routes open to anyone on purpose: probes, the login form, single sign-on, the site root (a redirect).
 PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/login"), ("POST", "/login"),
