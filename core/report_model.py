@@ -72,7 +72,7 @@ class Report:
                                "note": t.note, "rows": [dict(zip(t.columns, map(_cell, r))) for r in t.rows]}
                        for t in self.tables},
             "charts": [{"title": c.title, "unit": c.unit, "bars": [list(b) for b in c.bars]} for c in self.charts],
-            "manifest": self.manifest.to_dict(),
+            "manifest": self.manifest.header(),  # the renderings stream its entries after it
         }
 
 
