@@ -8,7 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Iterable, Iterator
 
-from sqlalchemy import LargeBinary, Text, cast, func, inspect, literal, select, tuple_
+from sqlalchemy import LargeBinary, Text, bindparam, cast, func, inspect, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from db.models import SpanRow, TraceRow
@@ -90,8 +91,14 @@ def span_digests_by_key(session: Session, project_id: int,
     keys = list(keys)
     found: dict[tuple[str, str], str] = {}
     for i in range(0, len(keys), BATCH):
-        rows = session.execute(select(SpanRow.trace_id, SpanRow.span_id, leaf_digest()).where(
-            SpanRow.project_id == project_id, tuple_(SpanRow.trace_id, SpanRow.span_id).in_(keys[i:i + BATCH])))
+        # A join with the unnested keys walks the primary key once per key; a row-value IN list
+        # of thousands of pairs is planned as a filter over the project's spans.
+        wanted = func.unnest(bindparam("traces", [t for t, _ in keys[i:i + BATCH]], type_=ARRAY(LargeBinary)),
+                             bindparam("spans", [s for _, s in keys[i:i + BATCH]], type_=ARRAY(LargeBinary))
+                             ).table_valued("trace_id", "span_id").render_derived()
+        rows = session.execute(select(SpanRow.trace_id, SpanRow.span_id, leaf_digest()).join(
+            wanted, (SpanRow.trace_id == wanted.c.trace_id) & (SpanRow.span_id == wanted.c.span_id))
+            .where(SpanRow.project_id == project_id))
         for trace_id, span_id, digest in _hex(rows):
             found[(trace_id, span_id)] = digest
     return found
