@@ -35,7 +35,7 @@ async def _receive(service: IngestService, request: Request, project_id: int, ha
     media = answer_media(request)
     try:
         media, encoding, _ = envelope(request, settings.max_body_bytes)
-        body = await read_inflated(request, encoding, settings.max_body_bytes)
+        body = await read_inflated(request, encoding, settings.max_body_bytes, settings.body_timeout_s)
     except BodyError as exc:
         return _error(media, exc.status, exc.message)
 
