@@ -8,8 +8,9 @@ traces, through the real write path, failing traces attributed). Then, per windo
 days) and format, a fresh child process generates the period report with reports.service.create
 into a file (what `causeline reports create --kind period` does) and another verifies it
 (`causeline reports verify`): peak RSS is the child's own, so it is the report's, not the
-loader's. The baseline, in the same child before the report: `SELECT count(*), sum(cost_usd)`
-over the spans of the runs in the window. Target: the PDF for 30 days of 1M spans under 10 s,
+loader's. The baselines, in the same child before the report: `SELECT count(*), sum(cost_usd)` over the
+spans of the runs in the window, and the same rows each turned into text once (`s::text`), the
+floor of anything that digests every record. Target: the PDF for 30 days of 1M spans under 10 s,
 memory not growing with the window. Uses DATABASE_URL's server or an embedded PostgreSQL.
 Last line (JSON): per window and format, seconds, ratio to the baseline, peak RSS (MiB), size.
 """
@@ -29,11 +30,19 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-BASELINE = ("SELECT count(*), sum(s.cost_usd) FROM spans s WHERE s.project_id = %s AND s.trace_id IN "
+_COVERED = ("FROM spans s WHERE s.project_id = %s AND s.trace_id IN "
             "(SELECT trace_id FROM traces WHERE project_id = %s AND start_time >= %s AND start_time < %s)")
+BASELINE = "SELECT count(*), sum(s.cost_usd) " + _COVERED
+# A second floor: every covered record turned into text once, which a digest of each needs.
+READ_ALL = "SELECT count(*), sum(length(s::text)) " + _COVERED
 
 
 def _rss_mib() -> float:
+    """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the
+    parent across fork and exec, and the parent holds the loaded data."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -52,6 +61,9 @@ def child(url: str, since: datetime, until: datetime, fmt: str, out: Path, verif
         started = time.perf_counter()
         count, _ = conn.execute(BASELINE, (project.id, project.id, since, until)).fetchone()
         baseline = time.perf_counter() - started
+        started = time.perf_counter()
+        conn.execute(READ_ALL, (project.id, project.id, since, until)).fetchone()
+        read_all = time.perf_counter() - started
         session.rollback()
         rss_before = _rss_mib()
         started = time.perf_counter()
@@ -71,7 +83,8 @@ def child(url: str, since: datetime, until: datetime, fmt: str, out: Path, verif
         seconds = time.perf_counter() - started
     engine.dispose()
     print(json.dumps({"spans": count, "seconds": round(seconds, 2), "baseline_s": round(baseline, 3),
-                      "ratio": round(seconds / baseline, 1), "rss_before_mib": round(rss_before),
+                      "ratio": round(seconds / baseline, 1), "read_all_s": round(read_all, 2),
+                      "ratio_read_all": round(seconds / read_all, 1), "rss_before_mib": round(rss_before),
                       "peak_rss_mib": round(_rss_mib()), **result}), flush=True)
 
 
@@ -131,7 +144,8 @@ def main() -> None:
                 checked = _run_child(url, since, until, fmt, out, verify=True)
                 results[f"{days}d.{fmt}"] = {"create": made, "verify": checked}
                 print(f"{days:3d} days {fmt:4s} {made['spans']:>9,} spans: create {made['seconds']:6.2f} s "
-                      f"(ratio {made['ratio']:6.1f} to count/sum {made['baseline_s']:.3f} s), "
+                      f"(ratio {made['ratio']:6.1f} to count/sum {made['baseline_s']:.3f} s, "
+                      f"{made['ratio_read_all']:5.1f} to reading every record's text {made['read_all_s']:.2f} s), "
                       f"peak RSS {made['peak_rss_mib']} MiB (after imports {made['rss_before_mib']}), "
                       f"{made['bytes'] / 2**20:.1f} MiB; verify {checked['seconds']:6.2f} s, "
                       f"peak RSS {checked['peak_rss_mib']} MiB", flush=True)

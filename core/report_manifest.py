@@ -2,7 +2,7 @@
 record it covers and their Merkle root.
 
 A record's digest (the leaf) is computed by the database, next to the row, from a fixed list
-of the span's stored fields in a canonical text form (db/queries/reports.py, LEAF_SQL): that
+of the span's stored fields in a canonical text form (db/queries/reports.py, leaf_digest): that
 keeps a period report over a million spans from shipping every row to Python. This module
 holds what is pure: the tree, streamed in one pass with O(log n) memory, and the checks.
 
@@ -16,33 +16,35 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 LEAF, NODE = b"\x00", b"\x01"
 EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
-ALGORITHM = "sha256-leaf00-node01-pg-jsonb-v2"
+ALGORITHM = "sha256-leaf00-node01-pg-record-v2"
 
 
 class MerkleStream:
-    """The Merkle root over leaves added one at a time, holding one node per level."""
+    """The Merkle root over leaves added one at a time, holding one node per level: after n
+    leaves, the roots of the complete subtrees n's set bits stand for, largest first."""
 
     def __init__(self) -> None:
-        self._stack: list[tuple[int, bytes]] = []  # (level, node), levels strictly decreasing
+        self._nodes: list[bytes] = []
+        self._count = 0
 
     def add(self, leaf: bytes) -> None:
-        level, node = 0, leaf
-        while self._stack and self._stack[-1][0] == level:
-            node = hashlib.sha256(NODE + self._stack.pop()[1] + node).digest()
-            level += 1
-        self._stack.append((level, node))
+        nodes, n, node = self._nodes, self._count, leaf
+        while n & 1:  # each trailing 1-bit of the count is a complete subtree to join
+            node = hashlib.sha256(NODE + nodes.pop() + node).digest()
+            n >>= 1
+        nodes.append(node)
+        self._count += 1
 
     def root(self) -> str:
-        if not self._stack:
+        if not self._nodes:
             return EMPTY_ROOT
-        # What is left are the roots of complete subtrees, largest first; the last one is the
-        # odd node each level carries up until it meets the subtree to its left.
-        node = self._stack[-1][1]
-        for _, left in reversed(self._stack[:-1]):
+        # The last subtree is the odd node each level carries up until it meets the one to its left.
+        node = self._nodes[-1]
+        for left in reversed(self._nodes[:-1]):
             node = hashlib.sha256(NODE + left + node).digest()
         return node.hex()
 
@@ -55,8 +57,7 @@ def merkle_root(digests: Iterable[str]) -> str:
     return tree.root()
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):  # a tuple: a million of them pass through a period report
     trace_id: str  # hex
     span_id: str  # hex
     digest: str  # hex SHA-256 of the leaf
@@ -99,13 +100,22 @@ class ManifestBuilder:
         self.count = 0
 
     def add(self, trace_id: str, span_id: str, digest: str) -> None:
-        key = (trace_id, span_id)
-        if self._last is not None and key <= self._last:
-            raise ValueError("manifest records must come in strictly increasing (trace_id, span_id) order")
-        self._last = key
-        self._tree.add(bytes.fromhex(digest))
-        self._sink(Entry(trace_id, span_id, digest))
-        self.count += 1
+        self.extend(((trace_id, span_id, digest),))
+
+    def extend(self, rows: Iterable[Sequence[str]]) -> None:
+        """Many (trace_id, span_id, digest) at once: the loop a million-span report runs."""
+        sink, leaf, last, count, fromhex = self._sink, self._tree.add, self._last, self.count, bytes.fromhex
+        try:
+            for trace_id, span_id, digest in rows:
+                key = (trace_id, span_id)
+                if last is not None and key <= last:
+                    raise ValueError("manifest records must come in strictly increasing (trace_id, span_id) order")
+                last = key
+                leaf(fromhex(digest))
+                sink(Entry(trace_id, span_id, digest))
+                count += 1
+        finally:
+            self._last, self.count = last, count
 
     def finish(self, entries: Iterable[Entry]) -> Manifest:
         """The manifest over everything added; `entries` is where the sink put them."""

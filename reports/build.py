@@ -92,7 +92,6 @@ def period(session: Session, project_id: int, project_slug: str, since: datetime
         cost_by_day=[((g.key or "")[:10], float(g.cost_usd or 0)) for g in by_day.groups],
     )
     builder = ManifestBuilder(spool.append)
-    for trace_id, span_id, digest in window_span_digests(session, project_id, since, until):
-        builder.add(trace_id, span_id, digest)
+    builder.extend(window_span_digests(session, project_id, since, until))
     return period_report(cover(session, project_id, project_slug, generator, settings), since, until, facts,
                          builder.finish(spool))

@@ -45,6 +45,10 @@ def _text(value) -> str:
 _env.filters["cell"] = _text
 
 
+# A PDF is read by people and WeasyPrint lays out about a page a second on a busy machine: long
+# tables are cut shorter there (the other renderings and the PDF's attachment keep everything).
+PDF_ROWS = 50
+PDF_MANIFEST_ROWS = 40
 _MARK = "\x00causeline-manifest-entries\x00"  # where a rendering streams the manifest's entries
 MANIFEST_ELEMENT = "causeline-manifest"
 
@@ -54,7 +58,7 @@ def _entries_json(entries: Iterable[Entry], write: Callable[[str], object], chun
     write("[")
     first, lines = True, []
     for e in entries:
-        lines.append(f'["{e.trace_id}","{e.span_id}","{e.digest}"]')
+        lines.append('["%s","%s","%s"]' % e)
         if len(lines) >= chunk:
             write(("\n" if first else ",\n") + ",\n".join(lines))
             first, lines = False, []
@@ -139,7 +143,8 @@ def _html(report: Report, for_pdf: bool) -> str:
     header = json.dumps(_attached_header(report)).replace("<", "\\u003c")  # nothing can close the element
     block = "" if for_pdf else Markup(f'<script type="application/json" id="{MANIFEST_ELEMENT}">{header}</script>')
     return _env.get_template("report.html").render(r=report, charts=_charts(report), for_pdf=for_pdf,
-                                                   manifest_block=block)
+                                                   manifest_block=block, pdf_rows=PDF_ROWS,
+                                                   manifest_rows=PDF_MANIFEST_ROWS if for_pdf else 200)
 
 
 def write_html(report: Report, out: BinaryIO) -> None:

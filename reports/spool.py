@@ -21,7 +21,7 @@ class EntrySpool:
         self._count = 0
 
     def append(self, entry: Entry) -> None:
-        self._file.write(f"{entry.trace_id} {entry.span_id} {entry.digest}\n")
+        self._file.write("%s %s %s\n" % entry)
         self._count += 1
 
     def __len__(self) -> int:
@@ -30,9 +30,9 @@ class EntrySpool:
     def __iter__(self) -> Iterator[Entry]:
         self._file.flush()
         with open(self.path, encoding="ascii", buffering=1 << 20) as lines:
+            make = Entry._make
             for line in lines:
-                trace_id, span_id, digest = line.split()
-                yield Entry(trace_id, span_id, digest)
+                yield make(line.split())
 
     def close(self) -> None:
         self._file.close()
