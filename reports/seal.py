@@ -102,14 +102,21 @@ def check_signature(seal: dict, verdict: Verdict, public_key_pem: bytes | None) 
     verdict.good("signature: Ed25519, valid for the given public key")
 
 
+# pypdf refuses streams inflating past 75 MB (a bomb guard); a month of a busy project's manifest
+# is larger (about 120 bytes a span). Up to this many bytes are read, about nine million spans.
+MAX_ATTACHMENT_BYTES = 1 << 30
+
+
 def pdf_attachment_json(body: bytes) -> dict:
     """The PDF's manifest.json attachment, parsed; {} when there is none or it is unreadable."""
-    from pypdf import PdfReader
+    from pypdf import PdfReader, apply_configuration
     from pypdf.errors import PyPdfError
 
     try:
-        attached = PdfReader(io.BytesIO(body)).attachments.get("manifest.json")
-        data = json.loads(attached[0]) if attached else {}
+        with apply_configuration(zlib_maximum_output_length=MAX_ATTACHMENT_BYTES,
+                                 maximum_declared_stream_length=MAX_ATTACHMENT_BYTES):
+            attached = PdfReader(io.BytesIO(body)).attachments.get("manifest.json")
+            data = json.loads(attached[0]) if attached else {}
     except (PyPdfError, OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

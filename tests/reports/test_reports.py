@@ -253,3 +253,20 @@ def test_period_manifest_streams_through_a_spool(session, seeded, monkeypatch, t
         assert _cli(session, settings, "verify", str(out)) == 0, fmt
         assert "all 13 still stored unchanged" in capsys.readouterr().out
     assert paths and not any(os.path.exists(p) for p in paths)
+
+
+def test_a_pdf_manifest_beyond_pypdfs_default_limits_is_read(session, seeded, tmp_path, capsys):
+    """pypdf refuses to inflate streams past 75 MB by default, less than a month of a busy
+    project's manifest: verify raises the limit for the attachment (here the default is
+    lowered instead, to stay small)."""
+    from pypdf import apply_configuration
+
+    project, trace = seeded
+    settings = SimpleNamespace(report_signing_key=None, init_project="acme")
+    out = tmp_path / "p.pdf"
+    assert _cli(session, settings, "create", "--kind", "period", "--since", "2026-11-19T00:00",
+                "--until", "2026-11-22T00:00", "--format", "pdf", "-o", str(out)) == 0
+    session.commit()
+    with apply_configuration(zlib_maximum_output_length=500, maximum_declared_stream_length=500):
+        assert _cli(session, settings, "verify", str(out)) == 0
+    assert "all 13 still stored unchanged" in capsys.readouterr().out
