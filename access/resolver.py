@@ -29,7 +29,7 @@ def key_principal(key: KeyRecord) -> Principal:
     creator_role = role_of(key.creator_role)
     return Principal(
         key.project_id, key.project_slug,
-        key_permissions(key.scopes, creator_role, has_creator=key.created_by is not None),
+        key_permissions(key.scopes, creator_role, has_creator=key.by_member),
         f"key:{key.prefix}", key_id=key.key_id, scopes=key.scopes,
     )
 

@@ -14,7 +14,7 @@ from access.audit import record
 from api.deps import DbSession, api_requires
 from core.permissions import Permission, Principal
 from db.queries.audit import events
-from pages.audit import MAX_LIMIT, AuditOut, audit_data, event_out
+from pages.audit import MAX_LIMIT, AuditEventOut, AuditOut, audit_data, event_out
 from pages.params import UtcTime
 
 AuditReader = Annotated[Principal, Depends(api_requires(Permission.READ_AUDIT))]
@@ -41,8 +41,8 @@ def make_audit_router() -> APIRouter:
         record(session, request, principal, "audit.export", target=format,
                details={k: v for k, v in dict(actor=actor, action=action, target=target).items() if v})
         session.commit()
-        rows = [event_out(r) for r in events(session, principal.project_id, actor=actor, action=action,
-                                             target=target, since=since, until=until, limit=1_000_000)]
+        rows = _pages(request.app.state.sessionmaker, principal.project_id,
+                      dict(actor=actor, action=action, target=target, since=since, until=until))
         name = f"causeline-audit-{principal.project_slug}.{format}"
         headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
         if format == "csv":
@@ -51,6 +51,24 @@ def make_audit_router() -> APIRouter:
                                  headers=headers)
 
     return router
+
+
+PAGE = 2000  # events read per query while an export streams
+
+
+def _pages(sessionmaker, project_id: int, filters: dict) -> Iterator[AuditEventOut]:
+    """The filtered trail, newest first, in keyset pages of PAGE events, each read in its own
+    short session: memory stays at one page, and a slow client never holds a pooled database
+    connection between pages (a server-side cursor would, for as long as it takes to read).
+    Events appended meanwhile have higher seqs: the export is the trail as of its start."""
+    before = None
+    while True:
+        with sessionmaker() as session:
+            page = [event_out(r) for r in events(session, project_id, **filters, before_seq=before, limit=PAGE)]
+        yield from page
+        if len(page) < PAGE:
+            return
+        before = page[-1].seq
 
 
 def _csv(rows) -> Iterator[str]:

@@ -8,11 +8,13 @@ signed when the operator configured a key) travels in the X-Causeline-Report-Sea
 from __future__ import annotations
 
 import base64
+import tempfile
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
+from starlette.background import BackgroundTask
 
 from access.audit import client_addr
 from api.deps import AppSettings, DbSession, api_requires
@@ -25,10 +27,25 @@ Format = Literal["pdf", "html", "json", "csv"]
 SEAL_HEADER = "X-Causeline-Report-Seal"
 
 
-def _answer(created: Created) -> Response:
-    return Response(created.body, media_type=created.media_type, headers={
+SPOOL_IN_MEMORY = 8 << 20  # a larger report goes to a temporary file while it is written
+
+
+def _answer(created: Created, file) -> Response:
+    # The rendering is in `file` (memory or disk): sent in chunks, closed (and deleted) after.
+    file.seek(0)
+    return StreamingResponse(iter(lambda: file.read(1 << 16), b""), media_type=created.media_type,
+                             background=BackgroundTask(file.close), headers={
         "Content-Disposition": f'attachment; filename="{created.filename}"', "Cache-Control": "no-store",
-        SEAL_HEADER: base64.b64encode(created.seal_bytes).decode()})
+        "Content-Length": str(created.size), SEAL_HEADER: base64.b64encode(created.seal_bytes).decode()})
+
+
+def _create(**kw) -> tuple[Created, object]:
+    file = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)
+    try:
+        return create(out=file, **kw), file
+    except BaseException:
+        file.close()
+        raise
 
 
 def make_reports_router() -> APIRouter:
@@ -43,14 +60,15 @@ def make_reports_router() -> APIRouter:
         except ValueError:
             raise HTTPException(404, "trace not found") from None
         try:
-            created = create(session, project_id=principal.project_id, project_slug=principal.project_slug,
-                             actor=principal.actor, sees_content=principal.sees_content, kind="incident", fmt=format,
-                             settings=settings, trace_id=tid, include_content=include_content,
-                             client_addr=client_addr(request))
+            created, file = _create(session=session, project_id=principal.project_id,
+                                    project_slug=principal.project_slug, actor=principal.actor,
+                                    sees_content=principal.sees_content, kind="incident", fmt=format,
+                                    settings=settings, trace_id=tid, include_content=include_content,
+                                    client_addr=client_addr(request))
         except ReportError:
             raise HTTPException(404, "trace not found") from None
         session.commit()
-        return _answer(created)
+        return _answer(created, file)
 
     @router.get("/reports/period", summary="A record-keeping report for the project over a window "
                 "(default: the last 24 hours)", response_class=Response)
@@ -59,12 +77,13 @@ def make_reports_router() -> APIRouter:
         until = until or datetime.now(timezone.utc)
         since = since or until - timedelta(days=1)
         try:
-            created = create(session, project_id=principal.project_id, project_slug=principal.project_slug,
-                             actor=principal.actor, sees_content=principal.sees_content, kind="period", fmt=format,
-                             settings=settings, since=since, until=until, client_addr=client_addr(request))
+            created, file = _create(session=session, project_id=principal.project_id,
+                                    project_slug=principal.project_slug, actor=principal.actor,
+                                    sees_content=principal.sees_content, kind="period", fmt=format,
+                                    settings=settings, since=since, until=until, client_addr=client_addr(request))
         except ReportError as exc:
             raise HTTPException(422, str(exc)) from None
         session.commit()
-        return _answer(created)
+        return _answer(created, file)
 
     return router

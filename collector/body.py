@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 
-from anyio import to_thread
+from anyio import fail_after, to_thread
 from starlette.requests import Request
 
 PROTOBUF = "application/x-protobuf"
@@ -109,12 +109,18 @@ def envelope(request: Request, limit: int) -> tuple[str, str, int | None]:
     return media, encoding, size
 
 
-async def read_inflated(request: Request, encoding: str, limit: int) -> bytes:
-    """The body, read with a cap and inflated off the event loop; BodyError (413, 400)."""
+async def read_inflated(request: Request, encoding: str, limit: int, timeout_s: float | None = None) -> bytes:
+    """The body, read with a cap and inflated off the event loop; BodyError (413, 400).
+    The whole body must arrive within `timeout_s` (408 otherwise): a client trickling bytes
+    cannot hold the request, its budget and its connection open forever."""
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyError(413, f"body exceeds the {limit}-byte limit")
-        chunks.append(chunk)
+    try:
+        with fail_after(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyError(413, f"body exceeds the {limit}-byte limit")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyError(408, f"the request body did not arrive within {timeout_s:g} s") from None
     return await to_thread.run_sync(inflate, b"".join(chunks), encoding, limit)

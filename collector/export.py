@@ -38,7 +38,7 @@ async def _receive(service: IngestService, request: Request, project_id: int, ha
         media, encoding, declared = envelope(request, settings.max_body_bytes)
         if declared is not None and encoding == "identity":
             check_budget(service, media, declared)  # as for traces: an overload costs no body memory
-        body = await read_inflated(request, encoding, settings.max_body_bytes)
+        body = await read_inflated(request, encoding, settings.max_body_bytes, settings.body_timeout_s)
         # Charged like a trace export: its decoding cost, released when answered.
         with charged(service, media, len(body)):
             return await handle(media, body, project_id)

@@ -32,7 +32,7 @@ from collector.service import IngestService
 log = logging.getLogger("causeline.collector")
 
 # google.rpc.Code for each HTTP status we answer with.
-_GRPC_CODES = {400: 3, 401: 16, 403: 7, 413: 8, 415: 3, 429: 8, 500: 13, 503: 14}
+_GRPC_CODES = {400: 3, 401: 16, 403: 7, 408: 4, 413: 8, 415: 3, 429: 8, 500: 13, 503: 14}
 _HTTP_STATUS = {"unauthenticated": 401, "forbidden": 403, "invalid": 400, "too_large": 413, "unavailable": 503}
 
 
@@ -96,7 +96,7 @@ async def _export(service: IngestService, request: Request, project_id: int) -> 
         if declared is not None and encoding == "identity":
             # Refused before reading it when it cannot fit now: an overload costs no body memory.
             check_budget(service, media, declared)
-        body = await read_inflated(request, encoding, settings.max_body_bytes)
+        body = await read_inflated(request, encoding, settings.max_body_bytes, settings.body_timeout_s)
         stored = await store(service, body, media, project_id)
     except BodyError as exc:
         return error(media, exc.status, exc.message)
@@ -136,7 +136,9 @@ def _success(media: str, rejected: int, message: str) -> Response:
 
 
 def error(media: str, status: int, message: str, retry_after: int | None = None) -> Response:
-    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    if status == 408:  # the rest of a timed-out body may still come: this connection is done
+        headers["Connection"] = "close"
     code = _GRPC_CODES.get(status, 2)
     if media == JSON:
         return Response(json.dumps({"code": code, "message": message}), status_code=status,

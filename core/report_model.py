@@ -20,7 +20,6 @@ from core.masking import MASK, mask_attributes
 from core.report_manifest import Manifest
 from core.trace_costs import TraceCosts
 
-NO_RETENTION = "no retention configured: data kept indefinitely"
 MAX_ROWS = 500  # rows of one table; the count of all is kept beside it
 TEXT_CAP = 2000  # characters of captured content shown per field
 
@@ -72,7 +71,7 @@ class Report:
                                "note": t.note, "rows": [dict(zip(t.columns, map(_cell, r))) for r in t.rows]}
                        for t in self.tables},
             "charts": [{"title": c.title, "unit": c.unit, "bars": [list(b) for b in c.bars]} for c in self.charts],
-            "manifest": self.manifest.to_dict(),
+            "manifest": self.manifest.header(),  # the renderings stream its entries after it
         }
 
 

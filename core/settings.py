@@ -66,6 +66,17 @@ class Settings(BaseSettings):
         description="Connections one listener serves at once; beyond it new requests are answered 503 at once "
                     "(slow or idle clients cannot exhaust the server).",
     )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, le=300,
+        description="A request's line and headers must arrive within this many seconds of the connection opening "
+                    "(or of the request's first byte on a kept-alive connection); otherwise the connection is "
+                    "closed, so a client sending headers slowly cannot hold it.",
+    )
+    body_timeout_s: float = Field(
+        default=60.0, gt=0, le=3600,
+        description="A request body must arrive whole within this many seconds of its headers: OTLP exports are "
+                    "answered 408 and the connection closed; on other routes the connection is closed.",
+    )
     trusted_proxies: str = Field(
         default="",
         description="Comma-separated addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are "

@@ -55,6 +55,9 @@ class ApiKey(Base):
     # The member who created it (None: the operator, on the command line). The key never
     # carries more rights than this member's current role (core/permissions.py).
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Whether a member created it: stays true when that user's row is deleted (created_by then
+    # NULL), so the key carries nothing rather than the operator's uncapped scopes.
+    created_by_member: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class User(Base):

@@ -26,7 +26,8 @@ class KeyOut(BaseModel):
     prefix: str = Field(description="The visible start of the key; the secret is never stored.")
     scopes: list[str]
     created_at: datetime
-    created_by: str | None = Field(description="E-mail of the member who created it; null: the operator (CLI).")
+    created_by: str | None = Field(description="E-mail of the member who created it; null: the operator (CLI); "
+                                   "\"(deleted user)\": a member whose user was deleted (the key carries nothing).")
     last_used_at: datetime | None = Field(description="Last ingest or read seen (refreshed about every 10 s of use).")
     revoked_at: datetime | None
 
@@ -70,6 +71,9 @@ def _dec(value) -> str | None:
     return None if value is None else format(value.normalize(), "f")
 
 
+DELETED_USER = "(deleted user)"
+
+
 def settings_data(session: Session, principal: Principal, app_settings=None) -> SettingsOut:
     """`app_settings` (core.settings.Settings) gives the server's retention defaults."""
     keys = None
@@ -78,7 +82,8 @@ def settings_data(session: Session, principal: Principal, app_settings=None) -> 
         creators = dict(session.execute(select(User.id, User.email).where(
             User.id.in_({k.created_by for k in rows if k.created_by is not None}))).all())
         keys = [KeyOut(id=k.id, name=k.name, prefix=k.prefix, scopes=list(k.scopes), created_at=k.created_at,
-                       created_by=creators.get(k.created_by), last_used_at=k.last_used_at, revoked_at=k.revoked_at)
+                       created_by=creators.get(k.created_by) or (DELETED_USER if k.created_by_member else None),
+                       last_used_at=k.last_used_at, revoked_at=k.revoked_at)
                 for k in rows]
     prices = [PriceOut(id=p.id, model_pattern=p.model_pattern, provider=p.provider,
                        input_per_mtok=_dec(p.input_per_mtok), output_per_mtok=_dec(p.output_per_mtok),

@@ -7,15 +7,18 @@ from datetime import datetime, timezone
 from sqlalchemy.orm import Session
 
 from core.failure import guardrail_blocked
-from core.report_manifest import build_manifest
+from core.report_manifest import ManifestBuilder, build_manifest
 from core.report_model import MAX_ROWS, Cover, PeriodFacts, Report, incident_report, period_report
 from core.retention import DEFAULT_DAYS, DEFAULT_ROLLUP_DAYS, describe, effective
 from db.queries.audit import head
 from db.queries.forensics import trace_attribution, trace_cost_breakdown
-from db.queries.reports import guardrail_spans, runs_in_window, trace_span_records, window_span_records
+from db.queries.reports import (
+    guardrail_spans, runs_in_window, trace_span_digests, trace_span_records, window_span_digests,
+)
 from db.queries.retention import policy
 from pages.failures import failures_data
 from pages.fleet import anomaly_data, cost_data, fleet_filters, health_data
+from reports.spool import EntrySpool
 
 
 class ReportError(ValueError):
@@ -46,12 +49,14 @@ def incident(session: Session, project_id: int, project_slug: str, trace_id: byt
         raise ReportError(f"run {trace_id.hex()} has no stored spans")
     costs = trace_cost_breakdown(session, project_id, trace_id)
     return incident_report(cover(session, project_id, project_slug, generator, settings), trace_id, spans,
-                           result.attribution, costs, build_manifest(spans),
+                           result.attribution, costs,
+                           build_manifest(trace_span_digests(session, project_id, trace_ids)),
                            sees_content=sees_content, include_content=include_content)
 
 
 def period(session: Session, project_id: int, project_slug: str, since: datetime, until: datetime, *,
-           generator: str, settings=None) -> Report:
+           generator: str, spool: EntrySpool, settings=None) -> Report:
+    """The manifest's entries go to `spool` (the caller closes it after rendering)."""
     try:
         filters = fleet_filters(project_id, since, until)
     except ValueError as exc:  # pages.params.InvalidQuery is a ValueError too
@@ -91,6 +96,7 @@ def period(session: Session, project_id: int, project_slug: str, since: datetime
                        for g in by_model.groups],
         cost_by_day=[((g.key or "")[:10], float(g.cost_usd or 0)) for g in by_day.groups],
     )
-    manifest = build_manifest(window_span_records(session, project_id, since, until))
+    builder = ManifestBuilder(spool.append)
+    builder.extend(window_span_digests(session, project_id, since, until))
     return period_report(cover(session, project_id, project_slug, generator, settings), since, until, facts,
-                         manifest)
+                         builder.finish(spool))

@@ -1,19 +1,24 @@
-"""Renderings of one report model: JSON (the manifest embedded), CSV (one block per table),
-HTML (Jinja2, autoescaped) and PDF (WeasyPrint, the manifest attached as manifest.json)."""
+"""Renderings of one report model: JSON (the manifest embedded), CSV (one block per table, the
+manifest last), HTML (Jinja2, autoescaped; the manifest in a JSON script element) and PDF
+(WeasyPrint, the manifest attached as manifest.json). Each writes into a file object and
+streams the manifest's entries, which may be millions (reports/spool.py)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import tempfile
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import BinaryIO, Callable, Iterable
 
 from markupsafe import Markup
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from core.charts import Bar, bar_chart
+from core.report_manifest import Entry
 from core.report_model import Report
 
 FORMATS = ("pdf", "html", "json", "csv")
@@ -40,8 +45,41 @@ def _text(value) -> str:
 _env.filters["cell"] = _text
 
 
-def to_json(report: Report) -> bytes:
-    return json.dumps(report.to_dict(), indent=1, ensure_ascii=False).encode() + b"\n"
+# A PDF is read by people and WeasyPrint lays out about a page a second on a busy machine: long
+# tables are cut shorter there (the other renderings and the PDF's attachment keep everything).
+PDF_ROWS = 50
+PDF_MANIFEST_ROWS = 40
+_MARK = "\x00causeline-manifest-entries\x00"  # where a rendering streams the manifest's entries
+MANIFEST_ELEMENT = "causeline-manifest"
+
+
+def _entries_json(entries: Iterable[Entry], write: Callable[[str], object], chunk: int = 10_000) -> None:
+    """The entries as a JSON array, one per line, written in chunks (the entries may be a spool)."""
+    write("[")
+    first, lines = True, []
+    for e in entries:
+        lines.append('["%s","%s","%s"]' % e)
+        if len(lines) >= chunk:
+            write(("\n" if first else ",\n") + ",\n".join(lines))
+            first, lines = False, []
+    if lines:
+        write(("\n" if first else ",\n") + ",\n".join(lines))
+    write("\n]")
+
+
+def _around_entries(text: str, out: BinaryIO, entries: Iterable[Entry]) -> None:
+    head, mark, tail = text.rpartition(json.dumps(_MARK))
+    if not mark:
+        raise AssertionError("rendering lost its manifest mark")
+    out.write(head.encode())
+    _entries_json(entries, lambda t: out.write(t.encode()))
+    out.write(tail.encode())
+
+
+def write_json(report: Report, out: BinaryIO) -> None:
+    data = report.to_dict()
+    data["manifest"] = {**data["manifest"], "spans": _MARK}  # the manifest is the last key: rpartition finds it
+    _around_entries(json.dumps(data, indent=1, ensure_ascii=False) + "\n", out, report.manifest.entries)
 
 
 def _csv_safe(text: str) -> str:
@@ -57,16 +95,17 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def to_csv(report: Report) -> bytes:
-    out = io.StringIO()
-    w = csv.writer(out)
+def write_csv(report: Report, out: BinaryIO) -> None:
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    w = csv.writer(text)
     w.writerow(["section", "field", "value"])
     for k, v in (("kind", report.kind), ("project", report.project), ("subject", report.subject),
                  ("since", _text(report.since)), ("until", _text(report.until)),
                  ("generated_at", _text(report.generated_at)), ("generator", report.generator),
                  ("content", report.content), ("retention", report.retention),
                  ("audit_trail_head", f"{report.audit_head[0]}:{report.audit_head[1]}"),
-                 ("manifest_merkle_root", report.manifest.root), ("manifest_spans", len(report.manifest.entries))):
+                 ("manifest_algorithm", report.manifest.algorithm),
+                 ("manifest_merkle_root", report.manifest.root), ("manifest_spans", report.manifest.count)):
         w.writerow(["report", k, _csv_safe(str(v))])
     for k, v in report.facts:
         w.writerow(["facts", k, _csv_safe(v)])
@@ -75,7 +114,11 @@ def to_csv(report: Report) -> bytes:
         w.writerow([table.key, *table.columns])
         for row in table.rows:
             w.writerow([table.key, *(_csv_safe(_text(c)) for c in row)])
-    return out.getvalue().encode()
+    w.writerow([])
+    w.writerow(["manifest", "trace id", "span id", "sha256"])
+    w.writerows(("manifest", e.trace_id, e.span_id, e.digest) for e in report.manifest.entries)
+    text.flush()
+    text.detach()  # leave `out` open for the caller
 
 
 def _fill(svg) -> Markup:
@@ -90,22 +133,45 @@ def _charts(report: Report) -> list:
             for c in report.charts if c.bars]
 
 
-def to_html(report: Report, *, for_pdf: bool = False) -> bytes:
-    return _env.get_template("report.html").render(r=report, charts=_charts(report), for_pdf=for_pdf).encode()
+def _attached_header(report: Report) -> dict:
+    # The project and subject ride along, so `reports verify` knows where to read the records back.
+    return {"project": report.project, "kind": report.kind, "subject": report.subject, **report.manifest.header(),
+            "spans": _MARK}
 
 
-def to_pdf(report: Report) -> bytes:
+def _html(report: Report, for_pdf: bool) -> str:
+    header = json.dumps(_attached_header(report)).replace("<", "\\u003c")  # nothing can close the element
+    block = "" if for_pdf else Markup(f'<script type="application/json" id="{MANIFEST_ELEMENT}">{header}</script>')
+    return _env.get_template("report.html").render(r=report, charts=_charts(report), for_pdf=for_pdf,
+                                                   manifest_block=block, pdf_rows=PDF_ROWS,
+                                                   manifest_rows=PDF_MANIFEST_ROWS if for_pdf else 200)
+
+
+def write_html(report: Report, out: BinaryIO) -> None:
+    # Entries are hex ids and digests: nothing in them can close the script element.
+    _around_entries(_html(report, False), out, report.manifest.entries)
+
+
+def write_pdf(report: Report, out: BinaryIO) -> None:
     from weasyprint import HTML, Attachment  # imported late: it loads pango, only reports need it
 
-    # The project and subject ride along, so `reports verify` knows where to read the records back.
-    manifest = json.dumps({"project": report.project, "kind": report.kind, "subject": report.subject,
-                           **report.manifest.to_dict()}, separators=(",", ":")).encode()
-    return HTML(string=to_html(report, for_pdf=True).decode(), base_url=str(Path(__file__).parent)).write_pdf(
-        attachments=[Attachment(string=manifest, name="manifest.json",
-                                description="SHA-256 digests of the span records this report covers")])
+    # The attachment goes through a temporary file: WeasyPrint reads it once, the entries are not
+    # held twice.
+    head = json.dumps(_attached_header(report), separators=(",", ":"))
+    with tempfile.TemporaryFile() as attached:
+        _around_entries(head, attached, report.manifest.entries)
+        attached.seek(0)
+        here = str(Path(__file__).parent)
+        HTML(string=_html(report, True), base_url=here).write_pdf(target=out, attachments=[Attachment(
+            file_obj=attached, base_url=here, name="manifest.json",
+            description="SHA-256 digests of the span records this report covers")])
 
 
-def render(report: Report, fmt: str) -> bytes:
+WRITERS = {"pdf": write_pdf, "html": write_html, "json": write_json, "csv": write_csv}
+
+
+def write(report: Report, fmt: str, out: BinaryIO) -> None:
+    """Renders the report into `out` (a binary file object), streaming the manifest's entries."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}")
-    return {"pdf": to_pdf, "html": to_html, "json": to_json, "csv": to_csv}[fmt](report)
+    WRITERS[fmt](report, out)

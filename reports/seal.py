@@ -1,24 +1,27 @@
 """Sealing a rendered report and checking it later.
 
 The seal is a detached file beside the report (FILE.sig.json): the SHA-256 of the report's
-bytes, the manifest of the span records it covers, and optionally an Ed25519 signature over
-both by the operator's key (setting CAUSELINE_REPORT_SIGNING_KEY). Detached, because a
-digest of a file cannot live inside the bytes it digests; the JSON and PDF renderings also
-carry the manifest themselves, so the records can be checked even without the seal.
+bytes, the manifest's header (algorithm, count, Merkle root) and optionally an Ed25519
+signature over both by the operator's key (setting CAUSELINE_REPORT_SIGNING_KEY). Detached,
+because a digest of a file cannot live inside the bytes it digests. The entries themselves
+travel in the report (every rendering embeds them); the root binds them, so the seal stays
+small whatever the window and a signature over it covers every entry.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.report_manifest import Manifest, check_records, root_matches
+from core.report_manifest import ALGORITHM, Manifest, batches, check_entries, root_matches
 from core.report_model import Report
 
-SEAL_VERSION = 1
+SEAL_VERSION = 2
+CHECK_BATCH = 2000  # entries checked against the database per query
 SUFFIX = ".sig.json"
 
 
@@ -47,13 +50,13 @@ def _public_pem(public_key) -> str:
     return public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
 
 
-def make_seal(report: Report, body: bytes, fmt: str, private_key=None) -> dict:
+def make_seal(report: Report, file_sha256: str, fmt: str, private_key=None) -> dict:
     seal = {
-        "version": SEAL_VERSION, "format": fmt, "file_sha256": hashlib.sha256(body).hexdigest(),
+        "version": SEAL_VERSION, "format": fmt, "file_sha256": file_sha256,
         "kind": report.kind, "project": report.project, "subject": report.subject,
         "generated_at": report.generated_at.isoformat(), "generator": report.generator,
         "audit_trail_head": {"seq": report.audit_head[0], "hash": report.audit_head[1]},
-        "manifest": report.manifest.to_dict(),
+        "manifest": report.manifest.header(),
     }
     if private_key is not None:
         seal["signature"] = {"algorithm": "ed25519", "public_key": _public_pem(private_key.public_key()),
@@ -99,39 +102,79 @@ def check_signature(seal: dict, verdict: Verdict, public_key_pem: bytes | None) 
     verdict.good("signature: Ed25519, valid for the given public key")
 
 
+# pypdf refuses streams inflating past 75 MB (a bomb guard); a month of a busy project's manifest
+# is larger (about 120 bytes a span). Up to this many bytes are read, about nine million spans.
+MAX_ATTACHMENT_BYTES = 1 << 30
+
+
 def pdf_attachment_json(body: bytes) -> dict:
     """The PDF's manifest.json attachment, parsed; {} when there is none or it is unreadable."""
-    import io
-
-    from pypdf import PdfReader
+    from pypdf import PdfReader, apply_configuration
     from pypdf.errors import PyPdfError
 
     try:
-        attached = PdfReader(io.BytesIO(body)).attachments.get("manifest.json")
-        data = json.loads(attached[0]) if attached else {}
+        with apply_configuration(zlib_maximum_output_length=MAX_ATTACHMENT_BYTES,
+                                 maximum_declared_stream_length=MAX_ATTACHMENT_BYTES):
+            attached = PdfReader(io.BytesIO(body)).attachments.get("manifest.json")
+            data = json.loads(attached[0]) if attached else {}
     except (PyPdfError, OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def embedded_manifest(body: bytes, fmt: str) -> Manifest | None:
-    """The manifest the report carries itself: the JSON rendering's "manifest", the PDF's
-    manifest.json attachment. None for HTML and CSV (they print it, for people)."""
+def _html_manifest(body: bytes) -> dict:
+    from reports.render import MANIFEST_ELEMENT
+
+    opening = f'<script type="application/json" id="{MANIFEST_ELEMENT}">'.encode()
+    start = body.rfind(opening)
+    end = body.find(b"</script>", start)
+    return json.loads(body[start + len(opening):end]) if start >= 0 and end > start else {}
+
+
+def _csv_manifest(body: bytes) -> dict:
+    import csv
+
+    header, spans = {}, []
+    for row in csv.reader(io.StringIO(body.decode("utf-8"), newline="")):
+        if len(row) == 3 and row[0] == "report":
+            header[row[1]] = row[2]
+        elif len(row) == 4 and row[0] == "manifest" and row[1] != "trace id":
+            spans.append(row[1:])
+    return {"algorithm": header["manifest_algorithm"], "merkle_root": header["manifest_merkle_root"],
+            "count": int(header["manifest_spans"]), "project": header.get("project"), "spans": spans} if header else {}
+
+
+def _json_manifest(body: bytes) -> dict:
+    data = json.loads(body)
+    return {"project": data.get("project"), **data["manifest"]}
+
+
+def embedded_data(body: bytes, fmt: str) -> dict:
+    """The manifest the report carries itself, with the project it names: the JSON rendering's
+    "manifest", the PDF's manifest.json attachment, the HTML's script element, the CSV's
+    manifest rows. {} when there is none or it is unreadable."""
     try:
-        if fmt == "json":
-            return Manifest.from_dict(json.loads(body)["manifest"])
-        if fmt == "pdf":
-            attached = pdf_attachment_json(body)
-            return Manifest.from_dict(attached) if attached else None
+        data = {"json": _json_manifest, "pdf": pdf_attachment_json, "html": _html_manifest,
+                "csv": _csv_manifest}[fmt](body)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def manifest_of(data: dict) -> Manifest | None:
+    try:
+        manifest = Manifest.from_dict(data)
+        # The stated count must be the entries' (from_dict counts them): root_matches checks it.
+        return Manifest(manifest.algorithm, manifest.entries, manifest.root, int(data["count"]))
     except (ValueError, KeyError, TypeError):
         return None
-    return None
 
 
-def check_report(body: bytes, seal: dict | None, fmt: str, current_records, verdict: Verdict,
+def check_report(body: bytes, seal: dict | None, embedded: dict, current_digests, verdict: Verdict,
                  public_key_pem: bytes | None = None) -> Manifest | None:
-    """Everything but the database read: `current_records(manifest)` returns the stored records by hex key."""
-    manifest = None
+    """Everything but the database read: `current_digests(entries)` returns the digests of the
+    records stored now under those entries' keys, by hex key; it is called per batch."""
+    header = None
     if seal is not None:
         digest = hashlib.sha256(body).hexdigest()
         if digest == seal.get("file_sha256"):
@@ -139,30 +182,42 @@ def check_report(body: bytes, seal: dict | None, fmt: str, current_records, verd
         else:
             verdict.bad(f"file bytes: SHA-256 {digest} differs from the seal's {seal.get('file_sha256')}: "
                         "the report was altered")
-        manifest = Manifest.from_dict(seal["manifest"])
+        header = seal.get("manifest") or {}
         check_signature(seal, verdict, public_key_pem)
     else:
         verdict.lines.append("NOTE     no seal file beside the report: its bytes cannot be checked")
         if public_key_pem is not None:
             verdict.bad("signature: no seal file, so nothing signed to check")
-    inner = embedded_manifest(body, fmt)
-    if inner is not None and manifest is not None and inner.root != manifest.root:
-        verdict.bad("embedded manifest: its Merkle root differs from the seal's")
-    manifest = manifest or inner
+    manifest = manifest_of(embedded)
     if manifest is None:
-        verdict.bad("no manifest found (neither a seal file nor an embedded JSON manifest)")
+        verdict.bad("no manifest found in the report")
         return None
-    if root_matches(manifest):
-        verdict.good(f"manifest: Merkle root {manifest.root} over {len(manifest.entries)} records")
+    if manifest.algorithm != ALGORITHM:
+        verdict.bad(f"manifest: algorithm {manifest.algorithm!r} is not this version's ({ALGORITHM})")
+        return manifest
+    if header is not None and (header.get("merkle_root"), header.get("count")) != (manifest.root, manifest.count):
+        verdict.bad("embedded manifest: its Merkle root or count differs from the seal's")
+    try:
+        intact = root_matches(manifest)
+    except ValueError:  # a digest that is not hex
+        intact = False
+    if intact:
+        verdict.good(f"manifest: Merkle root {manifest.root} over {manifest.count} records")
     else:
         verdict.bad("manifest: its Merkle root is not the root of its entries (manifest edited)")
-    checks = check_records(manifest, current_records(manifest))
-    changed = [c for c in checks if c.outcome == "changed"]
-    missing = [c for c in checks if c.outcome == "missing"]
-    if not changed and not missing:
-        verdict.good(f"span records: all {len(checks)} still stored unchanged")
+    total, bad = 0, []
+    counts = {"changed": 0, "missing": 0}
+    for batch in batches(manifest.entries, CHECK_BATCH):
+        for c in check_entries(batch, current_digests(batch)):
+            total += 1
+            if c.outcome != "ok":
+                counts[c.outcome] += 1
+                if len(bad) < 20:
+                    bad.append(c)
+    if not bad:
+        verdict.good(f"span records: all {total} still stored unchanged")
     else:
-        verdict.bad(f"span records: {len(changed)} changed, {len(missing)} missing of {len(checks)}")
-        for c in (changed + missing)[:20]:
+        verdict.bad(f"span records: {counts['changed']} changed, {counts['missing']} missing of {total}")
+        for c in sorted(bad, key=lambda c: c.outcome):
             verdict.lines.append(f"         {c.outcome}: trace {c.trace_id} span {c.span_id}")
     return manifest

@@ -3,65 +3,96 @@ file against the database: what the CLI, the API and the pages all call."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
 from core.report_model import Report
 from db.queries.audit import append
-from db.queries.reports import span_records_by_key
+from db.queries.reports import span_digests_by_key
 from reports import build
 from reports.build import ReportError
-from reports.render import MEDIA_TYPES, render
-from reports.seal import SUFFIX, Verdict, check_report, load_private_key, make_seal, pdf_attachment_json, seal_path
+from reports.render import MEDIA_TYPES, write
+from reports.seal import SUFFIX, Verdict, check_report, embedded_data, load_private_key, make_seal, seal_path
+from reports.spool import EntrySpool
 
 __all__ = ["Created", "ReportError", "create", "verify_file"]
 
 
 @dataclass(frozen=True)
 class Created:
+    """A report written to the caller's file. `report.manifest`'s entries are gone with the
+    spool once create() returns: its header (count, root) stays."""
+
     report: Report
-    body: bytes
     seal: dict
     fmt: str
     media_type: str
     filename: str
+    size: int
 
     @property
     def seal_bytes(self) -> bytes:
         return json.dumps(self.seal, indent=1).encode() + b"\n"
 
 
-def create(session: Session, *, project_id: int, project_slug: str, actor: str, sees_content: bool, kind: str,
-           fmt: str, settings=None, trace_id: bytes | None = None, since: datetime | None = None,
+class _Digesting(io.BufferedIOBase):
+    """Writes through to `out`, hashing and counting what passes: the seal's file digest
+    without reading the report back."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        self._out.write(data)
+        return len(data)
+
+
+def create(session: Session, *, out: BinaryIO, project_id: int, project_slug: str, actor: str, sees_content: bool,
+           kind: str, fmt: str, settings=None, trace_id: bytes | None = None, since: datetime | None = None,
            until: datetime | None = None, include_content: bool = False, client_addr: str | None = None) -> Created:
-    """Builds and renders the report and appends "report.create" in the caller's transaction
-    (the caller commits). Raises ReportError (or ValueError for a bad format)."""
-    if kind == "incident":
-        if trace_id is None:
-            raise ReportError("an incident report needs a trace id")
-        report = build.incident(session, project_id, project_slug, trace_id, generator=actor,
-                                sees_content=sees_content, include_content=include_content, settings=settings)
-        target, stem = f"incident {trace_id.hex()}", f"incident-{trace_id.hex()[:16]}"
-    elif kind == "period":
-        if since is None or until is None:
-            raise ReportError("a period report needs since and until")
-        report = build.period(session, project_id, project_slug, since, until, generator=actor, settings=settings)
-        target = f"period {report.since.isoformat()}..{report.until.isoformat()}"
-        stem = f"period-{report.since:%Y%m%d}-{report.until:%Y%m%d}"
-    else:
-        raise ReportError(f"kind must be incident or period; got {kind!r}")
-    body = render(report, fmt)
+    """Builds the report, renders it into `out` and appends "report.create" in the caller's
+    transaction (the caller commits). Raises ReportError (or ValueError for a bad format)."""
+    if fmt not in MEDIA_TYPES:
+        raise ValueError(f"format must be one of {', '.join(MEDIA_TYPES)}; got {fmt!r}")
+    with EntrySpool() as spool:
+        if kind == "incident":
+            if trace_id is None:
+                raise ReportError("an incident report needs a trace id")
+            report = build.incident(session, project_id, project_slug, trace_id, generator=actor,
+                                    sees_content=sees_content, include_content=include_content, settings=settings)
+            target, stem = f"incident {trace_id.hex()}", f"incident-{trace_id.hex()[:16]}"
+        elif kind == "period":
+            if since is None or until is None:
+                raise ReportError("a period report needs since and until")
+            report = build.period(session, project_id, project_slug, since, until, generator=actor, spool=spool,
+                                  settings=settings)
+            target = f"period {report.since.isoformat()}..{report.until.isoformat()}"
+            stem = f"period-{report.since:%Y%m%d}-{report.until:%Y%m%d}"
+        else:
+            raise ReportError(f"kind must be incident or period; got {kind!r}")
+        sink = _Digesting(out)
+        write(report, fmt, sink)
     key_path = getattr(settings, "report_signing_key", None) if settings is not None else None
-    seal = make_seal(report, body, fmt, load_private_key(key_path) if key_path else None)
+    seal = make_seal(report, sink.sha256.hexdigest(), fmt, load_private_key(key_path) if key_path else None)
     append(session, project_id=project_id, actor=actor, action="report.create", target=target,
            client_addr=client_addr,
-           details={"format": fmt, "spans": len(report.manifest.entries), "merkle_root": report.manifest.root,
+           details={"format": fmt, "spans": report.manifest.count, "merkle_root": report.manifest.root,
                     "file_sha256": seal["file_sha256"], "content": report.content, "signed": "signature" in seal})
-    return Created(report, body, seal, fmt, MEDIA_TYPES[fmt], f"{project_slug}-{stem}.{fmt}")
+    return Created(report, seal, fmt, MEDIA_TYPES[fmt], f"{project_slug}-{stem}.{fmt}", sink.size)
 
 
 def _format_of(path: Path, body: bytes) -> str:
@@ -69,18 +100,6 @@ def _format_of(path: Path, body: bytes) -> str:
         return "pdf"
     suffix = path.suffix.lstrip(".").lower()
     return suffix if suffix in MEDIA_TYPES else "json"
-
-
-def _embedded_project(body: bytes, fmt: str) -> str | None:
-    """The project a report names itself (JSON: top level; PDF: its manifest.json attachment)."""
-    try:
-        if fmt == "json":
-            return json.loads(body).get("project")
-        if fmt == "pdf":
-            return pdf_attachment_json(body).get("project")
-    except (ValueError, AttributeError):
-        return None
-    return None
 
 
 def verify_file(session: Session, path: Path, *, project_id_of, public_key_pem: bytes | None = None) -> Verdict:
@@ -91,17 +110,23 @@ def verify_file(session: Session, path: Path, *, project_id_of, public_key_pem: 
     seal_file = seal_path(path)
     seal = json.loads(seal_file.read_bytes()) if seal_file.exists() else None
     fmt = _format_of(path, body)
-    slug = (seal or {}).get("project") or _embedded_project(body, fmt)
+    embedded = embedded_data(body, fmt)
+    slug = (seal or {}).get("project") or embedded.get("project")
     project_id = project_id_of(slug) if slug else None
 
-    def current(manifest):
-        if project_id is None:
-            verdict.bad(f"project {slug!r} not found: the records cannot be read")
-            return {}
-        keys = [(bytes.fromhex(e.trace_id), bytes.fromhex(e.span_id)) for e in manifest.entries]
-        return span_records_by_key(session, project_id, keys)
+    if project_id is None:
+        verdict.bad(f"project {slug!r} not found: the records cannot be read")
 
-    check_report(body, seal, fmt, current, verdict, public_key_pem)
+    def current(entries):
+        if project_id is None:
+            return {}
+        try:
+            keys = [(bytes.fromhex(e.trace_id), bytes.fromhex(e.span_id)) for e in entries]
+        except ValueError:  # an edited manifest; its root check already failed
+            return {}
+        return span_digests_by_key(session, project_id, keys)
+
+    check_report(body, seal, embedded, current, verdict, public_key_pem)
     return verdict
 
 

@@ -11,7 +11,10 @@ from core import security
 from core.permissions import Role
 from core.settings import Settings
 from db.models import Project
+from db.queries.audit import append
 from db.queries.auth import add_membership, create_api_key, create_project, create_user
+
+BOOTSTRAP_ACTOR = "system:first-run"
 
 
 @dataclass(frozen=True)
@@ -33,5 +36,10 @@ def bootstrap(session: Session, settings: Settings) -> Bootstrap | None:
     password = settings.init_admin_password or security.generate_password()
     user = create_user(session, settings.init_admin_email, password, is_admin=True)
     add_membership(session, user.id, project.id, Role.ADMIN)
+    # The first key and admin are security-relevant creations like any later one: on the trail.
+    for action, target, details in (("project.create", project.slug, {}),
+                                    ("key.create", f"{key.prefix} ({key.name})", {"scopes": ",".join(key.scopes)}),
+                                    ("member.add", user.email, {"role": Role.ADMIN.value})):
+        append(session, project_id=project.id, actor=BOOTSTRAP_ACTOR, action=action, target=target, details=details)
     generated = settings.init_api_key is None or settings.init_admin_password is None
     return Bootstrap(project.slug, key.secret, user.email, password, generated)

@@ -47,6 +47,8 @@ def run(session, settings, args) -> int:
     project = chosen_project(session, settings, args)
     if project is None:
         return 1
+    out = Path(args.output)
+    opened = False
     try:
         trace_id = None
         since = until = None
@@ -60,19 +62,23 @@ def run(session, settings, args) -> int:
         else:
             since, until = _time(args.since, "since"), _time(args.until, "until")
         # The operator on the command line reads the database directly: they may see content.
-        created = create(session, project_id=project.id, project_slug=project.slug, actor=cli_actor(),
-                         sees_content=True, kind=args.kind, fmt=args.format, settings=settings, trace_id=trace_id,
-                         since=since, until=until, include_content=args.include_content)
-    except (ReportError, ValueError) as exc:
+        with out.open("wb") as file:
+            opened = True
+            created = create(session, out=file, project_id=project.id, project_slug=project.slug, actor=cli_actor(),
+                             sees_content=True, kind=args.kind, fmt=args.format, settings=settings,
+                             trace_id=trace_id, since=since, until=until, include_content=args.include_content)
+    except BaseException as exc:
+        if opened:
+            out.unlink(missing_ok=True)  # no half-written report left behind
+        if not isinstance(exc, (ReportError, ValueError)):
+            raise
         print(str(exc), file=sys.stderr)
         return 2
-    out = Path(args.output)
-    out.write_bytes(created.body)
     sig = out.with_name(out.name + ".sig.json")
     sig.write_bytes(created.seal_bytes)
     signed = " (signed)" if "signature" in created.seal else ""
-    print(f"wrote {out} ({len(created.body)} bytes) and its seal {sig}{signed}: "
-          f"{len(created.report.manifest.entries)} span records, Merkle root {created.report.manifest.root}")
+    print(f"wrote {out} ({created.size} bytes) and its seal {sig}{signed}: "
+          f"{created.report.manifest.count} span records, Merkle root {created.report.manifest.root}")
     return 0
 
 

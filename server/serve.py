@@ -39,6 +39,7 @@ from server.bootstrap import Bootstrap, bootstrap
 from server.credentials import load_credentials, save_credentials
 from server.maintenance import Maintenance
 from server.runtime import database
+from server.slow_clients import deadline_protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SCRIPT = ROOT / "examples" / "demo_agent.py"
@@ -153,7 +154,7 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
 
     servers = [
         (GrpcReceiver(ingest, grpc_host(settings), grpc_port(settings)) if served == GRPC
-         else _Server(_config(app_for(served), settings.host, sock)), sock)
+         else _Server(uvicorn_config(app_for(served), settings.host, sock)), sock)
         for served, sock in listeners
     ]
     demo = None
@@ -175,13 +176,16 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
         say("Causeline stopped.")
 
 
-def _config(app, host: str, sock: socket.socket) -> uvicorn.Config:
+def uvicorn_config(app, host: str, sock: socket.socket) -> uvicorn.Config:
+    """How every HTTP listener is served (also what tests/collector/test_slow_clients.py serves)."""
     # Forwarded headers only from configured proxies: uvicorn's default believes any local peer,
     # which let a client rotate X-Forwarded-For past the login throttle.
-    trusted = app.state.settings.trusted_proxies.strip()
+    settings = app.state.settings
+    trusted = settings.trusted_proxies.strip()
     return uvicorn.Config(app, host=host, port=sock.getsockname()[1], log_level="warning", lifespan="on",
                           proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
-                          timeout_keep_alive=5, limit_concurrency=app.state.settings.max_connections)
+                          timeout_keep_alive=5, limit_concurrency=settings.max_connections,
+                          http=deadline_protocol(settings.header_timeout_s, settings.body_timeout_s))
 
 
 async def _run(servers, demo: _Demo | None, banner: Callable[[], None], attributor: Attributor | None) -> None:
@@ -279,7 +283,7 @@ class _Demo:
         started = time.monotonic()
         self.say("Loading the demo data (examples/demo_agent.py through the SDK into this collector)...")
         sock = _bind("127.0.0.1", 0, "")
-        self._server = _Server(_config(self.app, "127.0.0.1", sock))
+        self._server = _Server(uvicorn_config(self.app, "127.0.0.1", sock))
         server_task = asyncio.create_task(self._server.serve(sockets=[sock]))
         try:
             while not self._server.started and not server_task.done():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 import time
 
@@ -17,10 +18,19 @@ class _QuietServer(uvicorn.Server):
 
 
 @contextlib.contextmanager
-def live_server(app, host: str = "127.0.0.1"):
-    """Yields the base URL, e.g. http://127.0.0.1:54321."""
-    server = _QuietServer(uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+def live_server(app, host: str = "127.0.0.1", *, as_served: bool = False):
+    """Yields the base URL, e.g. http://127.0.0.1:54321. `as_served`: with the configuration
+    `causeline serve` gives uvicorn (server/serve.py), timeouts and limits included."""
+    sockets = None
+    if as_served:
+        from server.serve import uvicorn_config
+
+        sockets = [socket.create_server((host, 0))]
+        config = uvicorn_config(app, host, sockets[0])
+    else:
+        config = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="off")
+    server = _QuietServer(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=sockets)), daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
@@ -33,6 +43,8 @@ def live_server(app, host: str = "127.0.0.1"):
     finally:
         server.should_exit = True
         thread.join(10)
+        for sock in sockets or ():
+            sock.close()
 
 
 @contextlib.contextmanager

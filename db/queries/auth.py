@@ -22,6 +22,7 @@ class KeyRecord:
     prefix: str
     created_by: int | None
     creator_role: str | None  # the creator's current role in the key's project; None if not a member
+    by_member: bool = False  # a member made it (even if their user row is gone since); False: the operator
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ def create_api_key(
     row = ApiKey(
         project_id=project_id, name=name, prefix=security.key_prefix(secret),
         key_hash=security.hash_key(secret), scopes=sorted(scopes), created_by=created_by,
+        created_by_member=created_by is not None,
     )
     session.add(row)
     session.flush()
@@ -81,14 +83,15 @@ def find_key(session: Session, secret: str) -> KeyRecord | None:
     """The unrevoked key with this secret (with its creator's current role), or None."""
     row = session.execute(
         select(ApiKey.id, ApiKey.project_id, Project.slug, ApiKey.scopes, ApiKey.prefix, ApiKey.created_by,
-               Membership.role)
+               Membership.role, ApiKey.created_by_member)
         .join(Project, Project.id == ApiKey.project_id)
         .outerjoin(Membership, (Membership.user_id == ApiKey.created_by) & (Membership.project_id == ApiKey.project_id))
         .where(ApiKey.key_hash == security.hash_key(secret), ApiKey.revoked_at.is_(None))
     ).one_or_none()
     if row is None:
         return None
-    return KeyRecord(row.id, row.project_id, row.slug, frozenset(row.scopes), row.prefix, row.created_by, row.role)
+    return KeyRecord(row.id, row.project_id, row.slug, frozenset(row.scopes), row.prefix, row.created_by, row.role,
+                     row.created_by_member)
 
 
 def touch_key(session: Session, key_id: int) -> None:

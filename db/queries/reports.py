@@ -1,5 +1,6 @@
-"""What audit reports read: span rows as stored (for their manifests), runs in a window, and
-guardrail spans. Query functions take a session and never commit."""
+"""What audit reports read: span rows as stored, the digests of span records (for their
+manifests), runs in a window, and guardrail spans. Query functions take a session and never
+commit."""
 
 from __future__ import annotations
 
@@ -7,56 +8,99 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Iterable, Iterator
 
-from sqlalchemy import func, inspect, select, tuple_
+from sqlalchemy import LargeBinary, Text, bindparam, cast, func, inspect, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from db.models import SpanRow, TraceRow
 
-# Every stored field of a span row: what a report's manifest digests.
 SPAN_FIELDS = tuple(attr.key for attr in inspect(SpanRow).column_attrs)
 _COLUMNS = [getattr(SpanRow, k) for k in SPAN_FIELDS]
 BATCH = 2000
+STREAM_ROWS = 5000  # rows per fetch of a server-side cursor
+
+# The fields a manifest digest covers, frozen: a span column added later must not change the
+# digest of a record an earlier report covered (a new field means a new algorithm version).
+DIGEST_FIELDS = (
+    "project_id", "trace_id", "span_id", "parent_span_id", "name", "kind", "category", "operation", "start_time",
+    "end_time", "start_ns", "duration_ns", "status", "status_message", "error_type", "error_class", "service_name",
+    "agent_name", "tool_name", "provider", "request_model", "response_model", "input_tokens", "output_tokens",
+    "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd", "cost_source", "reported_cost_usd",
+    "session_id", "user_id", "input", "output", "attributes", "events", "links", "resource", "scope", "retry_kind",
+    "ingested_at",
+)
+_BYTES = {"trace_id", "span_id", "parent_span_id"}
+_TIMES = {"start_time", "end_time", "ingested_at"}
 
 
-def _record(row) -> dict:
-    return dict(zip(SPAN_FIELDS, row))
+def _canonical_field(name: str):
+    # Spelled out so the text does not depend on the session (TimeZone, bytea_output).
+    column = getattr(SpanRow, name)
+    if name in _BYTES:
+        return func.encode(column, "hex")
+    if name in _TIMES:
+        return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    return column
+
+
+def leaf_digest():
+    """SHA-256 of 0x00 || the record's text: PostgreSQL's row-value output of DIGEST_FIELDS in
+    that order (fields quoted where needed, NULL empty, "" an empty string: one text per
+    record), computed next to the row. core/report_manifest.py's leaf. A row value, not a JSON
+    object: building jsonb per span costs two to three times as much at a million spans."""
+    record = func.row(*(_canonical_field(name) for name in DIGEST_FIELDS))
+    return func.sha256(literal(b"\x00", LargeBinary).op("||", return_type=LargeBinary)(
+        func.convert_to(cast(record, Text), "UTF8")))
+
+
+def _digests(where) -> select:
+    # Hex made by the database: a million rows need no conversion in Python.
+    return (select(func.encode(SpanRow.trace_id, "hex"), func.encode(SpanRow.span_id, "hex"),
+                   func.encode(leaf_digest(), "hex")).where(*where)
+            .order_by(SpanRow.trace_id, SpanRow.span_id))
 
 
 def trace_span_records(session: Session, project_id: int, trace_ids: Iterable[bytes]) -> list[dict]:
     ids = list(trace_ids)
     rows = session.execute(select(*_COLUMNS).where(SpanRow.project_id == project_id, SpanRow.trace_id.in_(ids))
                            .order_by(SpanRow.start_ns, SpanRow.trace_id, SpanRow.span_id))
-    return [_record(r) for r in rows]
+    return [dict(zip(SPAN_FIELDS, r)) for r in rows]
 
 
-def window_span_records(session: Session, project_id: int, since: datetime, until: datetime) -> Iterator[dict]:
-    """Spans of runs that started in [since, until), streamed in keyset pages (bounded memory)."""
+def trace_span_digests(session: Session, project_id: int, trace_ids: Iterable[bytes]) -> list[tuple[str, str, str]]:
+    """(trace_id, span_id, digest) hex of every span of the traces, in manifest order."""
+    return [tuple(r) for r in session.execute(_digests((SpanRow.project_id == project_id,
+                                                        SpanRow.trace_id.in_(list(trace_ids)))))]
+
+
+def window_span_digests(session: Session, project_id: int, since: datetime,
+                        until: datetime) -> Iterator[tuple[str, str, str]]:
+    """(trace_id, span_id, digest) hex of the spans of runs that started in [since, until), in
+    manifest order, from a server-side cursor: memory does not grow with the window."""
     runs = (select(TraceRow.trace_id).where(TraceRow.project_id == project_id, TraceRow.start_time >= since,
                                             TraceRow.start_time < until))
-    after = (b"", b"")
-    while True:
-        rows = session.execute(
-            select(*_COLUMNS).where(SpanRow.project_id == project_id, SpanRow.trace_id.in_(runs),
-                                    tuple_(SpanRow.trace_id, SpanRow.span_id) > tuple_(*after))
-            .order_by(SpanRow.trace_id, SpanRow.span_id).limit(BATCH)).all()
-        if not rows:
-            return
-        for row in rows:
-            yield _record(row)
-        after = (rows[-1].trace_id, rows[-1].span_id)
+    stmt = _digests((SpanRow.project_id == project_id, SpanRow.trace_id.in_(runs)))
+    for rows in session.execute(stmt.execution_options(yield_per=STREAM_ROWS)).partitions():
+        yield from rows
 
 
-def span_records_by_key(session: Session, project_id: int,
-                        keys: Iterable[tuple[bytes, bytes]]) -> dict[tuple[str, str], dict]:
-    """The spans now stored under (trace_id, span_id), keyed by hex ids."""
+def span_digests_by_key(session: Session, project_id: int,
+                        keys: Iterable[tuple[bytes, bytes]]) -> dict[tuple[str, str], str]:
+    """The digests of the spans now stored under (trace_id, span_id), keyed by hex ids."""
     keys = list(keys)
-    found: dict[tuple[str, str], dict] = {}
+    found: dict[tuple[str, str], str] = {}
     for i in range(0, len(keys), BATCH):
-        rows = session.execute(select(*_COLUMNS).where(
-            SpanRow.project_id == project_id, tuple_(SpanRow.trace_id, SpanRow.span_id).in_(keys[i:i + BATCH])))
-        for row in rows:
-            record = _record(row)
-            found[(record["trace_id"].hex(), record["span_id"].hex())] = record
+        # A join with the unnested keys walks the primary key once per key; a row-value IN list
+        # of thousands of pairs is planned as a filter over the project's spans.
+        wanted = func.unnest(bindparam("traces", [t for t, _ in keys[i:i + BATCH]], type_=ARRAY(LargeBinary)),
+                             bindparam("spans", [s for _, s in keys[i:i + BATCH]], type_=ARRAY(LargeBinary))
+                             ).table_valued("trace_id", "span_id").render_derived()
+        rows = session.execute(select(func.encode(SpanRow.trace_id, "hex"), func.encode(SpanRow.span_id, "hex"),
+                                      func.encode(leaf_digest(), "hex")).join(
+            wanted, (SpanRow.trace_id == wanted.c.trace_id) & (SpanRow.span_id == wanted.c.span_id))
+            .where(SpanRow.project_id == project_id))
+        for trace_id, span_id, digest in rows:
+            found[(trace_id, span_id)] = digest
     return found
 
 
@@ -77,11 +121,12 @@ def runs_in_window(session: Session, project_id: int, since: datetime, until: da
              for r in rows], dict(zip(keys, totals)))
 
 
-def guardrail_spans(session: Session, project_id: int, since: datetime, until: datetime) -> list[tuple]:
-    """(name, category, attributes) of guardrail spans in the window: whether one blocked is
-    core.failure's rule, applied by the caller."""
-    return [tuple(r) for r in session.execute(
-        select(SpanRow.name, SpanRow.category, SpanRow.attributes).where(
-            SpanRow.project_id == project_id, SpanRow.start_time >= since, SpanRow.start_time < until,
-            (SpanRow.category == "guardrail") | SpanRow.attributes.has_key("causeline.guardrail.passed")
-            | SpanRow.attributes.has_key("causeline.guardrail.action")))]
+def guardrail_spans(session: Session, project_id: int, since: datetime, until: datetime) -> Iterator[tuple]:
+    """(name, category, attributes) of guardrail spans in the window, streamed: whether one
+    blocked is core.failure's rule, applied by the caller."""
+    stmt = select(SpanRow.name, SpanRow.category, SpanRow.attributes).where(
+        SpanRow.project_id == project_id, SpanRow.start_time >= since, SpanRow.start_time < until,
+        (SpanRow.category == "guardrail") | SpanRow.attributes.has_key("causeline.guardrail.passed")
+        | SpanRow.attributes.has_key("causeline.guardrail.action"))
+    for row in session.execute(stmt.execution_options(yield_per=STREAM_ROWS)):
+        yield tuple(row)

@@ -29,6 +29,9 @@ def test_migrate_then_key_lifecycle(pg):
         with make_sessionmaker(engine).begin() as session:
             assert bootstrap(session, Settings(database_url=url)) is not None
             assert bootstrap(session, Settings(database_url=url)) is None  # only on first run
+            trail = session.execute(text("SELECT actor, action FROM audit_events ORDER BY seq")).all()
+            assert trail == [("system:first-run", "project.create"), ("system:first-run", "key.create"),
+                             ("system:first-run", "member.add")]
         engine.dispose()
 
         created = causeline("keys", "create", "--name", "ci", "--scopes", "read,ingest", database_url=url)

@@ -116,15 +116,13 @@ def main(out_dir: str) -> int:
         with make_sessionmaker(engine).begin() as session:
             common = dict(project_id=project.id, project_slug=project.slug, actor="user:auditor@example.com",
                           sees_content=True, settings=SimpleNamespace(report_signing_key=None))
-            made = [create(session, kind="incident", trace_id=trace.trace_id, fmt="pdf", include_content=True,
-                           **common),
-                    create(session, kind="period", since=START, until=START + timedelta(days=DAYS), fmt="pdf",
-                           **common)]
-        for created in made:
-            name = f"sample-{created.report.kind}.{created.fmt}"
-            (out / name).write_bytes(created.body)
-            (out / (name + ".sig.json")).write_bytes(created.seal_bytes)
-            print(f"wrote {out / name} ({len(created.body)} bytes)")
+            for kind, kw in (("incident", dict(trace_id=trace.trace_id, include_content=True)),
+                             ("period", dict(since=START, until=START + timedelta(days=DAYS)))):
+                name = f"sample-{kind}.pdf"
+                with (out / name).open("wb") as file:
+                    created = create(session, out=file, kind=kind, fmt="pdf", **kw, **common)
+                (out / (name + ".sig.json")).write_bytes(created.seal_bytes)
+                print(f"wrote {out / name} ({created.size} bytes)")
         engine.dispose()
     finally:
         pg.close()

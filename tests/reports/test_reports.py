@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import shutil
 import subprocess
 from datetime import timedelta
@@ -39,9 +41,13 @@ def _pdf_attachments(body: bytes, tmp_path) -> str | None:
 
 
 def _create(session, project, **kw):
+    """create() into memory; the answer carries the rendered bytes as `.body`."""
     defaults = dict(project_id=project.id, project_slug=project.slug, actor="user:auditor@example.com",
                     sees_content=True, settings=SimpleNamespace(report_signing_key=None))
-    return create(session, **{**defaults, **kw})
+    out = io.BytesIO()
+    created = create(session, out=out, **{**defaults, **kw})
+    assert created.size == len(out.getvalue())
+    return SimpleNamespace(**vars(created), body=out.getvalue(), seal_bytes=created.seal_bytes)
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "html", "pdf"])
@@ -50,7 +56,7 @@ def test_incident_report_in_every_format(session, seeded, fmt, tmp_path):
     created = _create(session, project, kind="incident", trace_id=trace.trace_id, fmt=fmt)
     session.commit()
     body = created.body
-    assert len(created.report.manifest.entries) == 8  # every span of the run
+    assert created.report.manifest.count == 8  # every span of the run
     if fmt == "json":
         data = json.loads(body)
         assert data["manifest"]["merkle_root"] == created.report.manifest.root
@@ -109,7 +115,7 @@ def _cli(session, settings, *argv) -> int:
     return cli_reports.run(session, settings, parser.parse_args(["reports", *argv]))
 
 
-@pytest.mark.parametrize("fmt", ["pdf", "json"])
+@pytest.mark.parametrize("fmt", ["pdf", "json", "html", "csv"])
 def test_verify_fresh_then_altered_bytes_then_altered_span(session, seeded, tmp_path, capsys, fmt):
     project, trace = seeded
     settings = SimpleNamespace(report_signing_key=None, init_project="acme")
@@ -134,7 +140,8 @@ def test_verify_fresh_then_altered_bytes_then_altered_span(session, seeded, tmp_
     printed = capsys.readouterr().out
     assert "1 changed, 0 missing of 8" in printed and trace.spans["llm"].hex() in printed
 
-    # Without its seal the report's own manifest (JSON key, PDF attachment) still checks the records.
+    # Without its seal the report's own manifest (JSON key, PDF attachment, HTML script element, CSV
+    # rows) still checks the records.
     (tmp_path / f"r.{fmt}.sig.json").unlink()
     assert _cli(session, settings, "verify", str(out)) == 3
     printed = capsys.readouterr().out
@@ -190,3 +197,76 @@ def test_period_report_from_ingested_runs(database_url, sessionmaker):
     retries = sum(r["retries"] for r in t["models"]["rows"])
     assert retries == classes["rate_limited"]["root causes"] > 0
     assert data["manifest"]["count"] == int(data["facts"]["Spans"])
+
+
+def test_digest_covers_every_field_and_not_the_session(session, seeded):
+    """The leaf is computed by PostgreSQL: equal rows give equal digests whatever the session's
+    settings, and a change to any covered field gives another."""
+    from db.queries.reports import DIGEST_FIELDS, span_digests_by_key
+
+    project, trace = seeded
+    key = (trace.trace_id, trace.spans["llm"])
+    before = span_digests_by_key(session, project.id, [key])
+    assert len(before) == 1
+    session.execute(text("SET LOCAL TimeZone = 'Asia/Kolkata'"))
+    session.execute(text("SET LOCAL bytea_output = 'escape'"))
+    assert span_digests_by_key(session, project.id, [key]) == before
+    changes = {"name": "'x'", "start_time": "start_time + interval '1 microsecond'", "cost_usd": "0.5",
+               "attributes": "attributes || '{\"k\": 1}'", "input": "coalesce(input, '') || '!'", "events": "'[]'",
+               "ingested_at": "ingested_at + interval '1 second'", "parent_span_id": "'\\x01'::bytea"}
+    for field, value in changes.items():
+        assert field in DIGEST_FIELDS
+        session.execute(text("SAVEPOINT s"))
+        session.execute(text(f"UPDATE spans SET {field} = {value} WHERE project_id = :p AND trace_id = :t "
+                             "AND span_id = :s"), {"p": project.id, "t": key[0], "s": key[1]})
+        assert span_digests_by_key(session, project.id, [key]) != before, field
+        session.execute(text("ROLLBACK TO SAVEPOINT s"))
+    assert span_digests_by_key(session, project.id, [key]) == before
+
+
+def test_period_manifest_streams_through_a_spool(session, seeded, monkeypatch, tmp_path, capsys):
+    """More entries than one chunk of each writer: the spooled manifest renders and verifies in
+    every format, and the spool file is gone afterwards."""
+    import reports.render as render
+    import reports.seal as seal
+    import reports.spool as spool_module
+
+    project, trace = seeded
+    monkeypatch.setattr(seal, "CHECK_BATCH", 3)
+    paths = []
+    real = spool_module.EntrySpool.__init__
+
+    def remember(self):
+        real(self)
+        paths.append(self.path)
+
+    monkeypatch.setattr(spool_module.EntrySpool, "__init__", remember)
+    chunked = render._entries_json
+    monkeypatch.setattr(render, "_entries_json", lambda entries, write, chunk=4: chunked(entries, write, chunk))
+    settings = SimpleNamespace(report_signing_key=None, init_project="acme")
+    for fmt in ("json", "csv", "html", "pdf"):
+        out = tmp_path / f"p.{fmt}"
+        assert _cli(session, settings, "create", "--kind", "period", "--since", "2026-11-19T00:00",
+                    "--until", "2026-11-22T00:00", "--format", fmt, "-o", str(out)) == 0
+        assert "13 span records" in capsys.readouterr().out
+        session.commit()
+        assert _cli(session, settings, "verify", str(out)) == 0, fmt
+        assert "all 13 still stored unchanged" in capsys.readouterr().out
+    assert paths and not any(os.path.exists(p) for p in paths)
+
+
+def test_a_pdf_manifest_beyond_pypdfs_default_limits_is_read(session, seeded, tmp_path, capsys):
+    """pypdf refuses to inflate streams past 75 MB by default, less than a month of a busy
+    project's manifest: verify raises the limit for the attachment (here the default is
+    lowered instead, to stay small)."""
+    from pypdf import apply_configuration
+
+    project, trace = seeded
+    settings = SimpleNamespace(report_signing_key=None, init_project="acme")
+    out = tmp_path / "p.pdf"
+    assert _cli(session, settings, "create", "--kind", "period", "--since", "2026-11-19T00:00",
+                "--until", "2026-11-22T00:00", "--format", "pdf", "-o", str(out)) == 0
+    session.commit()
+    with apply_configuration(zlib_maximum_output_length=500, maximum_declared_stream_length=500):
+        assert _cli(session, settings, "verify", str(out)) == 0
+    assert "all 13 still stored unchanged" in capsys.readouterr().out

@@ -1,45 +1,14 @@
 import hashlib
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 
 import pytest
 
 from core.report_manifest import (
-    EMPTY_ROOT, Manifest, build_manifest, canonical, check_records, merkle_root, record_digest, root_matches,
+    EMPTY_ROOT, Entry, Manifest, ManifestBuilder, build_manifest, check_records, merkle_root, root_matches,
 )
-
-T = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
-REC = {"trace_id": b"\x01" * 16, "span_id": b"\x02" * 8, "name": "chat", "start_time": T,
-       "cost_usd": Decimal("0.0081000000"), "attributes": {"b": 1, "a": [1, "x"]}, "input": None}
 
 
 def h(*parts: bytes) -> str:
     return hashlib.sha256(b"".join(parts)).hexdigest()
-
-
-@pytest.mark.parametrize("a, b", [
-    # Equal stored values give equal bytes, whatever their Python spelling.
-    ({"x": Decimal("0.0081000000")}, {"x": Decimal("0.0081")}),
-    ({"x": Decimal("0E-10")}, {"x": Decimal("0")}),
-    ({"t": T}, {"t": T.astimezone(timezone(timedelta(hours=2)))}),
-    ({"a": 1, "b": 2}, {"b": 2, "a": 1}),
-    ({"id": b"\xab"}, {"id": bytearray(b"\xab")}),
-])
-def test_canonical_is_stable(a, b):
-    assert canonical(a) == canonical(b)
-
-
-@pytest.mark.parametrize("field, value", [
-    ("name", "chat!"), ("start_time", T + timedelta(microseconds=1)), ("cost_usd", Decimal("0.0082")),
-    ("attributes", {"b": 1, "a": [1, "y"]}), ("input", ""), ("span_id", b"\x03" * 8),
-])
-def test_any_changed_field_changes_the_digest(field, value):
-    assert record_digest({**REC, field: value}) != record_digest(REC)
-
-
-def test_naive_times_are_refused():
-    with pytest.raises(ValueError):
-        canonical({"t": datetime(2026, 1, 1)})
 
 
 a, b, c = (h(bytes([i])) for i in range(3))
@@ -56,19 +25,59 @@ def test_merkle_root(leaves, root):
     assert merkle_root(leaves) == root
 
 
+def _levels(digests: list[str]) -> str:
+    """The tree as the definition says it, level by level (what the one-pass stream must equal)."""
+    level = [bytes.fromhex(d) for d in digests]
+    if not level:
+        return EMPTY_ROOT
+    while len(level) > 1:
+        paired = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0].hex()
+
+
+@pytest.mark.parametrize("n", [*range(0, 40), 63, 64, 65, 100, 127, 128, 129, 1000])
+def test_streamed_root_is_the_level_by_level_root(n):
+    leaves = [h(n.to_bytes(4, "big"), i.to_bytes(4, "big")) for i in range(n)]
+    assert merkle_root(leaves) == _levels(leaves)
+
+
+def _d(i: int) -> str:
+    return h(bytes([i]))
+
+
 def test_order_matters_for_the_root_but_not_for_the_manifest():
     assert merkle_root([a, b]) != merkle_root([b, a])
-    r1, r2 = {**REC}, {**REC, "span_id": b"\x00" * 8}
+    r1, r2 = ("01" * 16, "02" * 8, _d(1)), ("01" * 16, "00" * 8, _d(2))
     assert build_manifest([r1, r2]).root == build_manifest([r2, r1]).root
 
 
+@pytest.mark.parametrize("second", [("01" * 16, "02" * 8), ("01" * 16, "01" * 8), ("00" * 16, "ff" * 8)])
+def test_builder_refuses_records_out_of_order_or_repeated(second):
+    builder = ManifestBuilder(lambda e: None)
+    builder.add("01" * 16, "02" * 8, _d(1))
+    with pytest.raises(ValueError, match="increasing"):
+        builder.add(*second, _d(2))
+
+
+def test_builder_streams_entries_to_its_sink():
+    seen: list[Entry] = []
+    builder = ManifestBuilder(seen.append)
+    for i in range(5):
+        builder.add("01" * 16, f"{i:016x}", _d(i))
+    manifest = builder.finish(seen)
+    assert manifest.count == 5 and [e.digest for e in seen] == [_d(i) for i in range(5)]
+    assert manifest.root == merkle_root([_d(i) for i in range(5)]) and root_matches(manifest)
+    assert manifest.first(2) == tuple(seen[:2])
+
+
 def test_check_records_and_roundtrip():
-    r2 = {**REC, "span_id": b"\x00" * 8}
-    m = Manifest.from_dict(build_manifest([REC, r2]).to_dict())
-    assert root_matches(m)
-    key = lambda r: (r["trace_id"].hex(), r["span_id"].hex())  # noqa: E731
-    now = {key(REC): {**REC, "name": "tampered"}}
-    assert [c.outcome for c in check_records(m, now)] == ["missing", "changed"]
-    assert [c.outcome for c in check_records(m, {key(REC): REC, key(r2): r2})] == ["ok", "ok"]
-    forged = Manifest(m.algorithm, m.entries[:1], m.root)
-    assert not root_matches(forged)
+    k1, k2 = ("01" * 16, "02" * 8), ("01" * 16, "00" * 8)
+    m = Manifest.from_dict(build_manifest([(*k1, _d(1)), (*k2, _d(2))]).to_dict())
+    assert root_matches(m) and m.count == 2
+    assert [c.outcome for c in check_records(m, {k1: _d(9)})] == ["missing", "changed"]
+    assert [c.outcome for c in check_records(m, {k1: _d(1), k2: _d(2)})] == ["ok", "ok"]
+    assert not root_matches(Manifest(m.algorithm, tuple(m.entries)[:1], m.root))
+    assert not root_matches(Manifest(m.algorithm, m.entries, m.root, count=3))  # a count that lies

@@ -53,3 +53,24 @@ def test_a_bad_filter_says_so(client, seeded):
     login(client, seeded)
     page = client.get("/audit", params={"since": "yesterday"})
     assert page.status_code == 200 and "is not a date/time" in page.text
+
+
+def test_export_streams_page_by_page(client, session, seeded, monkeypatch):
+    """More events than one page: every one exported, newest first, without gaps, and the
+    export itself is the newest event."""
+    import api.audit
+    from db.queries.audit import append
+
+    login(client, seeded)
+    monkeypatch.setattr(api.audit, "PAGE", 3)
+    for i in range(10):
+        append(session, project_id=seeded.project.id, actor="user:ada@example.com", action="price.add",
+               target=f"-1+{i}" if i % 2 else f"model-{i}")
+    session.commit()
+    lines = [json.loads(line) for line in client.get("/api/audit/export", params={"format": "jsonl"}).text.splitlines()]
+    seqs = [e["seq"] for e in lines]
+    assert seqs == list(range(seqs[0], 0, -1)) and len(seqs) >= 11
+    assert lines[0]["action"] == "audit.export"
+    rows = list(csv.DictReader(io.StringIO(client.get("/api/audit/export", params={"format": "csv"}).text)))
+    assert len(rows) == len(lines) + 1
+    assert {r["target"] for r in rows if r["action"] == "price.add"} >= {"'-1+1", "model-0"}
