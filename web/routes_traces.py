@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
 from db.queries.lineage import Loaded
 from db.queries.traces import (
-    TracePage,
-    child_spans, get_span, get_trace, list_traces, parents_among, root_causes, span_edges, span_names, trace_outline, trace_row,
+    child_spans, get_span, get_trace, parents_among, span_edges, span_names, trace_outline, trace_row,
 )
+from pages.traces import trace_listing
 from access.audit import record
 from core.permissions import Principal
 from web.auth import AppSettings, CurrentViewer, DbSession
@@ -44,49 +46,42 @@ def home():
 
 
 def _list_context(request: Request, session, viewer: Principal, filters: PageFilters, cursor: str) -> dict:
-    kwargs, errors = filters.parse(cursor)
-    # A reader who may not see content searches span names only: a match in content would
-    # tell them what it holds.
-    kwargs["search_content"] = viewer.sees_content
-    if any(e != CURSOR_ERROR for e in errors):  # an invalid filter shows its error, never the unfiltered list
-        page = TracePage([], None)
-    else:
-        page = list_traces(session, viewer.project_id, **kwargs)
-        if kwargs["search"] and viewer.sees_content and not kwargs["cursor"]:
-            record(session, request, viewer, "search", target=kwargs["search"])
+    run_filters, limit, cursor, errors = filters.parse(cursor, sees_content=viewer.sees_content)
+    listing = None
+    if not any(e != CURSOR_ERROR for e in errors):  # an invalid filter shows its error, never the unfiltered list
+        listing = trace_listing(session, viewer, run_filters, limit=limit, cursor=cursor)
+        if run_filters.search and viewer.sees_content and not cursor:
+            record(session, request, viewer, "search", target=run_filters.search)
             session.commit()
-    next_query = filters.query(cursor=page.next_cursor) if page.next_cursor else None
+    next_cursor = listing.page.next_cursor if listing else None
+    next_query = filters.query(cursor=next_cursor) if next_cursor else None
     return {
-        "viewer": viewer, "filters": filters, "errors": errors, "items": page.items,
-        "causes": root_causes(session, viewer.project_id, [i.trace.trace_id for i in page.items]),
+        "viewer": viewer, "filters": filters, "errors": errors, "items": listing.page.items if listing else [],
+        "totals": listing.totals if listing else None,
+        "causes": listing.causes if listing else {}, "previews": listing.previews if listing else {},
         "next_href": f"/traces?{next_query}" if next_query else None,
         "next_fragment": f"/traces/rows?{next_query}" if next_query else None,
-        "json_href": "/api/traces" + (f"?{q}" if (q := filters.query(cursor=kwargs["cursor"] or "")) else ""),
-        "paged": bool(kwargs["cursor"]),
+        "json_href": "/api/traces" + (f"?{q}" if (q := filters.query(cursor=cursor or "")) else ""),
+        "paged": bool(cursor),
     }
 
 
+# Query parameters arrive as plain strings on purpose (PageFilters as a dependency): a bad value
+# becomes a message on the page, not FastAPI's JSON 422.
+Filters = Annotated[PageFilters, Depends()]
+
+
 @router.get("/traces")
-def traces_page(
-    request: Request, viewer: CurrentViewer, session: DbSession,
-    since: str = "", until: str = "", status: str = "", service: str = "", agent: str = "",
-    model: str = "", limit: str = "50", cursor: str = "", outcome: str = "", q: str = "",
-):
-    # Parameters are plain strings on purpose: a bad value becomes a message on the page,
-    # not FastAPI's JSON 422.
-    filters = PageFilters(since, until, status, service, agent, model, limit, outcome, q)
+def traces_page(request: Request, viewer: CurrentViewer, session: DbSession, filters: Filters, cursor: str = ""):
     context = _list_context(request, session, viewer, filters, cursor)
     return render_page(request, "traces.html", context, json_href=context["json_href"])
 
 
 @router.get("/traces/rows")
-def trace_rows_fragment(
-    request: Request, viewer: CurrentViewer, session: DbSession,
-    since: str = "", until: str = "", status: str = "", service: str = "", agent: str = "",
-    model: str = "", limit: str = "50", cursor: str = "", outcome: str = "", q: str = "",
-):
-    """The next page of rows, appended to the table by htmx (replaces the "next" row)."""
-    filters = PageFilters(since, until, status, service, agent, model, limit, outcome, q)
+def trace_rows_fragment(request: Request, viewer: CurrentViewer, session: DbSession, filters: Filters,
+                        cursor: str = ""):
+    """The rows for the filters as typed (htmx, as you type), or the next page of rows appended
+    to the table (replacing the "next" row); the totals follow out of band."""
     return render(request, "_trace_rows.html",
                   {**_list_context(request, session, viewer, filters, cursor), "fragment": True})
 
