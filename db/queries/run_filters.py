@@ -97,9 +97,11 @@ def status_column():
 
 
 def _has_span(condition):
-    """A span of the run matches: probed by the spans primary key (project_id, trace_id, ...)."""
+    """A span of the run matches: probed by the spans primary key (project_id, trace_id, ...) for
+    each candidate run. OFFSET 0 keeps PostgreSQL from turning the EXISTS into a semi-join, which
+    it may plan as a scan of every span of the project for a rare provider."""
     return exists(select(1).where(SpanRow.project_id == TraceRow.project_id, SpanRow.trace_id == TraceRow.trace_id,
-                                  condition))
+                                  condition).offset(0))
 
 
 @dataclass(frozen=True)
