@@ -25,7 +25,8 @@ from web.auth import AppSettings, CurrentViewer, DbSession
 from web.page import render_page
 from web.render import render
 from web.tree import MAX_CHILDREN, MAX_ROWS, OPEN_DEPTH, MoreRow, Window, build_tree, child_rows, window_of
-from db.queries.forensics import trace_attribution
+from db.queries.forensics import trace_attribution, trace_cost_breakdown
+from pages.forensics_schemas import trace_costs_out
 from web.views import (
     CURSOR_ERROR, HEX16, HEX32, PageFilters, attribution_view, edge_keys, edge_views, event_views, parse_hex, span_content,
 )
@@ -124,11 +125,12 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
         selected = _span_context(session, viewer, trace_bytes, found) if found else None
         if selected is not None:
             _record_content_view(session, request, viewer, trace_bytes, span_bytes)
-    attribution = None
+    attribution = costs = None
     if inline:
+        loaded = Loaded(detail.trace, detail.spans, detail.truncated)
         attribution = attribution_view(trace_attribution(
-            session, viewer.project_id, trace_bytes,
-            loaded=Loaded(detail.trace, detail.spans, detail.truncated)).attribution)
+            session, viewer.project_id, trace_bytes, loaded=loaded).attribution)
+        costs = trace_costs_out(trace_cost_breakdown(session, viewer.project_id, trace_bytes, loaded=loaded))
     return render_page(request, "trace.html", {
         "viewer": viewer, "detail": detail, "trace": detail.trace, "trace_hex": trace_bytes.hex(),
         "rows": build_tree(detail.spans, open_depth=OPEN_DEPTH, max_rows=MAX_ROWS, max_children=MAX_CHILDREN,
@@ -139,7 +141,7 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
         "span_missing": span_bytes.hex() if span_bytes is not None and selected is None else (
             span if span and span_bytes is None else None),
         "window_ns": _window_ns(detail.spans),
-        "attribution": attribution,
+        "attribution": attribution, "costs": costs,
     }, json_href=f"/api/traces/{trace_bytes.hex()}")
 
 
@@ -155,6 +157,19 @@ def attribution_fragment(request: Request, trace_id: str, viewer: CurrentViewer,
     return render(request, "_attribution.html", {
         "trace_hex": trace_bytes.hex(), "attribution": attribution_view(result.attribution),
     })
+
+
+@router.get("/traces/{trace_id}/costs")
+def costs_fragment(request: Request, trace_id: str, viewer: CurrentViewer, session: DbSession):
+    """The Costs panel of a large trace, loaded by the page once the tree shows (htmx); the
+    same data as its JSON twin /api/traces/{id}/costs."""
+    trace_bytes = parse_hex(trace_id, HEX32)
+    if not request.headers.get("hx-request") and trace_bytes:
+        return RedirectResponse(f"/api/traces/{trace_bytes.hex()}/costs", status_code=303)
+    result = trace_cost_breakdown(session, viewer.project_id, trace_bytes) if trace_bytes else None
+    if result is None:
+        return render(request, "_span_missing.html", {"span_id": trace_id}, status_code=404)
+    return render(request, "_costs.html", {"trace_hex": trace_bytes.hex(), "costs": trace_costs_out(result)})
 
 
 @router.get("/traces/{trace_id}/children/{span_id}")
