@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from core.content import with_log_content
 from db.genai_logs import log_content
 from db.models import SpanEdge, SpanRow, TraceFailure, TraceRow
-from db.queries.run_filters import RunFilters, filtered_runs, status_column
+from db.queries.run_filters import RunFilters, filtered_runs, plan_for_values, status_column
 
 MAX_LIMIT = 500
 
@@ -89,6 +89,7 @@ def list_traces(session: Session, project_id: int, *, limit: int = 50, cursor: s
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
     f = filters if filters is not None else RunFilters(**kwargs)
+    plan_for_values(session, f)
     query = filtered_runs((TraceRow, status_column()), project_id, f)
     if cursor:
         after_start, after_id = decode_cursor(cursor)
