@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Select, and_, case, exists, func, or_, select, text
+from sqlalchemy import Select, and_, exists, func, or_, select, text
 from sqlalchemy.orm import aliased
 
 from core.run_outcome import OUTCOMES
@@ -24,7 +24,7 @@ from db.models import SpanRow, TraceRow
 from db.queries.trace_search import matching_traces
 
 TRACE_STATUSES = ("ok", "error", "unset")
-# The root span joined by filtered_runs (PostgreSQL drops the join when nothing uses it).
+# The root span, joined by filtered_runs for the status filter.
 _ROOT = aliased(SpanRow, name="root")
 
 
@@ -52,12 +52,15 @@ class RunFilters:
 
 
 def filtered_runs(columns, project_id: int, f: RunFilters) -> Select:
-    """`select(*columns)` over traces (joined to their root span as `root`) with every filter
-    of `f` applied. `status_column()` is the list's status from the same join."""
+    """`select(*columns)` over traces with every filter of `f` applied. The root span is joined
+    (as `root`) only when the status filter needs it: a join there would be planned for every
+    candidate run, not only the page's."""
     root = _ROOT
-    query = select(*columns).select_from(TraceRow).outerjoin(root, and_(
-        root.project_id == TraceRow.project_id, root.trace_id == TraceRow.trace_id,
-        root.span_id == TraceRow.root_span_id)).where(TraceRow.project_id == project_id)
+    query = select(*columns).select_from(TraceRow).where(TraceRow.project_id == project_id)
+    if f.status in ("ok", "unset"):
+        query = query.outerjoin(root, and_(
+            root.project_id == TraceRow.project_id, root.trace_id == TraceRow.trace_id,
+            root.span_id == TraceRow.root_span_id))
     if f.since is not None:
         query = query.where(TraceRow.start_time >= f.since)
     if f.until is not None:
@@ -89,11 +92,6 @@ def filtered_runs(columns, project_id: int, f: RunFilters) -> Select:
     if f.search:
         query = query.where(TraceRow.trace_id.in_(matching_traces(project_id, f.search, content=f.search_content)))
     return query
-
-
-def status_column():
-    """The list's status: error when a span failed, else the root span's ok, else unset."""
-    return case((TraceRow.error_count > 0, "error"), (_ROOT.status == "ok", "ok"), else_="unset").label("status")
 
 
 def _has_span(condition):

@@ -21,8 +21,15 @@ def _document(field: str):
 
 
 def matching_traces(project_id: int, text: str, *, content: bool):
-    """A subquery of trace ids in the project with a span matching every word of `text`."""
+    """A subquery of trace ids in the project with a span matching every word of `text`.
+
+    The matches are read once, through the indexes, into a MATERIALIZED CTE: otherwise the
+    planner, guessing a word's frequency, may walk the newest runs and compute every span's
+    tsvector until it has a page, which for a rare word means every run of the window
+    (bench/pages.py: seconds over 1M spans)."""
     query = func.plainto_tsquery(literal_column("'simple'::regconfig"), text[:MAX_QUERY])
     fields = ("name", "input", "output") if content else ("name",)
-    return select(SpanRow.trace_id).where(
-        SpanRow.project_id == project_id, or_(*(_document(f).op("@@")(query) for f in fields)))
+    found = select(SpanRow.trace_id).where(
+        SpanRow.project_id == project_id, or_(*(_document(f).op("@@")(query) for f in fields)),
+    ).cte("search_matches").prefix_with("MATERIALIZED")
+    return select(found.c.trace_id)

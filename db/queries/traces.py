@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from core.content import with_log_content
 from db.genai_logs import log_content
 from db.models import SpanEdge, SpanRow, TraceFailure, TraceRow
-from db.queries.run_filters import RunFilters, filtered_runs, plan_for_values, status_column
+from db.queries.run_filters import RunFilters, filtered_runs, plan_for_values
 
 MAX_LIMIT = 500
 
@@ -90,20 +90,31 @@ def list_traces(session: Session, project_id: int, *, limit: int = 50, cursor: s
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
     f = filters if filters is not None else RunFilters(**kwargs)
     plan_for_values(session, f)
-    query = filtered_runs((TraceRow, status_column()), project_id, f)
+    query = filtered_runs((TraceRow,), project_id, f)
     if cursor:
         after_start, after_id = decode_cursor(cursor)
         # Row comparison matches the (project_id, start_time, trace_id) index scanned backwards.
         query = query.where(tuple_(TraceRow.start_time, TraceRow.trace_id) < tuple_(after_start, after_id))
     query = query.order_by(TraceRow.start_time.desc(), TraceRow.trace_id.desc()).limit(limit + 1)
 
-    rows = session.execute(query).all()
-    items = [TraceListItem(row[0], row[1]) for row in rows[:limit]]
+    rows = list(session.scalars(query))
+    roots = root_statuses(session, project_id, rows[:limit])
+    items = [TraceListItem(t, trace_status(t.error_count, roots.get(t.trace_id))) for t in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:  # one extra row fetched: there is a next page
         last = items[-1].trace
         next_cursor = encode_cursor(last.start_time, last.trace_id)
     return TracePage(items, next_cursor)
+
+
+def root_statuses(session: Session, project_id: int, traces: list[TraceRow]) -> dict[bytes, str]:
+    """The root span's status of each of these runs (a page of the list), by primary key."""
+    keys = [(t.trace_id, t.root_span_id) for t in traces if t.root_span_id is not None and t.error_count == 0]
+    if not keys:
+        return {}
+    rows = session.execute(select(SpanRow.trace_id, SpanRow.status).where(
+        SpanRow.project_id == project_id, tuple_(SpanRow.trace_id, SpanRow.span_id).in_(keys)))
+    return {trace_id: status for trace_id, status in rows}
 
 
 @dataclass(frozen=True)
