@@ -7,7 +7,8 @@ probe per candidate run:
 - provider, error class: EXISTS on spans by the primary key's (project_id, trace_id) prefix
   (an error class only among runs with errors);
 - minimum cost and duration: on the rollup row (no span is read);
-- free text: the GIN tsvector indexes of db/queries/trace_search.py.
+- free text: the GIN tsvector indexes of db/queries/trace_search.py (matches read first when
+  the totals say they are few).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class RunFilters:
     outcome: str | None = None
     search: str | None = None
     search_content: bool = False  # search captured input/output too (readers who may see content)
+    search_first: bool = False  # few runs match the search: read its matches first (trace_search.py)
 
     def __post_init__(self) -> None:
         if self.status is not None and self.status not in TRACE_STATUSES:
@@ -90,7 +92,8 @@ def filtered_runs(columns, project_id: int, f: RunFilters) -> Select:
     if f.min_duration is not None:
         query = query.where(TraceRow.end_time - TraceRow.start_time >= f.min_duration)
     if f.search:
-        query = query.where(TraceRow.trace_id.in_(matching_traces(project_id, f.search, content=f.search_content)))
+        query = query.where(TraceRow.trace_id.in_(matching_traces(project_id, f.search, content=f.search_content,
+                                                                      first=f.search_first)))
     return query
 
 

@@ -211,3 +211,20 @@ def test_a_search_is_always_planned_for_its_words(session, seeded, runs):
     list_traces(session, seeded.project.id, provider="openai")
     assert session.execute(text("SHOW plan_cache_mode")).scalar() == "auto"
     session.rollback()
+
+
+def test_reading_the_matches_first_lists_the_same_runs(session, seeded, runs):
+    """A rare word's matches are read first (MATERIALIZED CTE); the runs listed are the same."""
+    from dataclasses import replace
+
+    from db.queries.traces import list_traces
+
+    for word in ("refund", "weather", "support", "zebra"):
+        f = RunFilters(search=word, search_content=True)
+        walked = [i.trace.trace_id for i in list_traces(session, seeded.project.id, filters=f, limit=2).items]
+        first = [i.trace.trace_id for i in list_traces(session, seeded.project.id, filters=replace(
+            f, search_first=True), limit=2).items]
+        assert walked == first, word
+    query = filtered_runs((TraceRow.trace_id,), seeded.project.id, RunFilters(search="x", search_first=True))
+    assert "AS MATERIALIZED" in str(query.compile(session.get_bind()))
+    session.rollback()
