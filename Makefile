@@ -7,6 +7,8 @@ RUN_DEPS := $(VENV)/.run-installed
 TEST_DEPS := $(VENV)/.test-installed
 HTMX_VERSION := 2.0.11
 HTMX := .cache/vendor/htmx-$(HTMX_VERSION).stamp
+# The copy the server itself serves (web/render.py): pages need no CDN, as on an air-gapped network.
+HTMX_STATIC := web/static/vendor/htmx-$(HTMX_VERSION).min.js
 AXE_VERSION := 4.10.3
 AXE := .cache/vendor/axe-$(AXE_VERSION).stamp
 
@@ -53,6 +55,15 @@ $(HTMX):
 		&& tar -xzf htmx.org-$(HTMX_VERSION).tgz --strip-components=2 package/dist/htmx.min.js \
 		&& rm htmx.org-$(HTMX_VERSION).tgz && touch htmx-$(HTMX_VERSION).stamp
 
+# htmx served by Causeline itself. Without npm the pages load it from the CDN (pinned by SRI) instead.
+$(HTMX_STATIC):
+	@if command -v npm >/dev/null; then \
+		echo "==> Fetching htmx $(HTMX_VERSION) (served by Causeline itself: no CDN needed)"; \
+		mkdir -p web/static/vendor && cd web/static/vendor && npm pack --silent htmx.org@$(HTMX_VERSION) >/dev/null \
+		&& tar -xzf htmx.org-$(HTMX_VERSION).tgz --strip-components=2 package/dist/htmx.min.js \
+		&& mv htmx.min.js htmx-$(HTMX_VERSION).min.js && rm htmx.org-$(HTMX_VERSION).tgz; \
+	else echo "==> npm not found: pages will load htmx from the CDN (run 'make vendor' with npm to serve it locally)"; fi
+
 # axe-core: the browser tests check the pages for serious accessibility violations.
 $(AXE):
 	mkdir -p .cache/vendor
@@ -60,15 +71,15 @@ $(AXE):
 		&& tar -xzf axe-core-$(AXE_VERSION).tgz --strip-components=1 package/axe.min.js \
 		&& rm axe-core-$(AXE_VERSION).tgz && touch axe-$(AXE_VERSION).stamp
 
-vendor: $(HTMX) $(AXE)
+vendor: $(HTMX) $(HTMX_STATIC) $(AXE)
 
-run: $(RUN_DEPS)
+run: $(RUN_DEPS) $(HTMX_STATIC)
 	@$(VENV)/bin/causeline serve
 
 migrate: $(RUN_DEPS)
 	$(VENV)/bin/causeline migrate
 
-test: $(TEST_DEPS) $(HTMX) $(AXE)
+test: $(TEST_DEPS) $(HTMX) $(HTMX_STATIC) $(AXE)
 	$(PY) -m pytest
 
 bench: $(TEST_DEPS)

@@ -1,14 +1,18 @@
-"""Server time of the trace page for large traces, against the JSON API call for the same trace
-(GET /api/traces/{id}) measured in the same run.
+"""Server time of the pages against their JSON twins measured in the same run: the trace page for
+large traces (against GET /api/traces/{id}), and over a fleet of runs (bench/queries.py's data:
+~10 spans per run over 30 days, each model call's input a user question) the trace list with a
+free-text search (against GET /api/traces with the same query) and the Overview over 30 days
+(against GET /api/overview).
 
-    .venv/bin/python bench/pages.py [--spans 10000] [--runs 10]
+    .venv/bin/python bench/pages.py [--spans 10000] [--runs 10] [--fleet-traces 100000]
 
 Stores one trace per shape (bulk insert, with parent edges and the rollup row), then calls the
 real ASGI app in process (FastAPI TestClient, authentication off) for the page and the API.
 Shapes: `agent` (a root, steps of 100 spans: a model call with tool calls under it, some failed),
 `wide` (a root with n-1 children), `chain` (an n-deep parent chain).
-Target: the page under 100 ms for 10,000 spans. Last line (JSON): per shape the page and API
-medians (ms) and their ratio.
+Targets: the trace page under 100 ms for 10,000 spans; the list with a search over 1M spans
+(--fleet-traces 100000) and the Overview over 30 days under 300 ms. Last line (JSON): per row the
+page and API medians (ms) and their ratio. --fleet-traces 0 skips the fleet.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import os
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +81,7 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--shapes", default="agent,wide,chain")
+    parser.add_argument("--fleet-traces", type=int, default=100_000, help="~10 spans each; 0: no fleet rows")
     args = parser.parse_args()
 
     from fastapi.testclient import TestClient
@@ -95,6 +100,7 @@ def main() -> None:
         traces = {}
         with Session(engine) as session:
             project = create_project(session, "default")
+            project_id = project.id
             for kind in args.shapes.split(","):
                 spans = shape(kind, project.id, args.spans)
                 session.execute(insert(SpanRow), spans)
@@ -129,8 +135,51 @@ def main() -> None:
                                  "ratio": round(timings["page"] / timings["api"], 2)}
                 print(f"{kind:6} {args.spans} spans: page {timings['page']:.1f} ms, api {timings['api']:.1f} ms, "
                       f"ratio {timings['page'] / timings['api']:.2f}", flush=True)
+            if args.fleet_traces:
+                results.update(fleet(url, project_id, args.fleet_traces, client, args.runs))
         engine.dispose()
     print(json.dumps({"spans": args.spans, **results}))
+
+
+def fleet(url: str, project_id: int, traces: int, client, runs: int) -> dict:
+    """The trace list with a search and the Overview over 30 days, each against its JSON twin."""
+    import psycopg
+
+    from bench.queries import RARE_WORD, load
+    from db.engine import libpq_url
+
+    until = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    started = time.perf_counter()
+    spans, _ = load(url, project_id, traces, until)
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    print(f"fleet: {spans:,} spans in {traces:,} runs over 30 days loaded in {time.perf_counter() - started:.0f} s",
+          flush=True)
+    rows = {
+        # A word in every tenth question (the list stops at its page), a word in one run in a thousand,
+        # and the same search with a filter on top.
+        "list q=refund": ("/traces", "/api/traces", {"q": "refund", "range": "30d"}),
+        f"list q={RARE_WORD}": ("/traces", "/api/traces", {"q": RARE_WORD, "range": "30d"}),
+        "list q=refund provider=anthropic min_cost=0.01": (
+            "/traces", "/api/traces", {"q": "refund", "range": "30d", "provider": "anthropic", "min_cost": "0.01"}),
+        "overview range=30d": ("/overview", "/api/overview", {"range": "30d"}),
+    }
+    found = {}
+    for name, (page, api, params) in rows.items():
+        timings = {}
+        for label, path in (("page", page), ("api", api)):
+            client.get(path, params=params).raise_for_status()  # warm up
+            samples = []
+            for _ in range(runs):
+                begun = time.perf_counter()
+                client.get(path, params=params).raise_for_status()
+                samples.append((time.perf_counter() - begun) * 1000)
+            timings[label] = statistics.median(samples)
+        found[name] = {"page_ms": round(timings["page"], 1), "api_ms": round(timings["api"], 1),
+                       "ratio": round(timings["page"] / timings["api"], 2)}
+        print(f"{name}: page {timings['page']:.1f} ms, api {timings['api']:.1f} ms, "
+              f"ratio {timings['page'] / timings['api']:.2f}", flush=True)
+    return {"fleet_spans": spans, **found}
 
 
 if __name__ == "__main__":

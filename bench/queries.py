@@ -47,6 +47,9 @@ MODELS = [("openai", "gpt-4o", Decimal("0.0000025"), Decimal("0.00001")),
 AGENTS = ["support", "billing", "triage"]
 SERVICES = ["web-agent", "batch-agent"]
 TOOLS = ["search_docs", "get_order", "refund", "send_email", "lookup_customer"]
+TOPICS = ["refund request", "shipping delay", "password reset", "invoice copy", "cancel subscription",
+          "change address", "damaged item", "upgrade plan", "billing error", "account locked"]
+RARE_WORD = "zanzibar"
 DAYS = 30
 _COLUMNS = [name for name, _ in STAGE_SPAN_COLUMNS]
 _DEFAULTS = dict.fromkeys(_COLUMNS)
@@ -78,7 +81,11 @@ class Builder:
         if retry_of is not None:
             links = json.dumps([{"trace_id": tid.hex(), "span_id": retry_of.hex(), "relation": "retry_of",
                                  "attributes": {"causeline.link.type": "retry_of"}}])
+        # What the user asked: words the trace list's free-text search finds (one rare word, RARE_WORD).
+        question = (f"{rng.choice(TOPICS)} for order {rng.randint(1000, 99999)} from {user}"
+                    + (f" {RARE_WORD}" if rng.random() < 0.001 else ""))
         return row(project_id=self.project_id, trace_id=tid, span_id=sid, parent_span_id=parent, name=f"chat {model}",
+                   input=json.dumps([{"role": "user", "content": question}]),
                    kind=3, category="llm", operation="chat", start_ns=t, end_ns=t + duration,
                    status="error" if failed else "unset", status_message="rate limit exceeded" if failed else None,
                    error_type="429" if failed else None, error_class="rate_limited" if failed else None,

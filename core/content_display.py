@@ -61,3 +61,21 @@ def display(text: str | None) -> Display | None:
     if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m for m in value):
         return Display("messages", messages=tuple(_message(m) for m in value))
     return Display("json", json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+PREVIEW_CHARS = 140
+
+
+def preview(text: str | None, limit: int = PREVIEW_CHARS) -> str:
+    """One line telling a run's input apart: the first user message of a chat (else the first
+    message), or the text itself; whitespace collapsed, cut to `limit` characters with "…"."""
+    shown = display(text)
+    if shown is None:
+        return ""
+    if shown.kind == "messages":
+        user = [m for m in shown.messages if m.role in ("user", "human")]
+        line = (user or list(shown.messages))[0].text
+    else:
+        line = shown.text
+    line = " ".join(line.split())
+    return line if len(line) <= limit else line[:limit - 1].rstrip() + "…"

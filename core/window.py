@@ -35,19 +35,47 @@ class Window:
         return {"since": self.since.isoformat(), "until": self.until.isoformat()}
 
 
-def parse_time(text: str) -> datetime | None:
-    """ISO-8601; no offset means UTC. Raises ValueError with a message for a person."""
+def parse_time(text: str, label: str | None = None) -> datetime | None:
+    """ISO-8601; no offset means UTC. Raises ValueError with a message for a person, naming the
+    form field `label` when given (else quoting the text)."""
     text = text.strip()
     if not text:
         return None
+    name, end = (f"“{label}”", ".") if label else (repr(text), "")
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a date/time like 2026-11-20T12:00 (UTC)") from None
+        raise ValueError(f"{name} is not a date/time like 2026-11-20T12:00 (UTC){end}") from None
     value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     if not MIN_TIME <= value < MAX_TIME:
-        raise ValueError(f"{text!r} must be between {MIN_TIME:%Y-%m-%d} and {MAX_TIME:%Y-%m-%d}")
+        raise ValueError(f"{name} must be between {MIN_TIME:%Y-%m-%d} and {MAX_TIME:%Y-%m-%d}{end}")
     return value
+
+
+def parse_bounds(range_: str, since: str, until: str, now: datetime) -> tuple[
+        datetime | None, datetime | None, list[str]]:
+    """An open-ended window (the trace list: no window means every run): from/to as typed
+    (either may be left open), else a quick range ending now, else no bounds. Messages for
+    what did not parse; the bound that did not parse is left open (the caller shows no data)."""
+    errors: list[str] = []
+    if since.strip() or until.strip():
+        bounds = []
+        for text, label in ((since, "From"), (until, "To")):
+            try:
+                bounds.append(parse_time(text, label))
+            except ValueError as exc:
+                errors.append(str(exc))
+                bounds.append(None)
+        start, end = bounds
+        if start and end and start >= end:
+            errors.append("“To” must be later than “From”.")
+        return start, end, errors
+    key = range_.strip()
+    if not key:
+        return None, None, errors
+    if key not in QUICK_RANGES:
+        return None, None, [f"Range must be one of {', '.join(QUICK_RANGES)}."]
+    return now - QUICK_RANGES[key], now, errors
 
 
 def parse_window(range_: str, since: str, until: str, now: datetime, *,

@@ -66,11 +66,24 @@ class TraceSummary(BaseModel):
     session_id: str | None
     user_id: str | None
     html_url: str = Field(description="The same trace as a page.")
+    input_preview: str | None = Field(default=None, description="In lists: one line of the run's input (the "
+                                      "first user message), masked for readers without read_content.")
+
+
+class RunTotalsOut(BaseModel):
+    runs: int = Field(description="Runs the filters select (every page, not only this one).")
+    failed: int = Field(description="Of them, runs whose outcome is failed.")
+    with_errors: int = Field(description="Of them, runs where a span failed (attributed or not).")
+    cost_usd: str = Field(description="Priced model calls only; see unpriced_calls.")
+    unpriced_calls: int = Field(description="Model calls without a price, never counted as $0.")
+    input_tokens: int
+    output_tokens: int
 
 
 class TraceList(BaseModel):
     traces: list[TraceSummary]
     next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")
+    totals: RunTotalsOut | None = Field(default=None, description="Totals of every run the filters select.")
 
 
 class SpanOut(BaseModel):

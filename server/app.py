@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 from contextlib import asynccontextmanager
 from typing import Iterable
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
@@ -21,6 +17,7 @@ from access.resolver import Denied
 from core.permissions import Permission
 from core.settings import Settings
 from db.engine import make_sessionmaker
+from server.docs import docs_page, mount_assets as mount_docs_assets
 
 PARTS = ("collector", "api", "web")
 
@@ -35,7 +32,7 @@ def create_app(
     app = FastAPI(
         title="Causeline", version="0.1.0", lifespan=_lifespan,
         description="Flight recorder and forensics backend for AI agents.",
-        docs_url="/docs" if public_docs else None, redoc_url=None,
+        docs_url=None, redoc_url=None,  # /docs is ours (server/docs.py): served offline
         openapi_url="/openapi.json" if public_docs else None,
     )
     app.state.settings = settings
@@ -70,6 +67,9 @@ def create_app(
             _include(app, router, prefix="/api", dependencies=api_dependencies())
         if not public_docs:
             _mount_private_docs(app, login_page="web" in parts)
+        else:
+            app.get("/docs", include_in_schema=False)(docs_page)
+        mount_docs_assets(app)
     if "web" in parts:
         from web import mount as mount_web, routers as web_routers
         from web.login_guard import LoginGuard
@@ -128,7 +128,7 @@ def _mount_private_docs(app: FastAPI, *, login_page: bool) -> None:
 
     @app.get("/docs", include_in_schema=False, dependencies=[Depends(reader(browser=True))])
     def docs():
-        return with_csp(get_swagger_ui_html(openapi_url="/openapi.json", title="Causeline API"))
+        return docs_page()
 
 
 API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -157,20 +157,6 @@ class ApiHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-def with_csp(page: HTMLResponse) -> HTMLResponse:
-    """Swagger UI's page with a Content-Security-Policy: its own inline script allowed by hash,
-    its assets from the one CDN host it names, nothing else (no framing, no plugins)."""
-    body = page.body.decode()
-    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
-                      for s in re.findall(r"<script>(.*?)</script>", body, flags=re.S))
-    hosts = " ".join(sorted(set(re.findall(r'(https://[^/"\s]+)/', body))))
-    page.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; script-src {hosts} {hashes}; style-src {hosts}; img-src 'self' data: {hosts}; "
-        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'")
-    page.headers["X-Frame-Options"] = "DENY"
-    return page
 
 
 async def _data_error(request: Request, exc: DataError) -> JSONResponse:

@@ -7,6 +7,8 @@ escaping. (Jinja's own `tojson` returns Markup — use `pretty` instead.)
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -29,13 +31,30 @@ HERE = Path(__file__).resolve().parent
 HTMX_VERSION = "2.0.11"
 HTMX_URL = f"https://unpkg.com/htmx.org@{HTMX_VERSION}/dist/htmx.min.js"
 HTMX_SRI = "sha384-2OatzQy1H+Zd/IIrjr1TcuDGqLXeHhbooAyJY1KdQMKnr4LZ22k31GBLdYKHmVjg"
+# The copy `make run` fetches (npm) for Causeline to serve itself: an air-gapped network has no CDN.
+HTMX_FILE = HERE / "static" / "vendor" / f"htmx-{HTMX_VERSION}.min.js"
+HTMX_LOCAL = f"/static/vendor/{HTMX_FILE.name}"
+
+
+def htmx_source(copy: Path) -> str:
+    """Where pages load htmx from: the local copy when it is there and is the pinned file (its
+    hash is the SRI's), else the CDN. The browser checks the SRI either way."""
+    try:
+        digest = "sha384-" + base64.b64encode(hashlib.sha384(copy.read_bytes()).digest()).decode()
+    except OSError:
+        return HTMX_URL
+    return HTMX_LOCAL if digest == HTMX_SRI else HTMX_URL
+
+
+HTMX_SRC = htmx_source(HTMX_FILE)
 
 # Defence in depth behind autoescaping: no inline or foreign scripts except pinned htmx
-# (script-src names that one file, not the whole CDN host).
+# (script-src names that one file, not the whole CDN host; only 'self' when it is served here).
 # Inline *styles* are allowed for the computed duration bars (style="left:..%").
 PAGE_HEADERS = {
     "Content-Security-Policy": (
-        f"default-src 'self'; script-src 'self' {HTMX_URL}; style-src 'self' 'unsafe-inline'; "
+        f"default-src 'self'; script-src 'self'{'' if HTMX_SRC == HTMX_LOCAL else ' ' + HTMX_URL}; "
+        "style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
         "form-action 'self'; frame-ancestors 'none'"
     ),
@@ -147,7 +166,7 @@ def make_templates() -> Jinja2Templates:
     )
     env.globals.update(
         fmt_duration=fmt_duration, trace_cost=trace_cost, span_cost=span_cost,
-        htmx_url=HTMX_URL, htmx_sri=HTMX_SRI, nav=NAV, keep_query=keep_query,
+        htmx_url=HTMX_SRC, htmx_sri=HTMX_SRI, nav=NAV, keep_query=keep_query,
     )
     return Jinja2Templates(env=env)
 

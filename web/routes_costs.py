@@ -24,7 +24,7 @@ router = APIRouter()
 GROUP_LABELS = {"model": "Model", "provider": "Provider", "agent": "Agent", "tool": "Tool", "service": "Service",
                 "session": "Session", "user": "User", "day": "Day", "hour": "Hour"}
 # Groupings the trace list can filter on (it filters by model, agent, service and time).
-_LINKED = {"model": "model", "agent": "agent", "service": "service"}
+_LINKED = {"model": "model", "agent": "agent", "service": "service", "provider": "provider"}
 LIMIT = 50
 
 
@@ -67,12 +67,10 @@ def _label(key: str | None, group_by: str) -> str:
 
 def _page(form: WorkbenchForm) -> dict[str, str]:
     """The page's filters the trace list knows."""
-    return {k: v for k, v in form.filters().items() if k in ("service", "agent", "model")}
+    return {k: v for k, v in form.filters().items() if k in ("service", "agent", "model", "provider")}
 
 
 def _runs(form: WorkbenchForm, data: CostsOut, group_by: str, key: str | None) -> str | None:
-    if form.provider or group_by == "provider":  # the trace list has no provider filter
-        return None
     page = _page(form)
     if group_by in ("day", "hour") and key:
         start = max(datetime.fromisoformat(key), data.window.since)
@@ -92,7 +90,7 @@ def cost_rows(form: WorkbenchForm, data: CostsOut) -> list[CostRow]:
             tokens_in=g.tokens.input if g.tokens else None, tokens_out=g.tokens.output if g.tokens else None,
             cost=cost, cost_text=cost_text(g), share=float(cost / total) if cost is not None and total else None,
             runs=_runs(form, data, data.group_by, g.key),
-            served=[(s.model, s.calls, None if form.provider else runs_href(
+            served=[(s.model, s.calls, runs_href(
                         data.window.since, data.window.until, **{**_page(form), "model": s.model}))
                     for s in g.served_models or [] if [m.model for m in g.served_models] != [g.key]],
         ))
@@ -138,7 +136,7 @@ def _charts(form: WorkbenchForm, data: CostsOut, rows: list[CostRow]):
             continue
         points.append(Point(shown, float(_cost(g.cost_usd) or 0),
                             title=f"{start:%Y-%m-%d %H:%M} UTC: {cost_text(g)} · {calls(g.calls)}",
-                            href=None if form.provider else runs_href(shown, end, **_page(form))))
+                            href=runs_href(shown, end, **_page(form))))
     series = time_series(points, label=f"Cost per {data.series_bucket} (USD, priced calls)",
                          since=data.window.since, until=data.window.until,
                          fmt=lambda v: fmt_money(Decimal(str(round(v, 6)))), left=64) if points else None
@@ -173,7 +171,5 @@ def costs_page(
         "viewer": viewer, "form": form, "errors": errors, "data": data, "rows": rows, "group_by": group_by,
         "groupings": GROUP_LABELS, "groups_chart": groups_chart, "series_chart": series_chart,
         "unpriced_groups": unpriced_groups, "total_text": cost_text(data.total) if data else "",
-        # The trace list cannot filter by provider: no "all runs" link it could not honour.
-        "window_runs": runs_href(data.window.since, data.window.until, **form.filters())
-        if data and not form.provider else None,
+        "window_runs": runs_href(data.window.since, data.window.until, **form.filters()) if data else None,
     }, json_href=json_href)

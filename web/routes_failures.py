@@ -23,7 +23,7 @@ router = APIRouter()
 DIMENSION_LABELS = {"error_class": "Error class", "provider": "Provider", "model": "Model", "tool": "Tool",
                     "agent": "Agent", "step": "Workflow step"}
 # Dimensions the trace list can filter on.
-_LINKED = {"model": "model", "agent": "agent"}
+_LINKED = {"model": "model", "agent": "agent", "provider": "provider", "error_class": "error_class"}
 LIMIT = 50
 
 
@@ -49,12 +49,12 @@ class FailureRow:
 
 
 def failure_rows(form: WorkbenchForm, data: FailuresOut, dimension: str) -> list[FailureRow]:
-    page = {k: v for k, v in form.filters().items() if k in ("service", "agent", "model")}
+    page = {k: v for k, v in form.filters().items() if k in ("service", "agent", "model", "provider")}
     rows = []
     for g in data.groups.get(dimension, []):
         label = g.key or "(not recorded)"
         runs = None
-        if dimension in _LINKED and g.key and not form.provider:  # the trace list has no provider filter
+        if dimension in _LINKED and g.key:
             runs = runs_href(data.since, data.until, **{**page, _LINKED[dimension]: g.key})
         rows.append(FailureRow(
             key=g.key, label=label, failures=g.failures, recovered=g.recovered, runs=g.runs,
@@ -97,11 +97,10 @@ def failures_page(
                                                **form.filters()})
         except InvalidQuery as exc:
             errors.append(exc.message[:1].upper() + exc.message[1:] + ".")
-    page = {k: v for k, v in form.filters().items() if k in ("service", "agent", "model")}
+    page = {k: v for k, v in form.filters().items() if k in ("service", "agent", "model", "provider")}
     return render_page(request, "failures.html", {
         "viewer": viewer, "form": form, "errors": errors, "data": data, "group_by": group_by,
         "dimensions": DIMENSION_LABELS, "rows": failure_rows(form, data, group_by) if data else [],
-        "failed_runs_href": runs_href(data.since, data.until, status="error", **page)
-        if data and not form.provider else None,
+        "failed_runs_href": runs_href(data.since, data.until, status="error", **page) if data else None,
         "slice": slice_text((data.until - data.since) / len(data.trend_starts)) if data else "",
     }, json_href=json_href)

@@ -9,22 +9,25 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
 from db.queries.lineage import Loaded
 from db.queries.traces import (
-    TracePage,
-    child_spans, get_span, get_trace, list_traces, parents_among, root_causes, span_edges, span_names, trace_outline, trace_row,
+    child_spans, get_span, get_trace, parents_among, span_edges, span_names, trace_outline, trace_row,
 )
+from pages.traces import trace_listing
 from access.audit import record
 from core.permissions import Principal
 from web.auth import AppSettings, CurrentViewer, DbSession
 from web.page import render_page
 from web.render import render
 from web.tree import MAX_CHILDREN, MAX_ROWS, OPEN_DEPTH, MoreRow, Window, build_tree, child_rows, window_of
-from db.queries.forensics import trace_attribution
+from db.queries.forensics import trace_attribution, trace_cost_breakdown
 from db.queries.scores import trace_scores
+from pages.forensics_schemas import trace_costs_out
 from pages.scores import score_out
 from web.views import (
     CURSOR_ERROR, HEX16, HEX32, PageFilters, attribution_view, edge_keys, edge_views, event_views, parse_hex, span_content,
@@ -46,51 +49,42 @@ def home():
 
 
 def _list_context(request: Request, session, viewer: Principal, filters: PageFilters, cursor: str) -> dict:
-    kwargs, errors = filters.parse(cursor)
-    # A reader who may not see content searches span names only: a match in content would
-    # tell them what it holds.
-    kwargs["search_content"] = viewer.sees_content
-    if any(e != CURSOR_ERROR for e in errors):  # an invalid filter shows its error, never the unfiltered list
-        page = TracePage([], None)
-    else:
-        page = list_traces(session, viewer.project_id, **kwargs)
-        if kwargs["search"] and viewer.sees_content and not kwargs["cursor"]:
-            record(session, request, viewer, "search", target=kwargs["search"])
+    run_filters, limit, cursor, errors = filters.parse(cursor, sees_content=viewer.sees_content)
+    listing = None
+    if not any(e != CURSOR_ERROR for e in errors):  # an invalid filter shows its error, never the unfiltered list
+        listing = trace_listing(session, viewer, run_filters, limit=limit, cursor=cursor)
+        if run_filters.search and viewer.sees_content and not cursor:
+            record(session, request, viewer, "search", target=run_filters.search)
             session.commit()
-    next_query = filters.query(cursor=page.next_cursor) if page.next_cursor else None
+    next_cursor = listing.page.next_cursor if listing else None
+    next_query = filters.query(cursor=next_cursor) if next_cursor else None
     return {
-        "viewer": viewer, "filters": filters, "errors": errors, "items": page.items,
-        "causes": root_causes(session, viewer.project_id, [i.trace.trace_id for i in page.items]),
+        "viewer": viewer, "filters": filters, "errors": errors, "items": listing.page.items if listing else [],
+        "totals": listing.totals if listing else None,
+        "causes": listing.causes if listing else {}, "previews": listing.previews if listing else {},
         "next_href": f"/traces?{next_query}" if next_query else None,
         "next_fragment": f"/traces/rows?{next_query}" if next_query else None,
-        "json_href": "/api/traces" + (f"?{q}" if (q := filters.query(cursor=kwargs["cursor"] or "")) else ""),
-        "paged": bool(kwargs["cursor"]),
+        "json_href": "/api/traces" + (f"?{q}" if (q := filters.query(cursor=cursor or "")) else ""),
+        "paged": bool(cursor),
     }
 
 
+# Query parameters arrive as plain strings on purpose (PageFilters as a dependency): a bad value
+# becomes a message on the page, not FastAPI's JSON 422.
+Filters = Annotated[PageFilters, Depends()]
+
+
 @router.get("/traces")
-def traces_page(
-    request: Request, viewer: CurrentViewer, session: DbSession,
-    since: str = "", until: str = "", status: str = "", service: str = "", agent: str = "",
-    model: str = "", limit: str = "50", cursor: str = "", outcome: str = "", q: str = "",
-    score_name: str = "", min_score: str = "",
-):
-    # Parameters are plain strings on purpose: a bad value becomes a message on the page,
-    # not FastAPI's JSON 422.
-    filters = PageFilters(since, until, status, service, agent, model, limit, outcome, q, score_name, min_score)
+def traces_page(request: Request, viewer: CurrentViewer, session: DbSession, filters: Filters, cursor: str = ""):
     context = _list_context(request, session, viewer, filters, cursor)
     return render_page(request, "traces.html", context, json_href=context["json_href"])
 
 
 @router.get("/traces/rows")
-def trace_rows_fragment(
-    request: Request, viewer: CurrentViewer, session: DbSession,
-    since: str = "", until: str = "", status: str = "", service: str = "", agent: str = "",
-    model: str = "", limit: str = "50", cursor: str = "", outcome: str = "", q: str = "",
-    score_name: str = "", min_score: str = "",
-):
-    """The next page of rows, appended to the table by htmx (replaces the "next" row)."""
-    filters = PageFilters(since, until, status, service, agent, model, limit, outcome, q, score_name, min_score)
+def trace_rows_fragment(request: Request, viewer: CurrentViewer, session: DbSession, filters: Filters,
+                        cursor: str = ""):
+    """The rows for the filters as typed (htmx, as you type), or the next page of rows appended
+    to the table (replacing the "next" row); the totals follow out of band."""
     return render(request, "_trace_rows.html",
                   {**_list_context(request, session, viewer, filters, cursor), "fragment": True})
 
@@ -143,11 +137,12 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
         selected = _span_context(session, viewer, trace_bytes, found) if found else None
         if selected is not None:
             _record_content_view(session, request, viewer, trace_bytes, span_bytes)
-    attribution = None
+    attribution = costs = None
     if inline:
+        loaded = Loaded(detail.trace, detail.spans, detail.truncated)
         attribution = attribution_view(trace_attribution(
-            session, viewer.project_id, trace_bytes,
-            loaded=Loaded(detail.trace, detail.spans, detail.truncated)).attribution)
+            session, viewer.project_id, trace_bytes, loaded=loaded).attribution)
+        costs = trace_costs_out(trace_cost_breakdown(session, viewer.project_id, trace_bytes, loaded=loaded))
     return render_page(request, "trace.html", {
         "viewer": viewer, "detail": detail, "trace": detail.trace, "trace_hex": trace_bytes.hex(),
         "rows": build_tree(detail.spans, open_depth=OPEN_DEPTH, max_rows=MAX_ROWS, max_children=MAX_CHILDREN,
@@ -158,7 +153,7 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
         "span_missing": span_bytes.hex() if span_bytes is not None and selected is None else (
             span if span and span_bytes is None else None),
         "window_ns": _window_ns(detail.spans),
-        "attribution": attribution,
+        "attribution": attribution, "costs": costs,
         "scores": _score_views(session, viewer, trace_bytes, detail.spans),
     }, json_href=f"/api/traces/{trace_bytes.hex()}")
 
@@ -175,6 +170,19 @@ def attribution_fragment(request: Request, trace_id: str, viewer: CurrentViewer,
     return render(request, "_attribution.html", {
         "trace_hex": trace_bytes.hex(), "attribution": attribution_view(result.attribution),
     })
+
+
+@router.get("/traces/{trace_id}/costs")
+def costs_fragment(request: Request, trace_id: str, viewer: CurrentViewer, session: DbSession):
+    """The Costs panel of a large trace, loaded by the page once the tree shows (htmx); the
+    same data as its JSON twin /api/traces/{id}/costs."""
+    trace_bytes = parse_hex(trace_id, HEX32)
+    if not request.headers.get("hx-request") and trace_bytes:
+        return RedirectResponse(f"/api/traces/{trace_bytes.hex()}/costs", status_code=303)
+    result = trace_cost_breakdown(session, viewer.project_id, trace_bytes) if trace_bytes else None
+    if result is None:
+        return render(request, "_span_missing.html", {"span_id": trace_id}, status_code=404)
+    return render(request, "_costs.html", {"trace_hex": trace_bytes.hex(), "costs": trace_costs_out(result)})
 
 
 @router.get("/traces/{trace_id}/children/{span_id}")

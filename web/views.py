@@ -13,13 +13,16 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 from urllib.parse import urlencode
 
-from pages.params import TIME_RANGE, has_nul, time_error
+from pages.params import has_nul
+from core.quantities import parse_duration, parse_usd
 from core.run_outcome import OUTCOMES
+from core.window import QUICK_RANGES, parse_bounds
 from core.content_display import display
 from core.masking import mask_attributes, mask_events, mask_text
 from db.models import SpanEdge, SpanRow
 from db.queries.trace_search import MAX_QUERY
-from db.queries.traces import MAX_LIMIT, TRACE_STATUSES, InvalidCursor, decode_cursor
+from db.queries.run_filters import TRACE_STATUSES, RunFilters
+from db.queries.traces import MAX_LIMIT, InvalidCursor, decode_cursor
 
 CURSOR_ERROR = "The page link is invalid; showing the first page."
 HEX32 = re.compile(r"[0-9a-fA-F]{32}")
@@ -28,6 +31,12 @@ HEX16 = re.compile(r"[0-9a-fA-F]{16}")
 
 def parse_hex(value: str, pattern: re.Pattern) -> bytes | None:
     return bytes.fromhex(value) if pattern.fullmatch(value or "") else None
+
+
+LABELS = {"range": "Range", "since": "From", "until": "To", "status": "Status", "service": "Service",
+          "agent": "Agent", "model": "Model", "provider": "Provider", "error_class": "Error class",
+          "min_cost": "Min cost", "min_duration": "Min duration", "limit": "Rows per page", "outcome": "Outcome",
+          "q": "Search", "score_name": "Score", "min_score": "Min score"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,11 @@ class PageFilters:
     limit: str = "50"
     outcome: str = ""
     q: str = ""
+    range: str = ""
+    provider: str = ""
+    error_class: str = ""
+    min_cost: str = ""
+    min_duration: str = ""
     score_name: str = ""
     min_score: str = ""
 
@@ -54,26 +68,29 @@ class PageFilters:
     def active(self) -> bool:
         return any(v for k, v in asdict(self).items() if k != "limit")
 
-    def parse(self, cursor: str) -> tuple[dict[str, Any], list[str]]:
-        """Keyword arguments for list_traces, and messages for whatever did not parse."""
+    @property
+    def quick_ranges(self) -> list[str]:
+        return list(QUICK_RANGES)
+
+    def parse(self, cursor: str, *, sees_content: bool,
+              now: datetime | None = None) -> tuple[RunFilters, int, str | None, list[str]]:
+        """The run filters (db/queries/run_filters.py), page size and cursor, and messages for
+        whatever did not parse (then the caller shows no runs, never the unfiltered list)."""
         errors: list[str] = []
-        labels = {"since": "From", "until": "To", "status": "Status", "service": "Service", "agent": "Agent",
-                  "model": "Model", "limit": "Rows per page", "outcome": "Outcome", "q": "Search",
-                  "score_name": "Score", "min_score": "Min score"}
         bad = {name for name, value in asdict(self).items() if has_nul(value)}
-        errors.extend(f"“{labels[name]}” must not contain NUL characters." for name in labels if name in bad)
+        errors.extend(f"“{LABELS[name]}” must not contain NUL characters." for name in LABELS if name in bad)
         # The form still shows what was typed; the query ignores the refused fields.
         f = PageFilters(**{name: ("" if name in bad else value) for name, value in asdict(self).items()})
-        since = _parse_time(f.since, "From", errors)
-        until = _parse_time(f.until, "To", errors)
-        if since and until and since >= until:
-            errors.append("“To” must be later than “From”.")
+        since, until, window_errors = parse_bounds(f.range, f.since, f.until, now or datetime.now(timezone.utc))
+        errors.extend(window_errors)
         if f.status and f.status not in TRACE_STATUSES:
             errors.append(f"Status must be one of {', '.join(TRACE_STATUSES)}.")
         if len(f.q.strip()) > MAX_QUERY:
             errors.append(f"Search is limited to {MAX_QUERY} characters.")
         if f.outcome and f.outcome not in OUTCOMES:
             errors.append(f"Outcome must be one of {', '.join(OUTCOMES)}.")
+        min_cost = _parsed(parse_usd, f.min_cost, errors)
+        min_duration = _parsed(parse_duration, f.min_duration, errors)
         min_score = _parse_number(f.min_score, "Min score", errors)
         try:
             limit = int(f.limit or 50)
@@ -88,14 +105,16 @@ class PageFilters:
             except InvalidCursor:
                 errors.append(CURSOR_ERROR)
                 cursor = ""
-        kwargs = dict(
+        filters = RunFilters(
             since=since, until=until, status=f.status if f.status in TRACE_STATUSES else None,
             service=f.service.strip() or None, agent=f.agent.strip() or None,
-            model=f.model.strip() or None, outcome=f.outcome if f.outcome in OUTCOMES else None,
-            search=f.q.strip()[:MAX_QUERY] or None, limit=limit, cursor=cursor or None,
+            model=f.model.strip() or None, provider=f.provider.strip() or None,
+            error_class=f.error_class.strip() or None, min_cost=min_cost, min_duration=min_duration,
+            outcome=f.outcome if f.outcome in OUTCOMES else None,
+            search=f.q.strip()[:MAX_QUERY] or None, search_content=sees_content,
             score_name=f.score_name.strip()[:200] or None, min_score=min_score,
         )
-        return kwargs, errors
+        return filters, limit, cursor or None, errors
 
 
 def _parse_number(text: str, label: str, errors: list[str]) -> float | None:
@@ -111,19 +130,12 @@ def _parse_number(text: str, label: str, errors: list[str]) -> float | None:
     return value
 
 
-def _parse_time(text: str, label: str, errors: list[str]) -> datetime | None:
-    if not text.strip():
-        return None
+def _parsed(parse, text: str, errors: list[str]):
     try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        errors.append(f"“{label}” is not a date/time like 2026-11-20T12:00 (UTC).")
+        return parse(text)
+    except ValueError as exc:
+        errors.append(str(exc))
         return None
-    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if time_error(value):
-        errors.append(f"“{label}” must be {TIME_RANGE}.")
-        return None
-    return value
 
 
 @dataclass(frozen=True)

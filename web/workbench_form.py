@@ -99,8 +99,8 @@ def _href(path: str, values: dict[str, Any]) -> str:
 
 def runs_href(since: datetime, until: datetime, **filters: str | None) -> str:
     """The trace list behind a number: its window (the list filters on trace start) and filters
-    the list knows (status, service, agent, model)."""
-    ordered = {k: filters.get(k) for k in ("status", "service", "agent", "model")}
+    the list knows (status, service, agent, model, provider, error class)."""
+    ordered = {k: filters.get(k) for k in ("status", "service", "agent", "model", "provider", "error_class")}
     return _href("/traces", {"since": iso(since), "until": iso(until), **ordered})
 
 

@@ -69,8 +69,11 @@ def trace_lineage(session: Session, project_id: int, trace_id: bytes, *, depth: 
     return build_lineage(trace_id, graph.spans, graph.edges, max_depth=depth, truncated=graph.truncated)
 
 
-def trace_cost_breakdown(session: Session, project_id: int, trace_id: bytes) -> TraceCosts | None:
-    graph = load_trace_graph(session, project_id, trace_id, max_depth=0)
+def trace_cost_breakdown(session: Session, project_id: int, trace_id: bytes, *,
+                         loaded: Loaded | None = None) -> TraceCosts | None:
+    """The data of the trace page's Costs panel and of /api/traces/{id}/costs. `loaded`: the
+    trace and spans the caller already read (the trace page), not read again."""
+    graph = load_trace_graph(session, project_id, trace_id, max_depth=0, loaded=loaded)
     if graph is None:
         return None
     return trace_costs(trace_id, graph.spans)

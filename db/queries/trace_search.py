@@ -20,9 +20,19 @@ def _document(field: str):
     return literal_column(f"to_tsvector('simple'::regconfig, coalesce(spans.{field}, ''))")
 
 
-def matching_traces(project_id: int, text: str, *, content: bool):
-    """A subquery of trace ids in the project with a span matching every word of `text`."""
+def matching_traces(project_id: int, text: str, *, content: bool, first: bool = False):
+    """A subquery of trace ids in the project with a span matching every word of `text`.
+
+    `first`: the matches are read once, through the indexes, into a MATERIALIZED CTE, for a word
+    known to be rare: otherwise the planner, guessing its frequency, may walk the newest runs
+    computing every span's tsvector until it has a page, which for a rare word means every run
+    of the window (bench/pages.py: 4.5 s over 1M spans). For a common word that walk is what
+    finds a page quickest, and reading every match first is what costs seconds."""
     query = func.plainto_tsquery(literal_column("'simple'::regconfig"), text[:MAX_QUERY])
     fields = ("name", "input", "output") if content else ("name",)
-    return select(SpanRow.trace_id).where(
+    found = select(SpanRow.trace_id).where(
         SpanRow.project_id == project_id, or_(*(_document(f).op("@@")(query) for f in fields)))
+    if not first:
+        return found
+    matches = found.cte("search_matches").prefix_with("MATERIALIZED")
+    return select(matches.c.trace_id)

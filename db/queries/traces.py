@@ -14,19 +14,16 @@ import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import LargeBinary, and_, case, cast, func, or_, select, tuple_
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import LargeBinary, and_, cast, func, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.content import with_log_content
-from core.run_outcome import OUTCOMES
 from db.genai_logs import log_content
-from db.queries.scores import scored_traces
-from db.queries.trace_search import matching_traces
 from db.models import SpanEdge, SpanRow, TraceFailure, TraceRow
+from db.queries.run_filters import RunFilters, filtered_runs, plan_for_values
 
-TRACE_STATUSES = ("ok", "error", "unset")
 MAX_LIMIT = 500
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -85,82 +82,39 @@ class TraceDetail:
     truncated: bool = False  # more spans are stored than `spans` holds
 
 
-def list_traces(
-    session: Session,
-    project_id: int,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    status: str | None = None,
-    service: str | None = None,
-    agent: str | None = None,
-    model: str | None = None,
-    outcome: str | None = None,
-    search: str | None = None,
-    search_content: bool = False,
-    score_name: str | None = None,
-    min_score: float | None = None,
-    limit: int = 50,
-    cursor: str | None = None,
-) -> TracePage:
-    """Traces that started in [since, until), newest first. Raises InvalidCursor / ValueError."""
+def list_traces(session: Session, project_id: int, *, limit: int = 50, cursor: str | None = None,
+                filters: RunFilters | None = None, **kwargs) -> TracePage:
+    """Traces that started in [since, until), newest first, with the filters of `filters` (or
+    RunFilters(**kwargs)). Raises InvalidCursor / ValueError."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
-    if status is not None and status not in TRACE_STATUSES:
-        raise ValueError(f"status must be one of {', '.join(TRACE_STATUSES)}")
-    if outcome is not None and outcome not in OUTCOMES:
-        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
-    root = aliased(SpanRow)
-    root_join = and_(
-        root.project_id == TraceRow.project_id,
-        root.trace_id == TraceRow.trace_id,
-        root.span_id == TraceRow.root_span_id,
-    )
-    status_expr = case(
-        (TraceRow.error_count > 0, "error"), (root.status == "ok", "ok"), else_="unset",
-    )
-    query = (
-        select(TraceRow, status_expr.label("status"))
-        .outerjoin(root, root_join)
-        .where(TraceRow.project_id == project_id)
-    )
-    if since is not None:
-        query = query.where(TraceRow.start_time >= since)
-    if until is not None:
-        query = query.where(TraceRow.start_time < until)
-    # Spelled out per value rather than `status_expr == status` so PostgreSQL can use
-    # error_count directly and skip the root-span lookup for `error`.
-    if status == "error":
-        query = query.where(TraceRow.error_count > 0)
-    elif status == "ok":
-        query = query.where(TraceRow.error_count == 0, root.status == "ok")
-    elif status == "unset":
-        query = query.where(TraceRow.error_count == 0, or_(root.status.is_(None), root.status != "ok"))
-    if service:
-        query = query.where(or_(TraceRow.service_name == service, TraceRow.services.contains([service])))
-    if agent:
-        query = query.where(TraceRow.agents.contains([agent]))  # GIN index ix_traces_agents
-    if model:
-        query = query.where(TraceRow.models.contains([model]))  # GIN index ix_traces_models
-    if outcome:
-        query = query.where(TraceRow.outcome == outcome)  # ix_traces_outcome
-    if search:
-        query = query.where(TraceRow.trace_id.in_(matching_traces(project_id, search, content=search_content)))
-    if score_name or min_score is not None:  # a score of the run or of one of its spans (ix_scores_trace)
-        query = query.where(TraceRow.trace_id.in_(scored_traces(project_id, name=score_name, min_value=min_score)))
+    f = filters if filters is not None else RunFilters(**kwargs)
+    plan_for_values(session, f)
+    query = filtered_runs((TraceRow,), project_id, f)
     if cursor:
         after_start, after_id = decode_cursor(cursor)
         # Row comparison matches the (project_id, start_time, trace_id) index scanned backwards.
         query = query.where(tuple_(TraceRow.start_time, TraceRow.trace_id) < tuple_(after_start, after_id))
     query = query.order_by(TraceRow.start_time.desc(), TraceRow.trace_id.desc()).limit(limit + 1)
 
-    rows = session.execute(query).all()
-    items = [TraceListItem(row[0], row[1]) for row in rows[:limit]]
+    rows = list(session.scalars(query))
+    roots = root_statuses(session, project_id, rows[:limit])
+    items = [TraceListItem(t, trace_status(t.error_count, roots.get(t.trace_id))) for t in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:  # one extra row fetched: there is a next page
         last = items[-1].trace
         next_cursor = encode_cursor(last.start_time, last.trace_id)
     return TracePage(items, next_cursor)
+
+
+def root_statuses(session: Session, project_id: int, traces: list[TraceRow]) -> dict[bytes, str]:
+    """The root span's status of each of these runs (a page of the list), by primary key."""
+    keys = [(t.trace_id, t.root_span_id) for t in traces if t.root_span_id is not None and t.error_count == 0]
+    if not keys:
+        return {}
+    rows = session.execute(select(SpanRow.trace_id, SpanRow.status).where(
+        SpanRow.project_id == project_id, tuple_(SpanRow.trace_id, SpanRow.span_id).in_(keys)))
+    return {trace_id: status for trace_id, status in rows}
 
 
 @dataclass(frozen=True)
@@ -361,3 +315,22 @@ def parents_among(session: Session, project_id: int, trace_id: bytes, span_ids: 
             SpanRow.parent_span_id == func.any(cast(span_ids, ARRAY(LargeBinary))),
         )
     ))
+
+
+# A preview needs the start of a run's input only; a longer text is cut before it leaves the database.
+PREVIEW_READ_CHARS = 20_000
+
+
+def run_inputs(session: Session, project_id: int, trace_ids: list[bytes]) -> dict[bytes, str]:
+    """Each run's input: that of its earliest span holding one (the root's, or the first model
+    call's), cut to PREVIEW_READ_CHARS. Probed by the spans primary key, per listed run."""
+    if not trace_ids:
+        return {}
+    rows = session.execute(
+        select(SpanRow.trace_id, func.left(SpanRow.input, PREVIEW_READ_CHARS))
+        .where(SpanRow.project_id == project_id, SpanRow.trace_id == func.any(cast(trace_ids, ARRAY(LargeBinary))),
+               SpanRow.input.is_not(None))
+        .ext(distinct_on(SpanRow.trace_id))
+        .order_by(SpanRow.trace_id, SpanRow.start_ns, SpanRow.span_id)
+    )
+    return {trace_id: text for trace_id, text in rows}

@@ -1,6 +1,6 @@
 import pytest
 
-from core.content_display import Display, Message, display
+from core.content_display import Display, Message, display, preview
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -18,3 +18,18 @@ from core.content_display import Display, Message, display
 ])
 def test_display(text, expected):
     assert display(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    (None, ""),
+    ("", ""),
+    ("  plain\n  question  ", "plain question"),
+    ('[{"role": "system", "content": "be terse"}, {"role": "user", "content": "refund order 42"}]', "refund order 42"),
+    ('[{"role": "system", "content": "be terse"}]', "be terse"),
+    ('{"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}', "hi"),
+    ('{"query": "x"}', '{ "query": "x" }'),
+    ("x" * 200, "x" * 139 + "…"),
+    ('[{"role": "user", "content": "<script>alert(1)</script>"}]', "<script>alert(1)</script>"),
+])
+def test_preview(text, expected):
+    assert preview(text) == expected

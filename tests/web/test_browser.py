@@ -1,61 +1,21 @@
 """One end-to-end check in real Chromium: login form, span tree, htmx span detail, escaping.
 
-htmx is loaded exactly as in production — from the pinned unpkg URL with its SRI
-hash — except that the request is answered from a local copy (tests have no
-internet). Chromium still verifies the integrity hash, so this also proves that the
-SRI in web/render.py matches the real htmx file.
+htmx is loaded exactly as in production (tests/web/browser.py: from Causeline itself, or
+from the pinned CDN URL answered from a local copy); Chromium verifies the integrity hash
+either way, so this also proves that the SRI in web/render.py matches the real htmx file.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import socket
-import threading
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
-import uvicorn
-
 from tests.api.seed import XSS
+from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, HTMX_COPY, ROOT, SETUP, serve
 from web.render import HTMX_SRI, HTMX_URL, HTMX_VERSION
 
-ROOT = Path(__file__).resolve().parents[2]
-HTMX_COPY = ROOT / ".cache" / "vendor" / "htmx.min.js"
-SETUP = (
-    f"mkdir -p .cache/vendor && cd .cache/vendor && npm pack htmx.org@{HTMX_VERSION} --silent "
-    f"&& tar -xzf htmx.org-{HTMX_VERSION}.tgz --strip-components=2 package/dist/htmx.min.js "
-    f"&& rm htmx.org-{HTMX_VERSION}.tgz"
-)
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 SCREENSHOT = ROOT / "test-results" / "trace_page.png"
-
-
-@contextmanager
-def serve(app):
-    """uvicorn in a background thread on a free port we bound ourselves (no port race)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def test_trace_page_in_chromium(app, seeded):

@@ -3,66 +3,10 @@ model and follow a bar to its runs", and hostile names that must never execute."
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from pathlib import Path
-
-import pytest
-
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, HTMX_COPY, serve
+from tests.web.browser import chromium, serious_accessibility_violations, shot
 from tests.web.workbench_seed import XSS_AGENT, XSS_MODEL, seed_hostile, seed_workbench
-from web.render import HTMX_URL
 
-SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
-AXE = HTMX_COPY.parent / "axe.min.js"  # `make vendor`
 WINDOW = "since=2026-11-22T10:00&until=2026-11-22T16:00"
-
-
-@contextmanager
-def chromium(app, seeded, *, color_scheme: str = "light", bypass_csp: bool = False):
-    """A logged-in page, other origins blocked, with the dialogs and console errors it raised.
-    `bypass_csp` only to inject axe-core (an inline script the page's CSP rightly refuses)."""
-    if not HTMX_COPY.is_file() or not Path(CHROMIUM).exists():
-        pytest.fail(f"needs {HTMX_COPY} and {CHROMIUM} (see tests/web/test_browser.py)")
-    from playwright.sync_api import sync_playwright
-
-    with serve(app) as base, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme=color_scheme,
-                                          bypass_csp=bypass_csp)
-            seen = {"dialogs": [], "console": [], "blocked": []}
-
-            def route(r):
-                url = r.request.url
-                if url == HTMX_URL:
-                    r.fulfill(path=HTMX_COPY, content_type="application/javascript",
-                              headers={"Access-Control-Allow-Origin": "*"})
-                elif url.startswith(base):
-                    r.continue_()
-                else:
-                    seen["blocked"].append(url)
-                    r.abort()
-
-            context.route("**/*", route)
-            page = context.new_page()
-            page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
-            page.on("console", lambda m: seen["console"].append(m.text) if m.type == "error" else None)
-            page.goto(f"{base}/login")
-            page.fill("input[name=email]", seeded.email)
-            page.fill("input[name=password]", seeded.password)
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{base}/overview")
-            yield base, page, seen
-            assert seen["dialogs"] == [], f"a dialog fired: {seen['dialogs']}"
-            assert seen["console"] == [], f"browser console errors: {seen['console']}"
-            assert seen["blocked"] == [], f"the page tried to reach other origins: {seen['blocked']}"
-        finally:
-            browser.close()
-
-
-def shot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def test_failures_and_costs_pages_in_chromium(app, seeded, database_url, sessionmaker):
@@ -138,13 +82,9 @@ def test_hostile_names_never_execute(app, seeded, database_url, sessionmaker):
 
 
 def test_accessibility_no_serious_violations(app, seeded, database_url, sessionmaker):
-    assert AXE.is_file(), f"{AXE} is missing: run `make vendor`"
     seed_workbench(database_url, sessionmaker, seeded.project.id)
-    with chromium(app, seeded, bypass_csp=True) as (base, page, _):
+    with chromium(app, seeded) as (base, page, _):
         for path in ("/failures", "/costs", "/costs?group_by=hour", "/costs?group_by=tool"):
             page.goto(f"{base}{path}{'&' if '?' in path else '?'}{WINDOW}")
-            page.add_script_tag(path=str(AXE))
-            result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
-            serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
-                       if v["impact"] in ("serious", "critical")]
+            serious = serious_accessibility_violations(page)
             assert serious == [], f"{path}: {serious}"

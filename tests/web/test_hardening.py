@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -17,7 +18,7 @@ from server.app import create_app
 from tests.live import live_server
 from tests.web.conftest import ORIGIN, login
 from web.login_guard import FailureWindow, LoginGuard
-from web.render import HTMX_URL
+from web.render import HTMX_LOCAL, HTMX_SRC, HTMX_URL, htmx_source
 
 
 def post_login(client: TestClient, email: str, password: str):
@@ -147,7 +148,28 @@ def test_csp_allows_only_the_pinned_htmx_file(client, seeded):
     login(client, seeded)
     csp = client.get("/traces").headers["content-security-policy"]
     [script_src] = [d.strip() for d in csp.split(";") if d.strip().startswith("script-src")]
-    assert script_src == f"script-src 'self' {HTMX_URL}"
+    # The copy Causeline serves itself (fetched by make) when present, else the one pinned CDN file.
+    assert script_src == ("script-src 'self'" if HTMX_SRC == HTMX_LOCAL else f"script-src 'self' {HTMX_URL}")
+
+
+def test_htmx_is_served_from_the_local_copy_only_when_it_is_the_pinned_file(tmp_path):
+    copy = tmp_path / "htmx.min.js"
+    assert htmx_source(copy) == HTMX_URL  # not fetched: the CDN, still pinned by SRI
+    copy.write_text("alert('not htmx')")
+    assert htmx_source(copy) == HTMX_URL  # tampered or another version: never served
+    pinned = Path(__file__).resolve().parents[2] / ".cache" / "vendor" / "htmx.min.js"
+    copy.write_bytes(pinned.read_bytes())
+    assert htmx_source(copy) == HTMX_LOCAL
+
+
+def test_api_reference_is_served_without_a_cdn(client, seeded):
+    login(client, seeded)
+    page = client.get("/docs")
+    assert "https://" not in page.text and "/docs/assets/swagger-ui-bundle.js" in page.text
+    csp = page.headers["content-security-policy"]
+    assert "https:" not in csp and "script-src 'self' 'sha256-" in csp
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert client.get(f"/docs/assets/{asset}").status_code == 200
 
 
 def test_trace_page_says_when_spans_are_cut(settings, engine, seeded):

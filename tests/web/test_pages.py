@@ -13,6 +13,7 @@ from db.queries.auth import create_user
 from server.app import create_app
 from tests.api.seed import XSS, make_span, seed_agent_trace, seed_project, seed_simple_traces, store
 from tests.web.conftest import ORIGIN, login
+from web.render import HTMX_LOCAL, HTMX_SRC, HTMX_SRI
 from web.tree import build_tree
 
 ESCAPED_XSS = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -137,12 +138,15 @@ def test_pages_send_security_headers(client, seeded):
     for response in (client.get("/traces"), client.get("/login", follow_redirects=False)):
         csp = response.headers.get("content-security-policy", "")
         if response.status_code == 200:
-            assert "script-src 'self' https://unpkg.com" in csp and "object-src 'none'" in csp
+            # htmx from Causeline itself when make fetched the pinned copy, else the pinned CDN file.
+            script_src = "script-src 'self';" if HTMX_SRC == HTMX_LOCAL else "script-src 'self' https://unpkg.com"
+            assert script_src in csp and "object-src 'none'" in csp
             assert response.headers["x-frame-options"] == "DENY"
             assert response.headers["cache-control"] == "no-store"
     html = client.get("/traces").text
-    assert re.search(r'<script src="https://unpkg\.com/htmx\.org@2\.\d+\.\d+/dist/htmx\.min\.js" '
-                     r'integrity="sha384-[A-Za-z0-9+/]{64}" crossorigin="anonymous"', html)
+    assert f'<script src="{HTMX_SRC}" integrity="{HTMX_SRI}" crossorigin="anonymous"' in html
+    assert re.fullmatch(r"(https://unpkg\.com/htmx\.org@2\.\d+\.\d+/dist|/static/vendor)/htmx(-2\.\d+\.\d+)?\.min\.js",
+                        HTMX_SRC)
 
 
 def test_trace_list_page(client, session, seeded):

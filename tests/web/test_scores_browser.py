@@ -6,7 +6,7 @@ from __future__ import annotations
 from core.scores import parse_score
 from db.queries.scores import insert_scores
 from tests.api.seed import XSS
-from tests.web.test_costs_failures_browser import AXE, chromium
+from tests.web.browser import chromium, serious_accessibility_violations
 
 HOSTILE = {"name": f"tone {XSS}", "value": f"rude {XSS}", "comment": f"says {XSS}", "source": f"r {XSS}"}
 
@@ -19,9 +19,7 @@ def test_scores_and_export_pages_are_safe_and_accessible(app, seeded, session):
         {"trace_id": trace.hex, "span_id": trace.spans["fallback"].hex(), "name": "non_empty", "value": False},
     )])
     session.commit()
-    assert AXE.is_file(), f"{AXE} is missing: run `make vendor`"
-    with chromium(app, seeded, bypass_csp=True) as (base, page, seen):
-        # What this feature adds to each page (the rest of those pages is checked where it is built).
+    with chromium(app, seeded) as (base, page, seen):
         for path, part in ((f"/traces/{trace.hex}?span={trace.spans['fallback'].hex()}", "table.scores"),
                            ("/providers", "section[aria-label='Evaluation scores per model']"),
                            ("/traces?score_name=relevance&min_score=0.1", "form"),
@@ -29,10 +27,7 @@ def test_scores_and_export_pages_are_safe_and_accessible(app, seeded, session):
             page.goto(f"{base}{path}")
             assert page.locator("main script, main img, main iframe").count() == 0
             assert page.locator(part).count() >= 1, f"{path}: no {part}"
-            page.add_script_tag(path=str(AXE))
-            result = page.evaluate("(part) => axe.run(part, {resultTypes: ['violations']})", part)
-            serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
-                       if v["impact"] in ("serious", "critical")]
+            serious = serious_accessibility_violations(page)
             assert serious == [], f"{path}: {serious}"
         page.goto(f"{base}/traces/{trace.hex}")
         assert XSS in page.locator("table.scores").first.inner_text()  # shown as text, never run

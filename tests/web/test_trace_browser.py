@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.api.seed import XSS
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, HTMX_COPY, serve
+from tests.web.browser import CHROMIUM, CHROMIUM_ARGS, HTMX_COPY, serve
 from tests.web.test_trace_tree import store_many, wide
 from web.render import HTMX_URL
 from web.tree import MAX_CHILDREN
@@ -66,7 +66,7 @@ def test_large_trace_and_live_search_in_chromium(app, session, seeded):
             page.fill("input[name=q]", "child")
             expect(page.locator("#trace-rows tr", has_text=trace[:16])).to_have_count(1)
             page.fill("input[name=q]", "zebra")
-            expect(page.locator("#trace-rows")).to_contain_text("No traces match")
+            expect(page.locator("#results")).to_contain_text("No traces match")
             page.screenshot(path=str(SHOTS / "traces_search_800.png"), full_page=False)
             assert page.evaluate("() => document.documentElement.scrollWidth") <= 800 + 1
             assert dialogs == [] and not errors, (dialogs, errors)

@@ -10,24 +10,11 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 
 from tests.web.outage import NEW_SERVED, attribute_all, ingest, ns_at, run_spans, seed_outage
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, HTMX_COPY, serve
-from web.render import HTMX_URL
+from tests.web.browser import chromium, serious_accessibility_violations
 
 SHOTS = Path(__file__).resolve().parent / "screenshots"
-AXE = HTMX_COPY.parent / "axe.min.js"
-
-
-def serious_accessibility_violations(page) -> list[dict]:
-    """axe-core's serious and critical violations. Injected through the DevTools protocol
-    (page.evaluate), which the page's CSP does not apply to: no inline script is added."""
-    assert AXE.is_file(), f"{AXE} is missing: run `make vendor`"
-    page.evaluate(AXE.read_text() + "\n;undefined")
-    found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
-        .map(v => ({id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}))""")
-    return [v for v in found if v["impact"] in ("serious", "critical")]
 HOSTILE = {
     "agent": "<script>alert('agent')</script>",
     "provider": '"><img src=x onerror=alert("provider")>',
@@ -38,39 +25,9 @@ HOSTILE = {
 
 @contextmanager
 def browser_page(app, seeded):
-    if not HTMX_COPY.is_file() or not Path(CHROMIUM).exists():
-        pytest.fail(f"needs {HTMX_COPY} (see tests/web/test_browser.py) and {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with serve(app) as base, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1440, "height": 900})
-            blocked: list[str] = []
-
-            def route(r):
-                url = r.request.url
-                if url == HTMX_URL:
-                    r.fulfill(path=HTMX_COPY, content_type="application/javascript",
-                              headers={"Access-Control-Allow-Origin": "*"})
-                elif url.startswith(base):
-                    r.continue_()
-                else:
-                    blocked.append(url)
-                    r.abort()
-
-            context.route("**/*", route)
-            page = context.new_page()
-            events = {"dialogs": [], "console": [], "blocked": blocked}
-            page.on("dialog", lambda d: (events["dialogs"].append(d.message), d.dismiss()))
-            page.on("console", lambda m: events["console"].append(m.text) if m.type == "error" else None)
-            page.goto(f"{base}/login?next=/overview")
-            page.fill("input[name=email]", seeded.email)
-            page.fill("input[name=password]", seeded.password)
-            page.click("button[type=submit]")
-            yield page, base, events
-        finally:
-            browser.close()
+    """(page, base, events), logged in on the Overview (tests/web/browser.py's harness)."""
+    with chromium(app, seeded, check=False) as (base, page, seen):
+        yield page, base, seen
 
 
 def test_from_the_overview_find_the_failed_run_of_an_outage_and_open_it(app, seeded, database_url, sessionmaker):

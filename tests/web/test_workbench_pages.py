@@ -141,7 +141,7 @@ def test_failures_page_groups_with_trend_cost_and_drill_down(client, workbench):
     assert (t["runs"], t["failed_runs"], t["failures"]) == (3, 2, 2)
     rows = table_rows(page.text, "failures")
     groups = body["groups"]["error_class"]
-    assert [r[0] for r in rows] == [g["key"] for g in groups] == ["timeout", "tool_error"]
+    assert [r[0].removesuffix(" runs →") for r in rows] == [g["key"] for g in groups] == ["timeout", "tool_error"]
     for row, g in zip(rows, groups):  # the page shows the twin's numbers
         assert row[1:5] == [str(g["failures"]), str(g["recovered"]), f"{g['failed_runs']} of {g['runs']}",
                             f"{g['share_of_failed_runs'] * 100:.1f}%"]
@@ -202,17 +202,23 @@ def test_hostile_names_are_escaped(client, seeded, database_url, sessionmaker):
     assert not re.search(r'href="\s*javascript:', joined, re.I)  # ... never as a link target
 
 
-def test_no_runs_link_the_trace_list_could_not_honour(client, workbench):
-    # The trace list has no provider filter: a link would show other providers' runs as "its runs".
+def test_runs_links_carry_the_provider_filter_the_trace_list_now_honours(client, workbench):
     page = client.get("/costs", params=window(group_by="model", provider="openai"))
     assert [r[:2] for r in table_rows(page.text, "costs")] == [["gpt-4o served by gpt-4o-2024-08-06 · 1", "2"]]
-    assert "runs →" not in page.text and "View runs" not in page.text
-    assert not [h for h in hrefs(page.text) if h.startswith("/traces?")]
-    # Without it, every link carries the page's filters, the series' bars too.
+    links = [h for h in hrefs(page.text) if h.startswith("/traces?")]
+    assert links and all("provider=openai" in h for h in links)
+    # Every link carries the page's filters, the series' bars too.
     agent = client.get("/costs", params=window(group_by="model", agent="support"))
     links = [h for h in hrefs(agent.text) if h.startswith("/traces?")]
     assert links and all("agent=support" in h for h in links)
     assert "/traces?since=2026-11-22T12%3A00%3A00Z&until=2026-11-22T13%3A00%3A00Z&agent=support" in links
     failures = client.get("/failures", params=window(group_by="model", provider="openai"))
-    assert [r[0] for r in table_rows(failures.text, "failures")] == ["gpt-4o"]
-    assert not [h for h in hrefs(failures.text) if h.startswith("/traces?")]
+    assert [r[0] for r in table_rows(failures.text, "failures")] == ["gpt-4o runs →"]
+    links = [h for h in hrefs(failures.text) if h.startswith("/traces?")]
+    assert links and all("provider=openai" in h for h in links)
+    # A group by error class leads to the runs that failed with it, and they are listed.
+    by_class = client.get("/failures", params=window(group_by="error_class"))
+    runs = [h for h in hrefs(by_class.text) if h.startswith("/traces?") and "error_class=" in h]
+    assert runs
+    listed = client.get(runs[0].replace("&amp;", "&"))
+    assert listed.status_code == 200 and 'class="status-error"' in listed.text
