@@ -128,8 +128,17 @@ class SpanRow(Base):
     scope: Mapped[str | None] = mapped_column(Text)
     # 'retry' (retry_of link or causeline.attempt > 1) or 'fallback' (fallback_of link); else NULL.
     retry_kind: Mapped[str | None] = mapped_column(Text)
+    # core/model_call_dedup.py: the provider's id of the answer, and, on a model call recorded
+    # again by a stacked instrumentation, the span that counts instead of this one and why
+    # (this span then adds nothing to any rollup's calls, tokens or cost).
+    response_id: Mapped[str | None] = mapped_column(Text)
+    duplicate_of: Mapped[bytes | None] = mapped_column(LargeBinary)
+    duplicate_reason: Mapped[str | None] = mapped_column(Text)
     ingested_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     __table_args__ = (
+        CheckConstraint("(duplicate_of IS NULL AND duplicate_reason IS NULL) OR "
+                        "(duplicate_of IS NOT NULL AND duplicate_reason IN ('same_response_id', 'nested'))",
+                        name="duplicate"),
         Index("ix_spans_project_start", "project_id", "start_time"),
         # The trace list's search (db/queries/trace_search.py, schema 0010).
         *(Index(f"ix_spans_{field}_search", text(f"to_tsvector('simple'::regconfig, coalesce({field}, ''))"),
