@@ -39,6 +39,14 @@ SAME_RESPONSE_ID = "same_response_id"
 NESTED = "nested"
 REASONS = (SAME_RESPONSE_ID, NESTED)
 _MAX_RESPONSE_ID = 512  # longer values are not ids
+# What the trace page and the API say of a span that does not count.
+NOT_COUNTED = "same model call recorded by two instrumentations"
+REASON_TEXT = {SAME_RESPONSE_ID: "same response id", NESTED: "one span inside the other"}
+
+
+def not_counted_note(reason: str | None) -> str:
+    detail = REASON_TEXT.get(reason or "")
+    return f"{NOT_COUNTED} ({detail})" if detail else NOT_COUNTED
 
 
 def response_id(attributes: Attributes) -> str | None:

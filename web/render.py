@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from access.credentials import PROJECT_COOKIE
+from core.model_call_dedup import not_counted_note
 
 HERE = Path(__file__).resolve().parent
 
@@ -146,7 +147,7 @@ def make_templates() -> Jinja2Templates:
         duration_ns=fmt_duration_ns, money=fmt_money, usd=fmt_usd, num=fmt_int, time=fmt_time, hex=fmt_hex, pretty=pretty,
     )
     env.globals.update(
-        fmt_duration=fmt_duration, trace_cost=trace_cost, span_cost=span_cost,
+        fmt_duration=fmt_duration, trace_cost=trace_cost, span_cost=span_cost, not_counted_note=not_counted_note,
         htmx_url=HTMX_URL, htmx_sri=HTMX_SRI, nav=NAV, keep_query=keep_query,
     )
     return Jinja2Templates(env=env)
