@@ -255,7 +255,7 @@ def _as_table_row(row: tuple) -> tuple:
             provider, req_model, resp_model, t_in, t_out, t_cr, t_cw, t_r, cost, cost_source, reported, session_id,
             user_id, inp, out, Jsonb(json.loads(attributes)), Jsonb(json.loads(events)), Jsonb(json.loads(links)),
             Jsonb(json.loads(resource)), scope, datetime.now(timezone.utc), retry_kind,
-            response_id, None, None)  # response_id, duplicate_of, duplicate_reason
+            response_id)
 
 
 def main() -> None:

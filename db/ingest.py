@@ -10,8 +10,8 @@ One transaction per batch:
      calls are kept aside (stage_calls), the upserted traces too (stage_touched);
   3. de-duplication of model calls recorded twice by stacked instrumentations
      (db/ingest_dedup.py, core/model_call_dedup.py): which spans of the touched traces count;
-  4. one statement: the spans whose marking changes are marked (an UPDATE guarded by the stored
-     value), the `traces` totals corrected by what those marks take away or give back, and the
+  4. one statement: the spans whose marking changes are marked in span_duplicates (guarded by
+     the stored value), the `traces` totals corrected by what those marks take away or give back, and the
      model-call rollups (usage_rollups) written from the kept-aside calls that count plus the
      same corrections — so tokens, cost and calls count each model call once;
   5. commit. The caller acknowledges the spans only after this returns.
@@ -259,19 +259,33 @@ WITH chg AS (
         %(chg_old)s::bytea[], %(chg_new)s::bytea[], %(chg_reason)s::text[])
         AS c(project_id, trace_id, span_id, old_of, new_of, reason)
 ),
-marked AS (
-    -- Guarded by the stored value: a mark is changed once, and only its RETURNING corrects.
-    UPDATE spans s SET duplicate_of = c.new_of, duplicate_reason = c.reason FROM chg c
-    WHERE s.project_id = c.project_id AND s.trace_id = c.trace_id AND s.span_id = c.span_id
-        AND s.duplicate_of IS NOT DISTINCT FROM c.old_of
-    RETURNING s.project_id, s.trace_id, s.span_id, s.start_time, s.service_name, s.provider, s.request_model,
-        s.response_model, s.agent_name, s.status, s.error_class, s.retry_kind, s.duration_ns,
-        s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens, s.reasoning_tokens,
-        s.cost_usd, s.cost_source,
-        CASE WHEN c.old_of IS NULL THEN -1 WHEN c.new_of IS NULL THEN 1 ELSE 0 END AS sign
+-- Each change is guarded by the stored value it was decided from: a mark changes once, and only
+-- what these statements really changed (their RETURNING) corrects the totals.
+added AS (  -- counted until now: taken out (-1)
+    INSERT INTO span_duplicates (project_id, trace_id, span_id, duplicate_of, reason)
+    SELECT project_id, trace_id, span_id, new_of, reason FROM chg WHERE old_of IS NULL ORDER BY 1, 2, 3
+    ON CONFLICT DO NOTHING
+    RETURNING project_id, trace_id, span_id, -1 AS sign
+),
+moved AS (  -- counted in another span of its group: no change to any total
+    UPDATE span_duplicates d SET duplicate_of = c.new_of, reason = c.reason FROM chg c
+    WHERE d.project_id = c.project_id AND d.trace_id = c.trace_id AND d.span_id = c.span_id
+        AND c.new_of IS NOT NULL AND d.duplicate_of = c.old_of
+    RETURNING 1
+),
+cleared AS (  -- counts again: put back (+1)
+    DELETE FROM span_duplicates d USING chg c
+    WHERE d.project_id = c.project_id AND d.trace_id = c.trace_id AND d.span_id = c.span_id
+        AND c.new_of IS NULL AND d.duplicate_of = c.old_of
+    RETURNING d.project_id, d.trace_id, d.span_id, 1 AS sign
 ),
 fixes AS (
-    SELECT * FROM marked WHERE sign <> 0
+    SELECT s.project_id, s.trace_id, s.span_id, s.start_time, s.service_name, s.provider, s.request_model,
+        s.response_model, s.agent_name, s.status, s.error_class, s.retry_kind, s.duration_ns,
+        s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens, s.reasoning_tokens,
+        s.cost_usd, s.cost_source, m.sign
+    FROM (SELECT * FROM added UNION ALL SELECT * FROM cleared) m
+    JOIN spans s ON s.project_id = m.project_id AND s.trace_id = m.trace_id AND s.span_id = m.span_id
 ),
 fix_traces AS (
     UPDATE traces t SET llm_calls = t.llm_calls + f.calls, unpriced_calls = t.unpriced_calls + f.unpriced,
@@ -328,7 +342,8 @@ up_usage AS (
         latency_buckets = {_merge_histograms("usage_rollups")}
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM marked), (SELECT count(*) FROM fix_traces), (SELECT count(*) FROM up_usage)
+SELECT (SELECT count(*) FROM added) + (SELECT count(*) FROM moved) + (SELECT count(*) FROM cleared),
+    (SELECT count(*) FROM fix_traces), (SELECT count(*) FROM up_usage)
 """
 
 _EDGE_SQL = """

@@ -6,8 +6,8 @@ upserted their `traces` rows, before the statement that writes the model-call ro
      call (a model call whose parent is present and not an agent or tool, or two model calls
      sharing a response id: a superset of what the rule links), every span of the trace, narrow;
   2. `changes()` applies the rule to each such trace and compares it with what is stored;
-  3. the rollup statement (db/ingest.py) marks the spans whose state changes, and its RETURNING
-     drives the exact correction of `traces` and `usage_rollups` (minus a new duplicate's
+  3. the rollup statement (db/ingest.py) marks the spans whose state changes (span_duplicates),
+     and its RETURNING drives the exact correction of `traces` and `usage_rollups` (minus a new duplicate's
      contribution, plus that of a span that counts again).
 
 Concurrent writers: the `traces` upsert of step 0 holds the trace's row lock until commit, and
@@ -44,8 +44,9 @@ WITH candidates AS (
 )
 SELECT s.project_id, s.trace_id, s.span_id, s.parent_span_id, s.category, s.response_id,
     s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens, s.reasoning_tokens,
-    s.cost_usd IS NOT NULL, s.duplicate_of, s.duplicate_reason
+    s.cost_usd IS NOT NULL, d.duplicate_of, d.reason
 FROM candidates c JOIN spans s ON s.project_id = c.project_id AND s.trace_id = c.trace_id
+LEFT JOIN span_duplicates d ON d.project_id = s.project_id AND d.trace_id = s.trace_id AND d.span_id = s.span_id
 """
 
 

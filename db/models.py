@@ -11,10 +11,10 @@ from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Identity, Index, Integer,
-    LargeBinary, MetaData, Numeric, SmallInteger, Text, UniqueConstraint, text,
+    LargeBinary, MetaData, Numeric, SmallInteger, Text, UniqueConstraint, select, text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -128,22 +128,41 @@ class SpanRow(Base):
     scope: Mapped[str | None] = mapped_column(Text)
     # 'retry' (retry_of link or causeline.attempt > 1) or 'fallback' (fallback_of link); else NULL.
     retry_kind: Mapped[str | None] = mapped_column(Text)
-    # core/model_call_dedup.py: the provider's id of the answer, and, on a model call recorded
-    # again by a stacked instrumentation, the span that counts instead of this one and why
-    # (this span then adds nothing to any rollup's calls, tokens or cost).
+    # The provider's id of the answer (core/model_call_dedup.py), on model calls.
     response_id: Mapped[str | None] = mapped_column(Text)
-    duplicate_of: Mapped[bytes | None] = mapped_column(LargeBinary)
-    duplicate_reason: Mapped[str | None] = mapped_column(Text)
     ingested_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     __table_args__ = (
-        CheckConstraint("(duplicate_of IS NULL AND duplicate_reason IS NULL) OR "
-                        "(duplicate_of IS NOT NULL AND duplicate_reason IN ('same_response_id', 'nested'))",
-                        name="duplicate"),
         Index("ix_spans_project_start", "project_id", "start_time"),
         # The trace list's search (db/queries/trace_search.py, schema 0010).
         *(Index(f"ix_spans_{field}_search", text(f"to_tsvector('simple'::regconfig, coalesce({field}, ''))"),
                 postgresql_using="gin") for field in ("name", "input", "output")),
     )
+
+
+class SpanDuplicate(Base):
+    """A model call recorded again by a stacked instrumentation (core/model_call_dedup.py): the span
+    that counts instead, and why. The marked span adds nothing to any rollup's calls, tokens or
+    cost. Kept apart from `spans` so that marking never rewrites a stored span row."""
+
+    __tablename__ = "span_duplicates"
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    trace_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    span_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    duplicate_of: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(Text)
+    __table_args__ = (CheckConstraint("reason IN ('same_response_id', 'nested')", name="reason"),)
+
+
+def _duplicate(column):
+    return column_property(
+        select(column).where(SpanDuplicate.project_id == SpanRow.project_id, SpanDuplicate.trace_id == SpanRow.trace_id,
+                             SpanDuplicate.span_id == SpanRow.span_id)
+        .correlate_except(SpanDuplicate).scalar_subquery())
+
+
+# Read with every span (a primary-key lookup): None on the spans that count.
+SpanRow.duplicate_of = _duplicate(SpanDuplicate.duplicate_of)
+SpanRow.duplicate_reason = _duplicate(SpanDuplicate.reason)
 
 
 class GenaiLogRecord(Base):

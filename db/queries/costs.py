@@ -13,7 +13,7 @@
 Windows are exact: the whole hours inside [since, until) come from the hourly rollups, the
 partial hours at either edge from the same calls in `spans` (index on project, start time;
 at most two hours of spans), summed the same way the batch writer sums them: a model call
-recorded twice by stacked instrumentations (spans.duplicate_of set) counts once.
+recorded twice by stacked instrumentations (marked in span_duplicates) counts once.
 
 Unpriced model calls are counted in `unpriced_calls` and excluded from `cost_usd`; a group
 whose every call is unpriced has cost null, never $0.
@@ -108,7 +108,9 @@ _USAGE_FROM_SPANS = f"""
         COALESCE(input_tokens, 0) AS input_tokens, COALESCE(output_tokens, 0) AS output_tokens,
         COALESCE(cache_read_tokens, 0) AS cache_read_tokens, COALESCE(cache_write_tokens, 0) AS cache_write_tokens,
         COALESCE(reasoning_tokens, 0) AS reasoning_tokens, COALESCE(cost_usd, 0) AS cost_usd
-    FROM spans WHERE project_id = :project_id AND {_MODEL_CALL} AND duplicate_of IS NULL AND ({{edges}})"""
+    FROM spans s WHERE project_id = :project_id AND {_MODEL_CALL} AND ({{edges}}) AND NOT EXISTS (
+        SELECT 1 FROM span_duplicates d
+        WHERE d.project_id = s.project_id AND d.trace_id = s.trace_id AND d.span_id = s.span_id)"""
 _TOOL_FROM_SPANS = """
     SELECT date_trunc('hour', start_time, 'UTC') AS hour, COALESCE(service_name, '') AS service,
         COALESCE(agent_name, '') AS agent, COALESCE(tool_name, '') AS tool, 1 AS calls,

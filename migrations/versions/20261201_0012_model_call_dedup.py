@@ -1,12 +1,14 @@
-"""Model calls recorded twice by stacked instrumentations count once: spans.response_id,
-spans.duplicate_of and spans.duplicate_reason (core/model_call_dedup.py)
+"""Model calls recorded twice by stacked instrumentations count once: spans.response_id and
+span_duplicates (core/model_call_dedup.py)
 
 Revision ID: 0012
 Revises: 0010
 Create Date: 2026-12-01 18:30:00
 
-New columns only: spans stored before this revision count as they did (no response id, never
-marked). A span arriving later for such a trace is still linked to them by the nested rule.
+The marks live in their own narrow table, not on `spans`: a mark set after its span was stored
+would otherwise rewrite the whole span row and every index of it (the full-text ones included).
+Spans stored before this revision count as they did (no response id, never marked); a span
+arriving later for such a trace is still linked to them by the nested rule.
 """
 
 from __future__ import annotations
@@ -23,16 +25,18 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("spans", sa.Column("response_id", sa.Text(), nullable=True))
-    op.add_column("spans", sa.Column("duplicate_of", sa.LargeBinary(), nullable=True))
-    op.add_column("spans", sa.Column("duplicate_reason", sa.Text(), nullable=True))
-    # NOT VALID: the existing rows hold NULLs (they pass), and a large spans table is not scanned.
-    op.execute("ALTER TABLE spans ADD CONSTRAINT ck_spans_duplicate CHECK ("
-               "(duplicate_of IS NULL AND duplicate_reason IS NULL) OR "
-               "(duplicate_of IS NOT NULL AND duplicate_reason IN ('same_response_id', 'nested'))) NOT VALID")
+    op.create_table(
+        "span_duplicates",
+        sa.Column("project_id", sa.BigInteger(), nullable=False),
+        sa.Column("trace_id", sa.LargeBinary(), nullable=False),
+        sa.Column("span_id", sa.LargeBinary(), nullable=False),
+        sa.Column("duplicate_of", sa.LargeBinary(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.CheckConstraint("reason IN ('same_response_id', 'nested')", name=op.f("ck_span_duplicates_reason")),
+        sa.PrimaryKeyConstraint("project_id", "trace_id", "span_id", name=op.f("pk_span_duplicates")),
+    )
 
 
 def downgrade() -> None:
-    op.drop_constraint(op.f("ck_spans_duplicate"), "spans", type_="check")
-    op.drop_column("spans", "duplicate_reason")
-    op.drop_column("spans", "duplicate_of")
+    op.drop_table("span_duplicates")
     op.drop_column("spans", "response_id")

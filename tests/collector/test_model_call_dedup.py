@@ -38,9 +38,9 @@ def trace_totals(collector, tid: bytes) -> tuple:
 
 def marks(collector, tid: bytes) -> dict[bytes, tuple]:
     with collector.engine.connect() as conn:
-        rows = conn.execute(text("select span_id, duplicate_of, duplicate_reason from spans where trace_id = :t"),
+        rows = conn.execute(text("select span_id, duplicate_of, reason from span_duplicates where trace_id = :t"),
                             {"t": tid})
-        return {r.span_id: (r.duplicate_of, r.duplicate_reason) for r in rows if r.duplicate_of is not None}
+        return {r.span_id: (r.duplicate_of, r.reason) for r in rows}
 
 
 def usage(collector, service: str = "demo-service") -> tuple:

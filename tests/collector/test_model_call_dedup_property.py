@@ -89,8 +89,9 @@ def post(collector, spans, service: str) -> None:
 def stored(collector, tid: bytes, service: str) -> tuple:
     with collector.engine.connect() as conn:
         spans = sorted(tuple(r) for r in conn.execute(text(
-            "select span_id, category, input_tokens, cost_usd, duplicate_of, duplicate_reason "
-            "from spans where trace_id = :t"), {"t": tid}))
+            "select s.span_id, s.category, s.input_tokens, s.cost_usd, d.duplicate_of, d.reason "
+            "from spans s left join span_duplicates d using (project_id, trace_id, span_id) "
+            "where s.trace_id = :t"), {"t": tid}))
         trace = tuple(conn.execute(text(
             "select span_count, error_count, llm_calls, unpriced_calls, input_tokens, output_tokens, cost_usd "
             "from traces where trace_id = :t"), {"t": tid}).one())
