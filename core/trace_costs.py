@@ -23,6 +23,7 @@ from typing import Iterable, Sequence
 
 from core.forensics_view import Key, SpanRef, SpanView, ref
 from core.normalize import step_name
+from core.span import is_model_call
 
 NONE_LABEL = "(none)"
 UNKNOWN_MODEL = "(unknown)"
@@ -83,7 +84,7 @@ class TraceCosts:
 
 
 def _costed(span: SpanView) -> bool:
-    return span.category in ("llm", "embedding") or span.tokens.any or span.cost_usd is not None or span.unpriced
+    return is_model_call(span.category) or span.tokens.any or span.cost_usd is not None or span.unpriced
 
 
 def _tokens(span: SpanView) -> TokenTotals:

@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from access.credentials import PROJECT_COOKIE
 from core.model_call_dedup import not_counted_note
+from core.span import is_model_call
 
 HERE = Path(__file__).resolve().parent
 
@@ -128,7 +129,7 @@ def trace_cost(trace) -> str:
 def span_cost(span) -> str:
     if span.cost_usd is not None:
         return fmt_money(span.cost_usd)
-    if span.cost_source == "unpriced" or span.category in ("llm", "embedding"):
+    if span.cost_source == "unpriced" or is_model_call(span.category):
         return "unpriced"
     return "—"
 
