@@ -291,7 +291,8 @@ fix_traces AS (
     UPDATE traces t SET llm_calls = t.llm_calls + f.calls, unpriced_calls = t.unpriced_calls + f.unpriced,
         {", ".join(_fix(c) for c in _TOKENS)}, {_fix("cost_usd", _MONEY_MAX)}
     FROM (SELECT project_id, trace_id, sum(sign) AS calls, {_signed_count("cost_source = 'unpriced'")} AS unpriced,
-              {", ".join(f"{_signed_sum(c)} AS {c}" for c in _TOKENS)}, {_signed_sum("cost_usd", _MONEY_MAX)} AS cost_usd
+              {", ".join(f"{_signed_sum(c)} AS {c}" for c in _TOKENS)},
+              {_signed_sum("cost_usd", _MONEY_MAX)} AS cost_usd
           FROM fixes GROUP BY 1, 2 ORDER BY 1, 2) f
     WHERE t.project_id = f.project_id AND t.trace_id = f.trace_id
     RETURNING 1

@@ -10,7 +10,7 @@ upserted their `traces` rows, before the statement that writes the model-call ro
      and its RETURNING drives the exact correction of `traces` and `usage_rollups` (minus a new duplicate's
      contribution, plus that of a span that counts again).
 
-Concurrent writers: the `traces` upsert of step 0 holds the trace's row lock until commit, and
+Concurrent writers: the insert statement's `traces` upsert holds the trace's row lock until commit, and
 every writer upserts a trace before reading or marking its spans. The second writer on a trace
 waits there, and its step 1 (a later statement, so a later snapshot) sees the first writer's
 spans and marks: the state of a trace is only ever read and changed by the one transaction that

@@ -50,7 +50,8 @@ def build(tid: bytes, calls, tools: int) -> tuple[list, int]:
         if rid:
             attributes["gen_ai.response.id"] = rid
         span_id = sid()
-        spans.append(P.span(tid, span_id, parent=parent, name=name, start=P.BASE_NS + len(spans), attributes=attributes))
+        spans.append(P.span(tid, span_id, parent=parent, name=name, start=P.BASE_NS + len(spans),
+                            attributes=attributes))
         return span_id
 
     for index, (shape, outer_usage, tokens) in enumerate(calls):
