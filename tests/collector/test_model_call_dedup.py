@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 from sqlalchemy import text
@@ -217,3 +218,53 @@ def test_openai_client_span_inside_the_agents_response_span(collector):
     assert set(found.values()) == {(bytes.fromhex(f"{n + 1:016x}"), "same_response_id") for n in range(3)}
     assert _real_traces(collector, tid)[1:5] == (3, 0, 3 * 40, 3 * 6)
     assert sum(usage(collector, service)[0] for service in {_service(agents), _service(wrapped)}) == 3
+
+
+def test_two_writers_each_holding_one_recording_of_a_call(database_url, project, engine):
+    """Both writers insert their span of the same call before either has decided anything (held
+    back on the trace's row by a third session): whichever goes second sees the first's span and
+    marks it; the totals count the call once."""
+    import threading
+    import time
+
+    import psycopg
+
+    from collector.body import PROTOBUF
+    from collector.pipeline import prepare
+    from core.otlp import Limits
+    from db.engine import libpq_url
+    from db.ingest import prepare_connection, write_batch
+
+    tid = P.trace_id()
+    root, outer, inner = stacked(tid)
+
+    def write(spans) -> None:
+        prepared = prepare(P.request(spans).SerializeToString(), PROTOBUF, project_id=project[0], limits=Limits(),
+                           overrides=())
+        with psycopg.connect(libpq_url(database_url)) as conn:
+            prepare_connection(conn)
+            write_batch(conn, prepared.rows, prepared.edges)
+
+    write([root])  # the trace's row exists
+    with psycopg.connect(libpq_url(database_url)) as holder:
+        holder.execute("SELECT 1 FROM traces WHERE trace_id = %s FOR UPDATE", (tid,))
+        threads = [threading.Thread(target=write, args=([span],)) for span in (outer, inner)]
+        for thread in threads:
+            thread.start()
+        # Wait (no timing assertion) until both writers have inserted their span and wait for the row
+        # (watched from its own autocommit session: pg_stat_activity is read once per transaction).
+        with psycopg.connect(libpq_url(database_url), autocommit=True) as watcher:
+            for _ in range(2400):
+                waiting = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                          "AND wait_event_type = 'Lock'").fetchone()[0]
+                if waiting == 2:
+                    break
+                time.sleep(0.05)
+        assert waiting == 2
+        holder.rollback()
+    for thread in threads:
+        thread.join()
+    db = SimpleNamespace(engine=engine)  # what the helpers above read
+    assert marks(db, tid) == {outer.span_id: (inner.span_id, "nested")}
+    assert trace_totals(db, tid)[:5] == (3, 1, 0, 100, 20)
+    assert usage(db)[:3] == (1, 100, 20)
