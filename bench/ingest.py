@@ -248,13 +248,14 @@ def _as_table_row(row: tuple) -> tuple:
     (project_id, trace_id, span_id, parent, name, kind, category, operation, start_ns, end_ns, *rest) = row
     (status, status_message, error_type, error_class, service, agent, tool, provider, req_model, resp_model,
      t_in, t_out, t_cr, t_cw, t_r, cost, cost_source, reported, session_id, user_id, inp, out,
-     attributes, events, links, resource, scope, retry_kind) = rest
+     attributes, events, links, resource, scope, retry_kind, response_id) = rest
     to_dt = lambda ns: datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)  # noqa: E731
     return (project_id, trace_id, span_id, parent, name, kind, category, operation, to_dt(start_ns), to_dt(end_ns),
             start_ns, end_ns - start_ns, status, status_message, error_type, error_class, service, agent, tool,
             provider, req_model, resp_model, t_in, t_out, t_cr, t_cw, t_r, cost, cost_source, reported, session_id,
             user_id, inp, out, Jsonb(json.loads(attributes)), Jsonb(json.loads(events)), Jsonb(json.loads(links)),
-            Jsonb(json.loads(resource)), scope, datetime.now(timezone.utc), retry_kind)
+            Jsonb(json.loads(resource)), scope, datetime.now(timezone.utc), retry_kind,
+            response_id)
 
 
 def main() -> None:

@@ -162,6 +162,8 @@ class _Context:
 
             def values(k: Key) -> tuple:
                 span = nodes[k]
+                if span.duplicate_of is not None:  # counted in the span it duplicates
+                    return (0, 0, 0, 0, 0, Decimal(0), 0)
                 t = span.tokens
                 priced = span.cost_usd if (span.cost_usd is not None and not span.unpriced) else Decimal(0)
                 return (t.input or 0, t.output or 0, t.cache_read or 0, t.cache_write or 0, t.reasoning or 0,

@@ -42,6 +42,9 @@ class SpanView:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     # core.span.Event objects or stored dicts {"name", "time_ns", "attributes"}.
     events: tuple[Any, ...] = ()
+    # A model call recorded again by a stacked instrumentation: the span that counts instead
+    # (core.model_call_dedup); its tokens and cost are not added anywhere.
+    duplicate_of: bytes | None = None
 
     @property
     def key(self) -> Key:

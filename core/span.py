@@ -20,6 +20,8 @@ Attributes = Mapping[str, AttrValue]
 CATEGORIES = (
     "agent", "llm", "tool", "routing", "retrieval", "embedding", "guardrail", "workflow", "other",
 )
+# The one "is this a model call" rule (Span.is_model_call; db/ingest.py builds its SQL from it).
+MODEL_CALL_CATEGORIES = ("llm", "embedding")
 STATUSES = ("unset", "ok", "error")
 ERROR_CLASSES = (
     "timeout", "rate_limited", "provider_unavailable", "auth_failed", "context_overflow",
@@ -36,6 +38,11 @@ PARENT = "parent"
 # re-derive; "unpriced" means a model call we could not price (never shown as $0).
 COST_UNPRICED = "unpriced"
 COST_REPORTED = "reported"
+
+
+def is_model_call(category: str | None) -> bool:
+    """A span of this category is a model call: priced, counted in usage, de-duplicated."""
+    return category in MODEL_CALL_CATEGORIES
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +147,7 @@ class Span:
 
     @property
     def is_model_call(self) -> bool:
-        return self.category in ("llm", "embedding")
+        return is_model_call(self.category)
 
     @property
     def trace_hex(self) -> str:

@@ -11,7 +11,8 @@ embedding spans; agent/workflow spans carry no tokens after normalization):
 - tool: the nearest ancestor of category `tool` (a model call made inside a tool), by
   `tool_name` or span name; "(none)" otherwise.
 Unpriced calls are counted separately and never add $0 to a cost: a group whose calls
-are all unpriced has `cost_usd = None`.
+are all unpriced has `cost_usd = None`. A model call recorded twice by stacked
+instrumentations counts once: the span marked `duplicate_of` (core.model_call_dedup) is left out.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Iterable, Sequence
 
 from core.forensics_view import Key, SpanRef, SpanView, ref
 from core.normalize import step_name
+from core.span import is_model_call
 
 NONE_LABEL = "(none)"
 UNKNOWN_MODEL = "(unknown)"
@@ -82,7 +84,7 @@ class TraceCosts:
 
 
 def _costed(span: SpanView) -> bool:
-    return span.category in ("llm", "embedding") or span.tokens.any or span.cost_usd is not None or span.unpriced
+    return is_model_call(span.category) or span.tokens.any or span.cost_usd is not None or span.unpriced
 
 
 def _tokens(span: SpanView) -> TokenTotals:
@@ -113,7 +115,7 @@ def trace_costs(trace_id: bytes, spans: Sequence[SpanView]) -> TraceCosts:
 
     calls: list[ModelCallCost] = []
     for span in sorted(nodes.values(), key=lambda s: (s.start_ns, s.span_id)):
-        if not _costed(span):
+        if not _costed(span) or span.duplicate_of is not None:
             continue
         chain = [span, *ancestors(span)]
         step = next((_step_name(s) for s in chain if s.category == "workflow"), NONE_LABEL)

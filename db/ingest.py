@@ -5,9 +5,16 @@ One transaction per batch:
      COPY format encoded ahead of time (encode(), in the decoder worker processes: the collector's
      main process only forwards the bytes);
   2. one statement: INSERT ... ON CONFLICT DO NOTHING RETURNING, and from the returned
-     rows (the ones really inserted) the trace rollups, the model-call rollups
-     (usage_rollups), the tool rollups (tool_rollups) and the parent edges — so a redelivered span is stored once and counted once;
-  3. commit. The caller acknowledges the spans only after this returns.
+     rows (the ones really inserted) the trace rollups, the tool rollups (tool_rollups) and the
+     parent edges — so a redelivered span is stored once and counted once; the inserted model
+     calls are kept aside (stage_calls), the upserted traces too (stage_touched);
+  3. de-duplication of model calls recorded twice by stacked instrumentations
+     (db/ingest_dedup.py, core/model_call_dedup.py): which spans of the touched traces count;
+  4. one statement: the spans whose marking changes are marked in span_duplicates (guarded by
+     the stored value), the `traces` totals corrected by what those marks take away or give back, and the
+     model-call rollups (usage_rollups) written from the kept-aside calls that count plus the
+     same corrections — so tokens, cost and calls count each model call once;
+  5. commit. The caller acknowledges the spans only after this returns.
 
 This is the one place that speaks psycopg directly: SQLAlchemy has no COPY.
 """
@@ -22,7 +29,9 @@ import psycopg
 
 from core.coerce import as_count
 from core.latency import BOUNDS_NS, BUCKETS
-from core.span import PARENT, Event, Link, Span
+from core.model_call_dedup import response_id
+from core.span import MODEL_CALL_CATEGORIES, PARENT, Event, Link, Span
+from db.ingest_dedup import FACTS_SQL, Changes, changes, sql_list
 
 STAGE_SPAN_COLUMNS = (
     ("project_id", "int8"), ("trace_id", "bytea"), ("span_id", "bytea"), ("parent_span_id", "bytea"),
@@ -36,7 +45,7 @@ STAGE_SPAN_COLUMNS = (
     ("session_id", "text"), ("user_id", "text"), ("input", "text"), ("output", "text"),
     # JSON travels as text and is parsed once, by the INSERT.
     ("attributes", "text"), ("events", "text"), ("links", "text"), ("resource", "text"), ("scope", "text"),
-    ("retry_kind", "text"),
+    ("retry_kind", "text"), ("response_id", "text"),
 )
 STAGE_EDGE_COLUMNS = (
     ("project_id", "int8"), ("trace_id", "bytea"), ("span_id", "bytea"), ("relation", "text"),
@@ -46,6 +55,12 @@ STAGE_EDGE_COLUMNS = (
 _STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS stage_spans ({span_cols}) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_edges ({edge_cols}) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_touched (project_id int8, trace_id bytea) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_calls (
+    project_id int8, trace_id bytea, span_id bytea, hour timestamptz, service text, provider text,
+    request_model text, response_model text, agent text, error_key text, status text, retry_kind text,
+    duration_ns int8, b int4, input_tokens int8, output_tokens int8, cache_read_tokens int8,
+    cache_write_tokens int8, reasoning_tokens int8, cost_usd numeric, cost_source text) ON COMMIT DELETE ROWS;
 """.format(
     span_cols=", ".join(f"{name} {typ}" for name, typ in STAGE_SPAN_COLUMNS),
     edge_cols=", ".join(f"{name} {typ}" for name, typ in STAGE_EDGE_COLUMNS),
@@ -53,7 +68,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_edges ({edge_cols}) ON COMMIT DELETE ROWS;
 
 _TS = "(timestamptz 'epoch' + ({col} / 1000) * interval '1 microsecond')"
 _MODEL = "COALESCE(response_model, request_model)"
-_MODEL_CALL = "category IN ('llm', 'embedding')"
+_MODEL_CALL = f"category IN {sql_list(MODEL_CALL_CATEGORIES)}"
 # Rollup key of the outcome: '' when the span did not fail.
 _ERROR_KEY = "CASE WHEN status = 'error' THEN COALESCE(error_class, 'unknown') ELSE '' END"
 # core.latency bucket of each duration: exact integer comparisons, same as bucket_index().
@@ -96,7 +111,7 @@ WITH ins AS (
         service_name, agent_name, tool_name, provider, request_model, response_model,
         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
         cost_usd, cost_source, reported_cost_usd, session_id, user_id, input, output,
-        attributes, events, links, resource, scope, retry_kind)
+        attributes, events, links, resource, scope, retry_kind, response_id)
     SELECT
         project_id, trace_id, span_id, parent_span_id, name, kind, category, operation,
         {_TS.format(col="start_ns")}, {_TS.format(col="end_ns")}, start_ns, end_ns - start_ns,
@@ -104,7 +119,7 @@ WITH ins AS (
         service_name, agent_name, tool_name, provider, request_model, response_model,
         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
         cost_usd, cost_source, reported_cost_usd, session_id, user_id, input, output,
-        attributes::jsonb, events::jsonb, links::jsonb, resource::jsonb, scope, retry_kind
+        attributes::jsonb, events::jsonb, links::jsonb, resource::jsonb, scope, retry_kind, response_id
     FROM stage_spans
     ON CONFLICT DO NOTHING
     RETURNING project_id, trace_id, span_id, parent_span_id, name, category, start_time, end_time,
@@ -114,11 +129,11 @@ WITH ins AS (
 ),
 calls AS (
     -- Model and tool calls only, with their rollup keys and latency bucket.
-    SELECT project_id, date_trunc('hour', start_time, 'UTC') AS hour, category,
+    SELECT project_id, trace_id, span_id, date_trunc('hour', start_time, 'UTC') AS hour, category,
         COALESCE(service_name, '') AS service, COALESCE(agent_name, '') AS agent, {_ERROR_KEY} AS error_key,
         status, retry_kind, duration_ns, {_BUCKET} AS b, provider, request_model, response_model, tool_name,
         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, cost_source
-    FROM ins WHERE category IN ('llm', 'embedding', 'tool')
+    FROM ins WHERE {_MODEL_CALL} OR category = 'tool'
 ),
 per_trace AS (
     SELECT project_id, trace_id,
@@ -180,38 +195,17 @@ up_traces AS (
         -- Strictly increasing per trace, even across writers whose transactions started out of
         -- order: the attributor compares it with attributed_at to know what changed.
         updated_at = GREATEST(clock_timestamp(), traces.updated_at + interval '1 microsecond')
-    RETURNING 1
+    RETURNING project_id, trace_id
 ),
-up_usage AS (
-    INSERT INTO usage_rollups (
-        project_id, hour, service, provider, request_model, response_model, agent, error_class,
-        calls, errors, retries, fallbacks, unpriced_calls,
-        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
-        cost_usd, duration_ns, latency_buckets)
-    SELECT project_id, hour, service, COALESCE(provider, ''), COALESCE(request_model, ''),
-        COALESCE(response_model, ''), agent, error_key,
-        count(*), count(*) FILTER (WHERE status = 'error'), count(*) FILTER (WHERE retry_kind = 'retry'),
-        count(*) FILTER (WHERE retry_kind = 'fallback'), count(*) FILTER (WHERE cost_source = 'unpriced'),
-        {_sat_sum('input_tokens')}, {_sat_sum('output_tokens')},
-        {_sat_sum('cache_read_tokens')}, {_sat_sum('cache_write_tokens')},
-        {_sat_sum('reasoning_tokens')}, {_sat_sum('cost_usd', _MONEY_MAX)}, {_sat_sum('duration_ns')}, {_HISTOGRAM}
+touched AS (
+    INSERT INTO stage_touched SELECT project_id, trace_id FROM up_traces RETURNING 1
+),
+kept_calls AS (
+    INSERT INTO stage_calls
+    SELECT project_id, trace_id, span_id, hour, service, COALESCE(provider, ''), COALESCE(request_model, ''),
+        COALESCE(response_model, ''), agent, error_key, status, retry_kind, duration_ns, b, input_tokens,
+        output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, cost_source
     FROM calls WHERE category <> 'tool'
-    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
-    ON CONFLICT (project_id, hour, service, provider, request_model, response_model, agent, error_class)
-    DO UPDATE SET
-        calls = usage_rollups.calls + excluded.calls,
-        errors = usage_rollups.errors + excluded.errors,
-        retries = usage_rollups.retries + excluded.retries,
-        fallbacks = usage_rollups.fallbacks + excluded.fallbacks,
-        unpriced_calls = usage_rollups.unpriced_calls + excluded.unpriced_calls,
-        {_sat_add('usage_rollups', 'input_tokens')},
-        {_sat_add('usage_rollups', 'output_tokens')},
-        {_sat_add('usage_rollups', 'cache_read_tokens')},
-        {_sat_add('usage_rollups', 'cache_write_tokens')},
-        {_sat_add('usage_rollups', 'reasoning_tokens')},
-        {_sat_add('usage_rollups', 'cost_usd', _MONEY_MAX)},
-        {_sat_add('usage_rollups', 'duration_ns')},
-        latency_buckets = {_merge_histograms("usage_rollups")}
     RETURNING 1
 ),
 up_tools AS (
@@ -237,8 +231,120 @@ parent_edges AS (
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM up_traces), (SELECT count(*) FROM up_usage),
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM touched), (SELECT count(*) FROM kept_calls),
     (SELECT count(*) FROM up_tools)
+"""
+
+# A span's share of the model-call rollups, signed: +1 counts it, -1 takes it back out.
+def _signed_sum(column: str, cap: str = _BIGINT_MAX) -> str:
+    return f"LEAST(COALESCE(sum(sign * {column}), 0), {cap})"
+
+
+def _signed_count(condition: str = "true") -> str:
+    return f"COALESCE(sum(sign) FILTER (WHERE {condition}), 0)"
+
+
+_SIGNED_HISTOGRAM = "ARRAY[" + ", ".join(_signed_count(f"b = {i}") for i in range(BUCKETS)) + "]::int8[]"
+_TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+
+
+def _fix(column: str, cap: str = _BIGINT_MAX) -> str:
+    return f"{column} = LEAST(t.{column}::numeric + f.{column}, {cap})"
+
+
+# Step 4 (see the module docstring); the changes come from db.ingest_dedup.changes().
+_USAGE_SQL = f"""
+WITH chg AS (
+    SELECT * FROM unnest(%(chg_project)s::int8[], %(chg_trace)s::bytea[], %(chg_span)s::bytea[],
+        %(chg_old)s::bytea[], %(chg_new)s::bytea[], %(chg_reason)s::text[])
+        AS c(project_id, trace_id, span_id, old_of, new_of, reason)
+),
+-- Each change is guarded by the stored value it was decided from: a mark changes once, and only
+-- what these statements really changed (their RETURNING) corrects the totals.
+added AS (  -- counted until now: taken out (-1)
+    INSERT INTO span_duplicates (project_id, trace_id, span_id, duplicate_of, reason)
+    SELECT project_id, trace_id, span_id, new_of, reason FROM chg WHERE old_of IS NULL ORDER BY 1, 2, 3
+    ON CONFLICT DO NOTHING
+    RETURNING project_id, trace_id, span_id, -1 AS sign
+),
+moved AS (  -- counted in another span of its group: no change to any total
+    UPDATE span_duplicates d SET duplicate_of = c.new_of, reason = c.reason FROM chg c
+    WHERE d.project_id = c.project_id AND d.trace_id = c.trace_id AND d.span_id = c.span_id
+        AND c.new_of IS NOT NULL AND d.duplicate_of = c.old_of
+    RETURNING 1
+),
+cleared AS (  -- counts again: put back (+1)
+    DELETE FROM span_duplicates d USING chg c
+    WHERE d.project_id = c.project_id AND d.trace_id = c.trace_id AND d.span_id = c.span_id
+        AND c.new_of IS NULL AND d.duplicate_of = c.old_of
+    RETURNING d.project_id, d.trace_id, d.span_id, 1 AS sign
+),
+fixes AS (
+    SELECT s.project_id, s.trace_id, s.span_id, s.start_time, s.service_name, s.provider, s.request_model,
+        s.response_model, s.agent_name, s.status, s.error_class, s.retry_kind, s.duration_ns,
+        s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens, s.reasoning_tokens,
+        s.cost_usd, s.cost_source, m.sign
+    FROM (SELECT * FROM added UNION ALL SELECT * FROM cleared) m
+    JOIN spans s ON s.project_id = m.project_id AND s.trace_id = m.trace_id AND s.span_id = m.span_id
+),
+fix_traces AS (
+    UPDATE traces t SET llm_calls = t.llm_calls + f.calls, unpriced_calls = t.unpriced_calls + f.unpriced,
+        {", ".join(_fix(c) for c in _TOKENS)}, {_fix("cost_usd", _MONEY_MAX)}
+    FROM (SELECT project_id, trace_id, sum(sign) AS calls, {_signed_count("cost_source = 'unpriced'")} AS unpriced,
+              {", ".join(f"{_signed_sum(c)} AS {c}" for c in _TOKENS)},
+              {_signed_sum("cost_usd", _MONEY_MAX)} AS cost_usd
+          FROM fixes GROUP BY 1, 2 ORDER BY 1, 2) f
+    WHERE t.project_id = f.project_id AND t.trace_id = f.trace_id
+    RETURNING 1
+),
+counted AS (
+    -- This batch's model calls that still count, and the corrections of spans stored before it
+    -- (a call of this batch that does not count is simply left out).
+    SELECT project_id, hour, service, provider, request_model, response_model, agent, error_key, status,
+        retry_kind, duration_ns, b, {", ".join(_TOKENS)}, cost_usd, cost_source, 1 AS sign
+    FROM stage_calls k
+    WHERE NOT EXISTS (SELECT 1 FROM fixes f WHERE f.project_id = k.project_id AND f.trace_id = k.trace_id
+                      AND f.span_id = k.span_id)
+    UNION ALL
+    SELECT project_id, date_trunc('hour', start_time, 'UTC'), COALESCE(service_name, ''), COALESCE(provider, ''),
+        COALESCE(request_model, ''), COALESCE(response_model, ''), COALESCE(agent_name, ''), {_ERROR_KEY}, status,
+        retry_kind, duration_ns, {_BUCKET}, {", ".join(_TOKENS)}, cost_usd, cost_source, sign
+    FROM fixes f
+    WHERE NOT EXISTS (SELECT 1 FROM stage_calls k WHERE k.project_id = f.project_id AND k.trace_id = f.trace_id
+                      AND k.span_id = f.span_id)
+),
+up_usage AS (
+    INSERT INTO usage_rollups (
+        project_id, hour, service, provider, request_model, response_model, agent, error_class,
+        calls, errors, retries, fallbacks, unpriced_calls,
+        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+        cost_usd, duration_ns, latency_buckets)
+    SELECT project_id, hour, service, provider, request_model, response_model, agent, error_key,
+        sum(sign), {_signed_count("status = 'error'")}, {_signed_count("retry_kind = 'retry'")},
+        {_signed_count("retry_kind = 'fallback'")}, {_signed_count("cost_source = 'unpriced'")},
+        {", ".join(_signed_sum(c) for c in _TOKENS)}, {_signed_sum('cost_usd', _MONEY_MAX)},
+        {_signed_sum('duration_ns')}, {_SIGNED_HISTOGRAM}
+    FROM counted
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+    ON CONFLICT (project_id, hour, service, provider, request_model, response_model, agent, error_class)
+    DO UPDATE SET
+        calls = usage_rollups.calls + excluded.calls,
+        errors = usage_rollups.errors + excluded.errors,
+        retries = usage_rollups.retries + excluded.retries,
+        fallbacks = usage_rollups.fallbacks + excluded.fallbacks,
+        unpriced_calls = usage_rollups.unpriced_calls + excluded.unpriced_calls,
+        {_sat_add('usage_rollups', 'input_tokens')},
+        {_sat_add('usage_rollups', 'output_tokens')},
+        {_sat_add('usage_rollups', 'cache_read_tokens')},
+        {_sat_add('usage_rollups', 'cache_write_tokens')},
+        {_sat_add('usage_rollups', 'reasoning_tokens')},
+        {_sat_add('usage_rollups', 'cost_usd', _MONEY_MAX)},
+        {_sat_add('usage_rollups', 'duration_ns')},
+        latency_buckets = {_merge_histograms("usage_rollups")}
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM added) + (SELECT count(*) FROM moved) + (SELECT count(*) FROM cleared),
+    (SELECT count(*) FROM fix_traces), (SELECT count(*) FROM up_usage)
 """
 
 _EDGE_SQL = """
@@ -296,6 +402,7 @@ def span_row(project_id: int, span: Span, scope: str | None = None) -> tuple:
         span.cost_usd, span.cost_source, span.reported_cost_usd, span.session_id, span.user_id,
         span.input, span.output, _dumps(span.attributes), _events_json(span.events),
         _links_json(span.links), _dumps(span.resource), scope, retry_kind(span),
+        response_id(span.attributes) if span.is_model_call else None,
     )
 
 
@@ -343,7 +450,13 @@ def write_encoded(conn: psycopg.Connection, batch: Sequence[Encoded]) -> WriteRe
             if has_edges:
                 _copy(cur, _COPY_EDGES, [item.edges for item in batch])
             cur.execute(_WRITE_SQL)
-            inserted, traces_touched, _, _ = cur.fetchone()
+            inserted, traces_touched, calls_kept, _ = cur.fetchone()
+            marks = Changes()
+            if traces_touched:
+                cur.execute(FACTS_SQL)
+                marks = changes(cur.fetchall())
+            if calls_kept or len(marks):
+                cur.execute(_USAGE_SQL, marks.params())
             if has_edges:
                 cur.execute(_EDGE_SQL)
         conn.commit()

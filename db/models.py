@@ -11,10 +11,10 @@ from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Identity, Index, Integer,
-    LargeBinary, MetaData, Numeric, SmallInteger, Text, UniqueConstraint, text,
+    LargeBinary, MetaData, Numeric, SmallInteger, Text, UniqueConstraint, select, text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -133,6 +133,8 @@ class SpanRow(Base):
     scope: Mapped[str | None] = mapped_column(Text)
     # 'retry' (retry_of link or causeline.attempt > 1) or 'fallback' (fallback_of link); else NULL.
     retry_kind: Mapped[str | None] = mapped_column(Text)
+    # The provider's id of the answer (core/model_call_dedup.py), on model calls.
+    response_id: Mapped[str | None] = mapped_column(Text)
     ingested_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     __table_args__ = (
         Index("ix_spans_project_start", "project_id", "start_time"),
@@ -141,6 +143,32 @@ class SpanRow(Base):
                 postgresql_using="gin") for field in ("name", "input", "output")),
         {"postgresql_partition_by": "RANGE (start_time)"},
     )
+
+
+class SpanDuplicate(Base):
+    """A model call recorded again by a stacked instrumentation (core/model_call_dedup.py): the span
+    that counts instead, and why. The marked span adds nothing to any rollup's calls, tokens or
+    cost. Kept apart from `spans` so that marking never rewrites a stored span row."""
+
+    __tablename__ = "span_duplicates"
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    trace_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    span_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    duplicate_of: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(Text)
+    __table_args__ = (CheckConstraint("reason IN ('same_response_id', 'nested')", name="reason"),)
+
+
+def _duplicate(column):
+    return column_property(
+        select(column).where(SpanDuplicate.project_id == SpanRow.project_id, SpanDuplicate.trace_id == SpanRow.trace_id,
+                             SpanDuplicate.span_id == SpanRow.span_id)
+        .correlate_except(SpanDuplicate).scalar_subquery())
+
+
+# Read with every span (a primary-key lookup): None on the spans that count.
+SpanRow.duplicate_of = _duplicate(SpanDuplicate.duplicate_of)
+SpanRow.duplicate_reason = _duplicate(SpanDuplicate.reason)
 
 
 class GenaiLogRecord(Base):

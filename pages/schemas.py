@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from core.masking import mask_attributes, mask_events, mask_text
+from core.model_call_dedup import not_counted_note
 from db.models import SpanEdge, SpanRow, TraceRow
 from pages.scores import ScoreOut
 
@@ -105,6 +106,12 @@ class SpanOut(BaseModel):
     cost_usd: str | None = Field(description="Decimal string in USD; null when not priced.")
     cost_source: str | None = Field(description="'genai-prices <version>', 'override:<id>', 'reported' or 'unpriced'.")
     reported_cost_usd: str | None = Field(description="Cost the instrumentation itself reported, if any.")
+    duplicate_of: str | None = Field(
+        default=None, description="Set on a model call recorded again by a stacked instrumentation: the span id "
+                                  "that counts instead. This span adds nothing to any calls, tokens or cost total.")
+    duplicate_reason: str | None = Field(
+        default=None, description="Why (with duplicate_of): 'same_response_id' or 'nested'.")
+    not_counted: str | None = Field(default=None, description="duplicate_reason as a sentence.")
     agent_name: str | None
     tool_name: str | None
     service_name: str | None
@@ -177,6 +184,8 @@ def span_out(row: SpanRow, *, content: bool = True) -> SpanOut:
         error_class=row.error_class, provider=row.provider, request_model=row.request_model,
         response_model=row.response_model, tokens=_tokens(row), cost_usd=money(row.cost_usd),
         cost_source=row.cost_source, reported_cost_usd=money(row.reported_cost_usd),
+        duplicate_of=row.duplicate_of.hex() if row.duplicate_of else None, duplicate_reason=row.duplicate_reason,
+        not_counted=not_counted_note(row.duplicate_reason) if row.duplicate_of else None,
         agent_name=row.agent_name, tool_name=row.tool_name, service_name=row.service_name,
         session_id=row.session_id, user_id=row.user_id, start=row.start_time,
         start_ns=str(row.start_ns), end_ns=str(row.start_ns + row.duration_ns),

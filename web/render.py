@@ -21,6 +21,8 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from access.credentials import PROJECT_COOKIE
+from core.model_call_dedup import not_counted_note
+from core.span import is_model_call
 
 HERE = Path(__file__).resolve().parent
 
@@ -146,7 +148,7 @@ def trace_cost(trace) -> str:
 def span_cost(span) -> str:
     if span.cost_usd is not None:
         return fmt_money(span.cost_usd)
-    if span.cost_source == "unpriced" or span.category in ("llm", "embedding"):
+    if span.cost_source == "unpriced" or is_model_call(span.category):
         return "unpriced"
     return "—"
 
@@ -165,7 +167,7 @@ def make_templates() -> Jinja2Templates:
         duration_ns=fmt_duration_ns, money=fmt_money, usd=fmt_usd, num=fmt_int, time=fmt_time, hex=fmt_hex, pretty=pretty,
     )
     env.globals.update(
-        fmt_duration=fmt_duration, trace_cost=trace_cost, span_cost=span_cost,
+        fmt_duration=fmt_duration, trace_cost=trace_cost, span_cost=span_cost, not_counted_note=not_counted_note,
         htmx_url=HTMX_SRC, htmx_sri=HTMX_SRI, nav=NAV, keep_query=keep_query,
     )
     return Jinja2Templates(env=env)

@@ -12,7 +12,8 @@
 
 Windows are exact: the whole hours inside [since, until) come from the hourly rollups, the
 partial hours at either edge from the same calls in `spans` (index on project, start time;
-at most two hours of spans), summed the same way the batch writer sums them.
+at most two hours of spans), summed the same way the batch writer sums them: a model call
+recorded twice by stacked instrumentations (marked in span_duplicates) counts once.
 
 Unpriced model calls are counted in `unpriced_calls` and excluded from `cost_usd`; a group
 whose every call is unpriced has cost null, never $0.
@@ -27,9 +28,11 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from core.span import MODEL_CALL_CATEGORIES
 from core.window import split_hours
 from db.queries.fleet import Filters
 
+_MODEL_CALL = "category IN (" + ", ".join(f"'{c}'" for c in MODEL_CALL_CATEGORIES) + ")"
 GROUPS = ("model", "provider", "agent", "tool", "service", "session", "user", "day", "hour")
 MAX_GROUPS = 1000
 
@@ -95,7 +98,7 @@ def costs(session: Session, filters: Filters, group_by: str, *, limit: int = 100
 # The rollups' columns, and the same sums per span for the partial hours (ingest's `calls`).
 _USAGE_SUMS = ("calls", "errors", "retries", "fallbacks", "unpriced_calls", "input_tokens", "output_tokens",
                "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd")
-_USAGE_FROM_SPANS = """
+_USAGE_FROM_SPANS = f"""
     SELECT date_trunc('hour', start_time, 'UTC') AS hour, COALESCE(service_name, '') AS service,
         COALESCE(provider, '') AS provider, COALESCE(request_model, '') AS request_model,
         COALESCE(response_model, '') AS response_model, COALESCE(agent_name, '') AS agent,
@@ -105,7 +108,9 @@ _USAGE_FROM_SPANS = """
         COALESCE(input_tokens, 0) AS input_tokens, COALESCE(output_tokens, 0) AS output_tokens,
         COALESCE(cache_read_tokens, 0) AS cache_read_tokens, COALESCE(cache_write_tokens, 0) AS cache_write_tokens,
         COALESCE(reasoning_tokens, 0) AS reasoning_tokens, COALESCE(cost_usd, 0) AS cost_usd
-    FROM spans WHERE project_id = :project_id AND category IN ('llm', 'embedding') AND ({edges})"""
+    FROM spans s WHERE project_id = :project_id AND {_MODEL_CALL} AND ({{edges}}) AND NOT EXISTS (
+        SELECT 1 FROM span_duplicates d
+        WHERE d.project_id = s.project_id AND d.trace_id = s.trace_id AND d.span_id = s.span_id)"""
 _TOOL_FROM_SPANS = """
     SELECT date_trunc('hour', start_time, 'UTC') AS hour, COALESCE(service_name, '') AS service,
         COALESCE(agent_name, '') AS agent, COALESCE(tool_name, '') AS tool, 1 AS calls,

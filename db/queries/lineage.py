@@ -47,7 +47,7 @@ _SPAN_COLUMNS = (
     SpanRow.status_message, SpanRow.service_name, SpanRow.agent_name, SpanRow.tool_name, SpanRow.provider,
     SpanRow.request_model, SpanRow.response_model, SpanRow.input_tokens, SpanRow.output_tokens,
     SpanRow.cache_read_tokens, SpanRow.cache_write_tokens, SpanRow.reasoning_tokens, SpanRow.cost_usd,
-    SpanRow.cost_source, SpanRow.attributes, SpanRow.events,
+    SpanRow.cost_source, SpanRow.attributes, SpanRow.events, SpanRow.duplicate_of,
 )
 
 
@@ -150,4 +150,5 @@ def span_view(row) -> SpanView:
         cost_usd=row.cost_usd, cost_source=row.cost_source,
         attributes=row.attributes if isinstance(row.attributes, dict) else {},
         events=tuple(row.events) if isinstance(row.events, list) else (),
+        duplicate_of=row.duplicate_of,
     )

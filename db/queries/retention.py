@@ -76,12 +76,13 @@ DELETE FROM spans WHERE project_id = :p AND start_time < :cutoff
 """)
 
 # A trace goes once its last span is past retention: its rollup row, lineage edges, root
-# causes and log content (all keyed by (project_id, trace_id)).
+# causes, log content, duplicate marks and scores (all keyed by (project_id, trace_id)).
 _EXPIRED_TRACES = text("""
 SELECT trace_id FROM traces WHERE project_id = :p AND start_time < :cutoff AND end_time < :cutoff LIMIT :n
 """)
 _BY_TRACE = tuple(text(f"DELETE FROM {table} WHERE project_id = :p AND trace_id = ANY(:ids)")
-                  for table in ("span_edges", "trace_failures", "genai_log_records", "traces"))
+                  for table in ("span_edges", "trace_failures", "genai_log_records", "span_duplicates", "scores",
+                                "traces"))
 
 # Log content no span claims (it may arrive alone), by its own time.
 _LOG_RECORDS = text("""

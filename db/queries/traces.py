@@ -198,7 +198,7 @@ OUTLINE_COLUMNS = (
     SpanRow.trace_id, SpanRow.span_id, SpanRow.parent_span_id, SpanRow.name, SpanRow.category,
     SpanRow.start_ns, SpanRow.duration_ns, SpanRow.status, SpanRow.error_class, SpanRow.status_message,
     SpanRow.request_model, SpanRow.response_model, SpanRow.input_tokens, SpanRow.output_tokens,
-    SpanRow.cost_usd, SpanRow.cost_source,
+    SpanRow.cost_usd, SpanRow.cost_source, SpanRow.duplicate_of, SpanRow.duplicate_reason,
 )
 
 

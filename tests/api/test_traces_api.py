@@ -224,9 +224,10 @@ def test_trace_detail(client, session, acme):
         "status_message", "error_type", "error_class", "provider", "request_model", "response_model", "tokens",
         "cost_usd", "cost_source", "reported_cost_usd", "agent_name", "tool_name", "service_name", "session_id",
         "user_id", "start", "start_ns", "end_ns", "duration_ns", "duration_ms", "attributes", "events", "links",
-        "resource", "scope", "input", "output",
+        "resource", "scope", "input", "output", "duplicate_of", "duplicate_reason", "not_counted",
     }
     assert set(fallback) == expected_keys
+    assert (fallback["duplicate_of"], fallback["duplicate_reason"], fallback["not_counted"]) == (None, None, None)
 
     edges = {(e["relation"], e["span_id"], e["linked_span_id"]) for e in body["edges"]}
     assert ("fallback_of", trace.spans["fallback"].hex(), trace.spans["llm"].hex()) in edges

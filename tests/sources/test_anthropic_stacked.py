@@ -41,13 +41,14 @@ def test_anthropic_client_spans_under_openinference(collector, sessionmaker, sou
                 usage["cache_creation_input_tokens"]), name
             assert call.cost_source.startswith("genai-prices") and call.cost_usd > 0, name
         (trace,) = [t for t in stored.traces(session, collector.project_id) if t.trace_id == ok_trace]
-        # TODO(issue 9 de-duplication): one call must count once. Today both spans count; once
-        # de-duplication lands, replace these two lines by
-        #     assert (trace.llm_calls, trace.input_tokens) == (1, served_input)
-        #     assert trace.cost_usd == ok[CLIENT].cost_usd
-        # and check that both spans are still stored, one of them marked as not counted (and why).
-        assert (trace.llm_calls, trace.input_tokens) == (2, 2 * served_input)
-        assert trace.cost_usd == ok[CLIENT].cost_usd + ok[OPENINFERENCE].cost_usd
+        # One call counts once (core/model_call_dedup.py): both spans stay stored, one marked as not
+        # counted, nested in the other, and the trace's totals hold the call once.
+        assert (trace.llm_calls, trace.input_tokens) == (1, served_input)
+        assert trace.cost_usd == ok[CLIENT].cost_usd == ok[OPENINFERENCE].cost_usd
+        marks = {name: (ok[name].duplicate_of, ok[name].duplicate_reason) for name in (CLIENT, OPENINFERENCE)}
+        (counted,) = [name for name, (of, _) in marks.items() if of is None]
+        (other,) = {CLIENT, OPENINFERENCE} - {counted}
+        assert marks[other] == (ok[counted].span_id, "nested"), marks
         check_clean_run(stored.verdict(session, collector.project_id, ok_trace))
 
         failed = {r.name: r for r in runs[failed_trace]}

@@ -139,10 +139,17 @@ def test_projects_with_different_retention_share_a_day_deleted_in_batches(engine
     day = NOW - timedelta(days=60)
     with_day(engine, day)
     for _ in range(3):
-        write(writer, short, trace_at(day, spans=3))
+        short_trace = trace_at(day, spans=3)
+        write(writer, short, short_trace)
         write(writer, long, trace_at(day, spans=3))
     with sessionmaker.begin() as session:
         set_days(session, short, 30, None)
+        # A score and a duplicate mark of the short project's run go with the run.
+        tid, span_id = short_trace[1].trace_id, short_trace[1].span_id
+        session.execute(text("INSERT INTO scores (project_id, score_key, trace_id, name, data_type, value, source) "
+                             "VALUES (:p, 'k', :t, 'relevance', 'numeric', 0.5, 'api')"), {"p": short, "t": tid})
+        session.execute(text("INSERT INTO span_duplicates (project_id, trace_id, span_id, duplicate_of, reason) "
+                             "VALUES (:p, :t, :s, :s, 'nested')"), {"p": short, "t": tid, "s": span_id})
 
     done = keeper(sessionmaker, batch=2).run_once()
 
@@ -151,6 +158,8 @@ def test_projects_with_different_retention_share_a_day_deleted_in_batches(engine
     assert count(engine, "SELECT count(*) FROM spans WHERE project_id = :p", p=long) == 9
     assert count(engine, "SELECT count(*) FROM traces WHERE project_id = :p", p=short) == 0
     assert count(engine, "SELECT count(*) FROM span_edges WHERE project_id = :p", p=short) == 0
+    assert count(engine, "SELECT count(*) FROM scores WHERE project_id = :p", p=short) == 0
+    assert count(engine, "SELECT count(*) FROM span_duplicates WHERE project_id = :p", p=short) == 0
     assert done.deleted[short]["spans"] == 9
     assert count(engine, "SELECT count(*) FROM usage_rollups WHERE project_id = :p", p=short) > 0  # rollups stay
 

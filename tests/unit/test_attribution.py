@@ -337,6 +337,17 @@ def test_missing_root_span(spans, missing, failed, ending):
     assert "did not fail" not in result.summary or not missing
 
 
+def test_burned_counts_a_call_recorded_twice_once():
+    """A failed run whose one model call two stacked instrumentations recorded (core.model_call_dedup)."""
+    spans = [
+        err(1, end=100, cat="agent", cls="timeout"),
+        sp(2, 1, end=50, cat="llm", tokens=Tokens(100, 10), cost_usd=Decimal("0.01")),
+        sp(3, 2, end=40, cat="llm", tokens=Tokens(100, 10), cost_usd=Decimal("0.01"), duplicate_of=sid(2)),
+    ]
+    [failure] = attribute(T, spans).failures
+    assert (failure.burned.input, failure.burned.output, failure.burned.cost_usd) == (100, 10, Decimal("0.01"))
+
+
 # --- size: deep and wide traces (no timing here: bench/attribution.py measures) ----------
 
 def test_deep_chain_every_other_span_failed():

@@ -61,6 +61,13 @@ def test_other_traces_and_parent_cycles_are_ignored():
     assert costs.calls == 1 and costs.by_step[0].key == "b"
 
 
+def test_a_call_recorded_twice_counts_once():
+    inner = sp(9, 3, cat="llm", tokens=Tokens(1000, 200), cost_usd=Decimal("0.004"), duplicate_of=sid(3))
+    costs = trace_costs(T, [*SPANS, inner])
+    assert (costs.calls, costs.cost_usd, costs.tokens.input) == (3, Decimal("0.0041"), 1150)
+    assert sid(9) not in {c.span.span_id for c in costs.model_calls}
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 20)), st.integers(0, 10_000),
                           st.one_of(st.none(), st.integers(0, 100)), st.booleans()), max_size=30))
