@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
@@ -25,6 +24,7 @@ from alerts.signals import Memo, measure
 from core.alert_messages import notification
 from core.alerts import FIRING, dedup_key, evaluate, next_attempt, parse_rule
 from core.settings import Settings
+from core.ticker import Ticker
 from db.models import AlertChannel, AlertDelivery, AlertRule, Project
 from db.queries.alerts import (
     add_delivery, claim_due, enabled_rules, forget_quiet_states, release_evaluator_lock, save_state, states_of,
@@ -192,27 +192,20 @@ class AlertJob:
     def __init__(self, engine: Engine, sessions: SessionMaker, settings: Settings, *,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.engine, self.sessions, self.settings, self.clock = engine, sessions, settings, clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("causeline-alerts", settings.alerts_interval_s, self._cycle, what="alert evaluation")
+
+    @property
+    def running(self) -> bool:
+        return self._ticker.running
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="causeline-alerts", daemon=True)
-            self._thread.start()
+        self._ticker.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._ticker.stop(timeout)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.settings.alerts_interval_s):
-            try:
-                run_cycle(self.engine, self.sessions, self.settings, self.clock())
-            except Exception:  # noqa: BLE001 - keep evaluating; the next cycle retries
-                log.exception("alert evaluation cycle failed; retrying on the next one")
+    def _cycle(self) -> None:
+        run_cycle(self.engine, self.sessions, self.settings, self.clock())
 
 
 def replay(engine: Engine, sessions: SessionMaker, settings: Settings, since: datetime, until: datetime,

@@ -13,14 +13,10 @@ retried on the next tick; it never stops ingest.
 
 from __future__ import annotations
 
-import logging
-import threading
-
 from sqlalchemy.orm import sessionmaker
 
+from core.ticker import Ticker
 from db.queries.forensics import BUDGET_S, BUDGET_SPANS, attribute_pending
-
-log = logging.getLogger("causeline.attributor")
 
 
 class Attributor:
@@ -32,8 +28,7 @@ class Attributor:
         self.max_spans = max_spans
         self.interval = interval
         self.batch = batch
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("causeline-attributor", interval, self._drain, what="failure attribution")
         self.attributed = 0  # traces attributed since start (for tests and metrics)
 
     @classmethod
@@ -44,15 +39,10 @@ class Attributor:
                    max_spans=settings.attribution_max_spans)
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="causeline-attributor", daemon=True)
-            self._thread.start()
+        self._ticker.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._ticker.stop(timeout)
 
     def run_once(self) -> int:
         """Attribute one batch of pending traces and commit; returns how many."""
@@ -62,10 +52,6 @@ class Attributor:
         self.attributed += done
         return done
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                while self.run_once() >= self.batch and not self._stop.is_set():
-                    pass
-            except Exception:  # noqa: BLE001 - keep the thread alive; the next tick retries
-                log.exception("failure attribution failed; retrying on the next tick")
+    def _drain(self) -> None:
+        while self.run_once() >= self.batch and not self._ticker.stopping():
+            pass

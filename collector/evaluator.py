@@ -9,14 +9,10 @@ An error is logged and retried on the next tick; it never stops ingest.
 
 from __future__ import annotations
 
-import logging
-import threading
-
 from sqlalchemy.orm import sessionmaker
 
+from core.ticker import Ticker
 from db.queries.evaluation import evaluate_pending
-
-log = logging.getLogger("causeline.evaluator")
 
 
 class Evaluator:
@@ -27,8 +23,7 @@ class Evaluator:
         self.interval = interval
         self.batch = batch
         self.builtins = builtins
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("causeline-evaluator", interval, self._drain, what="evaluation")
         self.evaluated = 0  # traces evaluated since start (for tests)
 
     @classmethod
@@ -36,15 +31,10 @@ class Evaluator:
         return cls(sessions, delay=settings.evaluation_delay_s, builtins=settings.evaluators_enabled)
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="causeline-evaluator", daemon=True)
-            self._thread.start()
+        self._ticker.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._ticker.stop(timeout)
 
     def run_once(self) -> int:
         """Evaluate one batch of pending traces and commit; returns how many."""
@@ -53,10 +43,6 @@ class Evaluator:
         self.evaluated += done
         return done
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                while self.run_once() >= self.batch and not self._stop.is_set():
-                    pass
-            except Exception:  # noqa: BLE001 - keep the thread alive; the next tick retries
-                log.exception("evaluation failed; retrying on the next tick")
+    def _drain(self) -> None:
+        while self.run_once() >= self.batch and not self._ticker.stopping():
+            pass

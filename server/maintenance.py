@@ -19,7 +19,6 @@ of the round if `spans` lets them. Errors are logged and retried next round.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,6 +29,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from core.retention import AHEAD_DAYS, DEFAULT_DAYS, DEFAULT_ROLLUP_DAYS, Effective, blocking, effective
+from core.ticker import Ticker
 from db.partitions import (
     detach_partition, empty_partition, ensure_partitions, has_rows_of, is_partitioned, partitions,
 )
@@ -65,8 +65,10 @@ class Maintenance:
         self.days, self.rollup_days = days, rollup_days
         self.interval, self.batch, self.pause, self.ahead = interval, batch, pause, ahead
         self.clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # At start only the partitions: the first deletion waits one interval, so a restart
+        # (or a misconfigured retention, noticed at once) never deletes the moment it begins.
+        self._ticker = Ticker("causeline-maintenance", interval, self._round, first=self._first_round,
+                              what="storage maintenance")
         self.rounds = 0  # rounds the thread finished (for tests)
 
     @classmethod
@@ -75,32 +77,22 @@ class Maintenance:
                    interval=settings.retention_interval_s, batch=settings.retention_batch_rows)
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="causeline-maintenance", daemon=True)
-            self._thread.start()
+        self._ticker.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._ticker.stop(timeout)
 
-    def _run(self) -> None:
-        # At start only the partitions: the first deletion waits one interval, so a restart
-        # (or a misconfigured retention, noticed at once) never deletes the moment it begins.
-        first = True
-        while True:
-            try:
-                if first:
-                    self.ensure_partitions(self.clock())
-                else:
-                    self.run_once()
-            except Exception:  # noqa: BLE001 - keep the thread alive; the next round retries
-                log.exception("storage maintenance failed; retrying next round")
-            first = False
+    def _first_round(self) -> None:
+        try:
+            self.ensure_partitions(self.clock())
+        finally:
             self.rounds += 1
-            if self._stop.wait(self.interval):
-                return
+
+    def _round(self) -> None:
+        try:
+            self.run_once()
+        finally:
+            self.rounds += 1
 
     # -- one round --------------------------------------------------------------------------
 
@@ -116,7 +108,7 @@ class Maintenance:
                      for p in policies(session)]
         done.dropped = self.drop_partitions(rules)
         for rule in rules:
-            if self._stop.is_set():
+            if self._ticker.stopping():
                 break
             self._delete(rule, done)
         if done.deleted:  # days the batches emptied (their TRUNCATE or DETACH found spans busy)
@@ -139,7 +131,7 @@ class Maintenance:
             candidates = [p for p in partitions(conn) if p.day is not None] if is_partitioned(conn) else []
         horizon = max((r.span_cutoff for r in rules if r.span_cutoff is not None), default=None)
         for partition in candidates:
-            if horizon is None or partition.upper > horizon or self._stop.is_set():
+            if horizon is None or partition.upper > horizon or self._ticker.stopping():
                 continue  # no project's retention has passed this day's end yet
             with self._sessions.begin() as session:
                 if not self._may_go(session, partition, rules):
@@ -148,7 +140,7 @@ class Maintenance:
                     log.info("retention: %s busy; its rows go in batches instead", partition.name)
             for attempt in range(DETACH_ATTEMPTS):
                 if attempt:
-                    self._stop.wait(DETACH_PAUSE_S)
+                    self._ticker.pause(DETACH_PAUSE_S)
                 with self._sessions.begin() as session:  # again: a late span or a hold may have come since
                     if not self._may_go(session, partition, rules):
                         break
@@ -165,7 +157,7 @@ class Maintenance:
                  ("log_records", delete_log_records, rule.span_cutoff),
                  ("rollups", delete_rollups, rule.rollup_cutoff))
         for what, step, cutoff in steps:
-            while not self._stop.is_set():
+            while not self._ticker.stopping():
                 with self._sessions.begin() as session:
                     lock_holds(session)
                     if rule.project_id in held_projects(session):

@@ -137,8 +137,8 @@ def test_the_evaluator_runs_with_the_app(settings, engine):
 
     app = create_app(settings, engine=engine, parts=("api", "web"))
     with TestClient(app):
-        assert app.state.alert_job._thread.is_alive()
-    assert app.state.alert_job._thread is None
+        assert app.state.alert_job.running
+    assert not app.state.alert_job.running
     collector_only = create_app(settings.model_copy(update={"alerts_interval_s": 0}), engine=engine, parts=("api",))
     with TestClient(collector_only):
         assert not hasattr(collector_only.state, "alert_job")
