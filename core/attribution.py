@@ -61,6 +61,7 @@ from core.failure import guardrail_blocked
 from core.forensics_view import EdgeView, Key, SpanRef, SpanView, ref
 from core.handoffs import derived_handoff_edges
 from core.normalize import step_name
+from core.span import MODEL_CALL_CATEGORIES
 from core.span_graph import SpanGraph
 from core.span_tree import PrefixSums
 
@@ -419,7 +420,7 @@ def _checked_output(g: SpanGraph, root: Key, failed: set[Key]) -> Key | None:
     if span.category != "guardrail":
         return None
     sources = [t for rel, t in g.out_links.get(root, ()) if rel == DATA_FROM and t in g.nodes
-               and g.nodes[t].category in ("llm", "embedding") and t not in failed]
+               and g.nodes[t].category in MODEL_CALL_CATEGORIES and t not in failed]
     return min(sources, key=g.order) if sources else None
 
 

@@ -14,12 +14,11 @@ from typing import Any, Mapping
 from core.coerce import as_bool, as_lower_tuple, as_str, first_count
 from core.errors import classify_error
 from core.logfire import ERROR as LOGFIRE_ERROR, LEVEL as LOGFIRE_LEVEL, error_message, level_is_error
-from core.span import Event
+from core.span import MODEL_CALL_CATEGORIES, Event
 
 _STATUS_BY_CODE = {0: "unset", 1: "ok", 2: "error"}
 _HTTP_STATUS_KEYS = ("http.response.status_code", "http.status_code")
 _FINISH_REASON_KEYS = ("gen_ai.response.finish_reasons", "gen_ai.completion.0.finish_reason")
-_MODEL_CALL_CATEGORIES = frozenset({"llm", "embedding"})
 
 
 def span_failure(
@@ -39,7 +38,7 @@ def span_failure(
     status = _status(
         status_code, error_type=error_type, has_exception=has_exception,
         # A 4xx on a server span is the client's problem; on a model call it is ours.
-        http_status=http_status if category in _MODEL_CALL_CATEGORIES else None,
+        http_status=http_status if category in MODEL_CALL_CATEGORIES else None,
         blocked=blocked, finish_reasons=finish_reasons,
     )
     if status != "error":  # a handled exception on an OK span is not its error

@@ -18,6 +18,7 @@ from core.attribution_model import TraceAttribution
 from core.failure import guardrail_blocked
 from core.masking import MASK, mask_attributes
 from core.report_manifest import Manifest
+from core.span import MODEL_CALL_CATEGORIES
 from core.trace_costs import TraceCosts
 
 MAX_ROWS = 500  # rows of one table; the count of all is kept beside it
@@ -159,7 +160,7 @@ def incident_report(cover: Cover, trace_id: bytes, spans: Sequence[Mapping[str, 
                  sum(s["status"] == "error" for s in ss)) for tid, ss in runs.items()]
     run_rows.sort(key=lambda r: (r[1] != "requested", r[3]))
 
-    model_calls = [s for s in spans if s["category"] in ("llm", "embedding")]
+    model_calls = [s for s in spans if s["category"] in MODEL_CALL_CATEGORIES]
     inventory = (
         [("agent", a, n) for a, n in _count(s["agent_name"] for s in spans)]
         + [("model", m, n) for m, n in _count(
