@@ -99,6 +99,16 @@ def release_large_buffers() -> None:
         mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
 
 
+def init_worker() -> None:
+    """Initializer of each decode worker process. Ctrl-C in a terminal interrupts the whole process
+    group: the server shuts its workers down itself, so a worker ignores SIGINT rather than dying
+    mid-task with a traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    release_large_buffers()
+
+
 def warm_up() -> int:
     """Run once in each worker process at start, so the first request does not pay for
     imports, for loading the price tables and for compiling the default redaction."""

@@ -26,7 +26,7 @@ from db.queries.prices import price_overrides
 from db.queries.redaction import redaction_policy
 
 from collector.body import JSON, PROTOBUF
-from collector.pipeline import Ready, prepare_copy, release_large_buffers, warm_up
+from collector.pipeline import Ready, init_worker, prepare_copy, release_large_buffers, warm_up
 from collector.writer import BatchWriter
 
 log = logging.getLogger("causeline.collector")
@@ -196,7 +196,7 @@ class IngestService:
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the process already runs threads (writer, event loop helpers).
         return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=release_large_buffers)
+                                   initializer=init_worker)
 
     def _replace_pool(self, broken: ProcessPoolExecutor) -> None:
         """Swap a broken pool for a fresh one, once, however many requests saw it break."""
