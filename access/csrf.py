@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from fastapi import HTTPException
 from starlette.requests import HTTPConnection
+
+from core.permissions import Principal
 
 
 def same_origin(request: HTTPConnection) -> bool:
@@ -24,3 +27,10 @@ def same_origin(request: HTTPConnection) -> bool:
     if not host or not source or source == "null":
         return False
     return urlsplit(source).netloc.lower() == host.lower()
+
+
+def require_same_site(request: HTTPConnection, principal: Principal) -> None:
+    """For a JSON API change: made with a key, or with a login session from this site. (A cookie
+    is sent by the browser on its own; a page on a sibling subdomain is "same-site" to SameSite.)"""
+    if principal.key_id is None and not same_origin(request):
+        raise HTTPException(403, detail="a change made with a login session must come from this site (Origin header)")

@@ -6,10 +6,13 @@ DeliveryError with a short reason, which the delivery loop records and retries.
 
 from __future__ import annotations
 
+import ipaddress
 import smtplib
+import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formataddr
+from urllib.parse import urlsplit
 
 import httpx2
 
@@ -42,13 +45,34 @@ def send(kind: str, target: str, secret: str | None, payload: dict, settings: Se
         body, url = body_bytes(pagerduty_event(payload, secret or "")), target or PAGERDUTY_URL
     else:
         raise DeliveryError(f"unknown channel kind {kind!r}")
+    _check_destination(url, settings)
     try:
         response = httpx2.post(url, content=body, headers=headers, timeout=settings.alert_send_timeout_s,
                                follow_redirects=False)
     except httpx2.HTTPError as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc}"[:300]) from None
     if not 200 <= response.status_code < 300:
-        raise DeliveryError(f"HTTP {response.status_code}: {response.text[:200]}")
+        # The status only: the receiver's body is not ours to show (it may be an internal service's).
+        raise DeliveryError(f"HTTP {response.status_code}")
+
+
+def _check_destination(url: str, settings: Settings) -> None:
+    """Refuses a URL whose host resolves to a loopback, private, link-local or otherwise special
+    address unless the operator allows private targets: a channel must not become a way to reach
+    internal services or cloud metadata. (Resolved again by the HTTP client: a host that changes
+    its address between the two lookups is not caught.)"""
+    if settings.alerts_allow_private_targets:
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        raise DeliveryError(f"cannot resolve {host!r}: {exc}"[:300]) from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not address.is_global or address.is_multicast:
+            raise DeliveryError(f"refused: {host} resolves to {address}, a non-public address "
+                                "(set CAUSELINE_ALERTS_ALLOW_PRIVATE_TARGETS=true to allow internal receivers)")
 
 
 def _email(to: str, payload: dict, settings: Settings) -> None:

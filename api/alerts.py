@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from access.audit import record
-from access.csrf import same_origin
+from access.csrf import require_same_site
 from alerts.evaluator import CycleResult, deliver_due, record_test_notification, utcnow
 from alerts.manage import put_channel, put_rule
 from api.deps import AppSettings, DbSession, ReadPrincipal, api_requires
@@ -22,11 +22,6 @@ from pages.alerts import (
 )
 
 AlertManager = Annotated[Principal, Depends(api_requires(Permission.MANAGE_ALERTS))]
-
-
-def _same_site(request: Request, principal: Principal) -> None:
-    if principal.key_id is None and not same_origin(request):
-        raise HTTPException(403, detail="a change made with a login session must come from this site (Origin header)")
 
 
 def _refused(exc: RuleError) -> HTTPException:
@@ -43,7 +38,7 @@ def make_alerts_router() -> APIRouter:
 
     @router.post("/alerts/rules", response_model=RuleOut, status_code=201, summary="Create an alert rule")
     def create_rule(body: RuleIn, request: Request, principal: AlertManager, session: DbSession) -> RuleOut:
-        _same_site(request, principal)
+        require_same_site(request, principal)
         try:
             row = put_rule(session, principal.project_id, body)
         except RuleError as exc:
@@ -57,7 +52,7 @@ def make_alerts_router() -> APIRouter:
     @router.put("/alerts/rules/{rule_id}", response_model=RuleOut, summary="Replace an alert rule's definition")
     def update_rule(rule_id: int, body: RuleIn, request: Request, principal: AlertManager,
                     session: DbSession) -> RuleOut:
-        _same_site(request, principal)
+        require_same_site(request, principal)
         row = get_rule(session, principal.project_id, rule_id)
         if row is None:
             raise HTTPException(404, detail="no such alert rule in this project")
@@ -73,7 +68,7 @@ def make_alerts_router() -> APIRouter:
 
     @router.delete("/alerts/rules/{rule_id}", status_code=204, summary="Delete an alert rule")
     def remove_rule(rule_id: int, request: Request, principal: AlertManager, session: DbSession) -> Response:
-        _same_site(request, principal)
+        require_same_site(request, principal)
         row = get_rule(session, principal.project_id, rule_id)
         if row is None or not delete_rule(session, principal.project_id, rule_id):
             raise HTTPException(404, detail="no such alert rule in this project")
@@ -85,7 +80,7 @@ def make_alerts_router() -> APIRouter:
                  summary="Create a channel; its secret is in this response only (masked afterwards)")
     def create_channel(body: ChannelIn, request: Request, principal: AlertManager,
                        session: DbSession) -> CreatedChannelOut:
-        _same_site(request, principal)
+        require_same_site(request, principal)
         try:
             row = put_channel(session, principal.project_id, body)
         except RuleError as exc:
@@ -99,7 +94,7 @@ def make_alerts_router() -> APIRouter:
     @router.delete("/alerts/channels/{channel_id}", status_code=204,
                    summary="Delete a channel (and take it off every rule)")
     def remove_channel(channel_id: int, request: Request, principal: AlertManager, session: DbSession) -> Response:
-        _same_site(request, principal)
+        require_same_site(request, principal)
         row = get_channel(session, principal.project_id, channel_id)
         if row is None or not delete_channel(session, principal.project_id, channel_id):
             raise HTTPException(404, detail="no such channel in this project")
@@ -111,7 +106,7 @@ def make_alerts_router() -> APIRouter:
                  summary="Send a test notification through a channel now; answers with the delivery's outcome")
     def test_channel(channel_id: int, request: Request, principal: AlertManager, session: DbSession,
                      settings: AppSettings) -> DeliveryOut:
-        _same_site(request, principal)
+        require_same_site(request, principal)
         channel = get_channel(session, principal.project_id, channel_id)
         if channel is None:
             raise HTTPException(404, detail="no such channel in this project")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from access.audit import record
+from access.csrf import require_same_site
 from api.deps import DbSession, ReadPrincipal, api_requires
 from api.traces import TraceIdHex
 from core.permissions import Permission, Principal
@@ -34,6 +35,23 @@ _BODY_SCHEMA = {"oneOf": [ScoreIn.model_json_schema(ref_template="#/components/s
                           {"type": "array", "items": {"$ref": "#/components/schemas/ScoreIn"}}]}
 
 
+MAX_BODY_BYTES = 4 * 1024 * 1024  # 1,000 scores with 4,000-character comments fit
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The body, refused with 413 past MAX_BODY_BYTES (read no further than that)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"the body is {declared} bytes; at most {MAX_BODY_BYTES} are accepted")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise HTTPException(413, f"the body exceeds {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def make_scores_router() -> APIRouter:
     router = APIRouter(tags=["scores"], responses=_ERRORS)
 
@@ -43,8 +61,9 @@ def make_scores_router() -> APIRouter:
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _BODY_SCHEMA}}}},
     )
     async def post_scores(request: Request, principal: ScoreWriter, session: DbSession) -> ScoresWritten:
+        require_same_site(request, principal)
         try:
-            body = json.loads(await request.body())
+            body = json.loads(await _bounded_body(request))
         except (ValueError, RecursionError):
             raise HTTPException(400, "the body must be JSON: a score object or a list of them") from None
         try:
@@ -95,6 +114,7 @@ def make_scores_router() -> APIRouter:
                 responses={400: {"model": ErrorBody, "description": "The rule is invalid."}})
     def put_evaluator(request: Request, name: str, rule: RuleIn, principal: SettingsManager,
                       session: DbSession) -> RuleOut:
+        require_same_site(request, principal)
         try:
             save_rule(session, principal.project_id, name, rule.kind, rule.config, rule.enabled)
         except RuleError as exc:
@@ -106,6 +126,7 @@ def make_scores_router() -> APIRouter:
     @router.delete("/evaluators/{name}", status_code=204, summary="Remove an evaluator rule",
                    responses={404: {"model": ErrorBody, "description": "No such rule."}})
     def delete_evaluator(request: Request, name: str, principal: SettingsManager, session: DbSession) -> None:
+        require_same_site(request, principal)
         if not delete_rule(session, principal.project_id, name):
             raise HTTPException(404, f"no evaluator rule {name!r} in this project")
         record(session, request, principal, "evaluator_rule.delete", target=name)

@@ -216,6 +216,16 @@ def _json_problem(text: str) -> str | None:
 
 
 def rule_verdict(rule: Rule, call: Call) -> Verdict | None:
+    """The rule's verdict on one call (None: the rule does not apply). A rule that cannot be
+    checked is a failed verdict saying why, never an exception: one bad rule must not stall the
+    evaluation of every other project's runs."""
+    try:
+        return _rule_verdict(rule, call)
+    except Exception as exc:  # noqa: BLE001 - a verdict, whatever the schema library raised
+        return Verdict(rule.name, False, f"the rule could not be checked ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+def _rule_verdict(rule: Rule, call: Call) -> Verdict | None:
     text = output_text(call.output)
     if text is None or call.status == "error" or not rule.applies(call):
         return None
@@ -291,10 +301,46 @@ def parse_rule(name: str, kind: str, config: Any) -> Rule:
         raise RuleError(f"the schema is limited to {MAX_SCHEMA_CHARS} characters of JSON")
     import jsonschema
 
+    from referencing import Registry
+
+    _refuse_unsafe_keywords(schema)
     validator_class = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
         validator_class.check_schema(schema)
     except jsonschema.exceptions.SchemaError as exc:
         raise RuleError(f"not a valid JSON Schema: {exc.message[:300]}") from None
-    # No $ref resolution beyond the schema itself: a rule never fetches anything.
-    return Rule(name, kind, config, validator_class(schema))
+    # An empty registry with no retrieve function: a $ref resolves inside the schema or not at all
+    # (jsonschema's default would fetch http(s):// and file:// references).
+    return Rule(name, kind, config, validator_class(schema, registry=Registry()))
+
+
+# Keywords a configured schema may not use. References: only inside the schema ("#..."), never a
+# URL or file. Patterns: jsonschema matches them with Python's backtracking `re`, which a crafted
+# pattern and a model's output can keep busy for minutes; a regex rule (RE2) checks patterns.
+_REFERENCE_KEYS = ("$ref", "$dynamicRef", "$recursiveRef")
+_PATTERN_KEYS = ("pattern", "patternProperties")
+
+
+# Keywords whose value maps names (of properties, definitions) to schemas: those keys are names.
+_NAME_MAPS = ("properties", "$defs", "definitions", "dependentSchemas")
+
+
+def _refuse_unsafe_keywords(schema: Any) -> None:
+    stack: list[tuple[Any, bool]] = [(schema, False)]  # (node, its keys are names, not keywords)
+    while stack:
+        node, names = stack.pop()
+        if isinstance(node, list):
+            stack.extend((item, False) for item in node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        for key, value in node.items():
+            if names:
+                stack.append((value, False))
+                continue
+            if key in _REFERENCE_KEYS and not (isinstance(value, str) and value.startswith("#")):
+                raise RuleError(f"{key} may only point inside the schema ('#/...'): a rule never fetches anything")
+            if key in _PATTERN_KEYS:
+                raise RuleError(f"'{key}' is not allowed in a schema rule (it would run a backtracking regular "
+                                "expression on model output): use a regex rule, which runs RE2")
+            stack.append((value, key in _NAME_MAPS))

@@ -195,6 +195,7 @@ class Settings(BaseSettings):
     public_base_url: str = Field(default="", description="This server's URL as people reach it (e.g. https://causeline.example.com); links in alert notifications are built from it; empty: notifications carry trace ids without links.")
     alerts_interval_s: float = Field(default=30.0, ge=0, description="Seconds between alert evaluation cycles (one process evaluates at a time); 0 disables the evaluator in this process.")
     alert_send_timeout_s: float = Field(default=10.0, gt=0, le=120, description="Timeout of one alert delivery (HTTP request or SMTP session).")
+    alerts_allow_private_targets: bool = Field(default=False, description="Let webhook, Slack and PagerDuty channels deliver to loopback, private and link-local addresses (an internal chat server, say); off, such deliveries are refused, so a channel cannot be pointed at internal services or cloud metadata.")
     smtp_host: str = Field(default="", description="SMTP server for e-mail alert channels; empty: e-mail channels fail their deliveries.")
     smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
     smtp_from: str = Field(default="causeline@localhost", description="Sender address of alert e-mails.")

@@ -105,6 +105,14 @@ def _try(conn: Connection, statements: list[str], timeout: str) -> bool:
     return True
 
 
+def hold_still(conn: Connection, partition: Partition) -> bool:
+    """Lock a day against new rows until the transaction ends (SHARE: readers go on, writers wait),
+    so that what a check finds in it stays true until TRUNCATE or DETACH in the same transaction: a
+    late span of a project on hold cannot slip in between. False when not had within the short
+    timeout (the day is left for the next round)."""
+    return _try(conn, [f"LOCK TABLE {partition.name} IN SHARE MODE"], SHORT_LOCK_TIMEOUT)
+
+
 def empty_partition(conn: Connection, partition: Partition) -> bool:
     """Free an expired day's space at once: TRUNCATE locks this partition only, never `spans`
     (ingest does not write there; a reader scanning every partition may hold it: then False, and

@@ -31,7 +31,7 @@ from sqlalchemy.orm import sessionmaker
 from core.retention import AHEAD_DAYS, DEFAULT_DAYS, DEFAULT_ROLLUP_DAYS, Effective, blocking, effective
 from core.ticker import Ticker
 from db.partitions import (
-    detach_partition, empty_partition, ensure_partitions, has_rows_of, is_partitioned, partitions,
+    detach_partition, empty_partition, ensure_partitions, has_rows_of, hold_still, is_partitioned, partitions,
 )
 from db.queries.audit import append
 from db.queries.retention import (
@@ -187,6 +187,8 @@ class Maintenance:
         if not self._ddl_lock(session):
             return False
         lock_holds(session)
+        if not hold_still(session.connection(), partition):
+            return False
         kept = sorted(set(blocking(partition.upper, rules)) | held_projects(session))
         return not has_rows_of(session.connection(), partition, kept)
 

@@ -41,7 +41,8 @@ def outage(database_url, sessionmaker):
 
 
 def settings(**extra) -> Settings:
-    return Settings(public_base_url="https://causeline.example.com", smtp_starttls=False, **extra)
+    return Settings(public_base_url="https://causeline.example.com", smtp_starttls=False,
+                    alerts_allow_private_targets=True, **extra)  # the receivers listen on loopback
 
 
 def add_rule(sessionmaker, project_id, channel_ids, kind="failed_runs", params=None, threshold=0, window_s=3600,
@@ -104,7 +105,7 @@ def test_a_receiver_that_is_down_gets_the_retries_and_nothing_is_lost_or_doubled
     run_cycle(engine, sessionmaker, s, t + timedelta(seconds=10))  # attempt 2 fails; next in 20 s
     assert receiver.refused == 2
     [d] = deliveries(sessionmaker)
-    assert (d.status, d.attempts, d.last_error) == ("pending", 2, "HTTP 503: ")
+    assert (d.status, d.attempts, d.last_error) == ("pending", 2, "HTTP 503")
     # Resolved while the receiver is still down: the resolve waits behind the firing (order kept).
     run_cycle(engine, sessionmaker, s, o.hour + 67 * MIN)
     assert receiver.refused == 3 and receiver.received == []
@@ -241,3 +242,16 @@ def test_a_receiver_not_listening_is_a_failed_attempt_retried_later(engine, sess
     assert (d.event, d.status, d.attempts, result.failed_attempts) == ("firing", "pending", 1, 1)
     assert d.last_error.startswith("ConnectError")
     assert d.next_attempt_at == o.hour + 6.5 * MIN + timedelta(seconds=10)
+
+
+def test_a_channel_pointing_at_an_internal_address_is_refused_unless_the_operator_allows_it():
+    from alerts.channels import DeliveryError, send
+
+    payload = {"idempotency_key": "k", "event": "test"}
+    for url in ("http://127.0.0.1:9/hook", "http://169.254.169.254/latest/meta-data", "http://10.0.0.7/x",
+                "http://[::1]:9/x"):
+        with pytest.raises(DeliveryError, match="non-public address"):
+            send("webhook", url, None, payload, Settings())
+    with pytest.raises(DeliveryError) as allowed:  # allowed: tried for real (nobody listens on port 9)
+        send("webhook", "http://127.0.0.1:9/hook", None, payload, Settings(alerts_allow_private_targets=True))
+    assert "non-public" not in str(allowed.value)

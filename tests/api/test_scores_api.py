@@ -138,6 +138,10 @@ def test_evaluator_rules_are_checked_saved_and_audited(client, session, acme):
     cookie = create_user_session(session, admin.id, days=1)
     session.commit()
     client.cookies.set("causeline_session", cookie)
+    # A login session's change must come from this site (the cookie alone is not enough).
+    foreign = client.put("/api/evaluators/intent", json={"kind": "regex", "config": {"pattern": "x"}})
+    assert foreign.status_code == 403 and "Origin" in foreign.json()["detail"]
+    client.headers["origin"] = "http://testserver"
     bad = client.put("/api/evaluators/intent", json={"kind": "json_schema", "config": {"schema": {"type": 5}}})
     assert bad.status_code == 400 and "not a valid JSON Schema" in bad.json()["detail"]
     clash = client.put("/api/evaluators/json_valid", json={"kind": "regex", "config": {"pattern": "x"}})
@@ -168,3 +172,12 @@ def test_comments_are_redacted_and_erased_with_their_subject(client, session, ac
     erase_subject(session, user_id="user-7")
     session.commit()
     assert session.scalars(select(Score.comment)).all() == [None]
+
+
+def test_a_scores_body_past_the_limit_is_a_413_read_no_further(client, acme):
+    from api.scores import MAX_BODY_BYTES
+
+    huge = b"[" + b" " * (MAX_BODY_BYTES + 10) + b"]"
+    refused = client.post("/api/scores", content=huge, headers={**auth(acme.ingest_key.secret),
+                                                               "content-type": "application/json"})
+    assert refused.status_code == 413 and str(MAX_BODY_BYTES) in refused.json()["detail"]

@@ -235,3 +235,37 @@ def test_the_thread_makes_partitions_at_start_and_deletes_nothing_in_its_first_r
     assert thread.rounds == 1
     assert partition_name((later + timedelta(days=7)).date()) in partitions(engine)
     assert count(engine, "SELECT count(*) FROM spans") == 2
+
+
+def test_a_span_being_written_into_an_expired_day_keeps_the_day_from_being_truncated(engine, sessionmaker, writer,
+                                                                                     projects, monkeypatch):
+    """The check "no kept project has rows in this day" and the TRUNCATE happen under a lock that
+    stops new rows: a late span whose insert commits just after the check (the interleaving is
+    forced below) is never truncated unseen."""
+    import server.maintenance as maintenance
+    old = NOW - timedelta(days=200)
+    with_day(engine, old)
+    write(writer, projects[0], trace_at(old, spans=2))
+    late = engine.connect()
+    late_span = trace_at(old, spans=1)[0]
+    late.execute(text("INSERT INTO spans (project_id, trace_id, span_id, name, kind, category, start_time, end_time, "
+                      "start_ns, duration_ns, status, attributes, events, links, resource) VALUES (:p, :t, :s, 'late', "
+                      "1, 'other', :at, :at, :ns, 0, 'unset', '{}', '[]', '[]', '{}')"),
+                 {"p": projects[1], "t": late_span.trace_id, "s": late_span.span_id, "at": old, "ns": ns(old)})
+
+    checked = maintenance.has_rows_of
+
+    def check_then_let_the_late_span_commit(*args):
+        found = checked(*args)
+        if not late.closed and late.in_transaction():
+            late.commit()  # the race: committed after the check, before the TRUNCATE
+        return found
+    monkeypatch.setattr(maintenance, "has_rows_of", check_then_let_the_late_span_commit)
+
+    done = keeper(sessionmaker).run_once()  # the day is locked against the insert first: not waited for
+
+    assert partition_name(old.date()) not in done.dropped
+    if late.in_transaction():
+        late.commit()
+    late.close()
+    assert count(engine, "SELECT count(*) FROM spans WHERE name = 'late'") == 1  # not truncated away

@@ -105,6 +105,12 @@ def test_regex_rule(config, output, passed):
     ("r", "json_schema", {"schema": "x"}, "needs a schema"),
     ("r", "json_schema", {"schema": {}, "model": 5}, "model must be a string"),
     ("r", "regex", [], "config must be a JSON object"),
+    # Never fetched: URLs and files are refused, not resolved by jsonschema's default registry.
+    ("r", "json_schema", {"schema": {"$ref": "http://169.254.169.254/latest/meta-data"}}, "may only point inside"),
+    ("r", "json_schema", {"schema": {"properties": {"a": {"$ref": "file:///etc/passwd"}}}}, "may only point inside"),
+    # Python's backtracking re would run these on model output.
+    ("r", "json_schema", {"schema": {"type": "string", "pattern": "(a+)+$"}}, "'pattern' is not allowed"),
+    ("r", "json_schema", {"schema": {"items": [{"patternProperties": {"^x": {}}}]}}, "'patternProperties' is not"),
 ])
 def test_invalid_rules_say_why(name, kind, config, message):
     with pytest.raises(RuleError, match=None) as refused:
@@ -181,3 +187,18 @@ def test_evaluation_spans_name_their_target(extra, expected_trace, expected_span
     score = from_evaluation_span(attributes, b"t" * 16, b"s" * 8, b"p" * 8)
     assert (score.trace_id, score.span_id) == (expected_trace, expected_span)
     assert from_evaluation_span({"gen_ai.evaluation.name": "q"}, b"t" * 16, b"s" * 8, None) is None
+
+
+def test_a_property_named_pattern_is_fine_and_local_references_resolve():
+    schema = {"$defs": {"word": {"type": "string"}},
+              "properties": {"pattern": {"$ref": "#/$defs/word"}, "$ref": {"type": "integer"}}}
+    rule = parse_rule("named", "json_schema", {"schema": schema})
+    call = Call(output='{"pattern": 5, "$ref": 1}')
+    (verdict,) = [v for v in evaluate(call, [rule]) if v.name == "named"]
+    assert not verdict.passed and "pattern" in verdict.comment
+
+
+def test_a_rule_that_cannot_be_checked_is_a_failed_verdict_not_an_exception():
+    rule = parse_rule("dangling", "json_schema", {"schema": {"$ref": "#/$defs/missing"}})
+    (verdict,) = [v for v in evaluate(Call(output='{"a": 1}'), [rule]) if v.name == "dangling"]
+    assert not verdict.passed and "could not be checked" in verdict.comment
