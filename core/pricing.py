@@ -51,6 +51,7 @@ __all__ = (
     "billable_tokens",
     "genai_provider_id",
     "price_span",
+    "price_call",
     "price_spans",
     "select_override",
     "span_start",
@@ -185,3 +186,19 @@ def price_spans(spans: Iterable[Span], overrides: Sequence[PriceOverride] = ()) 
     """`price_span` over a batch (one project's overrides)."""
     overrides = tuple(overrides)
     return [price_span(span, overrides) for span in spans]
+
+
+def price_call(provider: str | None, model: str, input_tokens: int | None, output_tokens: int | None,
+               start_ns: int) -> Decimal | None:
+    """What a call Causeline makes itself (the judge, a replay) cost by genai-prices; None when the
+    model is unknown or a count is missing (recorded unpriced, never as a zero)."""
+    if input_tokens is None or output_tokens is None or not model:
+        return None
+    tokens = BillableTokens(max(input_tokens, 0), 0, 0, max(output_tokens, 0), 0)
+    try:
+        cost = genai_cost(provider or None, (model,), tokens, start_ns)
+    except Exception:  # noqa: BLE001 - an unpriceable call is unpriced, not a failed evaluation
+        return None
+    if cost is None or not cost.is_finite() or cost < 0 or cost > MAX_SPAN_COST_USD:
+        return None
+    return _quantize(cost)

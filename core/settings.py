@@ -157,6 +157,19 @@ class Settings(BaseSettings):
                     "example in memory).",
     )
 
+    # Model endpoint (docs/evaluation.md): an OpenAI-compatible chat-completions API the operator runs or
+    # trusts. Nothing is ever sent to a model unless `judge_base_url` is set.
+    judge_base_url: str = Field(
+        default="",
+        description="Base URL of an OpenAI-compatible API (e.g. https://llm.internal/v1) used by the LLM-as-judge "
+                    "evaluators, judge-assisted attribution and replay; empty: no model is ever called.",
+    )
+    judge_api_key: SecretStr | None = Field(default=None, description="Bearer key for that API; unset: no Authorization header.")
+    judge_model: str = Field(default="", description="Model the judge asks (e.g. gpt-4o-mini); required with judge_base_url.")
+    judge_provider: str = Field(
+        default="", description="Provider of the judge model for pricing its calls (e.g. openai); empty: genai-prices matches the model name alone.")
+    judge_timeout_s: float = Field(default=60.0, gt=0, le=600, description="Timeout of one call to the model endpoint.")
+
     # Retention (docs/scaling.md, docs/compliance.md); a project's own values are set in Settings or `causeline retention`
     retention_days: int = Field(
         default=180, ge=1, le=36_600,
