@@ -169,6 +169,13 @@ class Settings(BaseSettings):
     judge_provider: str = Field(
         default="", description="Provider of the judge model for pricing its calls (e.g. openai); empty: genai-prices matches the model name alone.")
     judge_timeout_s: float = Field(default=60.0, gt=0, le=600, description="Timeout of one call to the model endpoint.")
+    judge_daily_tokens: int = Field(
+        default=500_000, ge=0,
+        description="Tokens (prompt + completion) the judge may use per project per UTC day, evaluations and "
+                    "attributions together; a call that might exceed it is not sent. Replays are not counted.")
+    judge_daily_usd: float = Field(
+        default=2.0, ge=0,
+        description="USD the judge may spend per project per UTC day (priced calls); once reached, no call is sent until the next day.")
 
     # Retention (docs/scaling.md, docs/compliance.md); a project's own values are set in Settings or `causeline retention`
     retention_days: int = Field(

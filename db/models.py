@@ -523,3 +523,32 @@ class AlertDelivery(Base):
         Index("ix_alert_deliveries_project_created", "project_id", "created_at"),
         Index("ix_alert_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
     )
+
+
+class JudgeCall(Base):
+    """One call Causeline made to the operator's model endpoint (judge/): an LLM-as-judge
+    evaluation, a judge-assisted attribution or a replay, with its prompt version, tokens and cost,
+    so the evaluation's own cost is visible and the daily budget can be enforced. Failed calls are
+    recorded too (outcome = the JudgeError kind), never as a verdict."""
+
+    __tablename__ = "judge_calls"
+    project_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    purpose: Mapped[str] = mapped_column(Text)  # evaluator, attribution, replay
+    name: Mapped[str] = mapped_column(Text)  # the evaluator, the attribution method, the replayed model
+    prompt_version: Mapped[str | None] = mapped_column(Text)  # e.g. faithfulness@1
+    trace_id: Mapped[bytes | None] = mapped_column(LargeBinary)
+    span_id: Mapped[bytes | None] = mapped_column(LargeBinary)
+    model: Mapped[str] = mapped_column(Text)
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cost_usd: Mapped[Decimal | None] = mapped_column(Money)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(Text)  # ok, timeout, http, garbage
+    error: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        CheckConstraint("purpose IN ('evaluator', 'attribution', 'replay')", name="purpose"),
+        Index("ix_judge_calls_created", "project_id", "created_at"),
+        Index("ix_judge_calls_trace", "project_id", "trace_id"),
+    )
