@@ -31,8 +31,22 @@ class ErasureCounts:
 
 
 def erase_subject(session: Session, *, user_id: str | None = None, session_id: str | None = None,
-                  project_id: int | None = None) -> dict[int, ErasureCounts]:
-    """Counts per project touched (empty when nothing matched). Exactly one of user_id, session_id."""
+                  project_id: int | None = None, skip_projects: frozenset[int] | set[int] = frozenset(),
+                  ) -> dict[int, ErasureCounts]:
+    """Counts per project touched (empty when nothing matched). Exactly one of user_id, session_id.
+    Traces of `skip_projects` (projects on legal hold) are left as they are."""
+    traces = [t for t in subject_traces(session, user_id=user_id, session_id=session_id, project_id=project_id)
+              if t[0] not in skip_projects]
+    key = secrets.token_bytes(32)  # never stored: pseudonyms cannot be traced back to the subject
+    counts: dict[int, ErasureCounts] = {}
+    for start in range(0, len(traces), BATCH_TRACES):
+        _erase_traces(session, traces[start:start + BATCH_TRACES], key, counts)
+    return counts
+
+
+def subject_traces(session: Session, *, user_id: str | None = None, session_id: str | None = None,
+                   project_id: int | None = None) -> list[tuple[int, bytes]]:
+    """(project_id, trace_id) of every trace holding the subject, sorted."""
     if (user_id is None) == (session_id is None):
         raise ValueError("give exactly one of user_id, session_id")
     span_column, trace_column = ((SpanRow.user_id, TraceRow.user_id) if user_id is not None
@@ -43,12 +57,7 @@ def erase_subject(session: Session, *, user_id: str | None = None, session_id: s
     if project_id is not None:
         from_spans = from_spans.where(SpanRow.project_id == project_id)
         from_traces = from_traces.where(TraceRow.project_id == project_id)
-    traces = sorted(tuple(row) for row in session.execute(union(from_spans, from_traces)))
-    key = secrets.token_bytes(32)  # never stored: pseudonyms cannot be traced back to the subject
-    counts: dict[int, ErasureCounts] = {}
-    for start in range(0, len(traces), BATCH_TRACES):
-        _erase_traces(session, traces[start:start + BATCH_TRACES], key, counts)
-    return counts
+    return sorted(tuple(row) for row in session.execute(union(from_spans, from_traces)))
 
 
 def _erase_traces(session: Session, traces: list[tuple[int, bytes]], key: bytes,

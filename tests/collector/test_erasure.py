@@ -102,6 +102,25 @@ def test_erase_by_session(collector, cli, capsys):
     assert cli(["erase", "--session-id", "x", "--project", "nope"]) == 1
 
 
+def test_legal_hold_stops_erasure_until_overridden(collector, cli, capsys):
+    tid = _ingest_run(collector, "dave", "dave's contract terms")
+    assert cli(["retention", "hold", "--project", "acme", "--reason", "litigation 2026-17"]) == 0
+    capsys.readouterr()
+    assert cli(["erase", "--user-id", "dave"]) == 3
+    err = capsys.readouterr().err
+    assert "'acme' is on legal hold" in err and "--despite-legal-hold" in err
+    assert any(r.input and "contract" in r.input for r in _spans(collector, tid))
+
+    assert cli(["erase", "--user-id", "dave", "--despite-legal-hold"]) == 0
+    assert all(r.input is None and r.output is None for r in _spans(collector, tid))
+    with collector.engine.connect() as conn:
+        events = conn.execute(text("SELECT outcome, details::text AS details FROM audit_events "
+                                   "WHERE action = 'data.erase' ORDER BY seq")).all()
+    assert [(e.outcome, json.loads(e.details).get("reason"), json.loads(e.details).get("despite_legal_hold"))
+            for e in events] == [("refused", "legal hold", None), ("ok", None, True)]
+    assert cli(["audit", "verify"]) == 0
+
+
 def test_redaction_cli_changes_are_applied_and_audited(collector, cli, capsys):
     assert cli(["redaction", "list"]) == 0
     listed = capsys.readouterr().out
