@@ -10,6 +10,7 @@ import ipaddress
 import smtplib
 import socket
 import ssl
+import time
 from email.message import EmailMessage
 from email.utils import formataddr
 from urllib.parse import urlsplit
@@ -37,7 +38,7 @@ def send(kind: str, target: str, secret: str | None, payload: dict, settings: Se
     if kind == "webhook":
         body = body_bytes(payload)
         if secret:
-            headers[SIGNATURE_HEADER] = signature(secret, body)
+            headers[SIGNATURE_HEADER] = signature(secret, body, int(time.time()))
         url = target
     elif kind == "slack":
         body, url = body_bytes(slack_message(payload)), secret or ""

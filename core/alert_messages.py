@@ -2,7 +2,7 @@
 
 One notification (a dict, stored with its delivery before anything is sent) carries the
 evidence: the numbers, the window, example runs with links. Each channel kind renders it:
-a generic JSON webhook (the notification itself, HMAC-SHA256 signed), a Slack incoming
+a generic JSON webhook (the notification itself, HMAC-SHA256 signed with a timestamp), a Slack incoming
 webhook message, a PagerDuty Events API v2 event, an e-mail. Every rendering carries the
 delivery's idempotency key, so a receiver can drop the rare repeat after a crash.
 """
@@ -85,13 +85,27 @@ def body_bytes(payload: dict) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
-def signature(secret: str, body: bytes) -> str:
-    """The header value a generic-webhook receiver checks: HMAC-SHA256 of the exact body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+SIGNATURE_TOLERANCE_S = 300  # a receiver refuses a signature older than this (replayed requests)
 
 
-def verify(secret: str, body: bytes, header: str) -> bool:
-    return hmac.compare_digest(signature(secret, body), header or "")
+def signature(secret: str, body: bytes, timestamp: int) -> str:
+    """The header value a generic-webhook receiver checks: `t=<unix seconds>,v1=<hex>`, the
+    HMAC-SHA256 of `<t>.` followed by the exact body. The signed time lets a receiver refuse a
+    captured request replayed later; a retry is signed afresh when it is sent."""
+    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify(secret: str, body: bytes, header: str, now: float, tolerance_s: int = SIGNATURE_TOLERANCE_S) -> bool:
+    """What a receiver does: the MAC matches and the signed time is within `tolerance_s` of `now`."""
+    fields = dict(part.split("=", 1) for part in (header or "").split(",") if "=" in part)
+    try:
+        timestamp = int(fields.get("t", ""))
+    except ValueError:
+        return False
+    if abs(now - timestamp) > tolerance_s:
+        return False
+    return hmac.compare_digest(signature(secret, body, timestamp), header)
 
 
 def slack_message(n: dict) -> dict:

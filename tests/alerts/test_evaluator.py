@@ -7,6 +7,7 @@ fallback), 2 recovered (H+4, H+5 min), gpt-4o 3 errors in 7 calls; a served-mode
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -79,7 +80,7 @@ def test_fires_once_renotifies_on_schedule_resolves(engine, sessionmaker, outage
         assert got == ([expected] if expected else []), f"at H+{minutes} min"
 
     first = receiver.received[0]
-    assert verify(SECRET, first.body, first.headers[SIGNATURE_HEADER.lower()])
+    assert verify(SECRET, first.body, first.headers[SIGNATURE_HEADER.lower()], now=time.time())
     n = first.json
     assert n["rule"]["id"] == rule_id and n["value"] == 1 and n["evidence"]["failed_runs"] == 1
     assert n["window"] == {"since": (o.hour + 6.5 * MIN - timedelta(hours=1)).isoformat(),

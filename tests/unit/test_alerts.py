@@ -207,10 +207,17 @@ def test_describe_table(kind, value, resolved, line):
 
 
 def test_signature_round_trip():
-    body = b'{"a":1}'
-    assert verify("s3cret", body, signature("s3cret", body))
-    assert not verify("s3cret", body + b" ", signature("s3cret", body))
-    assert not verify("other", body, signature("s3cret", body))
+    body, t = b'{"a":1}', 1_764_600_000
+    header = signature("s3cret", body, t)
+    assert header.startswith(f"t={t},v1=") and len(header.split("v1=")[1]) == 64
+    assert verify("s3cret", body, header, now=t + 10)
+    assert not verify("s3cret", body + b" ", header, now=t)
+    assert not verify("other", body, header, now=t)
+    # replayed later than the tolerance, or with its time edited (the MAC covers it)
+    assert not verify("s3cret", body, header, now=t + 301)
+    assert not verify("s3cret", body, header.replace(f"t={t}", f"t={t + 200}"), now=t + 200)
+    assert not verify("s3cret", body, "sha256=" + "0" * 64, now=t)
+    assert not verify("s3cret", body, "", now=t)
 
 
 def test_slack_escapes_and_links():
