@@ -1,18 +1,32 @@
 """Changes to a project's alert rules and channels, shared by the API and the Settings page:
-every input checked here (core.alerts for rules), the caller records the audit event and commits."""
+every input checked here (core.alerts for rules), the caller records the audit event and commits;
+and the test notification, sent at once and at most once per channel every TEST_INTERVAL_S."""
 
 from __future__ import annotations
 
+import math
 import secrets
+from collections.abc import Callable
+from datetime import datetime
 from email.utils import getaddresses
 from urllib.parse import urlsplit
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from core.alert_messages import PAGERDUTY_URL
 from core.alerts import CHANNEL_KINDS, RuleError, parse_rule
-from db.models import AlertChannel, AlertRule
-from db.queries.alerts import add_channel, channel_by_name, list_channels, rule_by_name, save_rule
+from alerts.evaluator import CycleResult, deliver_due, record_test_notification
+from core.settings import Settings
+from db.models import AlertChannel, AlertDelivery, AlertRule
+from db.queries.alerts import add_channel, channel_by_name, last_test_at, list_channels, rule_by_name, save_rule
+
+TEST_INTERVAL_S = 10  # "send test notification" cannot be used to flood a receiver
+
+
+class TooSoon(Exception):
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"this channel was tested less than {TEST_INTERVAL_S} s ago; try again in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
 from pages.alerts import ChannelIn, RuleIn
 
 
@@ -60,3 +74,20 @@ def put_channel(session: Session, project_id: int, data: ChannelIn) -> AlertChan
             raise RuleError("target", "target must be one or more e-mail addresses, comma-separated")
         target, secret = ", ".join(addresses), None
     return add_channel(session, project_id, name=name, kind=data.kind, target=target, secret=secret)
+
+
+def send_test(session: Session, sessions: sessionmaker, settings: Settings, project_id: int, channel: AlertChannel,
+              now: datetime, audit: Callable[[], None]) -> AlertDelivery:
+    """Record a test notification (and, through `audit`, its audit event) in one transaction,
+    commit, and send it now through the delivery loop; the delivery with its outcome. Raises
+    TooSoon when the channel was tested less than TEST_INTERVAL_S ago."""
+    last = last_test_at(session, project_id, channel.id)
+    if last is not None and (waited := (now - last).total_seconds()) < TEST_INTERVAL_S:
+        session.rollback()
+        raise TooSoon(max(1, math.ceil(TEST_INTERVAL_S - waited)))
+    delivery_id = record_test_notification(session, project_id, channel, settings, now)
+    audit()
+    session.commit()
+    deliver_due(sessions, settings, now, CycleResult(), only=delivery_id)
+    session.expire_all()
+    return session.get(AlertDelivery, delivery_id)

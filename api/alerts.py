@@ -10,12 +10,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from access.audit import record
 from access.csrf import require_same_site
-from alerts.evaluator import CycleResult, deliver_due, record_test_notification, utcnow
-from alerts.manage import put_channel, put_rule
+from alerts.evaluator import utcnow
+from alerts.manage import TooSoon, put_channel, put_rule, send_test
 from api.deps import AppSettings, DbSession, ReadPrincipal, api_requires
 from core.alerts import RuleError
 from core.permissions import Permission, Principal
-from db.models import AlertDelivery
 from db.queries.alerts import delete_channel, delete_rule, get_channel, get_rule
 from pages.alerts import (
     AlertsOut, ChannelIn, CreatedChannelOut, DeliveryOut, RuleIn, RuleOut, alerts_data, channel_out, rule_out,
@@ -69,10 +68,10 @@ def make_alerts_router() -> APIRouter:
     @router.delete("/alerts/rules/{rule_id}", status_code=204, summary="Delete an alert rule")
     def remove_rule(rule_id: int, request: Request, principal: AlertManager, session: DbSession) -> Response:
         require_same_site(request, principal)
-        row = get_rule(session, principal.project_id, rule_id)
-        if row is None or not delete_rule(session, principal.project_id, rule_id):
+        name = delete_rule(session, principal.project_id, rule_id)
+        if name is None:
             raise HTTPException(404, detail="no such alert rule in this project")
-        record(session, request, principal, "alert_rule.delete", target=row.name, details={"id": rule_id})
+        record(session, request, principal, "alert_rule.delete", target=name, details={"id": rule_id})
         session.commit()
         return Response(status_code=204)
 
@@ -95,10 +94,10 @@ def make_alerts_router() -> APIRouter:
                    summary="Delete a channel (and take it off every rule)")
     def remove_channel(channel_id: int, request: Request, principal: AlertManager, session: DbSession) -> Response:
         require_same_site(request, principal)
-        row = get_channel(session, principal.project_id, channel_id)
-        if row is None or not delete_channel(session, principal.project_id, channel_id):
+        name = delete_channel(session, principal.project_id, channel_id)
+        if name is None:
             raise HTTPException(404, detail="no such channel in this project")
-        record(session, request, principal, "alert_channel.delete", target=row.name, details={"id": channel_id})
+        record(session, request, principal, "alert_channel.delete", target=name, details={"id": channel_id})
         session.commit()
         return Response(status_code=204)
 
@@ -110,22 +109,15 @@ def make_alerts_router() -> APIRouter:
         channel = get_channel(session, principal.project_id, channel_id)
         if channel is None:
             raise HTTPException(404, detail="no such channel in this project")
-        delivery_id = _send_test(request, session, principal, channel, settings)
-        delivery = session.get(AlertDelivery, delivery_id)
+        try:
+            delivery = send_test(session, request.app.state.sessionmaker, settings, principal.project_id, channel,
+                                 utcnow(), lambda: record(session, request, principal, "alert_channel.test",
+                                                          target=channel.name, details={"id": channel.id}))
+        except TooSoon as exc:
+            raise HTTPException(429, detail=str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
         return DeliveryOut(id=delivery.id, rule=None, channel=channel.name, event=delivery.event,
                            status=delivery.status, attempts=delivery.attempts, last_error=delivery.last_error,
                            created_at=delivery.created_at, sent_at=delivery.sent_at,
                            summary=delivery.payload.get("summary"))
 
     return router
-
-
-def _send_test(request: Request, session, principal: Principal, channel, settings) -> int:
-    """Record a test notification (audited), commit, send it now through the delivery loop."""
-    now = utcnow()
-    delivery_id = record_test_notification(session, principal.project_id, channel, settings, now)
-    record(session, request, principal, "alert_channel.test", target=channel.name, details={"id": channel.id})
-    session.commit()
-    deliver_due(request.app.state.sessionmaker, settings, now, CycleResult(), only=delivery_id)
-    session.expire_all()
-    return delivery_id

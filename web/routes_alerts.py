@@ -15,11 +15,10 @@ from pydantic import ValidationError
 
 from access.audit import record
 from access.csrf import same_origin
-from alerts.evaluator import CycleResult, deliver_due, record_test_notification, utcnow
-from alerts.manage import put_channel, put_rule
+from alerts.evaluator import utcnow
+from alerts.manage import TooSoon, put_channel, put_rule, send_test
 from core.alerts import KINDS, RuleError, parse_rule
 from core.permissions import Permission, Principal
-from db.models import AlertDelivery
 from db.queries.alerts import delete_channel, delete_rule, get_channel, get_rule, save_rule
 from pages.alerts import ChannelIn, RuleIn, alerts_data
 from web.auth import CurrentViewer, DbSession, page_requires
@@ -116,10 +115,10 @@ def toggle_rule(request: Request, rule_id: int, viewer: AlertManager, session: D
 def remove_rule(request: Request, rule_id: int, viewer: AlertManager, session: DbSession):
     if (refused := _cross_site(request, session, viewer)) is not None:
         return refused
-    row = get_rule(session, viewer.project_id, rule_id)
-    if row is None or not delete_rule(session, viewer.project_id, rule_id):
+    name = delete_rule(session, viewer.project_id, rule_id)
+    if name is None:
         return _page(request, session, viewer, status=404, error=f"No alert rule {rule_id} in this project.")
-    record(session, request, viewer, "alert_rule.delete", target=row.name, details={"id": rule_id})
+    record(session, request, viewer, "alert_rule.delete", target=name, details={"id": rule_id})
     session.commit()
     return _done("rule-removed")
 
@@ -145,10 +144,10 @@ def add_channel_form(request: Request, viewer: AlertManager, session: DbSession,
 def remove_channel(request: Request, channel_id: int, viewer: AlertManager, session: DbSession):
     if (refused := _cross_site(request, session, viewer)) is not None:
         return refused
-    row = get_channel(session, viewer.project_id, channel_id)
-    if row is None or not delete_channel(session, viewer.project_id, channel_id):
+    name = delete_channel(session, viewer.project_id, channel_id)
+    if name is None:
         return _page(request, session, viewer, status=404, error=f"No channel {channel_id} in this project.")
-    record(session, request, viewer, "alert_channel.delete", target=row.name, details={"id": channel_id})
+    record(session, request, viewer, "alert_channel.delete", target=name, details={"id": channel_id})
     session.commit()
     return _done("channel-removed")
 
@@ -160,10 +159,10 @@ def test_channel(request: Request, channel_id: int, viewer: AlertManager, sessio
     channel = get_channel(session, viewer.project_id, channel_id)
     if channel is None:
         return _page(request, session, viewer, status=404, error=f"No channel {channel_id} in this project.")
-    settings, now = request.app.state.settings, utcnow()
-    delivery_id = record_test_notification(session, viewer.project_id, channel, settings, now)
-    record(session, request, viewer, "alert_channel.test", target=channel.name, details={"id": channel.id})
-    session.commit()
-    deliver_due(request.app.state.sessionmaker, settings, now, CycleResult(), only=delivery_id)
-    session.expire_all()
-    return _page(request, session, viewer, tested=(channel.name, session.get(AlertDelivery, delivery_id)))
+    try:
+        delivery = send_test(session, request.app.state.sessionmaker, request.app.state.settings, viewer.project_id,
+                             channel, utcnow(), lambda: record(session, request, viewer, "alert_channel.test",
+                                                               target=channel.name, details={"id": channel.id}))
+    except TooSoon as exc:
+        return _page(request, session, viewer, status=429, error=f"Test not sent: {exc}.")
+    return _page(request, session, viewer, tested=(channel.name, delivery))

@@ -50,9 +50,10 @@ def save_rule(session: Session, project_id: int, name: str, rule: Rule, *, enabl
     return row
 
 
-def delete_rule(session: Session, project_id: int, rule_id: int) -> bool:
-    return session.execute(delete(AlertRule).where(AlertRule.project_id == project_id,
-                                                   AlertRule.id == rule_id)).rowcount > 0
+def delete_rule(session: Session, project_id: int, rule_id: int) -> str | None:
+    """Deletes the rule; returns its name, or None when the project has no such rule."""
+    return session.scalar(delete(AlertRule).where(AlertRule.project_id == project_id, AlertRule.id == rule_id)
+                          .returning(AlertRule.name))
 
 
 def list_channels(session: Session, project_id: int) -> list[AlertChannel]:
@@ -78,14 +79,24 @@ def add_channel(session: Session, project_id: int, *, name: str, kind: str, targ
     return row
 
 
-def delete_channel(session: Session, project_id: int, channel_id: int) -> bool:
-    """Remove a channel and take it off every rule of the project."""
-    gone = session.execute(delete(AlertChannel).where(AlertChannel.project_id == project_id,
-                                                      AlertChannel.id == channel_id)).rowcount > 0
-    if gone:
+def delete_channel(session: Session, project_id: int, channel_id: int) -> str | None:
+    """Removes a channel and takes it off every rule of the project; returns its name, or None
+    when the project has no such channel."""
+    name = session.scalar(delete(AlertChannel).where(AlertChannel.project_id == project_id,
+                                                     AlertChannel.id == channel_id).returning(AlertChannel.name))
+    if name is not None:
         session.execute(text("UPDATE alert_rules SET channel_ids = array_remove(channel_ids, :id) "
                              "WHERE project_id = :project_id"), {"id": channel_id, "project_id": project_id})
-    return gone
+    return name
+
+
+def last_test_at(session: Session, project_id: int, channel_id: int) -> datetime | None:
+    """When the channel's latest test notification was recorded; locks the channel row first, so
+    two test requests for one channel are decided one after the other."""
+    session.execute(select(AlertChannel.id).where(AlertChannel.project_id == project_id,
+                                                  AlertChannel.id == channel_id).with_for_update())
+    return session.scalar(select(func.max(AlertDelivery.created_at)).where(
+        AlertDelivery.project_id == project_id, AlertDelivery.channel_id == channel_id, AlertDelivery.event == "test"))
 
 
 # --- evaluation -----------------------------------------------------------------------------

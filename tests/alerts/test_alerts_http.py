@@ -4,6 +4,8 @@ place in create_app's lifespan."""
 
 from __future__ import annotations
 
+import time
+
 import html
 
 import pytest
@@ -74,7 +76,11 @@ def test_api_crud_secret_once_masked_audited(client, session, seeded, receiver):
     tested = client.post(f"/api/alerts/channels/{channel['id']}/test", headers=ORIGIN)
     assert tested.status_code == 200 and tested.json()["status"] == "sent"
     [got] = receiver.received
-    assert got.json["event"] == "test" and verify(secret, got.body, got.headers[SIGNATURE_HEADER.lower()])
+    assert got.json["event"] == "test" and verify(secret, got.body, got.headers[SIGNATURE_HEADER.lower()],
+                                                   now=time.time())
+    again = client.post(f"/api/alerts/channels/{channel['id']}/test", headers=ORIGIN)
+    assert again.status_code == 429 and 1 <= int(again.headers["retry-after"]) <= 10
+    assert "tested less than 10 s ago" in again.json()["detail"] and len(receiver.received) == 1
     assert client.delete(f"/api/alerts/channels/{channel['id']}", headers=ORIGIN).status_code == 204
     assert actions(session) == ["alert_channel.create", "alert_rule.create", "alert_rule.update",
                                 "alert_rule.delete", "alert_channel.test", "alert_channel.delete"]
@@ -122,6 +128,8 @@ def test_settings_page_forms_and_test_button(client, session, seeded, receiver):
     tested = client.post(f"/settings/alerts/channels/{channel_id}/test", headers=ORIGIN)
     assert tested.status_code == 200 and "failed — HTTP 503" in tested.text
     receiver.down = False
+    too_soon = client.post(f"/settings/alerts/channels/{channel_id}/test", headers=ORIGIN)
+    assert too_soon.status_code == 429 and "Test not sent" in too_soon.text
     deliveries = client.get("/api/alerts").json()["deliveries"]
     assert [(d["event"], d["status"], d["attempts"]) for d in deliveries] == [("test", "failed", 1)]
     assert "HTTP 503" in client.get("/settings/alerts").text
