@@ -79,8 +79,12 @@ run: $(RUN_DEPS) $(HTMX_STATIC)
 migrate: $(RUN_DEPS)
 	$(VENV)/bin/causeline migrate
 
+# Two test processes (pytest-xdist), each with its own embedded PostgreSQL; a file's tests stay in one
+# process (its module fixtures are built once). TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
+
 test: $(TEST_DEPS) $(HTMX) $(HTMX_STATIC) $(AXE)
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 bench: $(TEST_DEPS)
 	$(PY) bench/ingest.py
