@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from sdk_helpers import StubCollector
@@ -29,7 +28,6 @@ def _attrs(span) -> dict:
 
 
 def test_demo_agent_end_to_end_over_otlp(stub_collector: StubCollector):
-    started = time.monotonic()
     proc = subprocess.run(
         [
             sys.executable,
@@ -47,9 +45,7 @@ def test_demo_agent_end_to_end_over_otlp(stub_collector: StubCollector):
         env=ENV_CLEAN,
         cwd=REPO,
     )
-    elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr
-    assert elapsed < 15
     spans = stub_collector.spans
     match = re.search(r"(\d+) spans created, (\d+) exported, (\d+) not delivered", proc.stdout)
     assert match, proc.stdout
