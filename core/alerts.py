@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
 # kind -> the parameters it accepts (all optional strings); the threshold's unit.
 KINDS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -215,6 +216,20 @@ def next_attempt(attempts: int, now: datetime) -> datetime | None:
     if attempts >= MAX_ATTEMPTS:
         return None
     return now + min(BACKOFF_BASE * (2 ** (attempts - 1)), BACKOFF_CAP)
+
+
+def mask_target(kind: str, target: str) -> str:
+    """What the UI and API show of a channel's URL after creation: scheme, host and path only. A
+    receiver's URL often carries its credential in the query or the user part (`?token=...`,
+    `https://user:key@...`), and readers of the alert page are not all managers of its channels."""
+    if kind not in ("webhook", "pagerduty"):
+        return target
+    parts = urlsplit(target)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    shown = f"{parts.scheme}://{host}{parts.path}"
+    return shown + ("?••••" if parts.query else "") if parts.scheme else "••••"
 
 
 def mask_secret(secret: str | None) -> str | None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from core.alerts import CHANNEL_KINDS, KINDS, PERIODS, mask_secret
+from core.alerts import CHANNEL_KINDS, KINDS, PERIODS, mask_secret, mask_target
 from core.permissions import Permission, Principal
 from db.queries.alerts import firing_states, list_channels, list_rules, recent_deliveries, rule_status
 
@@ -117,7 +117,7 @@ def rule_out(r, status: tuple[str, datetime, datetime | None] | None = None) -> 
 
 def channel_out(c, *, reveal: bool = False) -> ChannelOut:
     model = CreatedChannelOut if reveal else ChannelOut
-    return model(id=c.id, name=c.name, kind=c.kind, target=c.target,
+    return model(id=c.id, name=c.name, kind=c.kind, target=c.target if reveal else mask_target(c.kind, c.target),
                  secret=c.secret if reveal else mask_secret(c.secret), created_at=c.created_at)
 
 

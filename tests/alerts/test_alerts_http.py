@@ -41,14 +41,17 @@ def actions(session) -> list[str]:
 
 def test_api_crud_secret_once_masked_audited(client, session, seeded, receiver):
     login(client, as_role(session, seeded, Role.ENGINEER, "eng@example.com"))
-    made = client.post("/api/alerts/channels", json={"name": "hook", "kind": "webhook", "target": receiver.url()},
-                       headers=ORIGIN)
+    made = client.post("/api/alerts/channels", json={"name": "hook", "kind": "webhook",
+                                                     "target": receiver.url("/hook?token=tok_hidden")}, headers=ORIGIN)
     assert made.status_code == 201, made.text
     channel = made.json()
     secret = channel["secret"]
     assert secret.startswith("whsec_") and len(secret) > 30
     listed = client.get("/api/alerts").json()
     assert listed["channels"][0]["secret"] == "••••" + secret[-4:] and secret not in client.get("/api/alerts").text
+    assert channel["target"].endswith("/hook?token=tok_hidden")  # shown whole once, to its creator
+    assert listed["channels"][0]["target"] == receiver.url("/hook") + "?••••"
+    assert "tok_hidden" not in client.get("/settings/alerts").text
 
     bad = client.post("/api/alerts/rules", json={"name": "r", "kind": "failure_rate", "threshold": 5}, headers=ORIGIN)
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "threshold"]

@@ -10,7 +10,7 @@ from core.alert_messages import (
     email_parts, notification, pagerduty_event, signature, slack_message, trace_url, verify,
 )
 from core.alerts import (
-    FIRING, OK, AlertState, Measurement, RuleError, breaches, dedup_key, evaluate, mask_secret, next_attempt,
+    FIRING, OK, AlertState, Measurement, RuleError, breaches, dedup_key, evaluate, mask_secret, mask_target, next_attempt,
     parse_rule, period_start, rule_window, transition,
 )
 
@@ -167,6 +167,18 @@ def test_backoff_table(attempts, delay):
                                           ("whsec_0123456789abcdef", "••••cdef")])
 def test_mask_secret(secret, shown):
     assert mask_secret(secret) == shown
+
+
+@pytest.mark.parametrize(("kind", "target", "shown"), [
+    ("webhook", "https://hooks.example.com/in/abc", "https://hooks.example.com/in/abc"),
+    ("webhook", "https://hooks.example.com/in?token=s3cr3t&x=1", "https://hooks.example.com/in?••••"),
+    ("webhook", "https://bot:s3cr3t@hooks.example.com:8443/in", "https://hooks.example.com:8443/in"),
+    ("pagerduty", "https://events.pagerduty.com/v2/enqueue", "https://events.pagerduty.com/v2/enqueue"),
+    ("email", "oncall@example.com", "oncall@example.com"),
+    ("webhook", "not a url", "••••"),
+])
+def test_mask_target(kind, target, shown):
+    assert mask_target(kind, target) == shown
 
 
 def test_dedup_keys():
