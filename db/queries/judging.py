@@ -8,7 +8,9 @@ asked again for the same span, so a run that the judge cannot handle is not retr
 
 from __future__ import annotations
 
-from sqlalchemy import and_, select, update
+from datetime import datetime, timezone
+
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from core.content import with_log_content
@@ -65,4 +67,29 @@ def mark_unusable(session: Session, project_id: int, trace_id: bytes, span_id: b
                     .values(outcome="garbage", error=reason[:500]))
 
 
-__all__ = ["run_spans", "judged", "mark_unusable"]
+
+
+def verdict_calls(session: Session, project_id: int, trace_id: bytes) -> dict[tuple[bytes | None, str], JudgeCall]:
+    """The newest answered evaluator call per (span, judge) of a run: what each verdict cost."""
+    rows = session.scalars(
+        select(JudgeCall)
+        .where(JudgeCall.project_id == project_id, JudgeCall.trace_id == trace_id,
+               JudgeCall.purpose == "evaluator", JudgeCall.outcome == "ok")
+        .order_by(JudgeCall.id))
+    return {(r.span_id, r.name): r for r in rows}  # a run has a few calls per judge; the newest wins
+
+
+def usage_today(session: Session, project_id: int, *, now: datetime | None = None) -> list:
+    """The project's calls of the UTC day by purpose, judge and outcome: calls, tokens, priced
+    cost and unpriced calls."""
+    now = now or datetime.now(timezone.utc)
+    day = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    tokens = func.coalesce(JudgeCall.input_tokens, 0) + func.coalesce(JudgeCall.output_tokens, 0)
+    return session.execute(
+        select(JudgeCall.purpose, JudgeCall.name, JudgeCall.outcome, func.count().label("calls"),
+               func.coalesce(func.sum(tokens), 0).label("tokens"),
+               func.coalesce(func.sum(JudgeCall.cost_usd), 0).label("cost_usd"),
+               func.count().filter(JudgeCall.cost_usd.is_(None)).label("unpriced"))
+        .where(JudgeCall.project_id == project_id, JudgeCall.created_at >= day)
+        .group_by(JudgeCall.purpose, JudgeCall.name, JudgeCall.outcome)
+        .order_by(JudgeCall.purpose, JudgeCall.name, JudgeCall.outcome)).all()
