@@ -39,7 +39,8 @@ class ScoreOut(BaseModel):
     value: float | None
     label: str | None
     shown: str = Field(description="The value as the UI shows it.")
-    source: str = Field(description="api, otel (an OpenTelemetry evaluation event) or a built-in evaluator's name.")
+    source: str = Field(description="api, otel (an OpenTelemetry evaluation event), a built-in evaluator's name, or "
+                                    "judge:<prompt>@<version> (an LLM-as-judge verdict).")
     comment: str | None = Field(description="Why (masked for readers who may not see captured content).")
     created_at: datetime
     judge: JudgeCallOut | None = Field(default=None, description="For an LLM-as-judge verdict (source `judge:...`): "
