@@ -14,6 +14,7 @@ judging is a sample anyway). An error is logged and retried on the next tick; it
 from __future__ import annotations
 
 from collections import deque
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.orm import sessionmaker
 
@@ -22,6 +23,9 @@ from db.queries.evaluation import evaluate_pending
 from judge.evaluate import RunJudge
 
 JUDGE_QUEUE = 1000  # sampled runs waiting for the judge in this process
+# Only new runs are judged: a backlog of old traces (evaluated for the first time after an upgrade)
+# must not spend the day's budget.
+NEW_RUN_AGE = timedelta(days=1)
 
 
 class Evaluator:
@@ -55,12 +59,14 @@ class Evaluator:
     def run_once(self) -> int:
         """Evaluate one batch of pending traces and commit; returns how many. The sampled ones
         are queued for the judge once the batch is committed."""
-        claimed: list[tuple[int, bytes]] = []
+        claimed: list[tuple[int, bytes, datetime]] = []
         with self._sessions.begin() as session:
             done = evaluate_pending(session, delay=self.delay, limit=self.batch, builtins=self.builtins,
                                     claimed_out=claimed)
         if self.judge is not None:
-            self._to_judge.extend(key for key in claimed if self.judge.wants(key[1]))
+            since = datetime.now(timezone.utc) - NEW_RUN_AGE
+            self._to_judge.extend((project_id, trace_id) for project_id, trace_id, updated in claimed
+                                  if updated >= since and self.judge.wants(trace_id))
         self.evaluated += done
         return done
 

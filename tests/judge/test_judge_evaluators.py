@@ -97,6 +97,16 @@ def test_verdicts_become_scores_once(fake_model, sessionmaker, project):
     assert evaluator.judge_pending() == 0 and len(server.requests) == 2
 
 
+def test_old_runs_are_not_judged(fake_model, sessionmaker, project):
+    server = fake_model(lambda request: VERDICT)
+    seed_run(sessionmaker, project)
+    with sessionmaker.begin() as session:  # a trace from before an upgrade, evaluated for the first time
+        session.execute(text("UPDATE traces SET updated_at = now() - interval '2 days'"))
+    evaluator = evaluator_for(sessionmaker, settings_for(server))
+    assert evaluator.run_once() == 1
+    assert evaluator.judge_pending() == 0 and server.requests == []
+
+
 def test_a_new_verdict_replaces_the_earlier_one(fake_model, sessionmaker, project):
     answers = iter(['{"score": 2, "reasoning": "off topic"}', '{"score": 4, "reasoning": "on topic"}'])
     server = fake_model(lambda request: next(answers))
