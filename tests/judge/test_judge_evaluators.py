@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 
 import pytest
 from sqlalchemy import select, text
@@ -219,3 +220,19 @@ def test_a_rubric_rule_is_judged(fake_model, sessionmaker, project):
         names = set(session.scalars(select(Score.name).where(Score.trace_id == trace_id)))
     assert "short" in names and "other-model" not in names
     assert [(c.name, c.prompt_version) for c in calls(sessionmaker)] == [("polite", "rubric@1")]
+
+
+def test_the_background_threads_judge_what_the_structural_pass_committed(fake_model, sessionmaker, project):
+    server = fake_model(lambda request: VERDICT)
+    seed_run(sessionmaker, project, retrieval=False)
+    evaluator = Evaluator(sessionmaker, delay=0, interval=0.05,
+                          judge=RunJudge.from_settings(sessionmaker, settings_for(server, judge_evaluators="relevance")))
+    evaluator.start()
+    try:
+        for _ in range(600):  # wait for the threads (no assertion on how long they take)
+            if judge_scores(sessionmaker, project):
+                break
+            threading.Event().wait(0.05)
+    finally:
+        evaluator.stop()
+    assert set(judge_scores(sessionmaker, project)) == {"relevance"} and len(server.requests) == 1
