@@ -100,3 +100,25 @@ def test_rubric_rules_from_the_page_and_the_api(client, session, seeded):
     assert "polite" not in {r["name"] for r in client.get("/api/evaluators").json()["rules"]}
     actions = session.scalars(select(AuditEvent.action).where(AuditEvent.target.in_(["polite", "concise"]))).all()
     assert sorted(actions) == ["evaluator_rule.delete", "evaluator_rule.save", "evaluator_rule.save"]
+
+
+def test_unconfigured_and_read_only(database_url, engine, session, seeded):
+    from fastapi.testclient import TestClient
+
+    from db.queries.auth import add_membership, create_user
+    from server.app import create_app
+
+    viewer = create_user(session, "viewer@example.com", "viewer password!")
+    add_membership(session, viewer.id, seeded.project.id, "viewer")
+    session.commit()
+    app = create_app(Settings(database_url=database_url, demo="off"), engine=engine, parts=("api", "web"))
+    with TestClient(app, base_url="http://testserver") as client:
+        client.post("/login", data={"email": "viewer@example.com", "password": "viewer password!"}, headers=ORIGIN)
+        page = " ".join(client.get("/settings/evaluation").text.split())
+        assert "No model endpoint is configured" in page and "Save rule" not in page
+        data = client.get("/api/evaluators").json()
+        assert data["judge"]["configured"] is False and data["can_manage"] is False
+        assert data["usage_today"]["calls"] == 0 and data["usage_today"]["rows"] == []
+        refused = client.post("/settings/evaluation/rules", headers=ORIGIN, follow_redirects=False,
+                              data={"name": "x", "kind": "llm_rubric", "rubric": "y"})
+        assert refused.status_code == 403
