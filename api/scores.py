@@ -7,22 +7,22 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, Field
 
 from access.audit import record
 from access.csrf import require_same_site
-from api.deps import DbSession, ReadPrincipal, api_requires
+from api.deps import AppSettings, DbSession, ReadPrincipal, api_requires
 from api.traces import TraceIdHex
 from core.permissions import Permission, Principal
-from core.evaluators import BUILTINS, RuleError
+from core.evaluators import RuleError
 from core.redaction import redact_text
 from core.scores import ScoreError, parse_scores, redacted
-from db.queries.evaluation import delete_rule, list_rules, save_rule
+from db.queries.evaluation import delete_rule, save_rule
 from db.queries.fleet import MAX_WINDOW
 from db.queries.redaction import redaction_policy
 from db.queries.scores import insert_scores, list_scores
 from pages.params import UtcTime
 from pages.schemas import ErrorBody
+from pages.evaluation import EvaluatorsOut, RuleIn, RuleOut, evaluators_data
 from pages.scores import ScoreIn, ScoreList, ScoreSummary, ScoresWritten, score_out, score_summary
 
 ScoreWriter = Annotated[Principal, Depends(api_requires(Permission.WRITE_SCORES))]
@@ -104,11 +104,10 @@ def make_scores_router() -> APIRouter:
             raise HTTPException(422, f"the window must be non-empty and at most {MAX_WINDOW.days} days")
         return score_summary(session, principal.project_id, by=by, since=since, until=until, name=name or None)
 
-    @router.get("/evaluators", response_model=EvaluatorsOut, summary="The built-in evaluators and the project's rules")
-    def get_evaluators(principal: ReadPrincipal, session: DbSession) -> EvaluatorsOut:
-        return EvaluatorsOut(builtins=list(BUILTINS), rules=[
-            RuleOut(name=r.name, kind=r.kind, config=r.config, enabled=r.enabled)
-            for r in list_rules(session, principal.project_id)])
+    @router.get("/evaluators", response_model=EvaluatorsOut,
+                summary="The built-in evaluators, the project's rules, the LLM judge and what it cost today")
+    def get_evaluators(principal: ReadPrincipal, session: DbSession, settings: AppSettings) -> EvaluatorsOut:
+        return evaluators_data(session, principal, settings)
 
     @router.put("/evaluators/{name}", response_model=RuleOut, summary="Create or replace an evaluator rule",
                 responses={400: {"model": ErrorBody, "description": "The rule is invalid."}})
@@ -133,19 +132,3 @@ def make_scores_router() -> APIRouter:
         session.commit()
 
     return router
-
-
-class RuleIn(BaseModel):
-    kind: Literal["json_schema", "regex"]
-    config: dict = Field(description="json_schema: {schema}; regex: {pattern (RE2), expect: match|no_match}; "
-                                     "either may add model, agent, span_name globs selecting the calls judged.")
-    enabled: bool = True
-
-
-class RuleOut(RuleIn):
-    name: str
-
-
-class EvaluatorsOut(BaseModel):
-    builtins: list[str]
-    rules: list[RuleOut]

@@ -19,10 +19,9 @@ from pages.schemas import (
     ErrorBody, RunTotalsOut, TraceDetailOut, TraceList, edge_out, money, span_out, trace_summary,
 )
 from db.queries.run_filters import RunFilters
-from db.queries.scores import trace_scores
 from db.queries.trace_search import MAX_QUERY
 from db.queries.traces import MAX_LIMIT, InvalidCursor, decode_cursor, get_trace
-from pages.scores import score_out
+from pages.scores import run_scores
 from pages.traces import trace_listing
 
 _TRACE_HEX = re.compile(r"[0-9a-fA-F]{32}")
@@ -149,8 +148,7 @@ def make_traces_router() -> APIRouter:
             spans=[span_out(s, content=principal.sees_content) for s in detail.spans],
             edges=[edge_out(e) for e in detail.edges],
             truncated=detail.truncated,
-            scores=[score_out(s, content=principal.sees_content)
-                    for s in trace_scores(session, principal.project_id, bytes.fromhex(trace_id))],
+            scores=run_scores(session, principal.project_id, bytes.fromhex(trace_id), content=principal.sees_content),
         )
 
     return router

@@ -9,8 +9,10 @@ Always on (when evaluators run at all, `evaluators_enabled`):
 - `json_valid`: the answer parses as JSON, for calls that asked for JSON output
   (`gen_ai.output.type` = json, or an OpenAI `response_format` of json_object / json_schema).
 Configured per project (`evaluator_rules`): `json_schema` (the answer is JSON conforming to a
-JSON Schema, via jsonschema) and `regex` (an RE2 pattern the answer must, or must not, match),
-each optionally only for calls whose model, agent or span name match shell-style globs.
+JSON Schema, via jsonschema), `regex` (an RE2 pattern the answer must, or must not, match) and
+`llm_rubric` (a rubric a judge model grades the run's final answer against, core/judge_evaluators.py;
+never checked here), each optionally only for calls whose model, agent or span name match
+shell-style globs.
 
 A verdict is a score named after the evaluator: value 1 (pass) or 0 (fail), label pass/fail,
 and a comment saying why. Pure: no I/O.
@@ -29,7 +31,9 @@ from core.redaction import InvalidPattern, compile_custom
 from core.scores import ScoreInput, digest
 
 BUILTINS = ("non_empty", "complete", "no_refusal", "json_valid")
-RULE_KINDS = ("json_schema", "regex")
+BUILTIN_JUDGES = ("faithfulness", "relevance", "consistency")  # LLM-as-judge (core/judge_evaluators.py)
+RULE_KINDS = ("json_schema", "regex", "llm_rubric")
+MAX_RUBRIC_CHARS = 4_000
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
 MAX_SCHEMA_CHARS = 64 * 1024
 TRUNCATED = frozenset({"length", "max_tokens", "max_output_tokens"})
@@ -227,8 +231,8 @@ def rule_verdict(rule: Rule, call: Call) -> Verdict | None:
 
 def _rule_verdict(rule: Rule, call: Call) -> Verdict | None:
     text = output_text(call.output)
-    if text is None or call.status == "error" or not rule.applies(call):
-        return None
+    if rule.kind == "llm_rubric" or text is None or call.status == "error" or not rule.applies(call):
+        return None  # a rubric is the judge's (core/judge_evaluators.py), in the background
     if rule.kind == "regex":
         found = rule.check.search(text) is not None
         if rule.config.get("expect", "match") == "match":
@@ -270,19 +274,26 @@ def parse_rule(name: str, kind: str, config: Any) -> Rule:
     """A project's rule as configured → Rule, or RuleError saying what is wrong."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise RuleError("a rule name is 1-40 characters of a-z, 0-9, '_', '.' and '-', starting with a letter or digit")
-    if name in BUILTINS:
+    if name in BUILTINS or name in BUILTIN_JUDGES:
         raise RuleError(f"{name!r} is a built-in evaluator's name")
     if kind not in RULE_KINDS:
         raise RuleError(f"kind must be one of {', '.join(RULE_KINDS)}")
     if not isinstance(config, dict):
         raise RuleError("config must be a JSON object")
-    allowed = {"schema"} if kind == "json_schema" else {"pattern", "expect"}
+    allowed = {"json_schema": {"schema"}, "regex": {"pattern", "expect"}, "llm_rubric": {"rubric"}}[kind]
     unknown = sorted(set(config) - allowed - {"model", "agent", "span_name"})
     if unknown:
         raise RuleError(f"unknown config field(s) for {kind}: {', '.join(unknown)}")
     for key in ("model", "agent", "span_name"):
         if config.get(key) is not None and not isinstance(config[key], str):
             raise RuleError(f"{key} must be a string (a shell-style glob such as 'gpt-4o*')")
+    if kind == "llm_rubric":
+        rubric = config.get("rubric")
+        if not isinstance(rubric, str) or not rubric.strip():
+            raise RuleError("an llm_rubric rule needs a rubric: the criteria the judge grades the answer against")
+        if len(rubric) > MAX_RUBRIC_CHARS:
+            raise RuleError(f"the rubric is limited to {MAX_RUBRIC_CHARS} characters")
+        return Rule(name, kind, config, None)
     if kind == "regex":
         pattern = config.get("pattern")
         if not isinstance(pattern, str):

@@ -176,6 +176,21 @@ class Settings(BaseSettings):
     judge_daily_usd: float = Field(
         default=2.0, ge=0,
         description="USD the judge may spend per project per UTC day (priced calls); once reached, no call is sent until the next day.")
+    judge_sample_rate: float = Field(
+        default=0.1, ge=0, le=1,
+        description="Share of new runs the LLM-as-judge evaluators judge (chosen by a hash of the trace id); 0: none.")
+    judge_evaluators: str = Field(
+        default="faithfulness,relevance",
+        description="Built-in LLM-as-judge evaluators to run on sampled runs (comma list of faithfulness, relevance, "
+                    "consistency; empty: only the projects' llm_rubric rules).")
+
+    @field_validator("judge_evaluators")
+    @classmethod
+    def _known_judges(cls, value: str) -> str:
+        from core.judge_evaluators import enabled_judges
+
+        enabled_judges(value)  # ValueError names an unknown judge
+        return value
 
     # Retention (docs/scaling.md, docs/compliance.md); a project's own values are set in Settings or `causeline retention`
     retention_days: int = Field(

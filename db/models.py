@@ -386,7 +386,8 @@ class Score(Base):
 
 class EvaluatorRule(Base):
     """A project's configured check of model-call outputs (core/evaluators.py): a JSON schema
-    the output must conform to, or a regular expression it must (not) match."""
+    the output must conform to, a regular expression it must (not) match, or a rubric a judge model
+    grades the run's final answer against (llm_rubric, core/judge_evaluators.py)."""
 
     __tablename__ = "evaluator_rules"
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
@@ -395,7 +396,7 @@ class EvaluatorRule(Base):
     config: Mapped[dict] = mapped_column(JSONB)
     enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
-    __table_args__ = (CheckConstraint("kind IN ('json_schema', 'regex')", name="kind"),)
+    __table_args__ = (CheckConstraint("kind IN ('json_schema', 'regex', 'llm_rubric')", name="kind"),)
 
 
 class RetentionPolicy(Base):

@@ -9,8 +9,10 @@ from sqlalchemy.orm import Session
 
 from core.masking import mask_text
 from core.scores import shown_value
-from db.models import Score
-from db.queries.scores import score_aggregates
+from core.judge_evaluators import SOURCE_PREFIX
+from db.models import JudgeCall, Score
+from db.queries.judging import verdict_calls
+from db.queries.scores import score_aggregates, trace_scores
 
 
 class ScoreIn(BaseModel):
@@ -37,9 +39,22 @@ class ScoreOut(BaseModel):
     value: float | None
     label: str | None
     shown: str = Field(description="The value as the UI shows it.")
-    source: str = Field(description="api, otel (an OpenTelemetry evaluation event) or a built-in evaluator's name.")
+    source: str = Field(description="api, otel (an OpenTelemetry evaluation event), a built-in evaluator's name, or "
+                                    "judge:<prompt>@<version> (an LLM-as-judge verdict).")
     comment: str | None = Field(description="Why (masked for readers who may not see captured content).")
     created_at: datetime
+    judge: JudgeCallOut | None = Field(default=None, description="For an LLM-as-judge verdict (source `judge:...`): "
+                                                                "the judge call's model, tokens and cost.")
+
+
+class JudgeCallOut(BaseModel):
+    """The model call that produced an LLM-as-judge verdict: what the evaluation itself cost."""
+    model: str
+    prompt_version: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: str | None = Field(description="Null: unpriced (a model genai-prices does not know).")
+    latency_ms: float | None
 
 
 class ScoreList(BaseModel):
@@ -68,13 +83,29 @@ class ScoreSummary(BaseModel):
     groups: list[ScoreGroupOut]
 
 
-def score_out(score: Score, *, content: bool) -> ScoreOut:
+def score_out(score: Score, *, content: bool, call: JudgeCall | None = None) -> ScoreOut:
     """A score as returned; its comment (an evaluator's explanation may quote the prompt) is
-    masked for readers without `read_content`, like captured content."""
-    return ScoreOut(trace_id=score.trace_id.hex(), span_id=score.span_id.hex() if score.span_id else None,
+    masked for readers without `read_content`, like captured content. `call`: the judge call
+    behind an LLM-as-judge verdict."""
+    judge = None if call is None else JudgeCallOut(
+        model=call.model, prompt_version=call.prompt_version, input_tokens=call.input_tokens,
+        output_tokens=call.output_tokens, latency_ms=call.latency_ms,
+        cost_usd=None if call.cost_usd is None else format(call.cost_usd.normalize(), "f"))
+    return ScoreOut(judge=judge, trace_id=score.trace_id.hex(), span_id=score.span_id.hex() if score.span_id else None,
                     name=score.name, data_type=score.data_type, value=score.value, label=score.label,
                     shown=shown_value(score.data_type, score.value, score.label), source=score.source,
                     comment=score.comment if content else mask_text(score.comment), created_at=score.created_at)
+
+
+def run_scores(session: Session, project_id: int, trace_id: bytes, *, content: bool,
+               span_id: bytes | None = None) -> list[ScoreOut]:
+    """A run's (or one span's) scores for the trace page and API, LLM-as-judge verdicts with the
+    call that produced them."""
+    scores = trace_scores(session, project_id, trace_id, span_id)
+    calls = verdict_calls(session, project_id, trace_id) if any(
+        s.source.startswith(SOURCE_PREFIX) for s in scores) else {}
+    return [score_out(s, content=content, call=calls.get((s.span_id, s.name))
+                      if s.source.startswith(SOURCE_PREFIX) else None) for s in scores]
 
 
 def score_summary(session: Session, project_id: int, *, by: str, since: datetime, until: datetime,

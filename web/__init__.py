@@ -16,6 +16,7 @@ def routers() -> list[APIRouter]:
     from web.routes_audit import router as audit_router
     from web.routes_reports import router as reports_router
     from web.routes_export import router as export_router
+    from web.routes_evaluation import router as evaluation_router
     from web.routes_auth import router as auth_router
     from web.routes_costs import router as costs_router
     from web.routes_failures import router as failures_router
@@ -26,7 +27,8 @@ def routers() -> list[APIRouter]:
     from web.routes_providers import router as providers_router
 
     return [auth_router, oidc_router, traces_router, settings_router, audit_router, overview_router,
-            providers_router, costs_router, failures_router, reports_router, alerts_router, export_router]
+            providers_router, costs_router, failures_router, reports_router, alerts_router, export_router,
+            evaluation_router]
 
 
 def mount(app: FastAPI) -> None:

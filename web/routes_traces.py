@@ -26,9 +26,8 @@ from web.page import render_page
 from web.render import render
 from web.tree import MAX_CHILDREN, MAX_ROWS, OPEN_DEPTH, MoreRow, Window, build_tree, child_rows, window_of
 from db.queries.forensics import trace_attribution, trace_cost_breakdown
-from db.queries.scores import trace_scores
 from pages.forensics_schemas import trace_costs_out
-from pages.scores import score_out
+from pages.scores import run_scores
 from web.views import (
     CURSOR_ERROR, HEX16, HEX32, PageFilters, attribution_view, edge_keys, edge_views, event_views, parse_hex, span_content,
 )
@@ -96,8 +95,8 @@ def _span_context(session, viewer: Principal, trace_id: bytes, span) -> dict:
     return {
         "span": span, "trace_hex": trace_id.hex(), "content": shown, "events": event_views(span, shown["events"]),
         "edges": edge_views(edges, names, focus=(trace_id, span.span_id)),
-        "span_scores": [score_out(s, content=viewer.sees_content)
-                        for s in trace_scores(session, viewer.project_id, trace_id, span.span_id)],
+        "span_scores": run_scores(session, viewer.project_id, trace_id, content=viewer.sees_content,
+                                  span_id=span.span_id),
     }
 
 
@@ -105,8 +104,7 @@ def _score_views(session, viewer: Principal, trace_id: bytes, spans) -> list[dic
     """The run's scores for the trace page, each with the name of the span it scores."""
     names = {s.span_id.hex(): s.name for s in spans}
     return [{"score": out, "span_name": names.get(out.span_id) if out.span_id else None}
-            for out in (score_out(s, content=viewer.sees_content)
-                        for s in trace_scores(session, viewer.project_id, trace_id))]
+            for out in run_scores(session, viewer.project_id, trace_id, content=viewer.sees_content)]
 
 
 @router.get("/traces/{trace_id}")

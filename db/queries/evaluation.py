@@ -54,8 +54,9 @@ WHERE t.project_id = d.p AND t.trace_id = d.tr""")
 
 
 def evaluate_pending(session: Session, *, delay: float = 5.0, limit: int = 200, builtins: bool = True,
-                     now: datetime | None = None) -> int:
-    """Evaluate up to `limit` pending traces; returns how many. Does not commit."""
+                     now: datetime | None = None, claimed_out: list | None = None) -> int:
+    """Evaluate up to `limit` pending traces; returns how many, and appends their (project_id,
+    trace_id, updated_at) to `claimed_out` when given. Does not commit."""
     cutoff = (func.now() if now is None else now) - timedelta(seconds=delay)
     claimed = session.execute(
         select(TraceRow.project_id, TraceRow.trace_id, TraceRow.updated_at)
@@ -66,6 +67,8 @@ def evaluate_pending(session: Session, *, delay: float = 5.0, limit: int = 200, 
     ).all()
     if not claimed:
         return 0
+    if claimed_out is not None:
+        claimed_out.extend(tuple(row) for row in claimed)
     keys = {"projects": [p for p, _, _ in claimed], "traces": [t for _, t, _ in claimed]}
     found: dict[int, list[ScoreInput]] = {}
     for row in session.execute(_EVENTS, {**keys, "wanted": f'[{{"name": "{EVALUATION_EVENT}"}}]'}):

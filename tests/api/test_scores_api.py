@@ -45,7 +45,8 @@ def test_scores_are_stored_once_and_listed(client, session, acme):
     assert set(by_name) == {"relevance", "resolved", "tone"}
     assert by_name["relevance"] | {"created_at": None} == {
         "trace_id": trace.hex, "span_id": trace.spans["fallback"].hex(), "name": "relevance", "data_type": "numeric",
-        "value": 0.8, "label": None, "shown": "0.8", "source": "api", "comment": "mostly on topic", "created_at": None}
+        "value": 0.8, "label": None, "shown": "0.8", "source": "api", "comment": "mostly on topic", "created_at": None,
+        "judge": None}
     assert (by_name["resolved"]["data_type"], by_name["resolved"]["value"], by_name["resolved"]["source"]) == (
         "boolean", 1.0, "reviewer")
     assert (by_name["tone"]["data_type"], by_name["tone"]["label"], by_name["tone"]["value"]) == (
