@@ -176,6 +176,10 @@ class Settings(BaseSettings):
     judge_daily_usd: float = Field(
         default=2.0, ge=0,
         description="USD the judge may spend per project per UTC day (priced calls); once reached, no call is sent until the next day.")
+    judge_attribution: bool = Field(
+        default=False,
+        description="Ask the judge which agent and step caused failed runs that no error span explains (judge-assisted "
+                    "attribution, docs/forensics.md); needs judge_base_url. Off: no run is ever sent for attribution.")
 
     # Retention (docs/scaling.md, docs/compliance.md); a project's own values are set in Settings or `causeline retention`
     retention_days: int = Field(
