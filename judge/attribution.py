@@ -131,10 +131,9 @@ class JudgeAttributor:
                     continue
             try:
                 done += self._judge(run)
-            except Exception:
-                with self._sessions.begin() as session:
-                    release(session, run)  # asked again next tick, not left claimed
-                raise
+            except Exception as exc:  # noqa: BLE001 - one bad run must not be read again every tick
+                log.exception("judge-assisted attribution of trace %s failed", run.trace_id.hex())
+                done += self._settle(run, status="error", error=f"internal: {type(exc).__name__}"[:500])
         return done
 
     def _judge(self, run: Pending) -> int:

@@ -157,3 +157,24 @@ def test_over_budget_sends_nothing_and_leaves_the_run_for_later(collector, sessi
         assert session.scalar(select(func.count()).select_from(JudgeCall)) == 0
     roomy = job(sessionmaker, server)
     assert roomy.run_once() == 1 and len(server.requests) == 1
+
+
+def test_a_run_that_cannot_be_read_is_settled_as_an_error_not_read_every_tick(collector, sessionmaker, fake_model,  # noqa: F811
+                                                                               monkeypatch):
+    import judge.attribution as module
+
+    server = fake_model(lambda request: json.dumps(VERDICT))
+    semantic_failure(collector)
+    attribute_all(sessionmaker)
+    reads = []
+
+    def broken(*args):
+        reads.append(args)
+        raise RuntimeError("unreadable")
+
+    monkeypatch.setattr(module, "read_run", broken)
+    worker = job(sessionmaker, server)
+    assert worker.run_once() == 1 and worker.run_once() == 0
+    [row] = rows(sessionmaker, JudgeAttribution)
+    assert (row.status, row.error) == ("error", "internal: RuntimeError")
+    assert len(reads) == 1 and server.requests == []
