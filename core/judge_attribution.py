@@ -32,6 +32,8 @@ STEP_CATEGORIES = ("agent", *MODEL_CALL_CATEGORIES)
 MAX_STEP_CHARS = 20_000           # one step's content in the prompt
 MAX_CONVERSATION_CHARS = 200_000  # all steps (about 65k tokens); longer steps are cut evenly
 MAX_REASONING_CHARS = 4_000       # kept of the judge's reasoning
+MAX_ANSWER_CHARS = 64_000         # read of the judge's answer
+MAX_JSON_ATTEMPTS = 50            # "{" positions tried as the start of the verdict object
 
 
 class VerdictError(ValueError):
@@ -182,6 +184,7 @@ def parse_verdict(text: Any, steps: Sequence[Step]) -> Verdict:
     steps."""
     if not isinstance(text, str) or not text.strip():
         raise VerdictError("empty answer")
+    text = text[:MAX_ANSWER_CHARS]  # a verdict is short; the scan below stays bounded
     fields = _json_fields(text) or _line_fields(text)
     if not fields:
         raise VerdictError(f"no verdict in the answer: {text[:80]!r}")
@@ -194,7 +197,9 @@ def parse_verdict(text: Any, steps: Sequence[Step]) -> Verdict:
 
 def _json_fields(text: str) -> dict | None:
     decoder = json.JSONDecoder()
-    for match in re.finditer(r"\{", text):
+    for attempt, match in enumerate(re.finditer(r"\{", text)):
+        if attempt >= MAX_JSON_ATTEMPTS:
+            break
         try:
             value, _ = decoder.raw_decode(text, match.start())
         except ValueError:

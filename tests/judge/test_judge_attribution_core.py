@@ -185,3 +185,9 @@ def test_long_runs_are_cut_evenly_and_say_so():
     steps = [Step(i, "A", "y" * 50_000) for i in range(10)]
     text = conversation(steps, max_chars=100_000)
     assert len(text) < 110_000 and text.count("characters cut]") == 10
+
+
+def test_a_huge_hostile_answer_is_read_in_bounded_time():
+    with pytest.raises(VerdictError):
+        parse_verdict('{"a": "' * 200_000, STEPS)
+    assert parse_verdict('{"x": 1} ' * 10 + '{"agent": "Coder", "step": 1}', STEPS).step == 1
