@@ -19,7 +19,8 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from api.deps import DbSession, ReadPrincipal
 from pages.failures import failures_data
 from pages.forensics_schemas import (
-    AttributionOut, FailuresOut, LineageOut, TraceCostsOut, attribution_out, lineage_out, trace_costs_out,
+    AttributionOut, FailuresOut, LineageOut, TraceCostsOut, attribution_out, judge_view_out, lineage_out,
+    trace_costs_out,
 )
 from pages.params import InvalidQuery, UtcTime
 from pages.schemas import ErrorBody
@@ -29,6 +30,7 @@ from db.queries.fleet import MAX_WINDOW
 from db.queries.failures import MAX_GROUPS
 from core.attribution import Stopped
 from db.queries.forensics import trace_attribution, trace_cost_breakdown, trace_lineage
+from db.queries.judge_attributions import judge_view
 
 log = logging.getLogger("causeline.api")
 T = TypeVar("T")
@@ -90,7 +92,9 @@ def make_forensics_router() -> APIRouter:
             return Response(status_code=CLIENT_CLOSED)  # type: ignore[return-value]
         if result is None:
             raise _missing(trace_id)
-        return attribution_out(result.attribution, result.truncated)
+        judged = judge_view(session, principal.project_id, bytes.fromhex(trace_id))
+        return attribution_out(result.attribution, result.truncated,
+                               judge_view_out(judged, content=principal.sees_content) if judged else None)
 
     @router.get("/traces/{trace_id}/lineage", response_model=LineageOut, responses=_NOT_FOUND,
                 summary="The graph of spans and typed edges across linked traces")

@@ -72,7 +72,7 @@ MAX_BLAST = 1000  # consumers listed per failure (a hostile link fan-out stays b
 
 _HTTP_STATUS_KEYS = ("http.response.status_code", "http.status_code")
 _FINISH_REASON_KEYS = ("gen_ai.response.finish_reasons", "gen_ai.completion.0.finish_reason")
-_STRUCTURED_EVIDENCE = (
+STRUCTURED_EVIDENCE = (
     "causeline.guardrail=", "error.type=", "exception.type=", "http.response.status_code=",
     "gen_ai.response.finish_reasons=",
 )
@@ -477,6 +477,6 @@ def _last_exception(events: Sequence[Any]) -> tuple[str | None, str | None]:
 def _confidence(class_evidence: tuple[str, ...], error_class: str) -> float:
     if error_class == "unknown":
         return CONFIDENCE_UNKNOWN
-    if any(item.startswith(_STRUCTURED_EVIDENCE) for item in class_evidence):
+    if any(item.startswith(STRUCTURED_EVIDENCE) for item in class_evidence):
         return CONFIDENCE_STRUCTURED
     return CONFIDENCE_TEXT

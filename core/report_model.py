@@ -141,8 +141,10 @@ class Cover:
 
 def incident_report(cover: Cover, trace_id: bytes, spans: Sequence[Mapping[str, Any]],
                     attribution: TraceAttribution | None, costs: TraceCosts | None, manifest: Manifest, *,
-                    sees_content: bool, include_content: bool) -> Report:
-    """One run and the runs linked to it. `spans`: the stored fields of every covered span."""
+                    sees_content: bool, include_content: bool, judge: Mapping[str, Any] | None = None) -> Report:
+    """One run and the runs linked to it. `spans`: the stored fields of every covered span.
+    `judge`: the judge's verdict on the run (judge-assisted attribution: agent, step_index,
+    step_span, reasoning, model, prompt_version), reported apart from the root causes."""
     show, content = content_policy(sees_content, include_content)
     spans = sorted(({**s, "attributes": s["attributes"] or {}} for s in spans),
                    key=lambda s: (s["start_ns"], bytes(s["trace_id"]), bytes(s["span_id"])))
@@ -213,6 +215,11 @@ def incident_report(cover: Cover, trace_id: bytes, spans: Sequence[Mapping[str, 
                 "burned", "confidence"],
                cause_rows, note="" if attribution else "attribution unavailable for this run"),
         capped("evidence", "Evidence for each root cause", ["root cause", "evidence"], evidence_rows),
+        *([capped("judge_view", "The judge's view (model output, not structural evidence)",
+                  ["agent", "step", "step span", "reasoning", "model", "prompt version"],
+                  [(judge["agent"], judge["step_index"], judge["step_span"],
+                    judge["reasoning"] if show else (judge["reasoning"] and MASK), judge["model"],
+                    judge["prompt_version"])])] if judge else []),
         capped("routing", "Routing decisions", ["span", "candidates", "chosen", "reason"], routes),
         capped("guardrails", "Guardrail results", ["span", "status", "result", "message"], guards),
     ]

@@ -176,6 +176,10 @@ class Settings(BaseSettings):
     judge_daily_usd: float = Field(
         default=2.0, ge=0,
         description="USD the judge may spend per project per UTC day (priced calls); once reached, no call is sent until the next day.")
+    judge_attribution: bool = Field(
+        default=False,
+        description="Ask the judge which agent and step caused failed runs that no error span explains (judge-assisted "
+                    "attribution, docs/forensics.md); needs judge_base_url. Off: no run is ever sent for attribution.")
     judge_sample_rate: float = Field(
         default=0.1, ge=0, le=1,
         description="Share of new runs the LLM-as-judge evaluators judge (chosen by a hash of the trace id); 0: none.")

@@ -553,3 +553,30 @@ class JudgeCall(Base):
         Index("ix_judge_calls_created", "project_id", "created_at"),
         Index("ix_judge_calls_trace", "project_id", "trace_id"),
     )
+
+
+class JudgeAttribution(Base):
+    """The judge's view of a failed run whose structural attribution had weak evidence
+    (core/judge_attribution.py): the agent and step it blamed, with its reasoning, beside the
+    structural root causes in trace_failures and labelled as the judge's. One row per run, for the
+    version of the run it read (`trace_updated_at`): `asking` while the call is out, `verdict`,
+    `error` (the call failed or answered garbage; judge_calls has it) or `not_needed` (an error
+    span explains the failure, nothing was asked)."""
+
+    __tablename__ = "judge_attributions"
+    project_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    trace_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    trace_updated_at: Mapped[datetime] = mapped_column(TZ)
+    status: Mapped[str] = mapped_column(Text)
+    agent: Mapped[str | None] = mapped_column(Text)
+    step_index: Mapped[int | None] = mapped_column(Integer)
+    span_id: Mapped[bytes | None] = mapped_column(LargeBinary)
+    reasoning: Mapped[str | None] = mapped_column(Text)
+    prompt_version: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(Text)
+    judge_call_id: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    __table_args__ = (
+        CheckConstraint("status IN ('asking', 'verdict', 'error', 'not_needed')", name="status"),
+    )

@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field
 from pages.schemas import money
 from core.attribution import BlastRadius, Burned, Failure, TraceAttribution
 from core.forensics_view import SpanRef
+from core.judge_attribution import METHOD
+from core.masking import mask_text
 from core.lineage import Lineage
 from core.trace_costs import CostGroup, ModelCallCost, TraceCosts
 from db.queries.failures import FailureGroup, FailureTotals
@@ -92,6 +94,23 @@ class FailureOut(BaseModel):
     grouping: FailureGrouping
 
 
+class JudgeViewOut(BaseModel):
+    """The judge's verdict (judge-assisted attribution, docs/forensics.md): model output, not a
+    structural finding."""
+
+    source: str = Field("judge", description="Always `judge`: this is a model's opinion, not structural evidence.")
+    method: str = Field(description="How the judge was asked (`all_at_once`, the Who&When method).")
+    agent: str = Field(description="The agent the judge blamed.")
+    step_index: int = Field(description="The step (0-based, the run's messages in start order) where it first erred.")
+    span_id: str | None = Field(description="The span of that step.")
+    reasoning: str | None = Field(description="The judge's reasoning (model output; masked for readers without "
+                                              "`read_content`, as it may quote captured content).")
+    model: str | None
+    prompt_version: str | None
+    judge_call_id: int | None = Field(description="The recorded call (judge_calls) that gave this verdict.")
+    created_at: datetime
+
+
 class AttributionOut(BaseModel):
     trace_id: str
     failed: bool = Field(description="A top span of this trace failed (the run failed).")
@@ -105,6 +124,8 @@ class AttributionOut(BaseModel):
     truncated: bool = Field(description="A depth, trace or span bound cut the linked traces.")
     lineage_url: str
     html_url: str
+    judge: JudgeViewOut | None = Field(None, description="The judge's view of a failed run that no error span "
+                                                         "explains, when judge-assisted attribution gave one.")
 
 
 class LineageTrace(BaseModel):
@@ -276,9 +297,17 @@ def failure_out(f: Failure) -> FailureOut:
     )
 
 
-def attribution_out(a: TraceAttribution, truncated: bool) -> AttributionOut:
+def judge_view_out(row, *, content: bool) -> JudgeViewOut:
+    """A judge_attributions verdict row as returned; its reasoning masked unless `content`."""
+    return JudgeViewOut(method=METHOD, agent=row.agent, step_index=row.step_index,
+                        span_id=row.span_id.hex() if row.span_id else None,
+                        reasoning=row.reasoning if content else mask_text(row.reasoning), model=row.model,
+                        prompt_version=row.prompt_version, judge_call_id=row.judge_call_id, created_at=row.created_at)
+
+
+def attribution_out(a: TraceAttribution, truncated: bool, judge: JudgeViewOut | None = None) -> AttributionOut:
     hex_id = a.trace_id.hex()
-    return AttributionOut(
+    return AttributionOut(judge=judge,
         trace_id=hex_id, failed=a.failed, root_missing=a.root_missing, summary=a.summary, failures=[failure_out(f) for f in a.failures],
         span_count=a.span_count, failed_span_count=a.failed_span_count,
         traces=[t.hex() for t in a.trace_ids], truncated=truncated,

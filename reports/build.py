@@ -12,6 +12,7 @@ from core.report_model import MAX_ROWS, Cover, PeriodFacts, Report, incident_rep
 from core.retention import DEFAULT_DAYS, DEFAULT_ROLLUP_DAYS, describe, effective
 from db.queries.audit import head
 from db.queries.forensics import trace_attribution, trace_cost_breakdown
+from db.queries.judge_attributions import judge_view, step_span_name
 from db.queries.reports import (
     guardrail_spans, runs_in_window, trace_span_digests, trace_span_records, window_span_digests,
 )
@@ -51,7 +52,17 @@ def incident(session: Session, project_id: int, project_slug: str, trace_id: byt
     return incident_report(cover(session, project_id, project_slug, generator, settings), trace_id, spans,
                            result.attribution, costs,
                            build_manifest(trace_span_digests(session, project_id, trace_ids)),
-                           sees_content=sees_content, include_content=include_content)
+                           sees_content=sees_content, include_content=include_content,
+                           judge=_judge(session, project_id, trace_id))
+
+
+def _judge(session: Session, project_id: int, trace_id: bytes) -> dict | None:
+    judged = judge_view(session, project_id, trace_id)
+    if judged is None:
+        return None
+    return {"agent": judged.agent, "step_index": judged.step_index,
+            "step_span": step_span_name(session, project_id, trace_id, judged.span_id),
+            "reasoning": judged.reasoning, "model": judged.model, "prompt_version": judged.prompt_version}
 
 
 def period(session: Session, project_id: int, project_slug: str, since: datetime, until: datetime, *,

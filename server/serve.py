@@ -31,6 +31,7 @@ from db.queries.auth import create_api_key, revoke_key
 
 from collector.attributor import Attributor
 from collector.evaluator import Evaluator
+from judge.attribution import JudgeAttributor
 from collector.grpc_server import GrpcReceiver
 from collector.service import IngestService
 from collector.writer import BatchWriter
@@ -141,13 +142,16 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
 
     maintenance = Maintenance.from_settings(sessions, settings)
     maintenance.start()  # partitions ahead of time, retention (server/maintenance.py)
-    ingest = attributor = evaluator = None
+    ingest = attributor = evaluator = judge_attributor = None
     if "collector" in parts:
         ingest = IngestService(settings, sessions, BatchWriter.from_settings(libpq_url(url), settings))
         ingest.start()
         attributor = Attributor.from_settings(sessions, settings)  # started once the demo is in (_run)
         evaluator = Evaluator.from_settings(sessions, settings)
         evaluator.start()
+        judge_attributor = JudgeAttributor.from_settings(sessions, settings)  # None unless on and configured
+        if judge_attributor is not None:
+            judge_attributor.start()
 
     def app_for(served: tuple[str, ...]):
         return create_app(settings, engine=engine, ingest=ingest, parts=served)
@@ -169,6 +173,8 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
             attributor.stop()
         if evaluator is not None:
             evaluator.stop()
+        if judge_attributor is not None:
+            judge_attributor.stop()
         maintenance.stop()
         if ingest is not None:
             ingest.stop()

@@ -26,7 +26,8 @@ from web.page import render_page
 from web.render import render
 from web.tree import MAX_CHILDREN, MAX_ROWS, OPEN_DEPTH, MoreRow, Window, build_tree, child_rows, window_of
 from db.queries.forensics import trace_attribution, trace_cost_breakdown
-from pages.forensics_schemas import trace_costs_out
+from db.queries.judge_attributions import judge_view
+from pages.forensics_schemas import judge_view_out, trace_costs_out
 from pages.scores import run_scores
 from web.views import (
     CURSOR_ERROR, HEX16, HEX32, PageFilters, attribution_view, edge_keys, edge_views, event_views, parse_hex, span_content,
@@ -139,7 +140,8 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
     if inline:
         loaded = Loaded(detail.trace, detail.spans, detail.truncated)
         attribution = attribution_view(trace_attribution(
-            session, viewer.project_id, trace_bytes, loaded=loaded).attribution)
+            session, viewer.project_id, trace_bytes, loaded=loaded).attribution,
+            _judge(session, viewer, trace_bytes))
         costs = trace_costs_out(trace_cost_breakdown(session, viewer.project_id, trace_bytes, loaded=loaded))
     return render_page(request, "trace.html", {
         "viewer": viewer, "detail": detail, "trace": detail.trace, "trace_hex": trace_bytes.hex(),
@@ -166,8 +168,16 @@ def attribution_fragment(request: Request, trace_id: str, viewer: CurrentViewer,
     if result is None:
         return render(request, "_span_missing.html", {"span_id": trace_id}, status_code=404)
     return render(request, "_attribution.html", {
-        "trace_hex": trace_bytes.hex(), "attribution": attribution_view(result.attribution),
+        "trace_hex": trace_bytes.hex(),
+        "attribution": attribution_view(result.attribution, _judge(session, viewer, trace_bytes)),
     })
+
+
+def _judge(session, viewer, trace_bytes: bytes):
+    """The judge's view of the run, if judge-assisted attribution gave one (reasoning masked for
+    viewers without content access)."""
+    judged = judge_view(session, viewer.project_id, trace_bytes)
+    return judge_view_out(judged, content=viewer.sees_content) if judged else None
 
 
 @router.get("/traces/{trace_id}/costs")

@@ -207,12 +207,14 @@ def edge_keys(edges: Iterable[SpanEdge]) -> list[tuple[bytes, bytes]]:
     return sorted(keys)
 
 
-def attribution_view(attribution) -> dict[str, Any]:
-    """core.attribution.TraceAttribution shaped for the trace page's Attribution panel."""
+def attribution_view(attribution, judge=None) -> dict[str, Any]:
+    """core.attribution.TraceAttribution shaped for the trace page's Attribution panel; `judge`:
+    the judge's view (pages.forensics_schemas.JudgeViewOut), shown apart from the root causes."""
     def span(ref) -> dict[str, str]:
         return {"name": ref.name, "trace": ref.trace_id.hex(), "span": ref.span_id.hex()}
 
     return {
+        "judge": judge,
         "summary": attribution.summary,
         "failures": [
             {

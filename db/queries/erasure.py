@@ -18,7 +18,7 @@ from sqlalchemy import delete, select, tuple_, union, update
 from sqlalchemy.orm import Session
 
 from core.erasure import erase_attributes, erase_events, pseudonym
-from db.models import GenaiLogRecord, Score, SpanRow, TraceRow
+from db.models import GenaiLogRecord, JudgeAttribution, Score, SpanRow, TraceRow
 
 BATCH_TRACES = 200
 
@@ -90,6 +90,9 @@ def _erase_traces(session: Session, traces: list[tuple[int, bytes]], key: bytes,
     ).scalars().all()
     session.execute(update(Score).where(tuple_(Score.project_id, Score.trace_id).in_(traces), Score.comment.is_not(None))
                     .values(comment=None))
+    # The judge's reasoning may quote the erased content.
+    session.execute(update(JudgeAttribution).where(
+        tuple_(JudgeAttribution.project_id, JudgeAttribution.trace_id).in_(traces)).values(reasoning=None))
     for project_id, _ in traces:
         counts.setdefault(project_id, ErasureCounts()).traces += 1
     for s in spans:

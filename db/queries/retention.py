@@ -82,7 +82,7 @@ SELECT trace_id FROM traces WHERE project_id = :p AND start_time < :cutoff AND e
 """)
 _BY_TRACE = tuple(text(f"DELETE FROM {table} WHERE project_id = :p AND trace_id = ANY(:ids)")
                   for table in ("span_edges", "trace_failures", "genai_log_records", "span_duplicates", "scores",
-                                "traces"))
+                                "judge_attributions", "traces"))
 
 # Log content no span claims (it may arrive alone), by its own time.
 _LOG_RECORDS = text("""
