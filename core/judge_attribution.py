@@ -22,6 +22,7 @@ from typing import Any, Iterable, Sequence
 
 from core.attribution import STRUCTURED_EVIDENCE
 from core.attribution_model import Failure, TraceAttribution
+from core.judge_evaluators import fill, parse_prompt
 from core.span import MODEL_CALL_CATEGORIES
 
 METHOD = "all_at_once"
@@ -154,9 +155,10 @@ def build_messages(template: str, *, steps: Sequence[Step], problem: str | None 
         "last_step": str(len(steps) - 1),
         "conversation": conversation(steps),
     }
-    text = re.sub(r"\{\{(\w+)\}\}", lambda m: values.get(m.group(1), m.group(0)), template)
-    system, _, user = text.partition("\n---\n")
-    return [{"role": "system", "content": system.strip()}, {"role": "user", "content": user.strip()}]
+    prompt = parse_prompt("attribution_all_at_once", 0, template)  # the one prompt-file format (judge/prompts)
+    placeholder = re.compile(r"\{\{(" + "|".join(values) + r")\}\}")
+    return [{"role": "system", "content": fill(prompt.system, values, placeholder)},
+            {"role": "user", "content": fill(prompt.user, values, placeholder)}]
 
 
 def _attr(text: str) -> str:

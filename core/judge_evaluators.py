@@ -125,9 +125,9 @@ def parse_prompt(name: str, version: int, text: str) -> Prompt:
     return Prompt(name, version, match.group(1).strip(), match.group(2).strip())
 
 
-def fill(template: str, values: Mapping[str, str]) -> str:
+def fill(template: str, values: Mapping[str, str], placeholder: re.Pattern = _PLACEHOLDER) -> str:
     """Placeholders replaced in one pass: a value that itself contains "{{answer}}" stays as is."""
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), template)
+    return placeholder.sub(lambda m: values.get(m.group(1), ""), template)
 
 
 def _cut(text: str, limit: int) -> str:
