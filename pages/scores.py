@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from core.masking import mask_text
 from core.scores import shown_value
 from db.models import Score
+from db.queries.score_steps import score_aggregates_by_step
 from db.queries.scores import score_aggregates
 
 
@@ -75,6 +76,30 @@ def score_out(score: Score, *, content: bool) -> ScoreOut:
                     name=score.name, data_type=score.data_type, value=score.value, label=score.label,
                     shown=shown_value(score.data_type, score.value, score.label), source=score.source,
                     comment=score.comment if content else mask_text(score.comment), created_at=score.created_at)
+
+
+class OverviewScores(BaseModel):
+    """Evaluation scores per score name, aggregated per model, agent, workflow step and UTC day."""
+    since: datetime
+    until: datetime
+    by_model: list[ScoreGroupOut]
+    by_agent: list[ScoreGroupOut]
+    by_step: list[ScoreGroupOut] = Field(description="The nearest workflow step around the scored span.")
+    by_day: list[ScoreGroupOut]
+
+
+def _group_out(g) -> ScoreGroupOut:
+    return ScoreGroupOut(name=g.name, group=g.group, count=g.count, mean=g.mean, min=g.minimum, max=g.maximum,
+                         labels=g.labels)
+
+
+def overview_scores(session: Session, project_id: int, *, since: datetime, until: datetime) -> OverviewScores:
+    def by(what: str) -> list[ScoreGroupOut]:
+        return [_group_out(g) for g in score_aggregates(session, project_id, by=what, since=since, until=until)]
+    return OverviewScores(since=since, until=until, by_model=by("model"), by_agent=by("agent"),
+                          by_step=[_group_out(g) for g in score_aggregates_by_step(session, project_id, since=since,
+                                                                                  until=until)],
+                          by_day=by("day"))
 
 
 def score_summary(session: Session, project_id: int, *, by: str, since: datetime, until: datetime,
