@@ -173,6 +173,10 @@ class Settings(BaseSettings):
         default=500_000, ge=0,
         description="Tokens (prompt + completion) the judge may use per project per UTC day, evaluations and "
                     "attributions together; a call that might exceed it is not sent. Replays are not counted.")
+    replay_models: str = Field(
+        default="",
+        description="Comma-separated models a captured model call may be replayed against (span detail, needs "
+                    "judge_base_url and content access); empty: no replay.")
     judge_daily_usd: float = Field(
         default=2.0, ge=0,
         description="USD the judge may spend per project per UTC day (priced calls); once reached, no call is sent until the next day.")

@@ -58,6 +58,7 @@ ROUTES: dict[tuple[str, str], dict] = {
     ("GET", "/traces/{trace_id}"): {}, ("GET", "/traces/{trace_id}/spans/{span_id}"): {"hx": True},
     ("GET", "/overview"): {}, ("GET", "/providers"): {}, ("GET", "/routing"): {},
     ("GET", "/traces/{trace_id}/children/{span_id}"): {"hx": True},
+    ("POST", "/traces/{trace_id}/spans/{span_id}/replay"): {"hx": True},
     ("GET", "/traces/{trace_id}/attribution"): {"hx": True}, ("GET", "/traces/{trace_id}/costs"): {"hx": True},
     ("GET", "/settings"): {}, ("GET", "/settings/prices/preview"): {"params": {"model": "gpt*"}},
     ("POST", "/settings/keys"): {"data": {"name": "m", "scopes": ["read"]}},
