@@ -105,3 +105,23 @@ def test_only_content_readers_from_this_site(client, session, seeded, fake):
     assert "Replay against" not in detail
     assert client.post(url(seeded), headers=HX).status_code == 403
     assert fake.requests == []
+
+
+def test_replay_in_chromium(app, seeded, fake):
+    """The button on the span detail fills the comparison in place (htmx, same-site POST); the
+    hostile prompt and answers show as text, never run; no serious accessibility violation."""
+    from tests.web.browser import chromium, serious_accessibility_violations, shot
+
+    with chromium(app, seeded) as (base, page, seen):
+        page.goto(f"{base}/traces/{seeded.trace.hex}?span={seeded.trace.spans['fallback'].hex()}")
+        page.locator("form.replay-form button").click()
+        result = page.locator(".replay-out .replay-result")
+        result.wait_for()
+        assert result.locator(".replay-col").count() == 4
+        assert "http: HTTP 500" in result.locator(".replay-col.failed").inner_text()
+        assert f"gpt-4o-mini says {XSS}" in result.inner_text()
+        assert page.locator("main script").count() == 0
+        shot(page, "replay")
+        serious = serious_accessibility_violations(page)
+        assert serious == [], serious
+    assert seen["dialogs"] == []
