@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import text
 
 from db.queries.routing import CALLS_SQL
-from tests.api.seed import XSS
+from tests.api.seed import XSS, seed_project
 from tests.plans import indexes_used
 from tests.web.conftest import login
 from tests.web.routing_seed import HOSTILE_REASON, HOSTILE_STEP, seed_routing
@@ -71,11 +71,16 @@ def test_routing_page_renders_escaped_with_links_and_twin(client, session, seede
     assert "must be one of" in client.get("/routing?by=nope").text
 
 
-def test_empty_window_and_viewer(client, session, seeded):
+def test_scoped_to_the_project_and_open_to_read_keys(client, session, seeded):
+    other = seed_project(session, "other")
+    seed_routing(session, other.id)
     login(client, seeded)
     page = client.get("/routing").text
-    assert "No model calls in this window" in page
+    assert "No model calls in this window" in page and "classify-intent" not in page
     assert client.get("/api/routing").json()["groups"] == []
+    client.cookies.clear()
+    by_key = client.get("/api/routing", headers={"Authorization": f"Bearer {other.read_key.secret}"}).json()
+    assert by_key["groups"][0]["group"] == "classify-intent" and by_key["suggestions"]
 
 
 def test_calls_walk_the_start_index_and_probe_ancestors_by_primary_key(session, seeded):
