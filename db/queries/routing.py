@@ -49,13 +49,15 @@ WITH RECURSIVE calls AS (
     FROM up u JOIN spans p ON p.project_id = :project_id AND p.trace_id = u.trace_id AND p.span_id = u.next_id
         AND p.start_time <= u.t AND p.start_time >= u.t - interval '1 day'
     WHERE u.depth < {MAX_DEPTH} AND u.category IS DISTINCT FROM 'workflow'
+), chains AS (  -- one row per call (a correlated subquery would scan `up` once per call)
+    SELECT trace_id, call_id, jsonb_agg(jsonb_build_array(encode(span_id, 'hex'), category, name, attrs, agent_name)
+                                        ORDER BY depth) AS ancestors
+    FROM up WHERE depth > 0 GROUP BY trace_id, call_id
 )
 SELECT c.trace_id, c.span_id, c.model, c.failed, c.error_class, c.duration_ns, c.cost_usd, c.agent_name,
-    tr.root_name, fb.model AS fallback_from,
-    (SELECT COALESCE(jsonb_agg(jsonb_build_array(encode(u.span_id, 'hex'), u.category, u.name, u.attrs,
-                                                 u.agent_name) ORDER BY u.depth), '[]'::jsonb)
-     FROM up u WHERE u.trace_id = c.trace_id AND u.call_id = c.span_id AND u.depth > 0) AS ancestors
+    tr.root_name, fb.model AS fallback_from, COALESCE(ch.ancestors, '[]'::jsonb) AS ancestors
 FROM calls c
+LEFT JOIN chains ch ON ch.trace_id = c.trace_id AND ch.call_id = c.span_id
 LEFT JOIN traces tr ON tr.project_id = :project_id AND tr.trace_id = c.trace_id
 LEFT JOIN LATERAL (
     SELECT COALESCE(NULLIF(l.request_model, ''), NULLIF(l.response_model, ''), '(unknown)') AS model

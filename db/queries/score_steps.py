@@ -35,11 +35,11 @@ WITH RECURSIVE sc AS (
     FROM up u JOIN spans p ON p.project_id = :project_id AND p.trace_id = u.trace_id AND p.span_id = u.next_id
         AND p.start_time >= u.t0 AND p.start_time <= u.t1
     WHERE u.depth < {MAX_DEPTH} AND u.next_id IS NOT NULL AND u.category IS DISTINCT FROM 'workflow'
+), steps AS (  -- one row per scored span (a correlated subquery would scan `up` once per score)
+    SELECT trace_id, scored, jsonb_build_array(name, attrs) AS step FROM up WHERE category = 'workflow'
 )
-SELECT sc.name, sc.value, sc.label, sc.span_id IS NULL AS on_trace,
-    (SELECT jsonb_build_array(w.name, w.attrs) FROM up w
-     WHERE w.trace_id = sc.trace_id AND w.scored = sc.span_id AND w.category = 'workflow' LIMIT 1) AS step
-FROM sc
+SELECT sc.name, sc.value, sc.label, sc.span_id IS NULL AS on_trace, st.step
+FROM sc LEFT JOIN steps st ON st.trace_id = sc.trace_id AND st.scored = sc.span_id
 """
 
 
