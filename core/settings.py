@@ -157,6 +157,12 @@ class Settings(BaseSettings):
                     "example in memory).",
     )
 
+    # Replay of a captured model call through the model endpoint below (docs/routing.md).
+    replay_models: str = Field(
+        default="",
+        description="Comma-separated models a captured model call may be replayed against (span detail, needs "
+                    "judge_base_url and content access); empty: no replay.")
+
     # Model endpoint (docs/evaluation.md): an OpenAI-compatible chat-completions API the operator runs or
     # trusts. Nothing is ever sent to a model unless `judge_base_url` is set.
     judge_base_url: str = Field(
@@ -173,10 +179,6 @@ class Settings(BaseSettings):
         default=500_000, ge=0,
         description="Tokens (prompt + completion) the judge may use per project per UTC day, evaluations and "
                     "attributions together; a call that might exceed it is not sent. Replays are not counted.")
-    replay_models: str = Field(
-        default="",
-        description="Comma-separated models a captured model call may be replayed against (span detail, needs "
-                    "judge_base_url and content access); empty: no replay.")
     judge_daily_usd: float = Field(
         default=2.0, ge=0,
         description="USD the judge may spend per project per UTC day (priced calls); once reached, no call is sent until the next day.")
