@@ -16,13 +16,15 @@ def make_routers() -> list[APIRouter]:
     from api.overview import make_overview_router
     from api.providers import make_providers_router
     from api.reports import make_reports_router
+    from api.routing import make_routing_router
     from api.scores import make_scores_router
     from api.settings import make_settings_router
     from api.traces import make_traces_router
 
     return [make_traces_router(), make_forensics_router(), make_fleet_router(), make_settings_router(),
             make_audit_router(), make_overview_router(), make_providers_router(), make_reports_router(),
-            make_alerts_router(), make_scores_router(), make_export_router()]
+            make_alerts_router(), make_scores_router(), make_export_router(),
+            make_routing_router()]
 
 
 def dependencies() -> list:

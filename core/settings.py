@@ -157,6 +157,12 @@ class Settings(BaseSettings):
                     "example in memory).",
     )
 
+    # Replay of a captured model call through the model endpoint below (docs/routing.md).
+    replay_models: str = Field(
+        default="",
+        description="Comma-separated models a captured model call may be replayed against (span detail, needs "
+                    "judge_base_url and content access); empty: no replay.")
+
     # Model endpoint (docs/evaluation.md): an OpenAI-compatible chat-completions API the operator runs or
     # trusts. Nothing is ever sent to a model unless `judge_base_url` is set.
     judge_base_url: str = Field(

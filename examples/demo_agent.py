@@ -8,6 +8,9 @@ plausible token counts, latencies and the failures real agents meet:
   and now and then both providers timing out (an unrecovered failure);
 * an order lookup that fails, recovered by a knowledge-base search;
 * malformed JSON from the model, blocked by a guardrail and retried;
+* an A/B trial on the answer step: every other answer is routed to the cheaper claude-haiku-4-5
+  instead of claude-sonnet-4-5, with as few failures and as helpful answers (the Routing page
+  suggests it, with the numbers);
 * a handoff from the triage agent to the billing agent (``handoff_from``), which
   queues the refund for a ``refund-worker`` agent that runs later in its own trace,
   linked to the handoff and to the model call that drafted the refund (``data_from``);
@@ -81,9 +84,11 @@ SERVED_MODEL = {
     "gpt-4o": "gpt-4o-2024-08-06",
     "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
     "claude-sonnet-4-5": "claude-sonnet-4-5-20250929",
+    "claude-haiku-4-5": "claude-haiku-4-5-20251001",
 }
 # Seconds a successful request takes, per model (low, high).
-LATENCY = {"gpt-4o-mini": (0.4, 1.6), "gpt-4o": (1.2, 4.5), "claude-sonnet-4-5": (1.5, 5.5)}
+LATENCY = {"gpt-4o-mini": (0.4, 1.6), "gpt-4o": (1.2, 4.5), "claude-sonnet-4-5": (1.5, 5.5),
+           "claude-haiku-4-5": (0.6, 2.2)}
 TIMEOUT_S = 30
 STORM_TRAFFIC = 12.0  # tickets per hour during the storm, relative to the usual
 
@@ -134,6 +139,7 @@ class Simulator:
         # The first refund ticket meets each kind of failure once, whatever the seed and the
         # hour: every session, however short, shows them all.
         self.forced = {"rate_limit", "order_missing", "timeout", "malformed", "gateway"}
+        self.answers = 0  # answer-step calls so far (the A/B trial alternates models)
 
     def now(self) -> float:
         return self.clock.now() if self.clock is not None else time.time()
@@ -417,9 +423,14 @@ def triage_agent(ticket: Ticket, conversation_id: str) -> str | QueuedRefund:
             with causeline.handoff("billing", mode="pass_control"):
                 return billing_agent(ticket, order)
         with causeline.step("answer"):
-            result, _ = call_with_retry(
-                "anthropic", "claude-sonnet-4-5", f"answer|{ticket.text}", kind="text", rate_limit_p=0.05
-            )
+            # The trial alternates (no random draw: the rest of the week's story is unchanged).
+            SIM.answers += 1
+            model = "claude-haiku-4-5" if SIM.answers % 2 == 0 else "claude-sonnet-4-5"
+            with causeline.routing_decision("answer-router", candidates=["claude-sonnet-4-5", "claude-haiku-4-5"],
+                                            policy="a/b trial") as route:
+                route.choose(model, reason="trial: half the answers on the cheaper model" if model == "claude-haiku-4-5"
+                             else "default answer model")
+                result, _ = call_with_retry("anthropic", model, f"answer|{ticket.text}", kind="text", rate_limit_p=0.0)
         return result.text
 
 

@@ -1,10 +1,11 @@
 """The Overview: the project's health for a window at a glance (docs/fleet.md).
 
-Built from the rollups and `trace_failures` only (never `spans`), so 30 days answer as fast
+Built from the rollups and `trace_failures` (the scores section aside), so 30 days answer as fast
 as 15 minutes: runs by outcome from `traces` + `trace_failures` (db.queries.overview), root
 causes from `trace_failures`, providers, anomalies and costs from the hourly usage rollups
 with the Providers and Costs pages' own queries (provider series without latency
-histograms; anomalies of the last 24 hours only).
+histograms; anomalies of the last 24 hours only). Scores come from `scores`, joined to the scored
+spans (db.queries.scores, db.queries.score_steps).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pages.forensics_schemas import failure_group_out
 from pages.overview_schemas import FailedRunOut, ModelInTrouble, OverviewOut, OverviewWindow, RunPoint, RunTotals
 from pages.params import InvalidQuery
 from pages.schemas import money
+from pages.scores import overview_scores
 
 STEPS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1),
          timedelta(hours=6), timedelta(days=1))
@@ -129,4 +131,5 @@ def overview_data(session: Session, project_id: int, window: Window) -> Overview
         ) for c in sorted(changes, key=lambda c: c.first_seen, reverse=True)[:10]],
         expensive_agents=[g for g in agents.groups if g.cost_usd is not None][:TOP],
         total_cost_usd=agents.total.cost_usd,
+        scores=overview_scores(session, project_id, since=window.since, until=window.until),
     )

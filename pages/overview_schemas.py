@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from pages.fleet_schemas import AnomalyOut, CostGroupOut, ServedModelChangeOut, Window as FleetWindow
 from pages.forensics_schemas import FailureGroupOut
+from pages.scores import OverviewScores
 
 
 class OverviewWindow(BaseModel):
@@ -78,3 +79,5 @@ class OverviewOut(BaseModel):
     served_model_changes: list[ServedModelChangeOut]
     expensive_agents: list[CostGroupOut] = Field(description="Agents by cost, highest first.")
     total_cost_usd: str | None = Field(description="Cost of all model calls in fleet_window (usage rollups).")
+    scores: OverviewScores | None = Field(default=None, description="Evaluation scores created in the window, "
+                                                                    "per model, agent, workflow step and day.")

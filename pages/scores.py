@@ -12,6 +12,7 @@ from core.scores import shown_value
 from core.judge_evaluators import SOURCE_PREFIX
 from db.models import JudgeCall, Score
 from db.queries.judging import verdict_calls
+from db.queries.score_steps import score_aggregates_by_step
 from db.queries.scores import score_aggregates, trace_scores
 
 
@@ -106,6 +107,28 @@ def run_scores(session: Session, project_id: int, trace_id: bytes, *, content: b
         s.source.startswith(SOURCE_PREFIX) for s in scores) else {}
     return [score_out(s, content=content, call=calls.get((s.span_id, s.name))
                       if s.source.startswith(SOURCE_PREFIX) else None) for s in scores]
+class OverviewScores(BaseModel):
+    """Evaluation scores per score name, aggregated per model, agent, workflow step and UTC day."""
+    since: datetime
+    until: datetime
+    by_model: list[ScoreGroupOut]
+    by_agent: list[ScoreGroupOut]
+    by_step: list[ScoreGroupOut] = Field(description="The nearest workflow step around the scored span.")
+    by_day: list[ScoreGroupOut]
+
+
+def _group_out(g) -> ScoreGroupOut:
+    return ScoreGroupOut(name=g.name, group=g.group, count=g.count, mean=g.mean, min=g.minimum, max=g.maximum,
+                         labels=g.labels)
+
+
+def overview_scores(session: Session, project_id: int, *, since: datetime, until: datetime) -> OverviewScores:
+    def by(what: str) -> list[ScoreGroupOut]:
+        return [_group_out(g) for g in score_aggregates(session, project_id, by=what, since=since, until=until)]
+    return OverviewScores(since=since, until=until, by_model=by("model"), by_agent=by("agent"),
+                          by_step=[_group_out(g) for g in score_aggregates_by_step(session, project_id, since=since,
+                                                                                  until=until)],
+                          by_day=by("day"))
 
 
 def score_summary(session: Session, project_id: int, *, by: str, since: datetime, until: datetime,

@@ -25,10 +25,12 @@ def routers() -> list[APIRouter]:
     from web.routes_traces import router as traces_router
     from web.routes_overview import router as overview_router
     from web.routes_providers import router as providers_router
+    from web.routes_replay import router as replay_router
+    from web.routes_routing import router as routing_router
 
     return [auth_router, oidc_router, traces_router, settings_router, audit_router, overview_router,
             providers_router, costs_router, failures_router, reports_router, alerts_router, export_router,
-            evaluation_router]
+            evaluation_router, routing_router, replay_router]
 
 
 def mount(app: FastAPI) -> None:

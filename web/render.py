@@ -74,7 +74,7 @@ PAGE_HEADERS = {
 # The top navigation: (path, label). Every page is scoped to the viewer's current project.
 NAV = (
     ("/overview", "Overview"), ("/traces", "Traces"), ("/failures", "Failures"), ("/costs", "Costs"),
-    ("/providers", "Providers"), ("/audit", "Audit"), ("/reports", "Reports"),
+    ("/providers", "Providers"), ("/routing", "Routing"), ("/audit", "Audit"), ("/reports", "Reports"),
     ("/export", "Export"), ("/settings", "Settings"),
 )
 

@@ -3,13 +3,13 @@ trouble, anomalies, served-model changes and the most expensive agents (pages/ov
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 
-from core.charts import Point, sparkline, time_series
+from core.charts import Line, Point, line_chart, sparkline, time_series
 from pages.overview import overview_data
 from web.auth import CurrentViewer, DbSession
 from web.page import render_page, twin
@@ -55,6 +55,37 @@ def _tiles(data, form: WindowForm) -> list[dict]:
             for key, label, value, values, href, css, status, fmt in spec]
 
 
+SCORE_ROWS = 5  # per dimension
+SCORE_LINES = 4  # score names in the chart
+_SCORE_CSS = ("chart-p50", "chart-p95", "chart-p99", "")
+
+
+def _score_view(data, form: WindowForm) -> dict | None:
+    """The scores panel: the most frequent groups per model, agent and step (each linking to the
+    runs with that score, narrowed by model or agent where the trace list has the filter), and a
+    chart of the daily mean per score name."""
+    scores = data.scores
+    if scores is None or not any((scores.by_model, scores.by_agent, scores.by_step, scores.by_day)):
+        return None
+    rows = []
+    for dim, groups, field in (("model", scores.by_model, "model"), ("agent", scores.by_agent, "agent"),
+                               ("step", scores.by_step, None)):
+        for g in sorted(groups, key=lambda g: (-g.count, g.name, g.group))[:SCORE_ROWS]:
+            narrowed = {field: g.group} if field and not g.group.startswith("(") and g.group else {}
+            rows.append({"dim": dim, "g": g, "href": f"/traces?{form.traces_query(score_name=g.name, **narrowed)}"})
+    names = sorted({g.name for g in scores.by_day}, key=lambda n: -sum(g.count for g in scores.by_day if g.name == n))
+    lines = []
+    for i, name in enumerate(names[:SCORE_LINES]):
+        points = [(datetime.fromisoformat(g.group).replace(tzinfo=timezone.utc), g.mean)
+                  for g in scores.by_day if g.name == name and g.mean is not None]
+        if points:
+            lines.append(Line(name, sorted(points), css=_SCORE_CSS[i]))
+    since = scores.since.replace(hour=0, minute=0, second=0, microsecond=0)
+    chart = line_chart(lines, label="Mean score per day", since=since, until=scores.until,
+                       fmt=lambda v: f"{v:.2f}", height=130, ticks=3) if lines else None
+    return {"rows": rows, "chart": chart}
+
+
 def _usd(value: Decimal) -> str:
     return "$0" if not value else f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
 
@@ -84,4 +115,5 @@ def overview_page(request: Request, viewer: CurrentViewer, session: DbSession,
         "step_name": _step_name(timedelta(seconds=data.window.step_seconds)),
         "spark": lambda values, label: sparkline(values, label=label, css="chart-error"),
         "usd": lambda v: "—" if v is None else _usd(Decimal(v)), "compact": _compact,
+        "score_view": _score_view(data, form),
     }, json_href=twin("/api/overview", w))

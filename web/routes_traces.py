@@ -24,6 +24,7 @@ from core.permissions import Principal
 from web.auth import AppSettings, CurrentViewer, DbSession
 from web.page import render_page
 from web.render import render
+from web.routes_replay import replay_models_for
 from web.tree import MAX_CHILDREN, MAX_ROWS, OPEN_DEPTH, MoreRow, Window, build_tree, child_rows, window_of
 from db.queries.forensics import trace_attribution, trace_cost_breakdown
 from db.queries.judge_attributions import judge_view
@@ -89,7 +90,7 @@ def trace_rows_fragment(request: Request, viewer: CurrentViewer, session: DbSess
                   {**_list_context(request, session, viewer, filters, cursor), "fragment": True})
 
 
-def _span_context(session, viewer: Principal, trace_id: bytes, span) -> dict:
+def _span_context(session, viewer: Principal, trace_id: bytes, span, settings=None) -> dict:
     edges = span_edges(session, viewer.project_id, trace_id, span.span_id)
     names = span_names(session, viewer.project_id, edge_keys(edges))
     shown = span_content(span, viewer.sees_content)
@@ -98,6 +99,7 @@ def _span_context(session, viewer: Principal, trace_id: bytes, span) -> dict:
         "edges": edge_views(edges, names, focus=(trace_id, span.span_id)),
         "span_scores": run_scores(session, viewer.project_id, trace_id, content=viewer.sees_content,
                                   span_id=span.span_id),
+        "replay_models": replay_models_for(settings, viewer, span),
     }
 
 
@@ -133,7 +135,7 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
     span_bytes = parse_hex(span, HEX16)
     if span_bytes is not None:
         found = get_span(session, viewer.project_id, trace_bytes, span_bytes)
-        selected = _span_context(session, viewer, trace_bytes, found) if found else None
+        selected = _span_context(session, viewer, trace_bytes, found, settings) if found else None
         if selected is not None:
             _record_content_view(session, request, viewer, trace_bytes, span_bytes)
     attribution = costs = None
@@ -260,7 +262,8 @@ def _window_ns(spans) -> int:
 
 
 @router.get("/traces/{trace_id}/spans/{span_id}")
-def span_fragment(request: Request, trace_id: str, span_id: str, viewer: CurrentViewer, session: DbSession):
+def span_fragment(request: Request, trace_id: str, span_id: str, viewer: CurrentViewer, session: DbSession,
+                  settings: AppSettings):
     """A span's detail panel for htmx; a plain browser visit goes to the full page instead."""
     trace_bytes, span_bytes = parse_hex(trace_id, HEX32), parse_hex(span_id, HEX16)
     if not request.headers.get("hx-request") and trace_bytes and span_bytes:
@@ -270,7 +273,7 @@ def span_fragment(request: Request, trace_id: str, span_id: str, viewer: Current
         found = get_span(session, viewer.project_id, trace_bytes, span_bytes)
     if found is None:
         return render(request, "_span_missing.html", {"span_id": span_id}, status_code=404)
-    context = _span_context(session, viewer, trace_bytes, found)
+    context = _span_context(session, viewer, trace_bytes, found, settings)
     _record_content_view(session, request, viewer, trace_bytes, span_bytes)
     return render(request, "_span_detail.html", context)
 

@@ -1,0 +1,50 @@
+"""Scores in the Overview: per model, agent, workflow step and day (JSON twin and page), each
+linking to the runs with that score; a score on a whole run counts as "(trace)"."""
+
+from __future__ import annotations
+
+import html
+import os
+from datetime import datetime, timedelta, timezone
+
+from core.scores import parse_score
+from db.queries.scores import insert_scores
+from tests.api.seed import XSS, make_span, store
+from tests.web.conftest import login
+from tests.web.routing_seed import seed_routing
+
+
+def test_overview_scores_per_model_agent_step_and_day(client, session, seeded):
+    seed_routing(session, seeded.project.id, mini=30, big=10)
+    tid = os.urandom(16)
+    base = datetime.now(timezone.utc) - timedelta(hours=1)
+    step = make_span(seeded.project.id, tid, name="invoke_workflow x", start_ms=0, duration_ms=10, category="workflow",
+                     base=base, attributes={"gen_ai.workflow.name": f"step {XSS}"})  # the workflow span scored itself
+    store(session, [step])
+    insert_scores(session, seeded.project.id, [parse_score(s) for s in (
+        {"trace_id": tid.hex(), "span_id": step.span_id.hex(), "name": "relevance", "value": 0.1},
+        {"trace_id": tid.hex(), "name": "resolved", "value": True})])
+    session.commit()
+    login(client, seeded)
+    scores = client.get("/api/overview").json()["scores"]
+    by_step = {(g["name"], g["group"]): g for g in scores["by_step"]}
+    assert by_step[("relevance", "classify-intent")]["count"] == 40
+    assert by_step[("relevance", f"step {XSS}")]["mean"] == 0.1
+    assert by_step[("resolved", "(trace)")]["mean"] == 1.0
+    by_model = {(g["name"], g["group"]): g for g in scores["by_model"]}
+    assert by_model[("relevance", "gpt-4o-mini")]["count"] == 30 and by_model[("relevance", "gpt-4o")]["count"] == 10
+    assert {(g["name"], g["group"]) for g in scores["by_agent"]} >= {("relevance", "triage")}
+    assert sum(g["count"] for g in scores["by_day"] if g["name"] == "relevance") == 41
+
+    page = client.get("/overview").text
+    assert "Evaluation scores" in page and XSS not in page
+    section = page[page.index('aria-labelledby="scores-h"'):]
+    hrefs = html.unescape(section)
+    assert "score_name=relevance&model=gpt-4o-mini" in hrefs and "score_name=relevance&agent=triage" in hrefs
+    assert "Mean score per day" in section  # the chart
+
+
+def test_overview_without_scores_says_so(client, session, seeded):
+    login(client, seeded)
+    assert client.get("/api/overview").json()["scores"]["by_model"] == []
+    assert "No scores in this window" in client.get("/overview").text
