@@ -210,3 +210,47 @@ def test_collector_pipeline_stores_the_derived_handoff_edge():
     spans = {span.span_id: span.name for span in load(OPENINFERENCE)}
     assert [(spans[e[2]], e[3], spans[e[5]]) for e in prepared.edges] == [
         ("Billing", "handoff_from", "handoff to Billing")]
+
+
+# --- smolagents 1.26 through openinference-instrumentation-smolagents 0.1.43 -----------------
+# "manager" delegates to its managed agent "researcher" (tool `lookup` fails, then `search`), then a
+# run whose model call is refused: smolagents never ends (so never sends) that run's root span.
+
+SMOLAGENTS = "openinference-instrumentation-smolagents-0.1.43.json"
+SMOL_CALL = Tokens(input=90, output=15)  # smolagents keeps no cache or reasoning counts
+SMOLAGENTS_CASES = {
+    "llm.model_name is the model asked for; no served model": ("OpenAIModel.generate", 0, dict(
+        category="llm", provider="openai", request_model="gpt-4o-mini", response_model=None, tokens=SMOL_CALL,
+        agent_name=None)),
+    "the managed agent's model": ("OpenAIModel.generate", 1, dict(request_model="gpt-4o", tokens=SMOL_CALL)),
+    "refused call: no model, no provider, class from the exception": ("OpenAIModel.generate", 5, dict(
+        request_model=None, provider=None, status="error", error_type="openai.RateLimitError",
+        error_class="rate_limited", tokens=Tokens())),
+    "failed tool: the span is the class name, the tool is tool.name": ("SimpleTool", 0, dict(
+        category="tool", tool_name="lookup", status="error", error_type="RuntimeError", error_class="tool_error")),
+    "final answer is a tool": ("FinalAnswerTool", 0, dict(category="tool", tool_name="final_answer", status="ok")),
+    "the step around the failed tool": ("Step 1", 0, dict(
+        category="workflow", status="error", error_type="smolagents.utils.AgentToolExecutionError",
+        error_class="tool_error")),
+    "run span: the agent from its name; its run totals are not counted again": ("researcher.run", 0, dict(
+        category="agent", agent_name="researcher", tokens=Tokens())),
+    "the manager": ("manager.run", 0, dict(category="agent", agent_name="manager", parent_span_id=None)),
+}
+
+
+@pytest.mark.parametrize(("name", "index", "expected"), SMOLAGENTS_CASES.values(), ids=SMOLAGENTS_CASES.keys())
+def test_smolagents(name, index, expected):
+    check(SMOLAGENTS, name, index, expected)
+
+
+def test_smolagents_model_calls_counted_once_and_the_failed_run_has_no_root():
+    spans = load(SMOLAGENTS)
+    assert sum(s.tokens.input or 0 for s in spans) == 5 * 90  # not the run spans' 270 + 180 again
+    by_trace: dict[bytes, list[Span]] = {}
+    for span in spans:
+        by_trace.setdefault(span.trace_id, []).append(span)
+    failed = [run for run in by_trace.values() if any(s.error_class == "rate_limited" for s in run)]
+    (run,) = failed
+    ids = {s.span_id for s in run}
+    assert [s.name for s in run if s.parent_span_id not in ids] == ["Step 1"]  # its parent never came
+    assert not handoff_links(spans)  # delegation is nesting: no handoff span, no derived link
