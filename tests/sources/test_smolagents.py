@@ -44,7 +44,7 @@ def test_smolagents_through_openinference(collector, sessionmaker, sources_pytho
         # llm.model_name is the model asked for; no served model, no cache or reasoning tokens, and
         # nothing but the error on a refused call.
         check_model_calls(rows, out["served"], request_model="requested", no_response_model=("OpenAIModel.generate",),
-                          unsent_tokens=("cache_read", "reasoning"), refused_bare=True)
+                          unsent_tokens=("cache_read", "reasoning"), refused_unnamed=("model", "provider"))
         check_costs(rows, stored.traces(session, collector.project_id))
         failed_trace, refused = stored.failed_call_trace(rows)
         runs = stored.by_trace(rows)
