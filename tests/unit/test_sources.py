@@ -254,3 +254,44 @@ def test_smolagents_model_calls_counted_once_and_the_failed_run_has_no_root():
     ids = {s.span_id for s in run}
     assert [s.name for s in run if s.parent_span_id not in ids] == ["Step 1"]  # its parent never came
     assert not handoff_links(spans)  # delegation is nesting: no handoff span, no derived link
+
+
+# --- CrewAI 1.15 through openinference-instrumentation-crewai 1.1.21 --------------------------
+# Model calls from openinference-instrumentation-openai 0.1.66 (CrewAI's instrumentation makes none
+# by default). A sequential crew: Researcher (tool `lookup` fails, then `search`), then Writer, who
+# delegates a question to the Researcher with CrewAI's delegation tool.
+
+CREWAI = "openinference-instrumentation-crewai-1.1.21.json"
+CREWAI_CALL = Tokens(input=150, output=20, cache_read=128, reasoning=0)
+CREWAI_CASES = {
+    "model call: requested from invocation parameters, served from llm.model_name": ("ChatCompletion", 0, dict(
+        category="llm", provider="openai", request_model="gpt-4o", response_model="gpt-4o-2024-08-06",
+        tokens=CREWAI_CALL, agent_name=None)),
+    "the Writer's model": ("ChatCompletion", 3, dict(request_model="gpt-4o-mini",
+                                                     response_model="gpt-4o-mini-2024-07-18")),
+    "task run is the agent, named by graph.node.id": ("Researcher._execute_core", 0, dict(
+        category="agent", operation="invoke_agent", agent_name="Researcher", tokens=Tokens())),
+    "failed tool": ("lookup.run", 0, dict(category="tool", tool_name="lookup", agent_name=None, status="error",
+                                          error_type="RuntimeError", error_class="tool_error")),
+    "delegation is a tool": ("Delegate work to coworker.run", 0, dict(
+        category="tool", tool_name="Delegate work to coworker", agent_name=None)),
+    "Writer names the agent before it": ("Writer._execute_core", 0, dict(category="agent", agent_name="Writer")),
+}
+
+
+@pytest.mark.parametrize(("name", "index", "expected"), CREWAI_CASES.values(), ids=CREWAI_CASES.keys())
+def test_crewai(name, index, expected):
+    check(CREWAI, name, index, expected)
+
+
+def test_crewai_crew_span_is_a_workflow_and_calls_count_once():
+    spans = load(CREWAI)
+    (crew,) = [s for s in spans if s.name.startswith("Crew_") and s.name.endswith(".kickoff")]
+    assert (crew.category, crew.agent_name, crew.parent_span_id) == ("workflow", None, None)
+    counted = [s for s in spans if s.tokens.any]
+    assert len(counted) == 8 and all(s.category == "llm" for s in counted)
+
+
+def test_crewai_handoff_from_graph_node_parent_id():
+    # no handoff span: the Writer's run links to the Researcher's run that ended before it started
+    assert handoff_links(load(CREWAI)) == [("Writer._execute_core", "Researcher._execute_core")]
