@@ -70,6 +70,7 @@ def test_smolagents_through_openinference(collector, sessionmaker, sources_pytho
         failed = stored.verdict(session, collector.project_id, failed_trace)
         assert failed.root_missing, failed.summary
         assert "root span missing" in failed.summary.lower(), failed.summary
+        assert "did not fail" not in failed.summary, failed.summary
         (failure,) = failed.failures
         assert failure.root_cause.span_id == refused.span_id and failure.error_class == "rate_limited"
         assert not failure.recovered
