@@ -295,3 +295,40 @@ def test_crewai_crew_span_is_a_workflow_and_calls_count_once():
 def test_crewai_handoff_from_graph_node_parent_id():
     # no handoff span: the Writer's run links to the Researcher's run that ended before it started
     assert handoff_links(load(CREWAI)) == [("Writer._execute_core", "Researcher._execute_core")]
+
+
+# --- attribution on the recorded CrewAI and smolagents runs (pure: core.attribution) ----------
+
+def _verdicts(fixture: str) -> dict[str, Any]:
+    """Run name (its top span, or the first span when the root never came) -> attribution."""
+    from core.attribution import attribute
+    from core.forensics_view import edges_of_spans, view_of_span
+
+    spans = load(fixture)
+    verdicts = {}
+    for trace_id in {s.trace_id for s in spans}:
+        mine = [s for s in spans if s.trace_id == trace_id]
+        ids = {s.span_id for s in mine}
+        top = next(s for s in mine if s.parent_span_id not in ids)
+        verdicts[top.name] = attribute(trace_id, [view_of_span(s) for s in mine], edges_of_spans(mine))
+    return verdicts
+
+
+def test_smolagents_attribution():
+    verdicts = _verdicts(SMOLAGENTS)
+    delegating = verdicts["manager.run"]
+    assert not delegating.failed and not delegating.root_missing
+    assert [(f.tool_name, f.agent_name, f.error_class, f.recovered) for f in delegating.failures] == [
+        ("lookup", "researcher", "tool_error", True)]
+    refused = verdicts["Step 1"]  # smolagents never sent `solo.run`
+    assert refused.root_missing and "root span missing" in refused.summary.lower()
+    assert "did not fail" not in refused.summary
+    assert [(f.error_class, f.recovered) for f in refused.failures] == [("rate_limited", False)]
+
+
+def test_crewai_attribution():
+    (crew,) = _verdicts(CREWAI).values()
+    assert not crew.failed and not crew.root_missing
+    # the delegated lookup ran inside the Writer's delegation tool: CrewAI sends no span of the coworker
+    assert sorted((f.tool_name, f.agent_name, f.recovered) for f in crew.failures) == [
+        ("lookup", "Researcher", True), ("lookup", "Writer", True)]
