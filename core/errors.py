@@ -66,6 +66,8 @@ KEYWORD_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
         "lengthfinishreason", "invalid json", "failed to parse", "could not parse", "unable to parse",
         "parse error", "parsing error",
     )),
+    # smolagents wraps a failed tool in these (on its step span); the tool span has the cause.
+    ("tool_error", ("agenttoolexecutionerror", "agenttoolcallerror")),
 )
 
 # HTTP status → class; other 5xx are provider_unavailable. 400 says nothing by

@@ -1,15 +1,18 @@
 """OpenInference (Arize: LangChain/LangGraph, CrewAI, smolagents, OpenAI Agents, ...): the
 fields its spans carry in JSON strings or in other spans' names.
 
-Recorded from openinference-instrumentation-openai-agents 2.6 (tests/fixtures/sources/);
-LangChain and CrewAI names are read from those instrumentations' sources:
+Recorded from the OpenAI Agents, LangChain, CrewAI and smolagents instrumentations
+(tests/fixtures/sources/):
 - `llm.model_name` is what the instrumentation saw last, usually the served model (LangChain
   takes it from the response); the model asked for is "model" / "model_name" in the
   `llm.invocation_parameters` JSON string.
 - An AGENT span may lack `agent.name`: LangChain's agent name is `lc_agent_name` in the
   `metadata` JSON string, CrewAI's and OpenAI Agents' is `graph.node.id`, and the span name is
   the agent's (OpenAI Agents), "{agent}.run" (smolagents) or the runnable's name (LangChain).
-- CrewAI tool spans name the agent using the tool in `tool.agent_role`.
+- CrewAI tool spans name the agent using the tool in `tool.agent_role` (only in the
+  instrumentation's event-listener mode).
+- smolagents' `llm.model_name` is the model asked for (`model_id`); its invocation parameters
+  hold no model, so no served model is known.
 - A LangChain v1 agent (`create_agent(name=...)`) runs as a CHAIN span named after the agent
   (its `lc_agent_name`): that span is the agent run.
 """

@@ -30,28 +30,33 @@ def stored_tokens(row: SpanRow) -> dict[str, int | None]:
 
 
 def check_model_calls(rows: list[SpanRow], served: list[dict], *, request_model: str | None,
-                      no_response_model: tuple[str, ...] = ()) -> list[SpanRow]:
+                      no_response_model: tuple[str, ...] = (), unsent_tokens: tuple[str, ...] = (),
+                      refused_unnamed: tuple[str, ...] = ()) -> list[SpanRow]:
     """One stored model call per request the fake server answered, in order: served tokens counted
     once, the served model, the requested one as far as the source sends it (`request_model`:
     "requested", "served" when the source reports only the served model there, None when it sends
     none), a refused call stored as a rate-limited error without tokens. `no_response_model`: names
-    of the spans on which the source sends no served model. Returns the calls."""
+    of the spans on which the source sends no served model; `unsent_tokens`: kinds of tokens the
+    source never sends (stored as unknown, not 0); `refused_unnamed`: what the source does not send
+    on a refused call ("model", "provider"). Returns the calls."""
     calls = sorted((r for r in rows if r.category in ("llm", "embedding")), key=lambda r: (r.start_ns, r.span_id))
     assert len(calls) == len(served), ([c.name for c in calls], served)
     for call, answer in zip(calls, served):
         where = f"{call.name} <- {answer}"
         if answer["status"] == 200:
             assert call.status != "error", where
-            assert stored_tokens(call) == served_tokens(answer["usage"]), where
+            expected_tokens = served_tokens(answer["usage"]) | dict.fromkeys(unsent_tokens)
+            assert stored_tokens(call) == expected_tokens, where
             assert call.response_model == (None if call.name in no_response_model else answer["served"]), where
             expected = {"requested": answer["requested"], "served": answer["served"], None: None}[request_model]
         else:
             assert answer["status"] == 429
             assert (call.status, call.error_class) == ("error", "rate_limited"), where
             assert stored_tokens(call) == dict.fromkeys(("input", "output", "cache_read", "reasoning")), where
-            expected = answer["requested"] if request_model == "requested" else None
+            expected = answer["requested"] if request_model == "requested" and "model" not in refused_unnamed else None
         assert call.request_model == expected, where
-        assert call.provider == "openai", where
+        unnamed = answer["status"] != 200 and "provider" in refused_unnamed
+        assert call.provider == (None if unnamed else "openai"), where
     return calls
 
 

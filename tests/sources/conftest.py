@@ -32,6 +32,11 @@ def sources_python() -> Path:
 
 
 @pytest.fixture(scope="session")
+def crewai_python() -> Path:
+    return _environment("the CrewAI venv", venvs.crewai_env)
+
+
+@pytest.fixture(scope="session")
 def vercel_node_modules() -> Path:
     return _environment("the Vercel AI SDK (npm)", venvs.node_modules)
 

@@ -2,7 +2,8 @@
 .cache/source-venvs/<name>-<hash of the pins> and reused while the pins stay the same:
 
 - one Python venv for every Python source (requirements/python.lock: the full closure, pinned,
-  installed with --no-deps, with uv when the test tools have it, else pip);
+  installed with --no-deps, with uv when the test tools have it, else pip), and one for CrewAI
+  (requirements/crewai.lock, made the same way: crewai needs an openai the others do not take);
 - node_modules for the Vercel AI SDK driver (package.json + package-lock.json, `npm ci`).
 
 Anything that stops the install (no network, a package gone, no npm) raises Unavailable with the
@@ -24,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 CACHE = REPO / ".cache" / "source-venvs"
 PYTHON_LOCK = HERE / "requirements" / "python.lock"
+CREWAI_LOCK = HERE / "requirements" / "crewai.lock"
 NODE_FILES = (HERE / "package.json", HERE / "package-lock.json")
 INSTALL_TIMEOUT_S = 600
 _READY = ".installed"  # written last: a half-made environment is made again
@@ -87,22 +89,32 @@ def _uv() -> str | None:
     return uv.find_uv_bin()
 
 
-def _build_python(target: Path) -> None:
+def _python_builder(lock: Path):
+    return lambda target: _build_python(target, lock)
+
+
+def _build_python(target: Path, lock: Path) -> None:
     venv = target / "venv"
     python = str(venv / "bin" / "python")
     uv = _uv()
     if uv:
         _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
-        _run([uv, "pip", "install", "--quiet", "--no-deps", "--python", python, "-r", str(PYTHON_LOCK)])
+        _run([uv, "pip", "install", "--quiet", "--no-deps", "--python", python, "-r", str(lock)])
     else:
         _run([sys.executable, "-m", "venv", str(venv)])
         _run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-              "-r", str(PYTHON_LOCK)])
+              "-r", str(lock)])
 
 
 def python_env() -> Path:
     """The Python interpreter of the sources' venv."""
-    target = _made(CACHE / f"python-{_digest(PYTHON_LOCK)}", _build_python)
+    target = _made(CACHE / f"python-{_digest(PYTHON_LOCK)}", _python_builder(PYTHON_LOCK))
+    return target / "venv" / "bin" / "python"
+
+
+def crewai_env() -> Path:
+    """The Python interpreter of the CrewAI venv."""
+    target = _made(CACHE / f"crewai-{_digest(CREWAI_LOCK)}", _python_builder(CREWAI_LOCK))
     return target / "venv" / "bin" / "python"
 
 

@@ -85,6 +85,15 @@ CLASSIFICATION: dict[str, tuple[dict[str, Any], str]] = {
     # category and guardrails
     "failed tool": (dict(exception_type="KeyError", category="tool"), "tool_error"),
     "failed tool, specific cause": (dict(exception_type="TimeoutError", category="tool"), "timeout"),
+    "smolagents step around a failed tool": (
+        dict(exception_type="smolagents.utils.AgentToolExecutionError",
+             exception_message="Error executing tool 'lookup' with arguments {'query': 'otel'}: RuntimeError: x"),
+        "tool_error",
+    ),
+    "smolagents tool call the model got wrong": (
+        dict(exception_type="smolagents.utils.AgentToolCallError", exception_message="Invalid call to tool 'x'"),
+        "tool_error",
+    ),
     "guardrail flag": (dict(guardrail_blocked=True), "guardrail_blocked"),
     "guardrail flag beats everything": (dict(guardrail_blocked=True, http_status=429), "guardrail_blocked"),
     # precedence between sources

@@ -537,9 +537,9 @@ def test_vercel_ai_provider(sent, expected):
 
 
 # --- OpenInference beyond the span kind ---------------------------------------------------
-# LangChain and OpenAI Agents are also recorded (test_sources.py). CrewAI and smolagents are not
-# (crewai / smolagents were not installed): these cases use the attribute names and span names in
-# openinference-instrumentation-crewai 1.1.21 and openinference-instrumentation-smolagents 0.1.43.
+# LangChain, OpenAI Agents, CrewAI and smolagents are also recorded (test_sources.py). The cases
+# below use their attribute and span names; CrewAI's `tool.agent_role` is sent only in its
+# instrumentation's event-listener mode (`use_event_listener=True`), which was not recorded.
 
 OPENINFERENCE_MORE = {
     "LangChain: requested model in invocation parameters, served in llm.model_name": (

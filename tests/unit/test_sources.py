@@ -210,3 +210,125 @@ def test_collector_pipeline_stores_the_derived_handoff_edge():
     spans = {span.span_id: span.name for span in load(OPENINFERENCE)}
     assert [(spans[e[2]], e[3], spans[e[5]]) for e in prepared.edges] == [
         ("Billing", "handoff_from", "handoff to Billing")]
+
+
+# --- smolagents 1.26 through openinference-instrumentation-smolagents 0.1.43 -----------------
+# "manager" delegates to its managed agent "researcher" (tool `lookup` fails, then `search`), then a
+# run whose model call is refused: smolagents never ends (so never sends) that run's root span.
+
+SMOLAGENTS = "openinference-instrumentation-smolagents-0.1.43.json"
+SMOL_CALL = Tokens(input=90, output=15)  # smolagents keeps no cache or reasoning counts
+SMOLAGENTS_CASES = {
+    "llm.model_name is the model asked for; no served model": ("OpenAIModel.generate", 0, dict(
+        category="llm", provider="openai", request_model="gpt-4o-mini", response_model=None, tokens=SMOL_CALL,
+        agent_name=None)),
+    "the managed agent's model": ("OpenAIModel.generate", 1, dict(request_model="gpt-4o", tokens=SMOL_CALL)),
+    "refused call: no model, no provider, class from the exception": ("OpenAIModel.generate", 5, dict(
+        request_model=None, provider=None, status="error", error_type="openai.RateLimitError",
+        error_class="rate_limited", tokens=Tokens())),
+    "failed tool: the span is the class name, the tool is tool.name": ("SimpleTool", 0, dict(
+        category="tool", tool_name="lookup", status="error", error_type="RuntimeError", error_class="tool_error")),
+    "final answer is a tool": ("FinalAnswerTool", 0, dict(category="tool", tool_name="final_answer", status="ok")),
+    "the step around the failed tool": ("Step 1", 0, dict(
+        category="workflow", status="error", error_type="smolagents.utils.AgentToolExecutionError",
+        error_class="tool_error")),
+    "run span: the agent from its name; its run totals are not counted again": ("researcher.run", 0, dict(
+        category="agent", agent_name="researcher", tokens=Tokens())),
+    "the manager": ("manager.run", 0, dict(category="agent", agent_name="manager", parent_span_id=None)),
+}
+
+
+@pytest.mark.parametrize(("name", "index", "expected"), SMOLAGENTS_CASES.values(), ids=SMOLAGENTS_CASES.keys())
+def test_smolagents(name, index, expected):
+    check(SMOLAGENTS, name, index, expected)
+
+
+def test_smolagents_model_calls_counted_once_and_the_failed_run_has_no_root():
+    spans = load(SMOLAGENTS)
+    assert sum(s.tokens.input or 0 for s in spans) == 5 * 90  # not the run spans' 270 + 180 again
+    by_trace: dict[bytes, list[Span]] = {}
+    for span in spans:
+        by_trace.setdefault(span.trace_id, []).append(span)
+    failed = [run for run in by_trace.values() if any(s.error_class == "rate_limited" for s in run)]
+    (run,) = failed
+    ids = {s.span_id for s in run}
+    assert [s.name for s in run if s.parent_span_id not in ids] == ["Step 1"]  # its parent never came
+    assert not handoff_links(spans)  # delegation is nesting: no handoff span, no derived link
+
+
+# --- CrewAI 1.15 through openinference-instrumentation-crewai 1.1.21 --------------------------
+# Model calls from openinference-instrumentation-openai 0.1.66 (CrewAI's instrumentation makes none
+# by default). A sequential crew: Researcher (tool `lookup` fails, then `search`), then Writer, who
+# delegates a question to the Researcher with CrewAI's delegation tool.
+
+CREWAI = "openinference-instrumentation-crewai-1.1.21.json"
+CREWAI_CALL = Tokens(input=150, output=20, cache_read=128, reasoning=0)
+CREWAI_CASES = {
+    "model call: requested from invocation parameters, served from llm.model_name": ("ChatCompletion", 0, dict(
+        category="llm", provider="openai", request_model="gpt-4o", response_model="gpt-4o-2024-08-06",
+        tokens=CREWAI_CALL, agent_name=None)),
+    "the Writer's model": ("ChatCompletion", 3, dict(request_model="gpt-4o-mini",
+                                                     response_model="gpt-4o-mini-2024-07-18")),
+    "task run is the agent, named by graph.node.id": ("Researcher._execute_core", 0, dict(
+        category="agent", operation="invoke_agent", agent_name="Researcher", tokens=Tokens())),
+    "failed tool": ("lookup.run", 0, dict(category="tool", tool_name="lookup", agent_name=None, status="error",
+                                          error_type="RuntimeError", error_class="tool_error")),
+    "delegation is a tool": ("Delegate work to coworker.run", 0, dict(
+        category="tool", tool_name="Delegate work to coworker", agent_name=None)),
+    "Writer names the agent before it": ("Writer._execute_core", 0, dict(category="agent", agent_name="Writer")),
+}
+
+
+@pytest.mark.parametrize(("name", "index", "expected"), CREWAI_CASES.values(), ids=CREWAI_CASES.keys())
+def test_crewai(name, index, expected):
+    check(CREWAI, name, index, expected)
+
+
+def test_crewai_crew_span_is_a_workflow_and_calls_count_once():
+    spans = load(CREWAI)
+    (crew,) = [s for s in spans if s.name.startswith("Crew_") and s.name.endswith(".kickoff")]
+    assert (crew.category, crew.agent_name, crew.parent_span_id) == ("workflow", None, None)
+    counted = [s for s in spans if s.tokens.any]
+    assert len(counted) == 8 and all(s.category == "llm" for s in counted)
+
+
+def test_crewai_handoff_from_graph_node_parent_id():
+    # no handoff span: the Writer's run links to the Researcher's run that ended before it started
+    assert handoff_links(load(CREWAI)) == [("Writer._execute_core", "Researcher._execute_core")]
+
+
+# --- attribution on the recorded CrewAI and smolagents runs (pure: core.attribution) ----------
+
+def _verdicts(fixture: str) -> dict[str, Any]:
+    """Run name (its top span, or the first span when the root never came) -> attribution."""
+    from core.attribution import attribute
+    from core.forensics_view import edges_of_spans, view_of_span
+
+    spans = load(fixture)
+    verdicts = {}
+    for trace_id in {s.trace_id for s in spans}:
+        mine = [s for s in spans if s.trace_id == trace_id]
+        ids = {s.span_id for s in mine}
+        top = next(s for s in mine if s.parent_span_id not in ids)
+        verdicts[top.name] = attribute(trace_id, [view_of_span(s) for s in mine], edges_of_spans(mine))
+    return verdicts
+
+
+def test_smolagents_attribution():
+    verdicts = _verdicts(SMOLAGENTS)
+    delegating = verdicts["manager.run"]
+    assert not delegating.failed and not delegating.root_missing
+    assert [(f.tool_name, f.agent_name, f.error_class, f.recovered) for f in delegating.failures] == [
+        ("lookup", "researcher", "tool_error", True)]
+    refused = verdicts["Step 1"]  # smolagents never sent `solo.run`
+    assert refused.root_missing and "root span missing" in refused.summary.lower()
+    assert "did not fail" not in refused.summary
+    assert [(f.error_class, f.recovered) for f in refused.failures] == [("rate_limited", False)]
+
+
+def test_crewai_attribution():
+    (crew,) = _verdicts(CREWAI).values()
+    assert not crew.failed and not crew.root_missing
+    # the delegated lookup ran inside the Writer's delegation tool: CrewAI sends no span of the coworker
+    assert sorted((f.tool_name, f.agent_name, f.recovered) for f in crew.failures) == [
+        ("lookup", "Researcher", True), ("lookup", "Writer", True)]
