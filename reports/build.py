@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from sqlalchemy.orm import Session
 
 from core.failure import guardrail_blocked
-from core.report_manifest import ManifestBuilder, build_manifest
+from core.report_manifest import PackedManifestBuilder, build_manifest
 from core.report_model import MAX_ROWS, Cover, PeriodFacts, Report, incident_report, period_report
 from core.retention import DEFAULT_DAYS, DEFAULT_ROLLUP_DAYS, describe, effective
 from db.queries.audit import head
@@ -96,7 +96,11 @@ def period(session: Session, project_id: int, project_slug: str, since: datetime
                        for g in by_model.groups],
         cost_by_day=[((g.key or "")[:10], float(g.cost_usd or 0)) for g in by_day.groups],
     )
-    builder = ManifestBuilder(spool.append)
-    builder.extend(window_span_digests(session, project_id, since, until))
+    builder = PackedManifestBuilder(spool.write)
+    try:
+        for chunk in window_span_digests(session, project_id, since, until):
+            builder.extend(chunk)
+    except ValueError as exc:  # an id of a size OTLP does not allow: the packed form cannot hold it
+        raise ReportError(str(exc)) from None
     return period_report(cover(session, project_id, project_slug, generator, settings), since, until, facts,
                          builder.finish(spool))
