@@ -69,9 +69,9 @@ def period(session: Session, project_id: int, project_slug: str, since: datetime
     by_model = cost_data(session, filters, "model", 50)
     by_day = cost_data(session, filters, "day", 400)
     blocks: dict[str, int] = {}
-    for name, category, attributes in guardrail_spans(session, project_id, since, until):
-        if guardrail_blocked(attributes or {}, category):
-            blocks[name] = blocks.get(name, 0) + 1
+    for name, category, attributes, count in guardrail_spans(session, project_id, since, until):
+        if guardrail_blocked(attributes, category):
+            blocks[name] = blocks.get(name, 0) + count
     recovered = {g.key: g.recovered for g in failures.groups.get("error_class", [])}
     facts = PeriodFacts(
         runs=runs, runs_total=totals["runs"], spans=totals["spans"], model_calls=totals["model_calls"],

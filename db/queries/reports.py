@@ -19,7 +19,6 @@ from db.models import SpanRow, TraceRow
 SPAN_FIELDS = tuple(attr.key for attr in inspect(SpanRow).column_attrs)
 _COLUMNS = [getattr(SpanRow, k) for k in SPAN_FIELDS]
 BATCH = 2000
-STREAM_ROWS = 5000  # rows per fetch of a server-side cursor
 COPY_ROWS = 8192  # manifest rows per chunk: a multiple of core.report_manifest.FOLD
 
 # The fields a manifest digest covers, frozen: a span column added later must not change the
@@ -153,12 +152,21 @@ def runs_in_window(session: Session, project_id: int, since: datetime, until: da
              for r in rows], dict(zip(keys, totals)))
 
 
-def guardrail_spans(session: Session, project_id: int, since: datetime, until: datetime) -> Iterator[tuple]:
-    """(name, category, attributes) of guardrail spans in the window, streamed: whether one
-    blocked is core.failure's rule, applied by the caller."""
-    stmt = select(SpanRow.name, SpanRow.category, SpanRow.attributes).where(
-        SpanRow.project_id == project_id, SpanRow.start_time >= since, SpanRow.start_time < until,
-        (SpanRow.category == "guardrail") | SpanRow.attributes.has_key("causeline.guardrail.passed")
-        | SpanRow.attributes.has_key("causeline.guardrail.action"))
-    for row in session.execute(stmt.execution_options(yield_per=STREAM_ROWS)):
-        yield tuple(row)
+# The attributes core.failure.guardrail_blocked reads: only these leave the database.
+GUARDRAIL_KEYS = ("causeline.guardrail.passed", "causeline.guardrail.action", "gen_ai.guardrail.triggered",
+                  "triggered")
+
+
+def guardrail_spans(session: Session, project_id: int, since: datetime, until: datetime) -> list[tuple]:
+    """(name, category, attributes, count): guardrail spans in the window grouped by name and
+    the attributes that say whether one blocked (GUARDRAIL_KEYS). Whether a group blocked is
+    core.failure's rule, applied by the caller. Grouped by the database, so the answer stays
+    small however many spans there are, and a plain query, so it may run in parallel."""
+    values = [SpanRow.attributes[key].label(f"k{i}") for i, key in enumerate(GUARDRAIL_KEYS)]
+    stmt = (select(SpanRow.name, SpanRow.category, *values, func.count())
+            .where(SpanRow.project_id == project_id, SpanRow.start_time >= since, SpanRow.start_time < until,
+                   (SpanRow.category == "guardrail") | SpanRow.attributes.has_key("causeline.guardrail.passed")
+                   | SpanRow.attributes.has_key("causeline.guardrail.action"))
+            .group_by(SpanRow.name, SpanRow.category, *values))
+    return [(name, category, {k: v for k, v in zip(GUARDRAIL_KEYS, found) if v is not None}, count)
+            for name, category, *found, count in session.execute(stmt)]
