@@ -31,6 +31,7 @@ ALGORITHMS = (ALGORITHM, ALGORITHM_V2)  # what `reports verify` can check
 TRACE_BYTES, SPAN_BYTES, DIGEST_BYTES = 16, 8, 32
 PACKED = TRACE_BYTES + SPAN_BYTES + DIGEST_BYTES
 FOLD = 1 << 12  # leaves folded into one complete subtree at a time (MerkleStream.extend)
+UNPACK_CHUNK = PACKED * 8192  # packed bytes turned into hex at a time
 
 
 class MerkleStream:
@@ -192,14 +193,15 @@ class PackedManifestBuilder:
         return Manifest(ALGORITHM, entries, self._tree.root(), self.count)
 
 
-def unpack(data) -> Iterator[Entry]:
-    """Entries (hex) from packed bytes; a trailing partial record is ignored by the caller's
-    count check (root_matches)."""
-    view = memoryview(data)
-    for i in range(0, len(view) - PACKED + 1, PACKED):
-        record = view[i:i + PACKED]
-        yield Entry(record[:TRACE_BYTES].hex(), record[TRACE_BYTES:TRACE_BYTES + SPAN_BYTES].hex(),
-                    record[TRACE_BYTES + SPAN_BYTES:].hex())
+def unpack(data: bytes) -> Iterator[Entry]:
+    """Entries (hex) from packed bytes, a chunk at a time (hex of a chunk, then string slices:
+    several times faster than hex per field). A trailing partial record is left out; the count
+    check (root_matches) catches it."""
+    t, s, step = 2 * TRACE_BYTES, 2 * (TRACE_BYTES + SPAN_BYTES), 2 * PACKED
+    for start in range(0, len(data) - PACKED + 1, UNPACK_CHUNK):
+        text = data[start:start + UNPACK_CHUNK].hex()
+        for i in range(0, len(text) - step + 1, step):
+            yield Entry(text[i:i + t], text[i + t:i + s], text[i + s:i + step])
 
 
 class PackedEntries:
