@@ -49,6 +49,7 @@ _env.filters["cell"] = _text
 # tables are cut shorter there (the other renderings and the PDF's attachment keep everything).
 PDF_ROWS = 25
 PDF_MANIFEST_ROWS = 20
+PDF_COMPRESS_UP_TO = 20_000  # span records; beyond, the PDF is written uncompressed (write_pdf)
 _MARK = "\x00causeline-manifest-entries\x00"  # where a rendering streams the manifest's entries
 MANIFEST_ELEMENT = "causeline-manifest"
 
@@ -166,15 +167,16 @@ def write_html(report: Report, out: BinaryIO) -> None:
 def write_pdf(report: Report, out: BinaryIO) -> None:
     from weasyprint import HTML, Attachment  # imported late: it loads pango, only reports need it
 
-    # The entries are attached packed, 56 bytes a span record, as the spool holds them. The PDF is
-    # written uncompressed: the entries are SHA-256 digests and random ids, which zlib cannot
-    # shrink but spent seconds per hundred thousand spans trying (the pages are a few kilobytes).
+    # The entries are attached packed, 56 bytes a span record, as the spool holds them. A large
+    # report is written uncompressed: the entries are SHA-256 digests and random ids, which zlib
+    # (level 9 in WeasyPrint) cannot shrink but spent seconds per hundred thousand spans trying;
+    # a small one is compressed, its fonts then make most of the file.
     header = json.dumps(_attached_header(report, {"packed": PACKED_NAME, "record_bytes": PACKED,
                                                   "record": "trace id (16 bytes), span id (8), SHA-256 digest (32)"}),
                         separators=(",", ":")).encode()
     here = str(Path(__file__).parent)
     with _packed(report.manifest.entries) as packed:
-        HTML(string=_html(report, True), base_url=here).write_pdf(target=out, uncompressed_pdf=True, attachments=[
+        HTML(string=_html(report, True), base_url=here).write_pdf(target=out, uncompressed_pdf=report.manifest.count > PDF_COMPRESS_UP_TO, attachments=[
             Attachment(file_obj=io.BytesIO(header), base_url=here, name="manifest.json",
                        description="The manifest's header: algorithm, count, Merkle root, project, subject"),
             Attachment(file_obj=packed, base_url=here, name=PACKED_NAME,
