@@ -47,6 +47,9 @@ _CODES = {
 }
 
 
+IDLE_CONNECTION_MS = 300_000
+
+
 class GrpcReceiver:
     def __init__(self, service: IngestService, host: str, port: int) -> None:
         self._service = service
@@ -68,11 +71,14 @@ class GrpcReceiver:
         """Listen until should_exit is set, then let exports in flight finish (GRACE_SECONDS).
         `sockets` is ignored (grpcio binds its own address and cannot adopt a socket); it is
         accepted so the receiver can be started like the uvicorn servers beside it."""
-        limit = self._service.settings.max_body_bytes
+        settings = self._service.settings
+        # grpcio has no cap per client address: calls at once are capped (beyond: RESOURCE_EXHAUSTED,
+        # which exporters retry) and idle connections are closed.
         server = grpc.aio.server(options=[
-            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_receive_message_length", settings.max_body_bytes),
             ("grpc.so_reuseport", 0),  # a port in use is an error, not a silently shared listener
-        ])
+            ("grpc.max_connection_idle_ms", IDLE_CONNECTION_MS),
+        ], maximum_concurrent_rpcs=settings.max_connections)
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {
             # Raw bytes in and out: the body is decoded by our own bounded decoder (core/otlp.py).
             "Export": grpc.unary_unary_rpc_method_handler(self._export),

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
         description="Connections one listener serves at once; beyond it new requests are answered 503 at once "
                     "(slow or idle clients cannot exhaust the server).",
     )
+    max_connections_per_address: int = Field(
+        default=200, ge=1,
+        description="Connections one client address may hold open on one HTTP listener; beyond it a new "
+                    "connection is answered 503 and closed. Trusted proxies are exempt.",
+    )
     header_timeout_s: float = Field(
         default=10.0, gt=0, le=300,
         description="A request's line and headers must arrive within this many seconds of the connection opening "

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from sqlalchemy.orm import Session
 
 from core.failure import guardrail_blocked
-from core.report_manifest import ManifestBuilder, build_manifest
+from core.report_manifest import PackedManifestBuilder, build_manifest
 from core.report_model import MAX_ROWS, Cover, PeriodFacts, Report, incident_report, period_report
 from core.retention import DEFAULT_DAYS, DEFAULT_ROLLUP_DAYS, describe, effective
 from db.queries.audit import head
@@ -80,9 +80,9 @@ def period(session: Session, project_id: int, project_slug: str, since: datetime
     by_model = cost_data(session, filters, "model", 50)
     by_day = cost_data(session, filters, "day", 400)
     blocks: dict[str, int] = {}
-    for name, category, attributes in guardrail_spans(session, project_id, since, until):
-        if guardrail_blocked(attributes or {}, category):
-            blocks[name] = blocks.get(name, 0) + 1
+    for name, category, attributes, count in guardrail_spans(session, project_id, since, until):
+        if guardrail_blocked(attributes, category):
+            blocks[name] = blocks.get(name, 0) + count
     recovered = {g.key: g.recovered for g in failures.groups.get("error_class", [])}
     facts = PeriodFacts(
         runs=runs, runs_total=totals["runs"], spans=totals["spans"], model_calls=totals["model_calls"],
@@ -107,7 +107,11 @@ def period(session: Session, project_id: int, project_slug: str, since: datetime
                        for g in by_model.groups],
         cost_by_day=[((g.key or "")[:10], float(g.cost_usd or 0)) for g in by_day.groups],
     )
-    builder = ManifestBuilder(spool.append)
-    builder.extend(window_span_digests(session, project_id, since, until))
+    builder = PackedManifestBuilder(spool.write)
+    try:
+        for chunk in window_span_digests(session, project_id, since, until):
+            builder.extend(chunk)
+    except ValueError as exc:  # an id of a size OTLP does not allow: the packed form cannot hold it
+        raise ReportError(str(exc)) from None
     return period_report(cover(session, project_id, project_slug, generator, settings), since, until, facts,
                          builder.finish(spool))

@@ -1,14 +1,14 @@
 """Renderings of one report model: JSON (the manifest embedded), CSV (one block per table, the
 manifest last), HTML (Jinja2, autoescaped; the manifest in a JSON script element) and PDF
-(WeasyPrint, the manifest attached as manifest.json). Each writes into a file object and
-streams the manifest's entries, which may be millions (reports/spool.py)."""
+(WeasyPrint, the manifest attached: its header as manifest.json, its entries packed as
+manifest.bin). Each writes into a file object and streams the manifest's entries, which may be
+millions (reports/spool.py)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import tempfile
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +18,7 @@ from markupsafe import Markup
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from core.charts import Bar, bar_chart
-from core.report_manifest import Entry
+from core.report_manifest import Entry, PACKED
 from core.report_model import Report
 
 FORMATS = ("pdf", "html", "json", "csv")
@@ -47,8 +47,9 @@ _env.filters["cell"] = _text
 
 # A PDF is read by people and WeasyPrint lays out about a page a second on a busy machine: long
 # tables are cut shorter there (the other renderings and the PDF's attachment keep everything).
-PDF_ROWS = 50
-PDF_MANIFEST_ROWS = 40
+PDF_ROWS = 25
+PDF_MANIFEST_ROWS = 20
+PDF_COMPRESS_UP_TO = 20_000  # span records; beyond, the PDF is written uncompressed (write_pdf)
 _MARK = "\x00causeline-manifest-entries\x00"  # where a rendering streams the manifest's entries
 MANIFEST_ELEMENT = "causeline-manifest"
 
@@ -133,14 +134,25 @@ def _charts(report: Report) -> list:
             for c in report.charts if c.bars]
 
 
-def _attached_header(report: Report) -> dict:
+PACKED_NAME = "manifest.bin"
+
+
+def _attached_header(report: Report, spans) -> dict:
     # The project and subject ride along, so `reports verify` knows where to read the records back.
     return {"project": report.project, "kind": report.kind, "subject": report.subject, **report.manifest.header(),
-            "spans": _MARK}
+            "spans": spans}
+
+
+def _packed(entries: Iterable[Entry]) -> BinaryIO:
+    """The entries packed (what the PDF attaches): the spool's own file, or packed here for
+    an incident report's few."""
+    if hasattr(entries, "open"):
+        return entries.open()
+    return io.BytesIO(b"".join(bytes.fromhex(e.trace_id + e.span_id + e.digest) for e in entries))
 
 
 def _html(report: Report, for_pdf: bool) -> str:
-    header = json.dumps(_attached_header(report)).replace("<", "\\u003c")  # nothing can close the element
+    header = json.dumps(_attached_header(report, _MARK)).replace("<", "\\u003c")  # nothing can close the element
     block = "" if for_pdf else Markup(f'<script type="application/json" id="{MANIFEST_ELEMENT}">{header}</script>')
     return _env.get_template("report.html").render(r=report, charts=_charts(report), for_pdf=for_pdf,
                                                    manifest_block=block, pdf_rows=PDF_ROWS,
@@ -155,16 +167,20 @@ def write_html(report: Report, out: BinaryIO) -> None:
 def write_pdf(report: Report, out: BinaryIO) -> None:
     from weasyprint import HTML, Attachment  # imported late: it loads pango, only reports need it
 
-    # The attachment goes through a temporary file: WeasyPrint reads it once, the entries are not
-    # held twice.
-    head = json.dumps(_attached_header(report), separators=(",", ":"))
-    with tempfile.TemporaryFile() as attached:
-        _around_entries(head, attached, report.manifest.entries)
-        attached.seek(0)
-        here = str(Path(__file__).parent)
-        HTML(string=_html(report, True), base_url=here).write_pdf(target=out, attachments=[Attachment(
-            file_obj=attached, base_url=here, name="manifest.json",
-            description="SHA-256 digests of the span records this report covers")])
+    # The entries are attached packed, 56 bytes a span record, as the spool holds them. A large
+    # report is written uncompressed: the entries are SHA-256 digests and random ids, which zlib
+    # (level 9 in WeasyPrint) cannot shrink but spent seconds per hundred thousand spans trying;
+    # a small one is compressed, its fonts then make most of the file.
+    header = json.dumps(_attached_header(report, {"packed": PACKED_NAME, "record_bytes": PACKED,
+                                                  "record": "trace id (16 bytes), span id (8), SHA-256 digest (32)"}),
+                        separators=(",", ":")).encode()
+    here = str(Path(__file__).parent)
+    with _packed(report.manifest.entries) as packed:
+        HTML(string=_html(report, True), base_url=here).write_pdf(target=out, uncompressed_pdf=report.manifest.count > PDF_COMPRESS_UP_TO, attachments=[
+            Attachment(file_obj=io.BytesIO(header), base_url=here, name="manifest.json",
+                       description="The manifest's header: algorithm, count, Merkle root, project, subject"),
+            Attachment(file_obj=packed, base_url=here, name=PACKED_NAME,
+                       description="SHA-256 digests of the span records this report covers, packed")])
 
 
 WRITERS = {"pdf": write_pdf, "html": write_html, "json": write_json, "csv": write_csv}

@@ -17,10 +17,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.report_manifest import ALGORITHM, Manifest, batches, check_entries, root_matches
+from core.report_manifest import ALGORITHMS, Manifest, PackedEntries, batches, check_entries, root_matches
 from core.report_model import Report
 
-SEAL_VERSION = 2
+# 3: leaves from the record's binary form, the PDF's entries packed (manifest.bin). Version 2
+# reports (text-form leaves, JSON entries) still verify: the manifest names its algorithm.
+SEAL_VERSION = 3
 CHECK_BATCH = 2000  # entries checked against the database per query
 SUFFIX = ".sig.json"
 
@@ -102,22 +104,30 @@ def check_signature(seal: dict, verdict: Verdict, public_key_pem: bytes | None) 
     verdict.good("signature: Ed25519, valid for the given public key")
 
 
-# pypdf refuses streams inflating past 75 MB (a bomb guard); a month of a busy project's manifest
-# is larger (about 120 bytes a span). Up to this many bytes are read, about nine million spans.
+# pypdf refuses streams inflating past 75 MB (a bomb guard); a version 2 PDF's manifest of a busy
+# month is larger (about 120 bytes a span, compressed). Up to this many bytes are read, about nine
+# million spans. Version 3 attaches its entries uncompressed and packed (56 bytes a span).
 MAX_ATTACHMENT_BYTES = 1 << 30
 
 
 def pdf_attachment_json(body: bytes) -> dict:
-    """The PDF's manifest.json attachment, parsed; {} when there is none or it is unreadable."""
+    """The PDF's manifest: the manifest.json attachment, parsed, with its entries (a JSON list
+    in version 2; the packed manifest.bin it names in version 3). {} when there is none or it is
+    unreadable."""
     from pypdf import PdfReader, apply_configuration
     from pypdf.errors import PyPdfError
 
     try:
         with apply_configuration(zlib_maximum_output_length=MAX_ATTACHMENT_BYTES,
                                  maximum_declared_stream_length=MAX_ATTACHMENT_BYTES):
-            attached = PdfReader(io.BytesIO(body)).attachments.get("manifest.json")
+            attachments = PdfReader(io.BytesIO(body)).attachments
+            attached = attachments.get("manifest.json")
             data = json.loads(attached[0]) if attached else {}
-    except (PyPdfError, OSError, ValueError):
+            spans = data.get("spans") if isinstance(data, dict) else None
+            if isinstance(spans, dict):
+                packed = attachments.get(str(spans.get("packed")))
+                data["spans"] = PackedEntries(packed[0]) if packed else None
+    except (PyPdfError, OSError, ValueError, AttributeError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -163,6 +173,10 @@ def embedded_data(body: bytes, fmt: str) -> dict:
 
 def manifest_of(data: dict) -> Manifest | None:
     try:
+        spans = data.get("spans")
+        if isinstance(spans, PackedEntries):
+            # A truncated last record makes the count differ from the stated one: root_matches fails.
+            return Manifest(str(data["algorithm"]), spans, str(data["merkle_root"]), int(data["count"]))
         manifest = Manifest.from_dict(data)
         # The stated count must be the entries' (from_dict counts them): root_matches checks it.
         return Manifest(manifest.algorithm, manifest.entries, manifest.root, int(data["count"]))
@@ -172,8 +186,9 @@ def manifest_of(data: dict) -> Manifest | None:
 
 def check_report(body: bytes, seal: dict | None, embedded: dict, current_digests, verdict: Verdict,
                  public_key_pem: bytes | None = None) -> Manifest | None:
-    """Everything but the database read: `current_digests(entries)` returns the digests of the
-    records stored now under those entries' keys, by hex key; it is called per batch."""
+    """Everything but the database read: `current_digests(entries, algorithm)` returns the
+    digests (in the manifest's algorithm) of the records stored now under those entries' keys,
+    by hex key; it is called per batch."""
     header = None
     if seal is not None:
         digest = hashlib.sha256(body).hexdigest()
@@ -192,8 +207,9 @@ def check_report(body: bytes, seal: dict | None, embedded: dict, current_digests
     if manifest is None:
         verdict.bad("no manifest found in the report")
         return None
-    if manifest.algorithm != ALGORITHM:
-        verdict.bad(f"manifest: algorithm {manifest.algorithm!r} is not this version's ({ALGORITHM})")
+    if manifest.algorithm not in ALGORITHMS:
+        verdict.bad(f"manifest: algorithm {manifest.algorithm!r} is not one this version checks "
+                    f"({', '.join(ALGORITHMS)})")
         return manifest
     if header is not None and (header.get("merkle_root"), header.get("count")) != (manifest.root, manifest.count):
         verdict.bad("embedded manifest: its Merkle root or count differs from the seal's")
@@ -208,7 +224,7 @@ def check_report(body: bytes, seal: dict | None, embedded: dict, current_digests
     total, bad = 0, []
     counts = {"changed": 0, "missing": 0}
     for batch in batches(manifest.entries, CHECK_BATCH):
-        for c in check_entries(batch, current_digests(batch)):
+        for c in check_entries(batch, current_digests(batch, manifest.algorithm)):
             total += 1
             if c.outcome != "ok":
                 counts[c.outcome] += 1

@@ -117,14 +117,14 @@ def verify_file(session: Session, path: Path, *, project_id_of, public_key_pem: 
     if project_id is None:
         verdict.bad(f"project {slug!r} not found: the records cannot be read")
 
-    def current(entries):
+    def current(entries, algorithm):
         if project_id is None:
             return {}
         try:
             keys = [(bytes.fromhex(e.trace_id), bytes.fromhex(e.span_id)) for e in entries]
         except ValueError:  # an edited manifest; its root check already failed
             return {}
-        return span_digests_by_key(session, project_id, keys)
+        return span_digests_by_key(session, project_id, keys, algorithm)
 
     check_report(body, seal, embedded, current, verdict, public_key_pem)
     return verdict

@@ -40,7 +40,7 @@ from server.bootstrap import Bootstrap, bootstrap
 from server.credentials import load_credentials, save_credentials
 from server.maintenance import Maintenance
 from server.runtime import database
-from server.slow_clients import deadline_protocol
+from server.slow_clients import AddressCap, deadline_protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SCRIPT = ROOT / "examples" / "demo_agent.py"
@@ -191,7 +191,8 @@ def uvicorn_config(app, host: str, sock: socket.socket) -> uvicorn.Config:
     return uvicorn.Config(app, host=host, port=sock.getsockname()[1], log_level="warning", lifespan="on",
                           proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
                           timeout_keep_alive=5, limit_concurrency=settings.max_connections,
-                          http=deadline_protocol(settings.header_timeout_s, settings.body_timeout_s))
+                          http=deadline_protocol(settings.header_timeout_s, settings.body_timeout_s,
+                                                 AddressCap(settings.max_connections_per_address, trusted)))
 
 
 async def _run(servers, demo: _Demo | None, banner: Callable[[], None], attributor: Attributor | None) -> None:

@@ -14,26 +14,104 @@ limit_concurrency) for as long as it likes. This is uvicorn's httptools protocol
 
 When a deadline passes, the connection is closed. Time spent by the application is never
 counted: no deadline runs between a request's end and its response.
+
+It also caps the connections one client address holds open on the listener
+(CAUSELINE_MAX_CONNECTIONS_PER_ADDRESS): one address cannot take all of limit_concurrency.
+A connection beyond the cap is answered 503 and closed before anything is read; trusted
+proxies, which carry many clients, are exempt.
+
+The callbacks overridden here are uvicorn's protocol internals, not a documented API: that is
+why pyproject.toml pins uvicorn to the minor version this was tested with.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+from collections import Counter
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 BODY_GRACE_S = 5.0
 
 
-def deadline_protocol(header_timeout_s: float, body_timeout_s: float) -> type[HttpToolsProtocol]:
-    """The protocol class to pass as uvicorn.Config(http=...)."""
+_REFUSED_BODY = b"too many open connections from this address\r\n"
+REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
+           b"content-length: %d\r\n\r\n%s" % (len(_REFUSED_BODY), _REFUSED_BODY))
+
+
+class AddressCap:
+    """Open connections per client address on one listener (its event loop only: no lock)."""
+
+    def __init__(self, limit: int, exempt: str = "") -> None:
+        self.limit = limit
+        self._open: Counter[str] = Counter()
+        entries = [e.strip() for e in exempt.split(",") if e.strip()]
+        self._exempt_all = "*" in entries
+        self._exempt = [ipaddress.ip_network(e, strict=False) for e in entries if _is_network(e)]
+
+    def exempt(self, host: str) -> bool:
+        if self._exempt_all:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self._exempt)
+
+    def acquire(self, host: str) -> bool:
+        """Counts a connection from `host`; False (nothing counted) when it has `limit` open."""
+        if self._open[host] >= self.limit and not self.exempt(host):
+            return False
+        self._open[host] += 1
+        return True
+
+    def release(self, host: str) -> None:
+        self._open[host] -= 1
+        if self._open[host] <= 0:
+            del self._open[host]
+
+    def open(self, host: str) -> int:
+        return self._open[host]
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+        return True
+    except ValueError:
+        return False
+
+
+def _peer_host(transport) -> str | None:
+    peer = transport.get_extra_info("peername")
+    return peer[0] if isinstance(peer, tuple) and peer else None  # None: a Unix socket, not capped
+
+
+def deadline_protocol(header_timeout_s: float, body_timeout_s: float,
+                      cap: AddressCap | None = None) -> type[HttpToolsProtocol]:
+    """The protocol class to pass as uvicorn.Config(http=...); `cap` is the listener's own."""
 
     class DeadlineProtocol(HttpToolsProtocol):
         def connection_made(self, transport) -> None:  # type: ignore[override]
             self._deadline_transport = transport
             self._deadline: asyncio.TimerHandle | None = None
+            self._capped_host = _peer_host(transport) if cap is not None else None
+            self._refused = self._capped_host is not None and not cap.acquire(self._capped_host)
+            if self._refused:  # never handed to uvicorn: nothing to shut down or release later
+                transport.write(REFUSED)
+                transport.close()
+                return
             super().connection_made(transport)
             self._arm(header_timeout_s)
+
+        def data_received(self, data: bytes) -> None:
+            if not self._refused:
+                super().data_received(data)
+
+        def eof_received(self) -> None:
+            if not self._refused:
+                super().eof_received()
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
@@ -50,6 +128,10 @@ def deadline_protocol(header_timeout_s: float, body_timeout_s: float) -> type[Ht
             super().on_message_complete()
 
         def connection_lost(self, exc: Exception | None) -> None:
+            if self._refused:
+                return
+            if self._capped_host is not None:
+                cap.release(self._capped_host)  # type: ignore[union-attr]
             self._disarm()
             super().connection_lost(exc)
 

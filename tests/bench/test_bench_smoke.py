@@ -23,7 +23,7 @@ SMOKE: dict[str, tuple[list[str], set[str]]] = {
                   {"spans_per_s", "copy_rows_per_s", "ratio", "peak_rss_mb"}),
     "pages.py": (["--spans", "300", "--runs", "1"], {"spans"}),
     "queries.py": (["--traces", "300,600", "--runs", "1"], {"curve", "growth", "spans_growth"}),
-    "reports.py": (["--traces", "200", "--formats", "json", "--days", "30"], set()),
+    "reports.py": (["--traces", "200", "--formats", "json,pdf", "--days", "30"], set()),
     "retention.py": (["--old", "2000", "--spans", "2000", "--clients", "2"], {"spans_per_s_alone"}),
     "sdk_overhead.py": (["--calls", "200", "--repeats", "1"], {"instrumented_us", "bare_us", "ratio"}),
     # Without a model endpoint (CI) it says so and ends with {"skipped": ...}; with one, 1 run per subset.

@@ -72,7 +72,11 @@ def test_incident_report_in_every_format(session, seeded, fmt, tmp_path):
         assert body.startswith(b"%PDF")
         attachments = _pdf_attachments(body, tmp_path)
         if attachments is not None:  # pdfdetach (poppler-utils) present
-            assert "manifest.json" in attachments
+            assert "manifest.json" in attachments and "manifest.bin" in attachments
+        from reports.seal import pdf_attachment_json
+
+        embedded = pdf_attachment_json(body)  # the packed entries, read back
+        assert [e.digest for e in embedded["spans"]] == [e.digest for e in created.report.manifest.entries]
     event = session.scalars(select(AuditEvent).where(AuditEvent.action == "report.create")).one()
     assert event.target == f"incident {trace.hex}" and event.details["format"] == fmt
     assert event.details["merkle_root"] == created.report.manifest.root
@@ -233,6 +237,7 @@ def test_period_manifest_streams_through_a_spool(session, seeded, monkeypatch, t
 
     project, trace = seeded
     monkeypatch.setattr(seal, "CHECK_BATCH", 3)
+    monkeypatch.setattr(render, "PDF_COMPRESS_UP_TO", 5)  # the large-report PDF: written uncompressed
     paths = []
     real = spool_module.EntrySpool.__init__
 
@@ -270,3 +275,33 @@ def test_a_pdf_manifest_beyond_pypdfs_default_limits_is_read(session, seeded, tm
     with apply_configuration(zlib_maximum_output_length=500, maximum_declared_stream_length=500):
         assert _cli(session, settings, "verify", str(out)) == 0
     assert "all 13 still stored unchanged" in capsys.readouterr().out
+
+
+def test_a_version_2_report_still_verifies(session, seeded, tmp_path, capsys):
+    """Reports made before the binary leaf (algorithm v2: the record's text form, entries as
+    JSON) name their algorithm; verify recomputes that form, and still catches a changed span."""
+    from core.report_manifest import ALGORITHM_V2, build_manifest
+    from db.queries.reports import span_digests_by_key
+
+    project, trace = seeded
+    settings = SimpleNamespace(report_signing_key=None, init_project="acme")
+    out = tmp_path / "old.json"
+    assert _cli(session, settings, "create", "--kind", "incident", "--trace", trace.hex, "--format", "json",
+                "-o", str(out)) == 0
+    session.commit()
+    data = json.loads(out.read_bytes())
+    keys = [(bytes.fromhex(t), bytes.fromhex(s)) for t, s, _ in data["manifest"]["spans"]]
+    v2 = span_digests_by_key(session, project.id, keys, ALGORITHM_V2)
+    assert set(v2.values()).isdisjoint(d for _, _, d in data["manifest"]["spans"])  # another canonical form
+    old = build_manifest([(t, s, d) for (t, s), d in v2.items()], algorithm=ALGORITHM_V2)
+    data["manifest"] = {**data["manifest"], **old.to_dict()}
+    out.write_text(json.dumps(data))
+    (tmp_path / "old.json.sig.json").unlink()  # its seal bound the v3 bytes
+    capsys.readouterr()
+    assert _cli(session, settings, "verify", str(out)) == 0
+    assert f"over {old.count} records" in capsys.readouterr().out
+    session.execute(text("UPDATE spans SET status_message = 'nothing happened' WHERE span_id = :s"),
+                    {"s": trace.spans["llm"]})
+    session.commit()
+    assert _cli(session, settings, "verify", str(out)) == 3
+    assert "1 changed, 0 missing of 8" in capsys.readouterr().out

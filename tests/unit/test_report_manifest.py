@@ -3,7 +3,8 @@ import hashlib
 import pytest
 
 from core.report_manifest import (
-    EMPTY_ROOT, Entry, Manifest, ManifestBuilder, build_manifest, check_records, merkle_root, root_matches,
+    ALGORITHM, EMPTY_ROOT, Entry, Manifest, ManifestBuilder, MerkleStream, PackedEntries, PackedManifestBuilder,
+    build_manifest, check_records, merkle_root, root_matches,
 )
 
 
@@ -81,3 +82,52 @@ def test_check_records_and_roundtrip():
     assert [c.outcome for c in check_records(m, {k1: _d(1), k2: _d(2)})] == ["ok", "ok"]
     assert not root_matches(Manifest(m.algorithm, tuple(m.entries)[:1], m.root))
     assert not root_matches(Manifest(m.algorithm, m.entries, m.root, count=3))  # a count that lies
+
+
+@pytest.mark.parametrize("n, chunks", [(0, [0]), (1, [1]), (5, [2, 3]), (4096, [4096]), (5000, [8192]),
+                                       (9000, [1, 4095, 4096, 808]), (9000, [3000, 3000, 3000]),
+                                       (12289, [8192, 4097])])
+def test_extend_folds_the_same_tree_as_adding_one_by_one(n, chunks):
+    leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(n)]
+    tree, i = MerkleStream(), 0
+    for size in chunks:
+        tree.extend(leaves[i:i + size])
+        i += size
+    assert tree.root() == merkle_root([leaf.hex() for leaf in leaves]) == _levels([leaf.hex() for leaf in leaves])
+
+
+def _row(i: int) -> tuple[bytes, bytes, bytes]:
+    return bytes(15) + bytes([i // 256]), (i % 256).to_bytes(8, "big"), bytes.fromhex(_d(i % 256))
+
+
+def test_packed_builder_equals_the_hex_builder_and_unpacks():
+    rows = [_row(i) for i in range(600)]
+    written: list[bytes] = []
+    packed = PackedManifestBuilder(written.append)
+    packed.extend(rows[:250])
+    packed.extend(rows[250:])
+    entries = PackedEntries(b"".join(written))
+    manifest = packed.finish(entries)
+    expected = build_manifest([(t.hex(), s.hex(), d.hex()) for t, s, d in rows])
+    assert (manifest.root, manifest.count, manifest.algorithm) == (expected.root, 600, ALGORITHM)
+    assert list(entries) == list(expected.entries) and len(entries) == 600 and root_matches(manifest)
+    truncated = PackedEntries(b"".join(written)[:-1])
+    assert not root_matches(Manifest(ALGORITHM, truncated, manifest.root, 600))
+
+
+@pytest.mark.parametrize("rows", [
+    [_row(2), _row(1)],  # out of order
+    [_row(1), _row(1)],  # repeated
+    [(bytes(15), bytes(8), bytes(32))],  # a 15-byte trace id
+    [(bytes(16), bytes(7), bytes(32))],
+])
+def test_packed_builder_refuses(rows):
+    with pytest.raises(ValueError):
+        PackedManifestBuilder(lambda b: None).extend(rows)
+
+
+def test_packed_builder_refuses_a_chunk_that_goes_back():
+    builder = PackedManifestBuilder(lambda b: None)
+    builder.extend([_row(5)])
+    with pytest.raises(ValueError, match="increasing"):
+        builder.extend([_row(4)])
