@@ -119,9 +119,10 @@ def make_traces_router() -> APIRouter:
             traces=[trace_summary(item.trace, item.status).model_copy(
                 update={"input_preview": listing.previews.get(item.trace.trace_id)}) for item in listing.page.items],
             next_cursor=listing.page.next_cursor,
-            totals=RunTotalsOut(runs=t.runs, failed=t.failed, with_errors=t.with_errors,
-                                cost_usd=money(t.cost_usd) or "0", unpriced_calls=t.unpriced_calls,
-                                input_tokens=t.input_tokens, output_tokens=t.output_tokens),
+            totals=RunTotalsOut(runs=t.runs, capped=True, failed=None, with_errors=None, cost_usd=None,
+                                unpriced_calls=None, input_tokens=None, output_tokens=None) if t.capped else RunTotalsOut(
+                runs=t.runs, failed=t.failed, with_errors=t.with_errors, cost_usd=money(t.cost_usd) or "0",
+                unpriced_calls=t.unpriced_calls, input_tokens=t.input_tokens, output_tokens=t.output_tokens),
         )
 
     @router.get(

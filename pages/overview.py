@@ -21,7 +21,7 @@ from db.queries.failures import failure_groups_by
 from db.queries.fleet import MAX_WINDOW, Filters
 from db.queries.overview import recent_failed_runs, runs_by_outcome
 from db.queries.health import Point as HealthPoint, fetch_series, served_model_changes
-from pages.fleet import anomaly_data, cost_data, fleet_filters
+from pages.fleet import anomaly_data, cost_groups, fleet_filters
 from pages.fleet_schemas import ServedModelChangeOut, Window as FleetWindow
 from pages.forensics_schemas import failure_group_out
 from pages.overview_schemas import FailedRunOut, ModelInTrouble, OverviewOut, OverviewWindow, RunPoint, RunTotals
@@ -110,7 +110,7 @@ def overview_data(session: Session, project_id: int, window: Window) -> Overview
     recent = replace(fleet, since=max(fleet.since, fleet.until - ANOMALY_SPAN))
     anomalies = anomaly_data(session, recent, "hour", None).anomalies
     changes = served_model_changes(session, fleet)
-    agents = cost_data(session, fleet, "agent", TOP)
+    agents, agents_total = cost_groups(session, fleet, "agent", TOP)
     return OverviewOut(
         window=OverviewWindow(since=window.since, until=window.until, range=window.range,
                               step_seconds=int(step.total_seconds())),
@@ -129,7 +129,7 @@ def overview_data(session: Session, project_id: int, window: Window) -> Overview
             provider=c.provider, request_model=c.request_model, previous_models=c.previous, new_model=c.new_model,
             first_seen=c.first_seen, calls_since=c.calls_after,
         ) for c in sorted(changes, key=lambda c: c.first_seen, reverse=True)[:10]],
-        expensive_agents=[g for g in agents.groups if g.cost_usd is not None][:TOP],
-        total_cost_usd=agents.total.cost_usd,
+        expensive_agents=[g for g in agents if g.cost_usd is not None][:TOP],
+        total_cost_usd=agents_total.cost_usd,
         scores=overview_scores(session, project_id, since=window.since, until=window.until),
     )

@@ -72,13 +72,16 @@ class TraceSummary(BaseModel):
 
 
 class RunTotalsOut(BaseModel):
-    runs: int = Field(description="Runs the filters select (every page, not only this one).")
-    failed: int = Field(description="Of them, runs whose outcome is failed.")
-    with_errors: int = Field(description="Of them, runs where a span failed (attributed or not).")
-    cost_usd: str = Field(description="Priced model calls only; see unpriced_calls.")
-    unpriced_calls: int = Field(description="Model calls without a price, never counted as $0.")
-    input_tokens: int
-    output_tokens: int
+    runs: int = Field(description="Runs the filters select (every page, not only this one); with `capped`, "
+                                  "more than this many.")
+    capped: bool = Field(default=False, description="A search matched more runs than `runs` (1,000): counting "
+                                                    "stopped there and the totals below are null.")
+    failed: int | None = Field(description="Of them, runs whose outcome is failed.")
+    with_errors: int | None = Field(description="Of them, runs where a span failed (attributed or not).")
+    cost_usd: str | None = Field(description="Priced model calls only; see unpriced_calls.")
+    unpriced_calls: int | None = Field(description="Model calls without a price, never counted as $0.")
+    input_tokens: int | None
+    output_tokens: int | None
 
 
 class TraceList(BaseModel):

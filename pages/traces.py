@@ -23,15 +23,12 @@ class TraceListing:
     previews: dict[bytes, str]
 
 
-# Up to this many matching runs, a search's matches are read first and the page picked among
-# them; above it, they are dense enough that walking the newest runs finds a page sooner.
-FEW_MATCHES = 5000
-
-
 def trace_listing(session: Session, principal: Principal, filters: RunFilters, *, limit: int,
                   cursor: str | None) -> TraceListing:
     totals = run_totals(session, principal.project_id, filters)
-    if filters.search and totals.runs <= FEW_MATCHES:
+    if filters.search and not totals.capped:
+        # Few matches (at most SEARCH_TOTALS_CAP): read them first and pick the page among them;
+        # more, and they are dense enough that walking the newest runs finds a page sooner.
         filters = replace(filters, search_first=True)
     page = list_traces(session, principal.project_id, filters=filters, limit=limit, cursor=cursor)
     ids = [item.trace.trace_id for item in page.items]

@@ -16,7 +16,8 @@ from fastapi.responses import RedirectResponse
 
 from db.queries.lineage import Loaded
 from db.queries.traces import (
-    child_spans, get_span, get_trace, parents_among, span_edges, span_names, trace_outline, trace_row,
+    child_spans, get_span, get_trace, outline_rows, parents_among, span_edges, span_names, trace_row,
+    trace_skeleton,
 )
 from pages.traces import trace_listing
 from access.audit import record
@@ -25,7 +26,9 @@ from web.auth import AppSettings, CurrentViewer, DbSession
 from web.page import render_page
 from web.render import render
 from web.routes_replay import replay_models_for
-from web.tree import MAX_CHILDREN, MAX_ROWS, OPEN_DEPTH, MoreRow, Window, build_tree, child_rows, window_of
+from web.tree import (
+    MAX_CHILDREN, MAX_ROWS, OPEN_DEPTH, MoreRow, Window, build_tree, child_rows, extent, with_columns,
+)
 from db.queries.forensics import trace_attribution, trace_cost_breakdown
 from db.queries.judge_attributions import judge_view
 from pages.forensics_schemas import judge_view_out, trace_costs_out
@@ -104,10 +107,16 @@ def _span_context(session, viewer: Principal, trace_id: bytes, span, settings=No
 
 
 def _score_views(session, viewer: Principal, trace_id: bytes, spans) -> list[dict]:
-    """The run's scores for the trace page, each with the name of the span it scores."""
-    names = {s.span_id.hex(): s.name for s in spans}
-    return [{"score": out, "span_name": names.get(out.span_id) if out.span_id else None}
-            for out in run_scores(session, viewer.project_id, trace_id, content=viewer.sees_content)]
+    """The run's scores for the trace page, each with the name of the span it scores: from the
+    spans read when they carry names, else from storage for the scored spans only."""
+    outs = run_scores(session, viewer.project_id, trace_id, content=viewer.sees_content)
+    scored = {o.span_id for o in outs if o.span_id}
+    if spans is not None:
+        names = {s.span_id.hex(): s.name for s in spans if s.span_id.hex() in scored} if scored else {}
+    else:
+        stored = span_names(session, viewer.project_id, [(trace_id, bytes.fromhex(h)) for h in sorted(scored)])
+        names = {span.hex(): name for (_, span), name in stored.items()}
+    return [{"score": out, "span_name": names.get(out.span_id) if out.span_id else None} for out in outs]
 
 
 @router.get("/traces/{trace_id}")
@@ -123,14 +132,15 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
                            f"No trace {trace_id.lower()} in this project (yet).")
     inline = trace.span_count <= INLINE_ATTRIBUTION_SPANS
     # A small trace is read whole and attributed right here from the spans just read (the
-    # trace is read once); a large one is read as a light outline, its attribution loaded
-    # by the panel itself (htmx) so the tree shows at once.
-    read = get_trace if inline else trace_outline
+    # trace is read once); a large one is read as a skeleton (ids, parents, times) that shapes
+    # the tree, the columns of the rows rendered read after, its attribution loaded by the panel
+    # itself (htmx) so the tree shows at once.
+    read = get_trace if inline else trace_skeleton
     detail = read(session, viewer.project_id, trace_bytes, max_spans=settings.max_trace_spans)
     if detail is None:
         return _error_page(request, viewer, 404, "Trace not found",
                            f"No trace {trace_id.lower()} in this project (yet).")
-    names = _lineage_names(session, viewer.project_id, detail)
+    names = _lineage_names(session, viewer.project_id, detail, spans_named=inline)
     selected = None
     span_bytes = parse_hex(span, HEX16)
     if span_bytes is not None:
@@ -145,18 +155,22 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
             session, viewer.project_id, trace_bytes, loaded=loaded).attribution,
             _judge(session, viewer, trace_bytes))
         costs = trace_costs_out(trace_cost_breakdown(session, viewer.project_id, trace_bytes, loaded=loaded))
+    start, end = extent(detail.spans) if detail.spans else (0, 0)
+    window = Window(start, max(end - start, 1))
+    rows = build_tree(detail.spans, open_depth=OPEN_DEPTH, max_rows=MAX_ROWS, max_children=MAX_CHILDREN,
+                      reveal=span_bytes, window=window)
+    if not inline:
+        rows = with_columns(rows, outline_rows(session, detail.trace, [r.span.span_id for r in rows if not r.is_more]))
     return render_page(request, "trace.html", {
         "viewer": viewer, "detail": detail, "trace": detail.trace, "trace_hex": trace_bytes.hex(),
-        "rows": build_tree(detail.spans, open_depth=OPEN_DEPTH, max_rows=MAX_ROWS, max_children=MAX_CHILDREN,
-                           reveal=span_bytes),
-        "window": window_of(detail.spans) if detail.spans else Window(0, 1),
+        "rows": rows, "window": window,
         "lineage": edge_views(_in_span_order(detail), names),
         "selected": selected, "selected_id": span_bytes.hex() if selected else None,
         "span_missing": span_bytes.hex() if span_bytes is not None and selected is None else (
             span if span and span_bytes is None else None),
-        "window_ns": _window_ns(detail.spans),
+        "window_ns": end - start,
         "attribution": attribution, "costs": costs,
-        "scores": _score_views(session, viewer, trace_bytes, detail.spans),
+        "scores": _score_views(session, viewer, trace_bytes, detail.spans if inline else None),
     }, json_href=f"/api/traces/{trace_bytes.hex()}")
 
 
@@ -236,13 +250,15 @@ def _window_param(text: str) -> Window | None:
     return None
 
 
-def _lineage_names(session, project_id: int, detail) -> dict[tuple[bytes, bytes], str]:
-    """Names of the spans the lineage edges name: from the spans read, else from storage."""
+def _lineage_names(session, project_id: int, detail, *, spans_named: bool) -> dict[tuple[bytes, bytes], str]:
+    """Names of the spans the lineage edges name: from the spans read (if they carry names),
+    else from storage."""
     keys = edge_keys(detail.edges)
     if not keys:
         return {}
     wanted = set(keys)
-    names = {(s.trace_id, s.span_id): s.name for s in detail.spans if (s.trace_id, s.span_id) in wanted}
+    names = {} if not spans_named else {
+        (s.trace_id, s.span_id): s.name for s in detail.spans if (s.trace_id, s.span_id) in wanted}
     names.update(span_names(session, project_id, [k for k in keys if k not in names]))
     return names
 
@@ -250,15 +266,11 @@ def _lineage_names(session, project_id: int, detail) -> dict[tuple[bytes, bytes]
 def _in_span_order(detail):
     """Lineage rows follow the order of their source span in the trace; incoming edges from
     other traces come last."""
+    if not detail.edges:
+        return []
     order = {s.span_id: i for i, s in enumerate(detail.spans)}
     own = detail.trace.trace_id
     return sorted(detail.edges, key=lambda e: (e.trace_id != own, order.get(e.span_id, len(order)), e.relation))
-
-
-def _window_ns(spans) -> int:
-    if not spans:
-        return 0
-    return max(s.start_ns + s.duration_ns for s in spans) - min(s.start_ns for s in spans)
 
 
 @router.get("/traces/{trace_id}/spans/{span_id}")

@@ -9,7 +9,8 @@ chain cannot overflow the stack.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from operator import add, attrgetter
 from typing import Sequence
 
 from db.models import SpanRow
@@ -68,21 +69,34 @@ class Window:
         return offset, min(width, 100 - offset)
 
 
+_START, _DURATION = attrgetter("start_ns"), attrgetter("duration_ns")
+_key = attrgetter("start_ns", "span_id")  # display order; attrgetter: called once per span of 10,000
+
+
+def extent(spans: Sequence[SpanRow]) -> tuple[int, int]:
+    """The earliest start and the latest end of the spans (in C loops: a trace has 10,000)."""
+    return min(map(_START, spans)), max(map(add, map(_START, spans), map(_DURATION, spans)))
+
+
 def window_of(spans: Sequence[SpanRow]) -> Window:
-    start = min(s.start_ns for s in spans)
-    return Window(start, max(max(s.start_ns + s.duration_ns for s in spans) - start, 1))
+    start, end = extent(spans)
+    return Window(start, max(end - start, 1))
 
 
-def _key(span: SpanRow) -> tuple[int, bytes]:
-    return span.start_ns, span.span_id
+def with_columns(rows: list[TreeRow | MoreRow], columns: dict) -> list[TreeRow | MoreRow]:
+    """The rows of a tree built from light span rows (db.queries.traces.trace_skeleton), each
+    given the full row the page shows, found by (span_id, start_ns) in `columns`."""
+    return [row if row.is_more else replace(row, span=columns.get((row.span.span_id, row.span.start_ns), row.span))
+            for row in rows]
 
 
 def build_tree(spans: Sequence[SpanRow], *, open_depth: int | None = None, max_rows: int | None = None,
-               max_children: int | None = None, reveal: bytes | None = None) -> list[TreeRow | MoreRow]:
+               max_children: int | None = None, reveal: bytes | None = None,
+               window: Window | None = None) -> list[TreeRow | MoreRow]:
     """Rows in display order. Without limits, every span; with them, the tree opened to
     `open_depth` levels, at most `max_children` children per span and about `max_rows` rows,
     the rest collapsed (TreeRow.collapsed, MoreRow). The path to `reveal` (and its children)
-    is always opened, so a permalink shows its span."""
+    is always opened, so a permalink shows its span. `window`: the timeline's, if already known."""
     if not spans:
         return []
     by_id = {s.span_id: s for s in spans}
@@ -102,7 +116,7 @@ def build_tree(spans: Sequence[SpanRow], *, open_depth: int | None = None, max_r
         kids.sort(key=_key)
     tops.sort(key=lambda item: _key(item[0]))
 
-    window = window_of(spans)
+    window = window or window_of(spans)
     must_open: set[bytes] = set()
     if reveal in by_id:
         node, guard = by_id[reveal], 0
@@ -146,20 +160,19 @@ def build_tree(spans: Sequence[SpanRow], *, open_depth: int | None = None, max_r
     # order) is shown at top level, and what it reaches is then accounted for.
     reached: set[bytes] = set()
 
-    def reach(top: SpanRow) -> None:
-        stack = [top]
+    def reach(stack: list[SpanRow]) -> None:
         while stack:
             span = stack.pop()
             if span.span_id not in reached:
                 reached.add(span.span_id)
                 stack.extend(children.get(span.span_id, ()))
 
-    for span, _ in tops:
-        reach(span)
-    for span in sorted((s for s in spans if s.span_id not in reached), key=_key):
-        if span.span_id not in reached:
-            tops.append((span, "parent cycle"))
-            reach(span)
+    reach([span for span, _ in tops])
+    if len(reached) < len(by_id):
+        for span in sorted((s for s in spans if s.span_id not in reached), key=_key):
+            if span.span_id not in reached:
+                tops.append((span, "parent cycle"))
+                reach([span])
     for i, (span, mark) in enumerate(tops):
         if max_rows is not None and len(rows) >= 2 * max_rows and span.span_id not in must_open:
             rows.append(MoreRow(None, 0, i, len(tops) - i))  # a flood of parentless spans

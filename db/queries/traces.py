@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import struct
+from collections import namedtuple
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import LargeBinary, and_, cast, func, or_, select, tuple_
+from sqlalchemy import LargeBinary, Row, and_, cast, func, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY, distinct_on
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -192,46 +193,67 @@ def get_trace(session: Session, project_id: int, trace_id: bytes, *,
     return TraceDetail(trace, trace_status(trace.error_count, root_status), spans, edges, truncated)
 
 
-# What the span tree shows of a span: no content, attributes or events (the detail panel
-# reads those for one span), so a page of a trace of tens of thousands of spans stays light.
+# What a span tree row shows of a span: no content, attributes or events (the detail panel
+# reads those for one span), and no parent (the skeleton has it).
 OUTLINE_COLUMNS = (
-    SpanRow.trace_id, SpanRow.span_id, SpanRow.parent_span_id, SpanRow.name, SpanRow.category,
+    SpanRow.trace_id, SpanRow.span_id, SpanRow.name, SpanRow.category,
     SpanRow.start_ns, SpanRow.duration_ns, SpanRow.status, SpanRow.error_class, SpanRow.status_message,
     SpanRow.request_model, SpanRow.response_model, SpanRow.input_tokens, SpanRow.output_tokens,
     SpanRow.cost_usd, SpanRow.cost_source, SpanRow.duplicate_of, SpanRow.duplicate_reason,
 )
 
 
-def trace_outline(session: Session, project_id: int, trace_id: bytes, *,
-                  max_spans: int | None = None) -> TraceDetail | None:
-    """get_trace for the span tree: light rows (OUTLINE_COLUMNS, not ORM objects) and the
-    lineage edges only (a `parent` edge repeats spans.parent_span_id)."""
-    trace = session.scalars(
-        select(TraceRow).where(TraceRow.project_id == project_id, TraceRow.trace_id == trace_id)
-    ).one_or_none()
+def _lineage_edges(session: Session, trace: TraceRow) -> list[SpanEdge]:
+    """The trace's edges other than `parent` (spans.parent_span_id has those), both directions."""
+    return list(session.scalars(
+        select(SpanEdge)
+        .where(SpanEdge.project_id == trace.project_id, SpanEdge.relation != "parent",
+               or_(SpanEdge.trace_id == trace.trace_id, SpanEdge.linked_trace_id == trace.trace_id))
+        .order_by(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation,
+                  SpanEdge.linked_trace_id, SpanEdge.linked_span_id)
+    ))
+
+
+# What the tree's shape needs of every span: the page reads these for all of a large trace's
+# spans and the OUTLINE_COLUMNS only for the rows it renders (a few hundred), not for 10,000.
+SKELETON_COLUMNS = (SpanRow.span_id, SpanRow.parent_span_id, SpanRow.start_ns, SpanRow.duration_ns)
+SpanSkeleton = namedtuple("SpanSkeleton", [c.key for c in SKELETON_COLUMNS])
+
+
+def trace_skeleton(session: Session, project_id: int, trace_id: bytes, *,
+                   max_spans: int | None = None) -> TraceDetail | None:
+    """get_trace for the span tree of a large trace: SpanSkeleton rows (plain named tuples, as
+    the tree walks them all in Python) and the lineage edges only (a `parent` edge repeats
+    spans.parent_span_id); the columns of the rows rendered come from outline_rows."""
+    trace = trace_row(session, project_id, trace_id)
     if trace is None:
         return None
-    query = (select(*OUTLINE_COLUMNS)
+    query = (select(*SKELETON_COLUMNS)
              .where(*_spans_of(trace))
              .order_by(SpanRow.start_ns, SpanRow.span_id))
     if max_spans is not None:
         query = query.limit(max_spans + 1)
-    spans = list(session.execute(query).all())
+    spans = list(map(SpanSkeleton._make, session.execute(query)))
     truncated = max_spans is not None and len(spans) > max_spans
     if truncated:
         spans = spans[:max_spans]
-    edges = list(session.scalars(
-        select(SpanEdge)
-        .where(SpanEdge.project_id == project_id, SpanEdge.relation != "parent",
-               or_(SpanEdge.trace_id == trace_id, SpanEdge.linked_trace_id == trace_id))
-        .order_by(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation,
-                  SpanEdge.linked_trace_id, SpanEdge.linked_span_id)
-    ))
-    root_status = next((s.status for s in spans if s.span_id == trace.root_span_id), None)
-    if root_status is None and truncated and trace.root_span_id is not None:
+    root_status = None
+    if trace.root_span_id is not None:
         root_status = session.scalar(select(SpanRow.status).where(
-            *_spans_of(trace), SpanRow.span_id == trace.root_span_id))
-    return TraceDetail(trace, trace_status(trace.error_count, root_status), spans, edges, truncated)
+            *_spans_of(trace), SpanRow.span_id == trace.root_span_id).order_by(SpanRow.start_time).limit(1))
+    return TraceDetail(trace, trace_status(trace.error_count, root_status), spans, _lineage_edges(session, trace),
+                       truncated)
+
+
+def outline_rows(session: Session, trace: TraceRow, span_ids: list[bytes]) -> dict[tuple[bytes, int], Row]:
+    """The OUTLINE_COLUMNS of these spans, by (span_id, start_ns): a span id sent twice with
+    another start time is two rows."""
+    if not span_ids:
+        return {}
+    rows = session.execute(
+        select(*OUTLINE_COLUMNS)
+        .where(*_spans_of(trace), SpanRow.span_id == func.any(cast(span_ids, ARRAY(LargeBinary)))))
+    return {(r.span_id, r.start_ns): r for r in rows}
 
 
 def get_span(session: Session, project_id: int, trace_id: bytes, span_id: bytes) -> SpanRow | None:

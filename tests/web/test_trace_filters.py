@@ -102,7 +102,7 @@ def test_totals_count_every_run_of_the_filtered_set_and_never_price_unpriced_cal
     login(client, seeded)
     twin = client.get("/api/traces", params={"provider": "openai", "limit": "1", "range": "24h"}).json()
     assert len(twin["traces"]) == 1 and twin["next_cursor"]  # one row shown, totals of both
-    assert twin["totals"] == {"runs": 2, "failed": 0, "with_errors": 0, "cost_usd": "0.01", "unpriced_calls": 1,
+    assert twin["totals"] == {"runs": 2, "capped": False, "failed": 0, "with_errors": 0, "cost_usd": "0.01", "unpriced_calls": 1,
                               "input_tokens": 17, "output_tokens": 8}
     html = unescape(client.get("/traces", params={"provider": "openai", "limit": "1", "range": "24h"}).text)
     totals = html[html.index('class="stats run-totals"'):html.index("</dl>", html.index("run-totals"))]

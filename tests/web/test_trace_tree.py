@@ -183,3 +183,30 @@ def test_chat_messages_and_json_in_the_span_detail(client, session, seeded):
     assert '<li class="message role-system"><span class="role">system</span><pre class="content">be brief</pre>' in html
     assert '<span class="role">user</span>' in html and XSS not in html and "&lt;script&gt;" in html
     assert '<pre class="content json">{\n  &#34;answer&#34;: 42,' in html
+
+
+def test_a_large_trace_is_read_as_a_skeleton_and_only_the_rendered_rows_in_full(client, session, seeded, engine):
+    spans = wide(seeded.project.id, 3000)  # above INLINE_ATTRIBUTION_SPANS: the skeleton path
+    spans[7].status, spans[7].error_class = "error", "timeout"
+    trace = store_many(session, spans)
+    login(client, seeded)
+    statements: list[tuple[str, dict]] = []
+
+    def seen(conn, cursor, statement, parameters, *args):
+        statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        page = client.get(f"/traces/{trace.trace_id.hex()}")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert page.status_code == 200
+    assert span_ids(page.text) == [s.span_id.hex() for s in spans[:1 + MAX_CHILDREN]]
+    assert "✕ timeout" in page.text and "child 6" in page.text  # the rendered rows' own columns
+    reads = [(s, p) for s, p in statements if re.search(r"FROM spans\b", s) and "spans.trace_id = " in s]
+    whole = [s for s, _ in reads if "spans.parent_span_id" in s.split("FROM")[0]]
+    assert len(whole) == 1 and "spans.name" not in whole[0].split("FROM")[0], whole  # every span: ids and times
+    named = [p for s, p in reads if "spans.name" in s.split("FROM")[0]]
+    assert len(named) == 1
+    values = named[0].values() if isinstance(named[0], dict) else named[0]
+    assert [len(v) for v in values if isinstance(v, list)] == [1 + MAX_CHILDREN]  # the rendered rows only
