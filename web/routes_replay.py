@@ -18,7 +18,7 @@ from core.settings import Settings
 from core.span import is_model_call
 from db.queries.traces import get_span
 from judge.client import ModelEndpoint
-from judge.replay import replay
+from judge.replay import judge_answers, replay
 from web.auth import AppSettings, DbSession, page_requires
 from web.render import render
 from web.views import HEX16, HEX32, parse_hex
@@ -37,7 +37,8 @@ def replay_models_for(settings: Settings | None, viewer: Principal, span) -> lis
 
 
 def _fragment(request: Request, status: int = 200, **context):
-    return render(request, "_replay.html", {"error": None, "original": None, "outcomes": [], "note": None, **context},
+    return render(request, "_replay.html", {"error": None, "original": None, "outcomes": [], "note": None,
+                                            "original_judge": None, "judges": [], **context},
                   status_code=status)
 
 
@@ -71,5 +72,9 @@ def replay_call(request: Request, trace_id: str, span_id: str, viewer: ContentRe
                 "latency_ms": span.duration_ns / 1e6, "input_tokens": span.input_tokens,
                 "output_tokens": span.output_tokens, "cost_usd": None if span.cost_source == "unpriced" else span.cost_usd,
                 "failed": span.status == "error", "error": span.status_message}
+    judged = judge_answers(request.app.state.sessionmaker, endpoint, settings, asked,
+                           [original["text"]] + [o.text for o in outcomes], project_id=viewer.project_id,
+                           trace_id=trace_bytes, span_id=span_bytes)
     note = "Tool calls and tool results of the captured prompt were left out." if asked.dropped_parts else None
-    return _fragment(request, original=original, outcomes=outcomes, note=note, sent=len(asked.messages))
+    return _fragment(request, original=original, outcomes=outcomes, note=note, sent=len(asked.messages),
+                     original_judge=judged[0], judges=judged[1:])

@@ -26,6 +26,10 @@ MODELS = "gpt-4o-mini, broken-model, claude-haiku-4-5"
 def answer(request: dict):
     if request["model"] == "broken-model":
         return Status(500)
+    if request["model"] == "judge":  # the relevance judge scoring each answer
+        asked = request["messages"][-1]["content"]
+        score = 5 if "gpt-4o-mini says" in asked else 2 if "claude-haiku-4-5 says" in asked else 3
+        return json.dumps({"score": score, "reasoning": f"judged {score} {XSS}"})
     return f"{request['model']} says {XSS} to: {request['messages'][-1]['content'][:40]}"
 
 
@@ -59,13 +63,20 @@ def test_replay_side_by_side(client, session, seeded, fake):
     assert "http: HTTP 500" in page
     assert "gpt-4o-mini says" in page and "claude-haiku-4-5 says" in page
     assert XSS not in page and html.escape(XSS) in page  # both the replayed answer and the echoed prompt escaped
-    sent = [r for r in fake.requests]
+    sent = [r for r in fake.requests if r["model"] != "judge"]
     assert sorted(r["model"] for r in sent) == ["broken-model", "claude-haiku-4-5", "gpt-4o-mini"]
+    # every answer (the original's too, not the failed model's) scored by the relevance judge
+    judged = [r for r in fake.requests if r["model"] == "judge"]
+    assert len(judged) == 3 and all("<answer>" in r["messages"][-1]["content"] for r in judged)
+    assert page.count("Relevance</dt>") == 3 and "5/5" in page and "2/5" in page and "3/5" in page
+    assert "relevance@1" in page and html.escape(f"judged 5 {XSS}") in page
     assert sent[0]["messages"] == [{"role": "user", "content": f"User: Where is my order #1234? {XSS}"}]
     with client.app.state.sessionmaker() as s:
-        calls = s.scalars(select(JudgeCall).order_by(JudgeCall.model)).all()
+        calls = s.scalars(select(JudgeCall).where(JudgeCall.name == "replay").order_by(JudgeCall.model)).all()
         assert [(c.purpose, c.model, c.outcome) for c in calls] == [
             ("replay", "broken-model", "http"), ("replay", "claude-haiku-4-5", "ok"), ("replay", "gpt-4o-mini", "ok")]
+        verdicts = s.scalars(select(JudgeCall).where(JudgeCall.name == "relevance")).all()
+        assert [(c.purpose, c.model, c.prompt_version) for c in verdicts] == [("replay", "judge", "relevance@1")] * 3
         assert all(c.span_id == seeded.trace.spans["fallback"] for c in calls)
         [event] = s.scalars(select(AuditEvent).where(AuditEvent.action == "replay")).all()
         assert event.outcome == "ok" and event.target.endswith(seeded.trace.spans["fallback"].hex())
