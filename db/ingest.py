@@ -163,11 +163,13 @@ up_traces AS (
         project_id, trace_id, root_span_id, root_name, service_name, start_time, end_time,
         span_count, error_count, llm_calls, unpriced_calls, input_tokens, output_tokens,
         cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, agents, models, services,
-        session_id, user_id)
+        session_id, user_id, updated_at)
     SELECT project_id, trace_id, root_span_id, root_name, service_name, start_time, end_time,
         span_count, error_count, llm_calls, unpriced_calls, input_tokens, output_tokens,
         cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd,
-        agents[1:64], models[1:64], services[1:64], session_id, user_id
+        agents[1:64], models[1:64], services[1:64], session_id, user_id,
+        -- Read here, not in DO UPDATE SET: Citus runs only IMMUTABLE functions there.
+        clock_timestamp()
     FROM per_trace ORDER BY project_id, trace_id
     ON CONFLICT (project_id, trace_id) DO UPDATE SET
         -- The first root to arrive names the trace; until then the trace has no root.
@@ -193,8 +195,11 @@ up_traces AS (
         session_id = COALESCE(traces.session_id, excluded.session_id),
         user_id = COALESCE(traces.user_id, excluded.user_id),
         -- Strictly increasing per trace, even across writers whose transactions started out of
-        -- order: the attributor compares it with attributed_at to know what changed.
-        updated_at = GREATEST(clock_timestamp(), traces.updated_at + interval '1 microsecond')
+        -- order: the attributor compares it with attributed_at to know what changed. (The
+        -- microsecond is added in UTC: timestamptz + interval is only STABLE, and Citus runs no
+        -- such function in DO UPDATE SET.)
+        updated_at = GREATEST(excluded.updated_at,
+                              ((traces.updated_at AT TIME ZONE 'UTC') + interval '1 microsecond') AT TIME ZONE 'UTC')
     RETURNING project_id, trace_id
 ),
 touched AS (
