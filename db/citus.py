@@ -17,7 +17,10 @@ left as it is, so a second run, or a run after a later migration, only places wh
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, text
+import weakref
+
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session
 
 # Order matters: a reference table's foreign keys point at reference tables created before it.
 REFERENCE = (
@@ -40,6 +43,19 @@ def is_distributed(conn: Connection, table: str = "spans") -> bool:
         return False
     return bool(conn.execute(text(
         "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass(:t))"), {"t": table}).scalar())
+
+
+_LAYOUT: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+
+
+def on_citus(session: Session) -> bool:
+    """Whether this session's database has the distributed layout (asked once per engine): the
+    few statements Citus cannot run take another form there, and only there."""
+    engine = session.get_bind()
+    engine = getattr(engine, "engine", engine)
+    if engine not in _LAYOUT:
+        _LAYOUT[engine] = is_distributed(session.connection())
+    return _LAYOUT[engine]
 
 
 def placement(conn: Connection) -> dict[str, str]:

@@ -433,9 +433,17 @@ def edge_rows(project_id: int, span: Span) -> Iterable[tuple]:
         yield (project_id, span.trace_id, span.span_id, link.relation, link.trace_id, link.span_id)
 
 
+_DISTRIBUTED = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"
+
+
 def prepare_connection(conn: psycopg.Connection) -> None:
     """Once per writer connection: staging tables and a UTC session."""
     conn.execute("SET TIME ZONE 'UTC'")
+    if conn.execute(_DISTRIBUTED).fetchone()[0]:
+        # Citus: each shard's rows of a batch in shard order over one connection per worker, so
+        # concurrent writers take their locks in the same order (in parallel they deadlock
+        # across workers, which Citus only detects after seconds).
+        conn.execute("SET citus.multi_shard_modify_mode TO 'sequential'")
     conn.execute(_STAGE_DDL)
     conn.commit()
 
