@@ -36,9 +36,11 @@ def policy(session: Session, project_id: int) -> Policy:
 
 
 def _upsert(session: Session, project_id: int, **values) -> None:
-    statement = insert(RetentionPolicy).values(project_id=project_id, **values)
+    # now() through `excluded`: Citus runs no non-IMMUTABLE function in DO UPDATE SET.
+    statement = insert(RetentionPolicy).values(project_id=project_id, updated_at=text("now()"), **values)
     session.execute(statement.on_conflict_do_update(
-        index_elements=[RetentionPolicy.project_id], set_={**values, "updated_at": text("now()")}))
+        index_elements=[RetentionPolicy.project_id],
+        set_={**values, "updated_at": statement.excluded.updated_at}))
 
 
 def set_days(session: Session, project_id: int, days: int | None, rollup_days: int | None) -> None:

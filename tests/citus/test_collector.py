@@ -15,5 +15,4 @@ from tests.collector.test_ingest_http import (  # noqa: F401
 from tests.collector.test_model_call_dedup import (  # noqa: F401
     test_nested_duplicate_in_one_request_counts_once,
     test_the_better_span_arriving_later_takes_over_exactly,
-    test_two_writers_each_holding_one_recording_of_a_call,
 )
