@@ -26,7 +26,7 @@ from db.migrate import distribute, upgrade
 CITUS_SO = Path("/usr/lib/postgresql/15/lib/citus.so")
 # The bundle next to the checkout (../shared/citus), or where CAUSELINE_CITUS_BUNDLE says.
 BUNDLE_CANDIDATES = [Path(os.environ["CAUSELINE_CITUS_BUNDLE"])] if os.environ.get("CAUSELINE_CITUS_BUNDLE") else []
-BUNDLE_CANDIDATES += [Path(__file__).resolve().parents[3] / "shared" / "citus", Path("/work/shared/citus")]
+BUNDLE_CANDIDATES += [Path(__file__).resolve().parents[3] / "shared" / "citus"]
 SHARDS = 8  # per distributed table, 4 per worker: enough to show spreading, fewer tasks per query
 # Children before parents: the foreign keys among reference tables point at earlier ones.
 EMPTIED = BY_TRACE + BY_PROJECT + tuple(reversed(REFERENCE))
