@@ -22,6 +22,7 @@ This is the one place that speaks psycopg directly: SQLAlchemy has no COPY.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import weakref
 from typing import Iterable, Sequence
 
 import orjson
@@ -31,7 +32,8 @@ from core.coerce import as_count
 from core.latency import BOUNDS_NS, BUCKETS
 from core.model_call_dedup import response_id
 from core.span import MODEL_CALL_CATEGORIES, PARENT, Event, Link, Span
-from db.ingest_dedup import FACTS_SQL, Changes, changes, sql_list
+
+from db.ingest_dedup import FACTS_BY_KEYS_SQL, FACTS_SQL, Changes, changes, sql_list
 
 STAGE_SPAN_COLUMNS = (
     ("project_id", "int8"), ("trace_id", "bytea"), ("span_id", "bytea"), ("parent_span_id", "bytea"),
@@ -257,6 +259,11 @@ def _fix(column: str, cap: str = _BIGINT_MAX) -> str:
     return f"{column} = LEAST(t.{column}::numeric + f.{column}, {cap})"
 
 
+# Implied by each join below, and said again for Citus: so that it sends these statements only to
+# the shards that hold the changed traces (none when nothing changed), not to every shard.
+_ONLY_CHANGED = " AND {t}.trace_id = ANY(%(chg_trace)s::bytea[])"
+
+
 # Step 4 (see the module docstring); the changes come from db.ingest_dedup.changes().
 _USAGE_SQL = f"""
 WITH chg AS (
@@ -275,13 +282,13 @@ added AS (  -- counted until now: taken out (-1)
 moved AS (  -- counted in another span of its group: no change to any total
     UPDATE span_duplicates d SET duplicate_of = c.new_of, reason = c.reason FROM chg c
     WHERE d.project_id = c.project_id AND d.trace_id = c.trace_id AND d.span_id = c.span_id
-        AND c.new_of IS NOT NULL AND d.duplicate_of = c.old_of
+        AND c.new_of IS NOT NULL AND d.duplicate_of = c.old_of{_ONLY_CHANGED.format(t="d")}
     RETURNING 1
 ),
 cleared AS (  -- counts again: put back (+1)
     DELETE FROM span_duplicates d USING chg c
     WHERE d.project_id = c.project_id AND d.trace_id = c.trace_id AND d.span_id = c.span_id
-        AND c.new_of IS NULL AND d.duplicate_of = c.old_of
+        AND c.new_of IS NULL AND d.duplicate_of = c.old_of{_ONLY_CHANGED.format(t="d")}
     RETURNING d.project_id, d.trace_id, d.span_id, 1 AS sign
 ),
 fixes AS (
@@ -291,6 +298,7 @@ fixes AS (
         s.cost_usd, s.cost_source, m.sign
     FROM (SELECT * FROM added UNION ALL SELECT * FROM cleared) m
     JOIN spans s ON s.project_id = m.project_id AND s.trace_id = m.trace_id AND s.span_id = m.span_id
+        {_ONLY_CHANGED.format(t="s")}
 ),
 fix_traces AS (
     UPDATE traces t SET llm_calls = t.llm_calls + f.calls, unpriced_calls = t.unpriced_calls + f.unpriced,
@@ -299,7 +307,7 @@ fix_traces AS (
               {", ".join(f"{_signed_sum(c)} AS {c}" for c in _TOKENS)},
               {_signed_sum("cost_usd", _MONEY_MAX)} AS cost_usd
           FROM fixes GROUP BY 1, 2 ORDER BY 1, 2) f
-    WHERE t.project_id = f.project_id AND t.trace_id = f.trace_id
+    WHERE t.project_id = f.project_id AND t.trace_id = f.trace_id{_ONLY_CHANGED.format(t="t")}
     RETURNING 1
 ),
 counted AS (
@@ -434,12 +442,14 @@ def edge_rows(project_id: int, span: Span) -> Iterable[tuple]:
 
 
 _DISTRIBUTED = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"
+_ON_CITUS: weakref.WeakKeyDictionary[psycopg.Connection, bool] = weakref.WeakKeyDictionary()
 
 
 def prepare_connection(conn: psycopg.Connection) -> None:
     """Once per writer connection: staging tables and a UTC session."""
     conn.execute("SET TIME ZONE 'UTC'")
-    if conn.execute(_DISTRIBUTED).fetchone()[0]:
+    _ON_CITUS[conn] = bool(conn.execute(_DISTRIBUTED).fetchone()[0])
+    if _ON_CITUS[conn]:
         # Citus: each shard's rows of a batch in shard order over one connection per worker, so
         # concurrent writers take their locks in the same order (in parallel they deadlock
         # across workers, which Citus only detects after seconds).
@@ -465,7 +475,12 @@ def write_encoded(conn: psycopg.Connection, batch: Sequence[Encoded]) -> WriteRe
             cur.execute(_WRITE_SQL)
             inserted, traces_touched, calls_kept, _ = cur.fetchone()
             marks = Changes()
-            if traces_touched:
+            if traces_touched and _ON_CITUS.get(conn):
+                touched = cur.execute("SELECT project_id, trace_id FROM stage_touched").fetchall()
+                cur.execute(FACTS_BY_KEYS_SQL, {"touched_project": [p for p, _ in touched],
+                                                "touched_trace": [t for _, t in touched]})
+                marks = changes(cur.fetchall())
+            elif traces_touched:
                 cur.execute(FACTS_SQL)
                 marks = changes(cur.fetchall())
             if calls_kept or len(marks):
