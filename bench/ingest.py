@@ -63,9 +63,9 @@ OVERLOAD_CLIENTS = 256
 TOOLS = ["search_docs", "get_order", "refund", "send_email", "lookup_customer"]
 
 
-def agent_trace(rng: random.Random, trace_no: int) -> list:
+def agent_trace(rng: random.Random, trace_no: int, id_offset: int = 0) -> list:
     """One agent run: root agent, a routing decision, 3-6 model calls, 2-4 tool calls, sometimes a failure."""
-    tid = trace_no.to_bytes(16, "big")
+    tid = (trace_no + id_offset).to_bytes(16, "big")
     ids = iter(range(trace_no * 64 + 1, trace_no * 64 + 64))
     sid = lambda: next(ids).to_bytes(8, "big")  # noqa: E731
     t = P.BASE_NS + trace_no * 1_000_000_000
@@ -99,12 +99,12 @@ def agent_trace(rng: random.Random, trace_no: int) -> list:
     return spans
 
 
-def build_payloads(total_spans: int, batch: int, seed: int = 42) -> tuple[list[bytes], int]:
+def build_payloads(total_spans: int, batch: int, seed: int = 42, id_offset: int = 0) -> tuple[list[bytes], int]:
     rng = random.Random(seed)
     payloads, pending, count, trace_no = [], [], 0, 0
     while count < total_spans:
         trace_no += 1
-        for pb in agent_trace(rng, trace_no):
+        for pb in agent_trace(rng, trace_no, id_offset):
             pending.append(pb)
             count += 1
             if len(pending) == batch:
@@ -305,7 +305,9 @@ def main() -> None:
 
     given = contextlib.nullcontext(args.database_url) if args.database_url else None
     with given or bench_database("causeline_bench_overload" if args.overload else "causeline_bench") as url:
-        payloads, total = build_payloads(args.spans, args.batch)
+        # In a database used as is, runs of earlier benchmarks must not make these duplicates.
+        payloads, total = build_payloads(args.spans, args.batch,
+                                         id_offset=time.time_ns() << 32 if args.database_url else 0)
         print(f"workload: {total} spans in {len(payloads)} requests of <= {args.batch} spans, "
               f"{sum(map(len, payloads)) / 1e6:.1f} MB protobuf, {clients} clients, "
               f"{args.collectors} collector process(es)", flush=True)
