@@ -21,8 +21,8 @@ This is the one place that speaks psycopg directly: SQLAlchemy has no COPY.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import weakref
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import orjson
