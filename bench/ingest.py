@@ -12,6 +12,12 @@ Also prints the CPU time per span of each part (collector main process, decoder 
 PostgreSQL backends, the clients) and the peak resident memory of the collector and its workers.
 Last line: {"spans_per_s": ..., "peak_rss_mb": ..., "copy_rows_per_s": ..., "ratio": ...}.
 
+    .venv/bin/python bench/ingest.py --database-url URL [--collectors 2]
+
+runs against that database as it is (already migrated, e.g. a Citus coordinator after `causeline
+migrate --citus`; not created, emptied or dropped: spans are counted before and after), with
+`--collectors` collector processes sharing the clients (docs/scaling.md).
+
     .venv/bin/python bench/ingest.py --overload
 
 sends the same spans from 256 clients at once, each retrying a refused request after 100 ms
@@ -22,6 +28,7 @@ rather than grow; prints its peak RSS and the refusals (no baseline).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -56,9 +63,9 @@ OVERLOAD_CLIENTS = 256
 TOOLS = ["search_docs", "get_order", "refund", "send_email", "lookup_customer"]
 
 
-def agent_trace(rng: random.Random, trace_no: int) -> list:
+def agent_trace(rng: random.Random, trace_no: int, id_offset: int = 0) -> list:
     """One agent run: root agent, a routing decision, 3-6 model calls, 2-4 tool calls, sometimes a failure."""
-    tid = trace_no.to_bytes(16, "big")
+    tid = (trace_no + id_offset).to_bytes(16, "big")
     ids = iter(range(trace_no * 64 + 1, trace_no * 64 + 64))
     sid = lambda: next(ids).to_bytes(8, "big")  # noqa: E731
     t = P.BASE_NS + trace_no * 1_000_000_000
@@ -92,12 +99,12 @@ def agent_trace(rng: random.Random, trace_no: int) -> list:
     return spans
 
 
-def build_payloads(total_spans: int, batch: int, seed: int = 42) -> tuple[list[bytes], int]:
+def build_payloads(total_spans: int, batch: int, seed: int = 42, id_offset: int = 0) -> tuple[list[bytes], int]:
     rng = random.Random(seed)
     payloads, pending, count, trace_no = [], [], 0, 0
     while count < total_spans:
         trace_no += 1
-        for pb in agent_trace(rng, trace_no):
+        for pb in agent_trace(rng, trace_no, id_offset):
             pending.append(pb)
             count += 1
             if len(pending) == batch:
@@ -180,14 +187,16 @@ class PeakRss(threading.Thread):
         return self.peak
 
 
-def send_all(base: str, payloads: list[bytes], clients: int, pause: float = 0.05) -> tuple[float, dict]:
+def send_all(bases: str | list[str], payloads: list[bytes], clients: int, pause: float = 0.05) -> tuple[float, dict]:
     """Every payload until acknowledged; a refused one is retried after `pause` (not Retry-After, so
-    that an overload keeps pressing). Returns the elapsed time and the count of each refusal."""
+    that an overload keeps pressing). Client i sends to collector i mod len(bases). Returns the
+    elapsed time and the count of each refusal."""
+    bases = [bases] if isinstance(bases, str) else bases
     queue = list(enumerate(payloads))
     lock = threading.Lock()
     refusals: dict = {}
 
-    def worker() -> None:
+    def worker(base: str) -> None:
         headers = {"content-type": "application/x-protobuf", "authorization": f"Bearer {KEY}"}
         with httpx.Client(timeout=600) as client:
             while True:
@@ -201,13 +210,37 @@ def send_all(base: str, payloads: list[bytes], clients: int, pause: float = 0.05
                         refusals[key] = refusals.get(key, 0) + 1
                     time.sleep(pause)
 
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    threads = [threading.Thread(target=worker, args=(bases[i % len(bases)],)) for i in range(clients)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     return time.perf_counter() - started, refusals
+
+
+def _ensure_key(url: str) -> None:
+    from sqlalchemy import select
+
+    from db.engine import make_engine, make_sessionmaker
+    from db.models import ApiKey
+    from db.queries.auth import create_api_key, create_project
+    from core.security import hash_key
+
+    engine = make_engine(url, pool_size=1)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            if session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(KEY))) is None:
+                project = create_project(session, f"bench-{int(time.time())}")
+                create_api_key(session, project.id, name="bench", scopes=["ingest", "read"], secret=KEY)
+    finally:
+        engine.dispose()
+
+
+def _stored(url: str) -> tuple[int, int]:
+    with psycopg.connect(libpq_url(url)) as conn:
+        return (conn.execute("SELECT count(*) FROM spans").fetchone()[0],
+                conn.execute("SELECT COALESCE(sum(span_count), 0) FROM traces").fetchone()[0])
 
 
 def copy_baseline(url: str, payloads: list[bytes]) -> float:
@@ -263,36 +296,47 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=200_000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--database-url", help="an existing, migrated database to use as is (e.g. Citus)")
+    parser.add_argument("--collectors", type=int, default=1, help="collector processes sharing the clients")
     parser.add_argument("--overload", action="store_true",
                         help=f"{OVERLOAD_CLIENTS} clients retrying at once: peak memory and refusals, no baseline")
     args = parser.parse_args()
     clients = OVERLOAD_CLIENTS if args.overload else args.clients
 
-    with bench_database("causeline_bench_overload" if args.overload else "causeline_bench") as url:
-        payloads, total = build_payloads(args.spans, args.batch)
+    given = contextlib.nullcontext(args.database_url) if args.database_url else None
+    with given or bench_database("causeline_bench_overload" if args.overload else "causeline_bench") as url:
+        # In a database used as is, runs of earlier benchmarks must not make these duplicates.
+        payloads, total = build_payloads(args.spans, args.batch,
+                                         id_offset=time.time_ns() << 32 if args.database_url else 0)
         print(f"workload: {total} spans in {len(payloads)} requests of <= {args.batch} spans, "
-              f"{sum(map(len, payloads)) / 1e6:.1f} MB protobuf, {clients} clients", flush=True)
-        process, base = start_collector(url)
+              f"{sum(map(len, payloads)) / 1e6:.1f} MB protobuf, {clients} clients, "
+              f"{args.collectors} collector process(es)", flush=True)
+        if args.database_url:
+            _ensure_key(url)  # the collector creates it only in an empty database
+        stored_before, rolled_before = _stored(url)
+        started = [start_collector(url) for _ in range(args.collectors)]
+        process = started[0][0]  # CPU and memory: of the first collector
         rss = PeakRss(process.pid)
         try:
             idle_mb = rss.sample() / 2**20
             rss.start()
             before = cpu_seconds(process.pid, url)
-            elapsed, refusals = send_all(base, payloads, clients, pause=0.1 if args.overload else 0.05)
+            elapsed, refusals = send_all([base for _, base in started], payloads, clients,
+                                         pause=0.1 if args.overload else 0.05)
             used = {part: seconds - before.get(part, 0.0) for part, seconds in cpu_seconds(process.pid, url).items()}
         finally:
             peak_mb = rss.stop() / 2**20
-            process.terminate()
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            for other, _ in started:
+                other.terminate()
+            for other, _ in started:
+                try:
+                    other.wait(60)
+                except subprocess.TimeoutExpired:
+                    other.kill()
         print("cpu us/span: " + ", ".join(f"{part} {seconds / total * 1e6:.1f}" for part, seconds in used.items()),
               flush=True)
         print(f"collector RSS (with its worker processes): {idle_mb:.0f} MB idle, {peak_mb:.0f} MB peak", flush=True)
-        with psycopg.connect(libpq_url(url)) as conn:
-            stored = conn.execute("SELECT count(*) FROM spans").fetchone()[0]
-            rolled = conn.execute("SELECT sum(span_count) FROM traces").fetchone()[0]
+        stored, rolled = (after - earlier for after, earlier in zip(_stored(url), (stored_before, rolled_before)))
         if stored != total or rolled != total:
             raise SystemExit(f"expected {total} spans, stored {stored}, rolled up {rolled}")
         spans_per_s = total / elapsed

@@ -21,6 +21,7 @@ This is the one place that speaks psycopg directly: SQLAlchemy has no COPY.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -31,7 +32,8 @@ from core.coerce import as_count
 from core.latency import BOUNDS_NS, BUCKETS
 from core.model_call_dedup import response_id
 from core.span import MODEL_CALL_CATEGORIES, PARENT, Event, Link, Span
-from db.ingest_dedup import FACTS_SQL, Changes, changes, sql_list
+
+from db.ingest_dedup import FACTS_BY_KEYS_SQL, FACTS_SQL, Changes, changes, sql_list
 
 STAGE_SPAN_COLUMNS = (
     ("project_id", "int8"), ("trace_id", "bytea"), ("span_id", "bytea"), ("parent_span_id", "bytea"),
@@ -163,11 +165,13 @@ up_traces AS (
         project_id, trace_id, root_span_id, root_name, service_name, start_time, end_time,
         span_count, error_count, llm_calls, unpriced_calls, input_tokens, output_tokens,
         cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, agents, models, services,
-        session_id, user_id)
+        session_id, user_id, updated_at)
     SELECT project_id, trace_id, root_span_id, root_name, service_name, start_time, end_time,
         span_count, error_count, llm_calls, unpriced_calls, input_tokens, output_tokens,
         cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd,
-        agents[1:64], models[1:64], services[1:64], session_id, user_id
+        agents[1:64], models[1:64], services[1:64], session_id, user_id,
+        -- Read here, not in DO UPDATE SET: Citus runs only IMMUTABLE functions there.
+        clock_timestamp()
     FROM per_trace ORDER BY project_id, trace_id
     ON CONFLICT (project_id, trace_id) DO UPDATE SET
         -- The first root to arrive names the trace; until then the trace has no root.
@@ -193,8 +197,11 @@ up_traces AS (
         session_id = COALESCE(traces.session_id, excluded.session_id),
         user_id = COALESCE(traces.user_id, excluded.user_id),
         -- Strictly increasing per trace, even across writers whose transactions started out of
-        -- order: the attributor compares it with attributed_at to know what changed.
-        updated_at = GREATEST(clock_timestamp(), traces.updated_at + interval '1 microsecond')
+        -- order: the attributor compares it with attributed_at to know what changed. (The
+        -- microsecond is added in UTC: timestamptz + interval is only STABLE, and Citus runs no
+        -- such function in DO UPDATE SET.)
+        updated_at = GREATEST(excluded.updated_at,
+                              ((traces.updated_at AT TIME ZONE 'UTC') + interval '1 microsecond') AT TIME ZONE 'UTC')
     RETURNING project_id, trace_id
 ),
 touched AS (
@@ -252,6 +259,11 @@ def _fix(column: str, cap: str = _BIGINT_MAX) -> str:
     return f"{column} = LEAST(t.{column}::numeric + f.{column}, {cap})"
 
 
+# Implied by each join below, and said again for Citus: so that it sends these statements only to
+# the shards that hold the changed traces (none when nothing changed), not to every shard.
+_ONLY_CHANGED = " AND {t}.trace_id = ANY(%(chg_trace)s::bytea[])"
+
+
 # Step 4 (see the module docstring); the changes come from db.ingest_dedup.changes().
 _USAGE_SQL = f"""
 WITH chg AS (
@@ -270,13 +282,13 @@ added AS (  -- counted until now: taken out (-1)
 moved AS (  -- counted in another span of its group: no change to any total
     UPDATE span_duplicates d SET duplicate_of = c.new_of, reason = c.reason FROM chg c
     WHERE d.project_id = c.project_id AND d.trace_id = c.trace_id AND d.span_id = c.span_id
-        AND c.new_of IS NOT NULL AND d.duplicate_of = c.old_of
+        AND c.new_of IS NOT NULL AND d.duplicate_of = c.old_of{_ONLY_CHANGED.format(t="d")}
     RETURNING 1
 ),
 cleared AS (  -- counts again: put back (+1)
     DELETE FROM span_duplicates d USING chg c
     WHERE d.project_id = c.project_id AND d.trace_id = c.trace_id AND d.span_id = c.span_id
-        AND c.new_of IS NULL AND d.duplicate_of = c.old_of
+        AND c.new_of IS NULL AND d.duplicate_of = c.old_of{_ONLY_CHANGED.format(t="d")}
     RETURNING d.project_id, d.trace_id, d.span_id, 1 AS sign
 ),
 fixes AS (
@@ -286,6 +298,7 @@ fixes AS (
         s.cost_usd, s.cost_source, m.sign
     FROM (SELECT * FROM added UNION ALL SELECT * FROM cleared) m
     JOIN spans s ON s.project_id = m.project_id AND s.trace_id = m.trace_id AND s.span_id = m.span_id
+        {_ONLY_CHANGED.format(t="s")}
 ),
 fix_traces AS (
     UPDATE traces t SET llm_calls = t.llm_calls + f.calls, unpriced_calls = t.unpriced_calls + f.unpriced,
@@ -294,7 +307,7 @@ fix_traces AS (
               {", ".join(f"{_signed_sum(c)} AS {c}" for c in _TOKENS)},
               {_signed_sum("cost_usd", _MONEY_MAX)} AS cost_usd
           FROM fixes GROUP BY 1, 2 ORDER BY 1, 2) f
-    WHERE t.project_id = f.project_id AND t.trace_id = f.trace_id
+    WHERE t.project_id = f.project_id AND t.trace_id = f.trace_id{_ONLY_CHANGED.format(t="t")}
     RETURNING 1
 ),
 counted AS (
@@ -428,9 +441,19 @@ def edge_rows(project_id: int, span: Span) -> Iterable[tuple]:
         yield (project_id, span.trace_id, span.span_id, link.relation, link.trace_id, link.span_id)
 
 
+_DISTRIBUTED = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"
+_ON_CITUS: weakref.WeakKeyDictionary[psycopg.Connection, bool] = weakref.WeakKeyDictionary()
+
+
 def prepare_connection(conn: psycopg.Connection) -> None:
     """Once per writer connection: staging tables and a UTC session."""
     conn.execute("SET TIME ZONE 'UTC'")
+    _ON_CITUS[conn] = bool(conn.execute(_DISTRIBUTED).fetchone()[0])
+    if _ON_CITUS[conn]:
+        # Citus: each shard's rows of a batch in shard order over one connection per worker, so
+        # concurrent writers take their locks in the same order (in parallel they deadlock
+        # across workers, which Citus only detects after seconds).
+        conn.execute("SET citus.multi_shard_modify_mode TO 'sequential'")
     conn.execute(_STAGE_DDL)
     conn.commit()
 
@@ -452,7 +475,12 @@ def write_encoded(conn: psycopg.Connection, batch: Sequence[Encoded]) -> WriteRe
             cur.execute(_WRITE_SQL)
             inserted, traces_touched, calls_kept, _ = cur.fetchone()
             marks = Changes()
-            if traces_touched:
+            if traces_touched and _ON_CITUS.get(conn):
+                touched = cur.execute("SELECT project_id, trace_id FROM stage_touched").fetchall()
+                cur.execute(FACTS_BY_KEYS_SQL, {"touched_project": [p for p, _ in touched],
+                                                "touched_trace": [t for _, t in touched]})
+                marks = changes(cur.fetchall())
+            elif traces_touched:
                 cur.execute(FACTS_SQL)
                 marks = changes(cur.fetchall())
             if calls_kept or len(marks):

@@ -45,6 +45,18 @@ def ensure_partitions_now(database_url: str) -> list[date]:
         engine.dispose()
 
 
+def distribute(database_url: str, shard_count: int | None = None) -> list[str]:
+    """The Citus layout (db/citus.py), after upgrade(); returns the tables placed now."""
+    from db.citus import distribute as place
+
+    engine = create_engine(sqlalchemy_url(database_url), poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            return place(conn, shard_count)
+    finally:
+        engine.dispose()
+
+
 def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
 

@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="causeline", description="Flight recorder and forensics backend for AI agents.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("migrate", help="apply database migrations (Alembic) up to head")
+    migrate = commands.add_parser("migrate", help="apply database migrations (Alembic) up to head")
+    migrate.add_argument("--citus", action="store_true",
+                         help="then create the distributed layout on a Citus coordinator (docs/scaling.md)")
 
     serve = commands.add_parser("serve", help="run the collector, API and UI")
     serve.add_argument("--only", action="append", metavar="PART",
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     try:
         if args.command == "migrate":
-            return _migrate(settings)
+            return _migrate(settings, citus=args.citus)
         if args.command == "serve":
             return _serve(settings, args, parser)
         actions = {"keys": _key_action, "prices": cli_prices.run, "users": cli_users.run, "audit": cli_audit.run,
@@ -65,13 +67,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _migrate(settings) -> int:
-    from db.migrate import upgrade
+def _migrate(settings, *, citus: bool = False) -> int:
+    from db.migrate import distribute, upgrade
     from server.runtime import database
 
+    if citus and not settings.database_url:
+        print("--citus needs DATABASE_URL: the Citus coordinator", file=sys.stderr)
+        return 2
     with database(settings) as (url, _):
         upgrade(url)
         print("Database migrated to head.")
+        if citus:
+            placed = distribute(url)
+            print(f"Citus layout: {len(placed)} table(s) placed now" + (f" ({', '.join(placed)})" if placed else
+                                                                         ", all already in place") + ".")
     return 0
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy import and_, delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from core.content import with_log_content
 from core.evaluators import Call, Rule, RuleError, as_score, evaluate, parse_rule
 from core.scores import EVALUATION_EVENT, ScoreInput, from_evaluation_span, from_span_events
 from db.models import EvaluatorRule, TraceRow
+from db.queries.claims import claim_traces
 from db.queries.scores import insert_scores
 
 MAX_CALLS_PER_TRACE = 2000  # a trace's model calls judged per pass (bounded work per claim)
@@ -58,13 +59,10 @@ def evaluate_pending(session: Session, *, delay: float = 5.0, limit: int = 200, 
     """Evaluate up to `limit` pending traces; returns how many, and appends their (project_id,
     trace_id, updated_at) to `claimed_out` when given. Does not commit."""
     cutoff = (func.now() if now is None else now) - timedelta(seconds=delay)
-    claimed = session.execute(
-        select(TraceRow.project_id, TraceRow.trace_id, TraceRow.updated_at)
-        .where(or_(TraceRow.evaluated_at.is_(None), TraceRow.evaluated_at < TraceRow.updated_at),
-               TraceRow.updated_at <= cutoff)
-        .order_by(TraceRow.updated_at).limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
+    pending = and_(or_(TraceRow.evaluated_at.is_(None), TraceRow.evaluated_at < TraceRow.updated_at),
+                   TraceRow.updated_at <= cutoff)
+    claimed = claim_traces(session, select(TraceRow.project_id, TraceRow.trace_id, TraceRow.updated_at)
+                           .where(pending).order_by(TraceRow.updated_at).limit(limit), pending)
     if not claimed:
         return 0
     if claimed_out is not None:

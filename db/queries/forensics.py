@@ -36,6 +36,7 @@ from core.lineage import DEFAULT_DEPTH, Lineage, build_lineage
 from core.run_outcome import run_outcome
 from core.trace_costs import TraceCosts, trace_costs
 from db.models import TraceFailure, TraceRow
+from db.queries.claims import claim_traces
 from db.queries.lineage import MAX_SPANS, Loaded, load_trace_graph
 
 log = logging.getLogger("causeline.attributor")
@@ -184,13 +185,12 @@ def _claim(session: Session, *, now: datetime | None, delay: float, limit: int) 
                 .where(TraceRow.project_id == project_id, pending)
                 .order_by(TraceRow.updated_at)
                 .limit(min(room, rounds or room))
-                .with_for_update(skip_locked=True)
             )
             if rounds is None:
                 if len(taken[project_id]) < share:
                     continue  # it had no more at the first pass
                 query = query.where(TraceRow.trace_id.notin_(taken[project_id]))  # our own locks do not skip
-            rows = session.execute(query).all()
+            rows = claim_traces(session, query, pending)
             taken.setdefault(project_id, []).extend(r.trace_id for r in rows)
             claimed += rows
     return claimed

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from core.forensics_view import EdgeView, SpanView
 from core.lineage import DEFAULT_DEPTH, DEFAULT_MAX_TRACES, MAX_DEPTH
 from core.span import Tokens
+from db.citus import on_citus
 from db.models import SpanEdge, SpanRow, TraceRow
 
 MAX_WALK_ROWS = 10_000
@@ -71,20 +72,53 @@ class TraceGraph:
 def linked_traces(session: Session, project_id: int, trace_id: bytes, *, max_depth: int = DEFAULT_DEPTH,
                   max_traces: int = DEFAULT_MAX_TRACES) -> tuple[dict[bytes, int], bool]:
     max_depth = max(0, min(max_depth, MAX_DEPTH))
-    rows = session.execute(_REACH, {
-        "trace_id": trace_id, "project_id": project_id, "max_depth": max_depth, "max_rows": MAX_WALK_ROWS,
-    }).all()
+    if on_citus(session):
+        rows, truncated = _reach_by_levels(session, project_id, trace_id, max_depth)
+    else:
+        rows = session.execute(_REACH, {
+            "trace_id": trace_id, "project_id": project_id, "max_depth": max_depth, "max_rows": MAX_WALK_ROWS,
+        }).all()
+        truncated = len(rows) >= MAX_WALK_ROWS
     depths: dict[bytes, int] = {}
     for tid, depth in rows:
         tid = bytes(tid)
         if tid not in depths or depth < depths[tid]:
             depths[tid] = depth
-    truncated = len(rows) >= MAX_WALK_ROWS
     if len(depths) > max_traces:
         keep = sorted(depths.items(), key=lambda item: (item[1], item[0]))[:max_traces]
         depths, truncated = dict(keep), True
     depths[trace_id] = 0
     return depths, truncated
+
+
+_LEVEL = text("""
+SELECT trace_id, linked_trace_id FROM span_edges
+WHERE project_id = :project_id AND trace_id <> linked_trace_id
+  AND (trace_id = ANY(CAST(:frontier AS bytea[])) OR linked_trace_id = ANY(CAST(:frontier AS bytea[])))
+LIMIT :max_rows""")
+
+
+def _reach_by_levels(session: Session, project_id: int, trace_id: bytes,
+                     max_depth: int) -> tuple[list[tuple[bytes, int]], bool]:
+    """_REACH one hop per statement, for Citus (it runs a recursive CTE only within one shard, and
+    a trace's links lead to other shards): a breadth-first walk, so each trace gets its least
+    depth, as there; bounded by MAX_WALK_ROWS edge rows in all."""
+    depths = {trace_id: 0}
+    frontier, read = [trace_id], 0
+    for depth in range(1, max_depth + 1):
+        if not frontier or read >= MAX_WALK_ROWS:
+            break
+        edges = session.execute(_LEVEL, {"project_id": project_id, "frontier": frontier,
+                                         "max_rows": MAX_WALK_ROWS - read}).all()
+        read += len(edges)
+        current, frontier = set(frontier), []
+        for a, b in edges:
+            a, b = bytes(a), bytes(b)
+            for end in ((b,) if a in current else ()) + ((a,) if b in current else ()):
+                if end not in depths:
+                    depths[end] = depth
+                    frontier.append(end)
+    return list(depths.items()), read >= MAX_WALK_ROWS
 
 
 def load_trace_graph(session: Session, project_id: int, trace_id: bytes, *, max_depth: int = DEFAULT_DEPTH,

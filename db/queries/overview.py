@@ -16,6 +16,8 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from db.citus import on_citus
+
 
 @dataclass(frozen=True)
 class RunBucket:
@@ -80,6 +82,8 @@ def recent_failed_runs(session: Session, project_id: int, *, since: datetime, un
                        limit: int = 5) -> list[FailedRun]:
     """The latest runs a root cause made fail, each with its most confident root cause (then
     the widest blast radius). Reads only the window's failed runs' root causes."""
+    if on_citus(session):
+        return _recent_failed_runs_in_two_steps(session, project_id, since=since, until=until, limit=limit)
     rows = session.execute(text("""
         WITH failed AS (
             SELECT trace_id, max(trace_start) AS started, count(*) AS causes
@@ -102,3 +106,37 @@ def recent_failed_runs(session: Session, project_id: int, *, since: datetime, un
     return [FailedRun(trace_id=bytes(r.trace_id), started=r.started, root_name=r.root_name, service=r.service_name,
                       error_class=r.error_class, span_name=r.span_name, provider=r.provider, model=r.model,
                       root_causes=r.causes) for r in rows]
+
+
+_FAILED = text("""
+    SELECT trace_id, max(trace_start) AS started, count(*) AS causes
+    FROM trace_failures
+    WHERE project_id = :project_id AND trace_start >= :since AND trace_start < :until AND trace_failed
+    GROUP BY trace_id ORDER BY started DESC, trace_id LIMIT :limit""")
+# Each run's most confident root cause, with its trace: co-located on trace_id, so one pushed-down query.
+_TOP_CAUSE = text("""
+    SELECT DISTINCT ON (tf.trace_id) tf.trace_id, t.root_name, t.service_name, tf.error_class, tf.span_name,
+           tf.provider, COALESCE(tf.response_model, tf.request_model) AS model
+    FROM trace_failures tf JOIN traces t ON t.project_id = tf.project_id AND t.trace_id = tf.trace_id
+    WHERE tf.project_id = :project_id AND tf.trace_id = ANY(:ids) AND tf.trace_failed
+    ORDER BY tf.trace_id, tf.confidence DESC, tf.blast_radius DESC, tf.root_span_id""")
+
+
+def _recent_failed_runs_in_two_steps(session: Session, project_id: int, *, since: datetime, until: datetime,
+                                     limit: int) -> list[FailedRun]:
+    """recent_failed_runs for Citus, which cannot join the limited CTE laterally: the runs first,
+    then their top causes by trace id."""
+    failed = session.execute(_FAILED, {"project_id": project_id, "since": since, "until": until,
+                                       "limit": limit}).all()
+    if not failed:
+        return []
+    top = {bytes(r.trace_id): r for r in session.execute(
+        _TOP_CAUSE, {"project_id": project_id, "ids": [bytes(f.trace_id) for f in failed]})}
+    runs = []
+    for f in failed:
+        c = top.get(bytes(f.trace_id))
+        if c is not None:  # the plain query's inner join drops a run whose trace row is gone
+            runs.append(FailedRun(trace_id=bytes(f.trace_id), started=f.started, root_name=c.root_name,
+                                  service=c.service_name, error_class=c.error_class, span_name=c.span_name,
+                                  provider=c.provider, model=c.model, root_causes=f.causes))
+    return runs

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core.retention import Policy
+from db.citus import on_citus
 from db.models import Project, RetentionPolicy
 
 
@@ -36,9 +37,11 @@ def policy(session: Session, project_id: int) -> Policy:
 
 
 def _upsert(session: Session, project_id: int, **values) -> None:
-    statement = insert(RetentionPolicy).values(project_id=project_id, **values)
+    # now() through `excluded`: Citus runs no non-IMMUTABLE function in DO UPDATE SET.
+    statement = insert(RetentionPolicy).values(project_id=project_id, updated_at=text("now()"), **values)
     session.execute(statement.on_conflict_do_update(
-        index_elements=[RetentionPolicy.project_id], set_={**values, "updated_at": text("now()")}))
+        index_elements=[RetentionPolicy.project_id],
+        set_={**values, "updated_at": statement.excluded.updated_at}))
 
 
 def set_days(session: Session, project_id: int, days: int | None, rollup_days: int | None) -> None:
@@ -95,6 +98,20 @@ DELETE FROM {table} WHERE ctid = ANY(ARRAY(
 """) for table in ("usage_rollups", "tool_rollups"))
 
 
+# Citus has no ctid across shards: there the same batches are chosen by primary key.
+_KEYS = {"genai_log_records": "project_id, trace_id, span_id, record_key",
+         "usage_rollups": "project_id, hour, service, provider, request_model, response_model, agent, error_class",
+         "tool_rollups": "project_id, hour, service, agent, tool, error_class"}
+_LOG_RECORDS_BY_KEY = text(f"""
+DELETE FROM genai_log_records WHERE project_id = :p AND ({_KEYS["genai_log_records"]}) IN (
+    SELECT {_KEYS["genai_log_records"]} FROM genai_log_records WHERE project_id = :p AND time_ns < :cutoff_ns LIMIT :n)
+""")
+_ROLLUPS_BY_KEY = tuple(text(f"""
+DELETE FROM {table} WHERE project_id = :p AND ({_KEYS[table]}) IN (
+    SELECT {_KEYS[table]} FROM {table} WHERE project_id = :p AND hour < :cutoff LIMIT :n)
+""") for table in ("usage_rollups", "tool_rollups"))
+
+
 def delete_spans(session: Session, project_id: int, cutoff: datetime, limit: int) -> int:
     return session.execute(_SPANS, {"p": project_id, "cutoff": cutoff, "n": limit}).rowcount
 
@@ -109,9 +126,10 @@ def delete_traces(session: Session, project_id: int, cutoff: datetime, limit: in
 
 def delete_log_records(session: Session, project_id: int, cutoff: datetime, limit: int) -> int:
     cutoff_ns = int(cutoff.timestamp()) * 1_000_000_000
-    return session.execute(_LOG_RECORDS, {"p": project_id, "cutoff_ns": cutoff_ns, "n": limit}).rowcount
+    statement = _LOG_RECORDS_BY_KEY if on_citus(session) else _LOG_RECORDS
+    return session.execute(statement, {"p": project_id, "cutoff_ns": cutoff_ns, "n": limit}).rowcount
 
 
 def delete_rollups(session: Session, project_id: int, cutoff: datetime, limit: int) -> int:
     return sum(session.execute(statement, {"p": project_id, "cutoff": cutoff, "n": limit}).rowcount
-               for statement in _ROLLUPS)
+               for statement in (_ROLLUPS_BY_KEY if on_citus(session) else _ROLLUPS))

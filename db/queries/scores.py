@@ -23,15 +23,17 @@ GROUPS = ("model", "agent", "day")
 # One statement whatever the number of scores: each column travels as one array (compiling a
 # multi-row VALUES costs far more than the write itself).
 _INSERT = """
-INSERT INTO scores (project_id, score_key, trace_id, span_id, name, data_type, value, label, source, comment)
-SELECT :project_id, k, t, s, n, d, v, l, src, c
+INSERT INTO scores (project_id, score_key, trace_id, span_id, name, data_type, value, label, source, comment,
+    created_at)
+SELECT :project_id, k, t, s, n, d, v, l, src, c, now()
 FROM unnest(CAST(:keys AS bytea[]), CAST(:traces AS bytea[]), CAST(:spans AS bytea[]), CAST(:names AS text[]),
             CAST(:types AS text[]), CAST(:values AS float8[]), CAST(:labels AS text[]), CAST(:sources AS text[]),
             CAST(:comments AS text[])) AS u(k, t, s, n, d, v, l, src, c)
 ON CONFLICT (project_id, score_key) DO """
 _KEEP = text(_INSERT + "NOTHING")
 _REPLACE = text(_INSERT + """UPDATE SET data_type = excluded.data_type, value = excluded.value,
-    label = excluded.label, comment = excluded.comment, created_at = now()""")
+    label = excluded.label, comment = excluded.comment, created_at = excluded.created_at""")
+# (now() travels through `excluded`: Citus runs no non-IMMUTABLE function in DO UPDATE SET.)
 
 
 def insert_scores(session: Session, project_id: int, scores: Sequence[ScoreInput], *, replace: bool = False) -> int:

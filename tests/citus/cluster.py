@@ -1,0 +1,121 @@
+"""A 3-node Citus cluster for the test session (the bundle in ../shared/citus, see its README).
+
+Stands in for tests/pg.py's TestPostgres: one database (`postgres`) migrated with the
+distributed layout, shared by every test of the session. Creating a database per test would
+mean creating it and the extension on every node and distributing 22 tables each time, so a
+"fresh database" here is the same one with every table emptied (TRUNCATE, identities kept, so
+ids never repeat), except the append-only audit log. DELETE rather than TRUNCATE: on nearly empty
+tables it is ten times faster across 8 shards x 9 tables (TRUNCATE takes every shard's lock in 2PC).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import psycopg
+
+from db.engine import libpq_url
+from db.citus import BY_PROJECT, BY_TRACE, REFERENCE
+from db.migrate import distribute, upgrade
+
+CITUS_SO = Path("/usr/lib/postgresql/15/lib/citus.so")
+# The bundle next to the checkout (../shared/citus), or where CAUSELINE_CITUS_BUNDLE says.
+BUNDLE_CANDIDATES = [Path(os.environ["CAUSELINE_CITUS_BUNDLE"])] if os.environ.get("CAUSELINE_CITUS_BUNDLE") else []
+BUNDLE_CANDIDATES += [Path(__file__).resolve().parents[3] / "shared" / "citus"]
+SHARDS = 8  # per distributed table, 4 per worker: enough to show spreading, fewer tasks per query
+# Children before parents: the foreign keys among reference tables point at earlier ones.
+EMPTIED = BY_TRACE + BY_PROJECT + tuple(reversed(REFERENCE))
+
+
+def bundle() -> Path | None:
+    for candidate in BUNDLE_CANDIDATES:
+        if (candidate / "cluster.sh").is_file():
+            return candidate
+    return None
+
+
+def unavailable() -> str | None:
+    """Why the Citus suite cannot run here, or None."""
+    if bundle() is None:
+        return f"no Citus bundle (looked in {', '.join(map(str, BUNDLE_CANDIDATES))})"
+    if not CITUS_SO.is_file():
+        return f"Citus is not installed into PostgreSQL 15 ({CITUS_SO} missing): run the bundle's install.sh"
+    return None
+
+
+def _free_base_port() -> int:
+    """A port P with P, P+1 and P+2 free on loopback (coordinator and two workers)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base > 65530:
+            continue
+        try:
+            for port in (base + 1, base + 2):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no three consecutive free ports")
+
+
+class CitusCluster:
+    def __init__(self) -> None:
+        self.script = bundle() / "cluster.sh"
+        # For working on this suite: a cluster you started yourself with cluster.sh (left running).
+        self.external = os.environ.get("CAUSELINE_TEST_CITUS_URL")
+        if self.external:
+            self.url = self.external
+            upgrade(self.url)
+            distribute(self.url, SHARDS)
+            return
+        # mkdtemp is 0700: the servers run as `postgres` under root and must reach the directory.
+        self.home = Path(tempfile.mkdtemp(prefix="causeline-citus-"))
+        self.home.chmod(0o755)
+        self.dir = self.home / "cluster"
+        started = subprocess.run([str(self.script), "start", str(self.dir), str(_free_base_port())],
+                                 capture_output=True, text=True, timeout=300)
+        if started.returncode != 0:
+            shutil.rmtree(self.home, ignore_errors=True)
+            raise RuntimeError(f"cluster.sh start failed:\n{started.stderr}")
+        self.url = started.stdout.strip().splitlines()[-1]
+        try:
+            upgrade(self.url)
+            distribute(self.url, SHARDS)
+        except BaseException:
+            self.close()
+            raise
+
+    # TestPostgres's interface, for the fixtures that take `pg`.
+    @property
+    def server_url(self) -> str:
+        return self.url
+
+    def fresh_database(self) -> str:
+        self.empty()
+        return self.url
+
+    def drop(self, url: str) -> None:
+        pass  # emptied by the next fresh_database()
+
+    def empty(self) -> None:
+        # One transaction each: Citus refuses a reference table write after a parallel multi-shard one.
+        with psycopg.connect(libpq_url(self.url), autocommit=True) as conn:
+            conn.execute("SET citus.multi_shard_modify_mode TO 'sequential'")  # no deadlock with stragglers
+            for table in EMPTIED:
+                conn.execute(f'DELETE FROM "{table}"')
+
+    def close(self) -> None:
+        if self.external:
+            return
+        try:
+            subprocess.run([str(self.script), "stop", str(self.dir)], capture_output=True, timeout=120)
+        finally:
+            shutil.rmtree(self.home, ignore_errors=True)

@@ -1,0 +1,12 @@
+"""The Overview and search pages on Citus (server-rendered, with their JSON twins).
+
+Not here: the Providers page and the other-project Overview test, which read score breakdowns
+joining `scores` (by project) with `spans` (by trace), a join Citus refuses (docs/scaling.md)."""
+
+from tests.web.conftest import app, client, seeded, settings  # noqa: F401
+from tests.web.test_overview import (  # noqa: F401
+    outage,
+    test_overview_counts_runs_by_outcome_and_links_each_number,
+    test_recent_failed_runs_name_the_failed_run_and_its_root_cause,
+)
+from tests.web.test_trace_search import test_search_matches_names_and_content_and_is_audited  # noqa: F401
