@@ -238,6 +238,45 @@ def from_evaluation_span(attributes: Mapping[str, Any], trace_id: bytes, span_id
     return dataclasses.replace(score, key=digest("otel-span", trace_id, span_id))
 
 
+def from_openinference_evaluator(attributes: Mapping[str, Any], span_name: str, trace_id: bytes, span_id: bytes,
+                                 parent_span_id: bytes | None) -> ScoreInput | None:
+    """An OpenInference EVALUATOR span → a score of its parent span (the one it evaluated), else of
+    its run; None when it is not one or carries no score. The result is read from `metadata`
+    (the JSON attribute, or flattened `metadata.*` keys: `score`, `label`, `explanation`,
+    `evaluator_name`), else from an `output.value` JSON object with the same keys; the name is
+    the evaluator's, else the span's."""
+    if attributes.get("openinference.span.kind") != "EVALUATOR":
+        return None
+    found: dict[str, Any] = {}
+    output = attributes.get("output.value")
+    for source in (_json_object(output), _json_object(attributes.get("metadata")),
+                   {k[len("metadata."):]: v for k, v in attributes.items() if k.startswith("metadata.")}):
+        found.update({k: v for k, v in source.items() if v is not None})
+    name = found.get("evaluator_name") or found.get("name") or span_name
+    explanation = found.get("explanation")
+    if explanation is None and isinstance(output, str) and not _json_object(output):
+        explanation = output
+    converted = {"gen_ai.evaluation.name": name if isinstance(name, str) else str(name),
+                 "gen_ai.evaluation.score.value": found.get("score"),
+                 "gen_ai.evaluation.score.label": found.get("label"),
+                 "gen_ai.evaluation.explanation": explanation}
+    try:
+        score = from_evaluation_event(converted, trace_id, parent_span_id, 0)
+    except ScoreError:
+        return None
+    return dataclasses.replace(score, source="openinference", key=digest("openinference-span", trace_id, span_id))
+
+
+def _json_object(value: Any) -> dict:
+    if not isinstance(value, str) or not value.lstrip().startswith("{"):
+        return {}
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
 def shown_value(data_type: str, value: float | None, label: str | None) -> str:
     """How a score reads in a table: a label, true/false, or the number (trimmed)."""
     if data_type == "boolean" and value is not None:

@@ -4,7 +4,8 @@ Traces whose spans changed since they were last evaluated (`evaluated_at` behind
 and that have been quiet for `delay` seconds are claimed with FOR UPDATE SKIP LOCKED, so
 several collector processes share the work and never score a trace twice at once. For each:
 the OpenTelemetry evaluation events on its spans, and spans that are evaluation results
-themselves, become scores (source `otel`), and every
+themselves (GenAI `gen_ai.evaluation.*` or OpenInference EVALUATOR spans), become scores (source
+`otel` / `openinference`), and every
 model call's output is judged by the built-in evaluators and the project's rules
 (core/evaluators.py; source = the evaluator's name, replacing that evaluator's earlier verdict).
 """
@@ -19,7 +20,9 @@ from sqlalchemy.orm import Session
 
 from core.content import with_log_content
 from core.evaluators import Call, Rule, RuleError, as_score, evaluate, parse_rule
-from core.scores import EVALUATION_EVENT, ScoreInput, from_evaluation_span, from_span_events
+from core.scores import (
+    EVALUATION_EVENT, ScoreInput, from_evaluation_span, from_openinference_evaluator, from_span_events,
+)
 from db.models import EvaluatorRule, TraceRow
 from db.queries.claims import claim_traces
 from db.queries.scores import insert_scores
@@ -31,10 +34,12 @@ MAX_CALLS_PER_TRACE = 2000  # a trace's model calls judged per pass (bounded wor
 _CLAIMED = "unnest(CAST(:projects AS bigint[]), CAST(:traces AS bytea[])) AS c(project_id, trace_id)"
 # Evaluation events on spans, and spans that are evaluation results themselves.
 _EVENTS = text(f"""
-SELECT s.project_id, s.trace_id, s.span_id, s.parent_span_id, s.events,
-       CASE WHEN jsonb_exists(s.attributes, 'gen_ai.evaluation.name') THEN s.attributes END AS evaluation
+SELECT s.project_id, s.trace_id, s.span_id, s.parent_span_id, s.events, s.name,
+       CASE WHEN jsonb_exists(s.attributes, 'gen_ai.evaluation.name')
+              OR s.attributes @> '{{"openinference.span.kind": "EVALUATOR"}}' THEN s.attributes END AS evaluation
 FROM {_CLAIMED} JOIN spans s ON s.project_id = c.project_id AND s.trace_id = c.trace_id
-WHERE s.events @> CAST(:wanted AS jsonb) OR jsonb_exists(s.attributes, 'gen_ai.evaluation.name')""")
+WHERE s.events @> CAST(:wanted AS jsonb) OR jsonb_exists(s.attributes, 'gen_ai.evaluation.name')
+   OR s.attributes @> '{{"openinference.span.kind": "EVALUATOR"}}'""")
 _CALLS = text(f"""
 SELECT * FROM (
   SELECT s.project_id, s.trace_id, s.span_id, s.name, s.status, s.output, s.output_tokens, s.attributes,
@@ -73,7 +78,9 @@ def evaluate_pending(session: Session, *, delay: float = 5.0, limit: int = 200, 
         scores = found.setdefault(row.project_id, [])
         scores.extend(from_span_events(row.events, row.trace_id, row.span_id))
         if row.evaluation is not None:
-            score = from_evaluation_span(row.evaluation, row.trace_id, row.span_id, row.parent_span_id)
+            score = (from_evaluation_span(row.evaluation, row.trace_id, row.span_id, row.parent_span_id)
+                     or from_openinference_evaluator(row.evaluation, row.name, row.trace_id, row.span_id,
+                                                     row.parent_span_id))
             scores.extend([score] if score is not None else [])
     for project_id, scores in found.items():
         insert_scores(session, project_id, scores)

@@ -173,3 +173,29 @@ def test_evaluation_spans_score_their_parent_or_the_span_they_name(collector, se
     assert (got["faithfulness"]["span_id"], got["faithfulness"]["value"], got["faithfulness"]["source"],
             got["faithfulness"]["comment"]) == (chat_hex, 0.25, "llm-judge", "unsupported claim")
     assert got["quality"]["span_id"] is None and got["quality"]["label"] == "good"
+
+
+def test_openinference_evaluator_spans_score_the_span_they_evaluate(collector, sessionmaker):
+    provider = sdk_spans(collector)
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span("ChatCompletion", attributes={"openinference.span.kind": "LLM"}) as chat:
+        with tracer.start_as_current_span("hallucination eval", attributes={
+                "openinference.span.kind": "EVALUATOR",
+                "metadata": '{"evaluator_name": "hallucination", "score": 0.0, "label": "factual"}',
+                "output.value": "The answer only states what the context says."}):
+            pass
+        with tracer.start_as_current_span("QA correctness", attributes={
+                "openinference.span.kind": "EVALUATOR", "output.value": '{"label": "incorrect"}'}):
+            pass
+        with tracer.start_as_current_span("empty eval", attributes={"openinference.span.kind": "EVALUATOR"}):
+            pass  # no result: no score
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+    assert Evaluator(sessionmaker, delay=0, builtins=False).run_once() == 1
+    got = {s["name"]: s for s in scores(collector, format(chat.get_span_context().trace_id, "032x"))}
+    chat_hex = format(chat.get_span_context().span_id, "016x")
+    assert set(got) == {"hallucination", "QA correctness"}
+    assert (got["hallucination"]["span_id"], got["hallucination"]["value"], got["hallucination"]["label"],
+            got["hallucination"]["source"], got["hallucination"]["comment"]) == (
+        chat_hex, 0.0, "factual", "openinference", "The answer only states what the context says.")
+    assert got["QA correctness"]["label"] == "incorrect" and got["QA correctness"]["value"] is None
