@@ -28,9 +28,12 @@ REFERENCE = (
     "evaluator_rules", "retention_policies", "alert_channels", "alert_rules", "alert_states",
     "alert_deliveries",
 )
-BY_TRACE = ("traces", "spans", "span_edges", "trace_failures", "genai_log_records", "span_duplicates")
-BY_PROJECT = ("usage_rollups", "tool_rollups", "scores")
-LOCAL = ("audit_events", "alembic_version")
+BY_TRACE = ("traces", "spans", "span_edges", "trace_failures", "genai_log_records", "span_duplicates", "scores",
+            "judge_attributions")
+BY_PROJECT = ("usage_rollups", "tool_rollups")
+# judge_calls: Citus distributes no table with an identity column; it is written at the judge's
+# budgeted rate and read alone, per project, so it stays on the coordinator like the audit trail.
+LOCAL = ("audit_events", "alembic_version", "judge_calls")
 
 
 def is_citus(conn: Connection) -> bool:
@@ -61,9 +64,12 @@ def on_citus(session: Session) -> bool:
 def placement(conn: Connection) -> dict[str, str]:
     """table -> 'reference', 'distributed(<column>)' or 'local', for this database's tables."""
     rows = conn.execute(text(
-        "SELECT logicalrelid::text, partmethod, column_to_column_name(logicalrelid, partkey) "
+        "SELECT logicalrelid::text, partmethod, repmodel, column_to_column_name(logicalrelid, partkey) "
         "FROM pg_dist_partition")).all()
-    placed = {name: ("reference" if method == "n" else f"distributed({column})") for name, method, column in rows}
+    # A coordinator table with a foreign key to a reference table is a "Citus local" table
+    # (no distribution, replication model 's'): still on the coordinator only.
+    placed = {name: ("local" if method == "n" and model == "s" else "reference" if method == "n"
+                     else f"distributed({column})") for name, method, model, column in rows}
     for table in REFERENCE + BY_TRACE + BY_PROJECT + LOCAL:
         placed.setdefault(table, "local")
     return placed

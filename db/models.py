@@ -366,8 +366,9 @@ class Score(Base):
 
     __tablename__ = "scores"
     project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # The run in the key: scores are distributed by trace beside spans on Citus (docs/scaling.md).
+    trace_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
     score_key: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
-    trace_id: Mapped[bytes] = mapped_column(LargeBinary)
     span_id: Mapped[bytes | None] = mapped_column(LargeBinary)
     name: Mapped[str] = mapped_column(Text)
     data_type: Mapped[str] = mapped_column(Text)  # numeric, boolean (value 0/1), categorical (label)

@@ -2,18 +2,21 @@
 the span it scores (core.normalize.step_name, the rule of the cost breakdown and the Routing
 page); "(none)" outside any step, "(trace)" for a score on a whole run. The newest MAX_SCORES
 scores of the window are read; each ancestor is a primary-key probe bounded by its run's times
-(the `traces` row), at most MAX_DEPTH levels up.
+(the `traces` row), at most MAX_DEPTH levels up. Citus runs no recursive CTE across shards: there
+the walk goes one level per statement (as db/queries/lineage.py does), with the same result.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from core.normalize import step_name
 from core.routing import NONE_LABEL
+from db.citus import on_citus
 from db.queries.scores import TRACE_LEVEL, ScoreGroup
 
 MAX_SCORES = 20_000
@@ -47,7 +50,9 @@ def score_aggregates_by_step(session: Session, project_id: int, *, since: dateti
                              limit: int = MAX_SCORES) -> list[ScoreGroup]:
     """Like db.queries.scores.score_aggregates, grouped by workflow step."""
     acc: dict[tuple[str, str], dict] = {}
-    for row in session.execute(text(_SQL), {"project_id": project_id, "since": since, "until": until, "limit": limit}):
+    params = {"project_id": project_id, "since": since, "until": until, "limit": limit}
+    rows = _rows_level_by_level(session, params) if on_citus(session) else session.execute(text(_SQL), params)
+    for row in rows:
         if row.on_trace:
             group = TRACE_LEVEL
         elif row.step:
@@ -67,6 +72,52 @@ def score_aggregates_by_step(session: Session, project_id: int, *, since: dateti
                               min(values) if values else None, max(values) if values else None,
                               dict(sorted(a["labels"].items(), key=lambda kv: -kv[1])[:10])))
     return out
+
+
+class _Row(NamedTuple):
+    name: str
+    value: float | None
+    label: str | None
+    on_trace: bool
+    step: list | None
+
+
+_SCORES = """SELECT trace_id, span_id, name, value, label FROM scores
+WHERE project_id = :project_id AND created_at >= :since AND created_at < :until
+ORDER BY created_at DESC LIMIT :limit"""
+_LEVEL = """SELECT trace_id, span_id, parent_span_id, category, name,
+    CASE WHEN category = 'workflow' THEN attributes END AS attrs
+FROM spans WHERE project_id = :project_id AND trace_id = ANY(CAST(:traces AS bytea[]))
+    AND span_id = ANY(CAST(:spans AS bytea[]))"""
+_CHUNK = 1000
+
+
+def _rows_level_by_level(session: Session, params: dict) -> list[_Row]:
+    scores = session.execute(text(_SCORES), params).all()
+    # each scored span -> the span looked at now (itself first, then its parents)
+    at = {(s.trace_id, s.span_id): s.span_id for s in scores if s.span_id is not None}
+    steps: dict[tuple[bytes, bytes], list] = {}
+    for _ in range(MAX_DEPTH + 1):
+        if not at:
+            break
+        wanted = sorted({(trace, span) for (trace, _), span in at.items()})
+        seen = {}
+        for i in range(0, len(wanted), _CHUNK):
+            chunk = wanted[i:i + _CHUNK]
+            for r in session.execute(text(_LEVEL), {"project_id": params["project_id"],
+                                                    "traces": [t for t, _ in chunk], "spans": [s for _, s in chunk]}):
+                seen[(r.trace_id, r.span_id)] = r
+        following = {}
+        for key, span in at.items():
+            r = seen.get((key[0], span))
+            if r is None:
+                continue
+            if r.category == "workflow":
+                steps[key] = [r.name, r.attrs]
+            elif r.parent_span_id is not None:
+                following[key] = r.parent_span_id
+        at = following
+    return [_Row(s.name, s.value, s.label, s.span_id is None, steps.get((s.trace_id, s.span_id))) for s in scores]
 
 
 __all__ = ["score_aggregates_by_step"]

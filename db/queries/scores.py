@@ -29,7 +29,7 @@ SELECT :project_id, k, t, s, n, d, v, l, src, c, now()
 FROM unnest(CAST(:keys AS bytea[]), CAST(:traces AS bytea[]), CAST(:spans AS bytea[]), CAST(:names AS text[]),
             CAST(:types AS text[]), CAST(:values AS float8[]), CAST(:labels AS text[]), CAST(:sources AS text[]),
             CAST(:comments AS text[])) AS u(k, t, s, n, d, v, l, src, c)
-ON CONFLICT (project_id, score_key) DO """
+ON CONFLICT (project_id, trace_id, score_key) DO """
 _KEEP = text(_INSERT + "NOTHING")
 _REPLACE = text(_INSERT + """UPDATE SET data_type = excluded.data_type, value = excluded.value,
     label = excluded.label, comment = excluded.comment, created_at = excluded.created_at""")
