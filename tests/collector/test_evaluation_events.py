@@ -3,6 +3,8 @@ records by the real SDK exporter through the real collector, or as OTLP/JSON rec
 
 from __future__ import annotations
 
+import time
+
 import httpx
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -72,6 +74,16 @@ def test_json_evaluation_records_redelivered_and_refused(collector):
     got = {s["name"]: s for s in scores(collector, TRACE)}
     assert got["helpfulness"]["span_id"] == SPAN and got["helpfulness"]["value"] == 4.0
     assert got["tone"]["span_id"] is None  # no span: a score of the whole run
+
+
+def stored(collector, spans: int) -> None:
+    """Wait until the collector has stored `spans` spans. force_flush returns once the exporter has
+    given up or succeeded; on a loaded machine a request can outlast the exporter's timeout and
+    still commit after it (the minute is a hang detector, not a speed bound)."""
+    deadline = time.monotonic() + 60
+    while (n := count(collector, "SELECT count(*) FROM spans")) < spans:
+        assert time.monotonic() < deadline, f"{n} of {spans} spans stored"
+        time.sleep(0.05)
 
 
 def sdk_spans(collector):
@@ -162,6 +174,7 @@ def test_evaluation_spans_score_their_parent_or_the_span_they_name(collector, se
         pass  # another trace, naming the run it scores
     assert provider.force_flush(10_000)
     provider.shutdown()
+    stored(collector, 3)
     evaluator = Evaluator(sessionmaker, delay=0, builtins=False)
     assert evaluator.run_once() == 2
     with sessionmaker.begin() as session:
@@ -191,6 +204,7 @@ def test_openinference_evaluator_spans_score_the_span_they_evaluate(collector, s
             pass  # no result: no score
     assert provider.force_flush(10_000)
     provider.shutdown()
+    stored(collector, 4)
     assert Evaluator(sessionmaker, delay=0, builtins=False).run_once() == 1
     got = {s["name"]: s for s in scores(collector, format(chat.get_span_context().trace_id, "032x"))}
     chat_hex = format(chat.get_span_context().span_id, "016x")
