@@ -51,3 +51,20 @@ def project(sessionmaker):
         key = create_api_key(session, project.id, name="test", scopes=["ingest", "read"])
         read_only = create_api_key(session, project.id, name="reader", scopes=["read"])
     return project.id, key.secret, read_only.secret
+
+
+@pytest.fixture(autouse=True)
+def _empty_otel_context():
+    """Every test starts with no current span: a span context some earlier test of the same
+    process left attached would otherwise become the parent of this test's root spans."""
+    try:
+        from opentelemetry import context
+    except ImportError:  # the server's own dependencies do not include the OpenTelemetry API
+        yield
+        return
+    token = context.attach(context.Context())
+    yield
+    try:
+        context.detach(token)
+    except Exception:  # noqa: BLE001 - the test itself left a context attached: nothing to restore
+        pass
