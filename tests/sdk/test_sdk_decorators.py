@@ -9,6 +9,7 @@ import threading
 import traceback
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 from sdk_helpers import HOST_EXPORTER, parent_id
 
@@ -463,8 +464,21 @@ def test_interleaved_exits_of_two_instruments(rec):
     ha = a.__enter__()
     hb = b.__enter__()
     a.__exit__(None, None, None)  # out of order: still ends a's own span
+    assert trace.get_current_span() is hb.span  # b is still open: its span stays current
     b.__exit__(None, None, None)
     assert not ha.span.is_recording() and not hb.span.is_recording()
+    # What was current before the outermost block, not a's ended span: later root spans are roots.
+    assert trace.get_current_span() is trace.INVALID_SPAN
+    with causeline.step("next") as nxt:
+        assert not nxt.span.parent
+
+
+def test_nested_blocks_restore_their_parent_context(rec):
+    with causeline.step("outer") as outer:
+        with causeline.step("inner"):
+            pass
+        assert trace.get_current_span() is outer.span
+    assert trace.get_current_span() is trace.INVALID_SPAN
 
 
 def test_callable_returning_a_coroutine_span_covers_the_await(rec_content):

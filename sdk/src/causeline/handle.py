@@ -19,6 +19,8 @@ from .links import LinkSpec, add_link_to, build_links
 
 AGENT_KEY = otel_context.create_key("causeline.agent")
 HANDOFF_KEY = otel_context.create_key("causeline.handoff")
+# The handle whose block a context belongs to: lets an exit skip contexts of blocks already exited.
+_HANDLE_KEY = otel_context.create_key("causeline.handle")
 
 _INTERNAL = SpanKind.INTERNAL
 _CLIENT = SpanKind.CLIENT
@@ -107,6 +109,8 @@ class SpanHandle:
         "_links",
         "_ctx",
         "_token",
+        "_prev",
+        "_exited",
         "_ended",
         "_defer_end",
         "_started_at",
@@ -131,6 +135,8 @@ class SpanHandle:
         self._links = links
         self._ctx: Any = None
         self._token: Any = None
+        self._prev: Any = None
+        self._exited = False
         self._ended = False
         self._defer_end = False
         self._started_at = 0.0
@@ -160,7 +166,8 @@ class SpanHandle:
             attrs[A.ATTEMPT] = int(self.attempt)
         self.span = STATE.tracer.start_span(self._name, kind=self._kind, attributes=attrs, links=self._links or ())
         self._started_at = time.monotonic()
-        self._ctx = self._context_values(trace.set_span_in_context(self.span))
+        self._ctx = otel_context.set_value(
+            _HANDLE_KEY, self, self._context_values(trace.set_span_in_context(self.span)))
         self._on_started()
 
     def _on_started(self) -> None:
@@ -185,6 +192,7 @@ class SpanHandle:
         try:
             if not self._entered:
                 self._entered = True
+                self._prev = otel_context.get_current()
                 self._start()
                 self._token = otel_context.attach(self._ctx)
         except Exception as exc:
@@ -194,13 +202,32 @@ class SpanHandle:
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         try:
             token, self._token = self._token, None
+            self._exited = True
             if token is not None:
-                otel_context.detach(token)
+                self._restore_context(token)
             if exc is not None or not self._defer_end:
                 self._finish(exc)
         except Exception as err:
             _internal.handle(err, f"{type(self).__name__} end")
         return False  # never swallow the user's exception
+
+    def _restore_context(self, token: Any) -> None:
+        """Make current again the context from before this block, skipping blocks that already
+        exited: with blocks exited out of order (a, b entered; a, then b exited) a plain reset
+        would leave a's ended span current. While another block's context is on top (b still
+        open when a exits), leave it there."""
+        if otel_context.get_current() is not self._ctx:
+            return
+        target = self._prev
+        while True:
+            owner = otel_context.get_value(_HANDLE_KEY, target)
+            if owner is None or not owner._exited:
+                break
+            target = owner._prev
+        if target is self._prev:
+            otel_context.detach(token)
+        else:
+            otel_context.attach(target)  # a reset would bring back the exited block's context
 
     async def __aenter__(self) -> SpanHandle:
         return self.__enter__()
