@@ -11,7 +11,9 @@ Each text signal is matched against `KEYWORD_RULES`, an ordered table where the
 first class with a matching keyword wins (causes before effects: a run
 "cancelled because the budget ran out" is budget_exceeded). Numeric codes
 ("429", "Error code: 503 - ...") go through `HTTP_STATUS_CLASSES`. When nothing
-specific matches, a failed tool span is `tool_error`, anything else `unknown`.
+specific matches, a failed tool span is `tool_error`, anything else `unknown`. A tool span is
+never blamed on a model provider: the model-only classes (`MODEL_ONLY_CLASSES`) become
+`tool_error` there, with their evidence.
 
 Evidence lists every signal that agrees with the verdict, most authoritative
 first, e.g. ("error.type=openai.RateLimitError", "http.response.status_code=429").
@@ -24,6 +26,9 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from core.span import ERROR_CLASSES
+
+# Classes that only a model call can have: the same words from a tool make it a tool_error.
+MODEL_ONLY_CLASSES = frozenset({"provider_unavailable", "context_overflow", "content_filtered"})
 
 # Ordered (class, keywords); matched as substrings of the lowercased text.
 # Exception class names are lowercased too, so "openai.RateLimitError" hits
@@ -140,7 +145,12 @@ def classify_error(
         return None
     verdict = next((cls for _, cls, _ in signals if cls), None)
     if verdict is not None:
-        return ErrorVerdict(verdict, tuple(ev for ev, cls, _ in signals if cls == verdict))
+        evidence = tuple(ev for ev, cls, _ in signals if cls == verdict)
+        if category == "tool" and verdict in MODEL_ONLY_CLASSES:
+            # A tool's downstream service said "503" or "content filtered": the tool failed, no
+            # model provider did (provider health and fallbacks must not count it).
+            return ErrorVerdict("tool_error", (*evidence, "category=tool"))
+        return ErrorVerdict(verdict, evidence)
     evidence = [ev for ev, _, is_failure in signals if is_failure]
     if "error" in reasons:
         evidence.append("gen_ai.response.finish_reasons=error")

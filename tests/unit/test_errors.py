@@ -85,6 +85,14 @@ CLASSIFICATION: dict[str, tuple[dict[str, Any], str]] = {
     # category and guardrails
     "failed tool": (dict(exception_type="KeyError", category="tool"), "tool_error"),
     "failed tool, specific cause": (dict(exception_type="TimeoutError", category="tool"), "timeout"),
+    "tool whose service is unavailable": (
+        dict(status_message="503 Service Unavailable", category="tool"), "tool_error"),
+    "tool whose API answered 503": (dict(http_status=503, category="tool"), "tool_error"),
+    "tool rate-limited by its API": (dict(http_status=429, category="tool"), "rate_limited"),
+    "tool refused by a content filter": (
+        dict(exception_message="blocked by content filter", category="tool"), "tool_error"),
+    "model call unavailable stays the provider's": (
+        dict(status_message="503 Service Unavailable", category="llm"), "provider_unavailable"),
     "smolagents step around a failed tool": (
         dict(exception_type="smolagents.utils.AgentToolExecutionError",
              exception_message="Error executing tool 'lookup' with arguments {'query': 'otel'}: RuntimeError: x"),
