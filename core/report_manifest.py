@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 from itertools import islice
+from operator import lt
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 LEAF, NODE = b"\x00", b"\x01"
@@ -164,9 +165,9 @@ class ManifestBuilder:
 
 
 class PackedManifestBuilder:
-    """ManifestBuilder for raw rows: (trace_id, span_id, digest) as bytes, in order, a chunk at
-    a time, written packed to `write` (a spool's). What a period report over millions of spans
-    runs: no per-entry objects."""
+    """ManifestBuilder for packed entries (trace id, span id, digest: PACKED bytes each), in
+    order, a chunk at a time, passed on to `write` (a spool's) as they are. What a period
+    report over millions of spans runs: no per-entry objects but the digests' slices."""
 
     def __init__(self, write: Callable[[bytes], object]) -> None:
         self._write = write
@@ -174,23 +175,44 @@ class PackedManifestBuilder:
         self._last = b""
         self.count = 0
 
-    def extend(self, rows: Sequence[Sequence[bytes]]) -> None:
-        if not rows:
+    def extend(self, packed: bytes) -> None:
+        if not packed:
             return
-        traces, spans, digests = zip(*rows)
-        if not (all(len(t) == TRACE_BYTES for t in traces) and all(len(s) == SPAN_BYTES for s in spans)
-                and all(len(d) == DIGEST_BYTES for d in digests)):
-            raise ValueError("a span record has a trace or span id of a size OTLP does not allow")
-        keys = [t + s for t, s in zip(traces, spans)]  # fixed sizes: bytes order is (trace, span) order
-        if keys[0] <= self._last or not all(a < b for a, b in zip(keys, keys[1:])):
+        if len(packed) % PACKED:
+            raise ValueError("packed manifest entries must be whole records")
+        keys = key_slices(packed)  # fixed sizes: bytes order is (trace, span) order
+        if keys[0] <= self._last or not all(map(lt, keys, islice(keys, 1, None))):
             raise ValueError("manifest records must come in strictly increasing (trace_id, span_id) order")
         self._last = keys[-1]
-        self._tree.extend(digests)
-        self._write(b"".join(k + d for k, d in zip(keys, digests)))
+        self._tree.extend(digest_slices(packed))
+        self._write(packed)
         self.count += len(keys)
 
     def finish(self, entries: Iterable[Entry]) -> Manifest:
         return Manifest(ALGORITHM, entries, self._tree.root(), self.count)
+
+
+KEY_BYTES = TRACE_BYTES + SPAN_BYTES
+
+
+def key_slices(packed: bytes) -> list[bytes]:
+    """The (trace id, span id) of each packed entry, as one bytes value each."""
+    return [packed[i:i + KEY_BYTES] for i in range(0, len(packed) - PACKED + 1, PACKED)]
+
+
+def digest_slices(packed: bytes) -> list[bytes]:
+    """The leaf digest of each packed entry."""
+    return [packed[i:i + DIGEST_BYTES] for i in range(KEY_BYTES, len(packed) - DIGEST_BYTES + 1, PACKED)]
+
+
+def pack(entries: Iterable[Entry]) -> bytes:
+    """Hex entries in their packed form (ValueError for an id or digest that is not hex or
+    not of its size)."""
+    entries = list(entries)
+    if not all(len(e.trace_id) == 2 * TRACE_BYTES and len(e.span_id) == 2 * SPAN_BYTES
+               and len(e.digest) == 2 * DIGEST_BYTES for e in entries):
+        raise ValueError("a manifest entry's id or digest is not of its size")
+    return bytes.fromhex("".join(e.trace_id + e.span_id + e.digest for e in entries))
 
 
 def unpack(data: bytes) -> Iterator[Entry]:

@@ -183,6 +183,13 @@ def write_pdf(report: Report, out: BinaryIO) -> None:
                        description="SHA-256 digests of the span records this report covers, packed")])
 
 
+def prepare(fmt: str) -> None:
+    """Loads what rendering `fmt` takes (WeasyPrint and pango for a PDF, about a second), so a
+    caller can do it while it waits for something else."""
+    if fmt == "pdf":
+        import weasyprint  # noqa: F401
+
+
 WRITERS = {"pdf": write_pdf, "html": write_html, "json": write_json, "csv": write_csv}
 
 
