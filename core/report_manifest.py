@@ -242,6 +242,13 @@ class PackedEntries:
     def complete(self) -> bool:
         return len(self._data) % PACKED == 0
 
+    def chunks(self, size: int) -> Iterator[bytes]:
+        """The packed bytes, `size` whole entries at a time (a trailing partial entry left out)."""
+        data, step = memoryview(self._data), size * PACKED
+        end = len(data) // PACKED * PACKED
+        for start in range(0, end, step):
+            yield data[start:min(start + step, end)]
+
 
 def build_manifest(digests: Iterable[tuple[str, str, str]], algorithm: str = ALGORITHM) -> Manifest:
     """A manifest held in memory (small reports), from (trace_id, span_id, digest) hex in any order."""
@@ -283,7 +290,82 @@ def root_matches(manifest: Manifest) -> bool:
     tree, count = MerkleStream(), 0
     if isinstance(manifest.entries, PackedEntries) and not manifest.entries.complete():
         return False
-    for batch in batches(manifest.entries, FOLD * 2):
-        tree.extend([bytes.fromhex(e.digest) for e in batch])
-        count += len(batch)
+    for chunk in packed_chunks(manifest.entries):
+        tree.extend(digest_slices(bytes(chunk)))
+        count += len(chunk) // PACKED
     return tree.root() == manifest.root and count == manifest.count
+
+
+MERGE_RUN = 1024  # entries compared as one byte range while both sides agree
+
+
+class _Packed:
+    """A stream of packed entries read from chunks (a trailing partial entry is dropped)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._chunk, self._at = b"", 0
+
+    def left(self) -> int:
+        """Bytes left in the current chunk, after reading the next one if this one is done."""
+        while len(self._chunk) - self._at < PACKED:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._chunk, self._at = bytes(chunk), 0
+        return (len(self._chunk) - self._at) // PACKED * PACKED
+
+    def peek(self, n: int) -> bytes:
+        return self._chunk[self._at:self._at + n]
+
+    def skip(self, n: int) -> None:
+        self._at += n
+
+
+def merge_packed(manifest: Iterable[bytes], stored: Iterable[bytes]) -> Iterator[tuple[str, Any]]:
+    """Walks a manifest's packed entries beside the packed entries of the records stored now,
+    both in manifest order. Yields ("ok", n) for n entries stored unchanged, ("changed", entry)
+    for an entry whose key is stored with another digest, ("unmatched", entry) for one whose key
+    the stored side lacks (it may be stored outside what was read, or the manifest out of order:
+    the caller looks it up by key) and ("extra", key) for a stored record the manifest lacks.
+    While the sides agree they are compared MERGE_RUN entries at a time as byte ranges, halved
+    down to the entry where they differ: one compare per run, not one per entry."""
+    m, s = _Packed(manifest), _Packed(stored)
+    while True:
+        m_left, s_left = m.left(), s.left()
+        if not m_left or not s_left:
+            break
+        n = min(m_left, s_left, MERGE_RUN * PACKED)
+        while n > PACKED and m.peek(n) != s.peek(n):
+            n = n // PACKED // 2 * PACKED
+        a, b = m.peek(n), s.peek(n)
+        if a == b:
+            yield "ok", n // PACKED
+            m.skip(n)
+            s.skip(n)
+        elif a[:KEY_BYTES] == b[:KEY_BYTES]:
+            yield "changed", a
+            m.skip(PACKED)
+            s.skip(PACKED)
+        elif a[:KEY_BYTES] < b[:KEY_BYTES]:
+            yield "unmatched", a
+            m.skip(PACKED)
+        else:
+            yield "extra", b[:KEY_BYTES]
+            s.skip(PACKED)
+    while m.left():
+        yield "unmatched", m.peek(PACKED)
+        m.skip(PACKED)
+    while s.left():
+        yield "extra", s.peek(KEY_BYTES)
+        s.skip(PACKED)
+
+
+def packed_chunks(entries: Iterable[Entry], size: int = FOLD * 2) -> Iterator[bytes]:
+    """The entries packed, `size` at a time: a packed manifest's own bytes as they are, hex
+    entries packed (ValueError for one that is not hex of its size)."""
+    if isinstance(entries, PackedEntries):
+        yield from entries.chunks(size)
+        return
+    for batch in batches(entries, size):
+        yield pack(batch)

@@ -138,9 +138,12 @@ PACKED_NAME = "manifest.bin"
 
 
 def _attached_header(report: Report, spans) -> dict:
-    # The project and subject ride along, so `reports verify` knows where to read the records back.
-    return {"project": report.project, "kind": report.kind, "subject": report.subject, **report.manifest.header(),
-            "spans": spans}
+    # The project, subject and window ride along, so `reports verify` knows where to read the
+    # records back.
+    window = {"window": {"since": report.since.isoformat(), "until": report.until.isoformat()}} \
+        if report.kind == "period" else {}
+    return {"project": report.project, "kind": report.kind, "subject": report.subject, **window,
+            **report.manifest.header(), "spans": spans}
 
 
 def _packed(entries: Iterable[Entry]) -> BinaryIO:

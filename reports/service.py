@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from core.report_model import Report
 from db.queries.audit import append
-from db.queries.reports import span_digests_by_key
+from db.queries.reports import span_digests_by_key, window_packed_entries
 from reports import build
 from reports.build import ReportError
 from reports.render import MEDIA_TYPES, prepare, write
@@ -126,7 +126,12 @@ def verify_file(session: Session, path: Path, *, project_id_of, public_key_pem: 
             return {}
         return span_digests_by_key(session, project_id, keys, algorithm)
 
-    check_report(body, seal, embedded, current, verdict, public_key_pem)
+    def stored_window(algorithm, since, until):
+        if project_id is None:
+            return ()
+        return window_packed_entries(session, project_id, since, until, algorithm)
+
+    check_report(body, seal, embedded, current, verdict, public_key_pem, stored_window)
     return verdict
 
 
