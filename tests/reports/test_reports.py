@@ -237,7 +237,6 @@ def test_period_manifest_streams_through_a_spool(session, seeded, monkeypatch, t
 
     project, trace = seeded
     monkeypatch.setattr(seal, "CHECK_BATCH", 3)
-    monkeypatch.setattr(render, "PDF_COMPRESS_UP_TO", 5)  # the large-report PDF: written uncompressed
     paths = []
     real = spool_module.EntrySpool.__init__
 

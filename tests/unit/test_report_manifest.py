@@ -197,6 +197,7 @@ def test_packed_chunks_of_hex_and_packed_entries():
     manifest = build_manifest([(t.hex(), s.hex(), d.hex()) for t, s, d in map(_row, range(10))])
     packed = b"".join(packed_chunks(manifest.entries, 4))
     assert packed == b"".join(_entry(i) for i in range(10))
-    assert [bytes(c) for c in packed_chunks(PackedEntries(packed + b"x"), 4)] == [packed[:224], packed[224:448], packed[448:]]
+    chunks = [bytes(c) for c in packed_chunks(PackedEntries(packed + b"x"), 4)]
+    assert chunks == [packed[:224], packed[224:448], packed[448:]]
     with pytest.raises(ValueError):
         list(packed_chunks((Entry("ab", "cd", "ef"),)))
