@@ -80,8 +80,9 @@ def period(session: Session, project_id: int, project_slug: str, since: datetime
            generator: str, spool: EntrySpool, settings=None, meanwhile: Callable[[], object] | None = None) -> Report:
     """The manifest's entries go to `spool` (the caller closes it after rendering). The
     records are digested on a connection of their own while the sections are read on the
-    session's (the database does both at once: digesting is most of the time), and
-    `meanwhile` runs before waiting for the digests (a rendering's imports)."""
+    session's (the database does both at once: digesting is most of the time), so the report
+    covers committed records only; `meanwhile` runs before waiting for the digests (a
+    rendering's imports)."""
     try:
         filters = fleet_filters(project_id, since, until)
     except ValueError as exc:  # pages.params.InvalidQuery is a ValueError too
