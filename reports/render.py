@@ -186,9 +186,10 @@ def write_pdf(report: Report, out: BinaryIO) -> None:
 
 
 def prepare(fmt: str) -> None:
-    """Loads what rendering `fmt` takes (WeasyPrint and pango for a PDF, about a second), so a
-    caller can do it while it waits for something else."""
+    """Loads what rendering `fmt` takes (WeasyPrint and pango for a PDF, about a second, and
+    pypdf), so a caller can do it while it waits for something else."""
     if fmt == "pdf":
+        import pypdf  # noqa: F401
         import weasyprint  # noqa: F401
 
 
