@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -46,6 +47,12 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_s() -> float:
+    """This process's CPU time (all threads): on a shared machine, steadier than the wall clock."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child(url: str, since: datetime, until: datetime, fmt: str, out: Path, verify: bool) -> None:
     """One generation (or verification) in this fresh process; prints one JSON line."""
     import psycopg
@@ -66,6 +73,7 @@ def child(url: str, since: datetime, until: datetime, fmt: str, out: Path, verif
         read_all = time.perf_counter() - started
         session.rollback()
         rss_before = _rss_mib()
+        cpu_before = _cpu_s()
         started = time.perf_counter()
         if verify:
             verdict = verify_file(session, out, project_id_of=lambda slug: project.id if slug == "bench" else None)
@@ -81,11 +89,12 @@ def child(url: str, since: datetime, until: datetime, fmt: str, out: Path, verif
             assert created.report.manifest.count == count, (created.report.manifest.count, count)
             result = {"bytes": created.size}
         seconds = time.perf_counter() - started
+        cpu = _cpu_s() - cpu_before
     engine.dispose()
     print(json.dumps({"spans": count, "seconds": round(seconds, 2), "baseline_s": round(baseline, 3),
                       "ratio": round(seconds / baseline, 1), "read_all_s": round(read_all, 2),
                       "ratio_read_all": round(seconds / read_all, 1), "rss_before_mib": round(rss_before),
-                      "peak_rss_mib": round(_rss_mib()), **result}), flush=True)
+                      "peak_rss_mib": round(_rss_mib()), "cpu_s": round(cpu, 2), **result}), flush=True)
 
 
 def _run_child(url: str, since: datetime, until: datetime, fmt: str, out: Path, verify: bool) -> dict:
@@ -147,8 +156,9 @@ def main() -> None:
                       f"(ratio {made['ratio']:6.1f} to count/sum {made['baseline_s']:.3f} s, "
                       f"{made['ratio_read_all']:5.1f} to reading every record's text {made['read_all_s']:.2f} s), "
                       f"peak RSS {made['peak_rss_mib']} MiB (after imports {made['rss_before_mib']}), "
-                      f"{made['bytes'] / 2**20:.1f} MiB; verify {checked['seconds']:6.2f} s, "
-                      f"peak RSS {checked['peak_rss_mib']} MiB", flush=True)
+                      f"{made['bytes'] / 2**20:.1f} MiB, CPU here {made['cpu_s']:.1f} s; "
+                      f"verify {checked['seconds']:6.2f} s, peak RSS {checked['peak_rss_mib']} MiB, "
+                      f"CPU here {checked['cpu_s']:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
                 out.unlink()
     print(json.dumps({"spans": spans, **results}))
 

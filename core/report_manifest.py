@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 from itertools import islice
+from operator import lt
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 LEAF, NODE = b"\x00", b"\x01"
@@ -164,9 +165,9 @@ class ManifestBuilder:
 
 
 class PackedManifestBuilder:
-    """ManifestBuilder for raw rows: (trace_id, span_id, digest) as bytes, in order, a chunk at
-    a time, written packed to `write` (a spool's). What a period report over millions of spans
-    runs: no per-entry objects."""
+    """ManifestBuilder for packed entries (trace id, span id, digest: PACKED bytes each), in
+    order, a chunk at a time, passed on to `write` (a spool's) as they are. What a period
+    report over millions of spans runs: no per-entry objects but the digests' slices."""
 
     def __init__(self, write: Callable[[bytes], object]) -> None:
         self._write = write
@@ -174,23 +175,44 @@ class PackedManifestBuilder:
         self._last = b""
         self.count = 0
 
-    def extend(self, rows: Sequence[Sequence[bytes]]) -> None:
-        if not rows:
+    def extend(self, packed: bytes) -> None:
+        if not packed:
             return
-        traces, spans, digests = zip(*rows)
-        if not (all(len(t) == TRACE_BYTES for t in traces) and all(len(s) == SPAN_BYTES for s in spans)
-                and all(len(d) == DIGEST_BYTES for d in digests)):
-            raise ValueError("a span record has a trace or span id of a size OTLP does not allow")
-        keys = [t + s for t, s in zip(traces, spans)]  # fixed sizes: bytes order is (trace, span) order
-        if keys[0] <= self._last or not all(a < b for a, b in zip(keys, keys[1:])):
+        if len(packed) % PACKED:
+            raise ValueError("packed manifest entries must be whole records")
+        keys = key_slices(packed)  # fixed sizes: bytes order is (trace, span) order
+        if keys[0] <= self._last or not all(map(lt, keys, islice(keys, 1, None))):
             raise ValueError("manifest records must come in strictly increasing (trace_id, span_id) order")
         self._last = keys[-1]
-        self._tree.extend(digests)
-        self._write(b"".join(k + d for k, d in zip(keys, digests)))
+        self._tree.extend(digest_slices(packed))
+        self._write(packed)
         self.count += len(keys)
 
     def finish(self, entries: Iterable[Entry]) -> Manifest:
         return Manifest(ALGORITHM, entries, self._tree.root(), self.count)
+
+
+KEY_BYTES = TRACE_BYTES + SPAN_BYTES
+
+
+def key_slices(packed: bytes) -> list[bytes]:
+    """The (trace id, span id) of each packed entry, as one bytes value each."""
+    return [packed[i:i + KEY_BYTES] for i in range(0, len(packed) - PACKED + 1, PACKED)]
+
+
+def digest_slices(packed: bytes) -> list[bytes]:
+    """The leaf digest of each packed entry."""
+    return [packed[i:i + DIGEST_BYTES] for i in range(KEY_BYTES, len(packed) - DIGEST_BYTES + 1, PACKED)]
+
+
+def pack(entries: Iterable[Entry]) -> bytes:
+    """Hex entries in their packed form (ValueError for an id or digest that is not hex or
+    not of its size)."""
+    entries = list(entries)
+    if not all(len(e.trace_id) == 2 * TRACE_BYTES and len(e.span_id) == 2 * SPAN_BYTES
+               and len(e.digest) == 2 * DIGEST_BYTES for e in entries):
+        raise ValueError("a manifest entry's id or digest is not of its size")
+    return bytes.fromhex("".join(e.trace_id + e.span_id + e.digest for e in entries))
 
 
 def unpack(data: bytes) -> Iterator[Entry]:
@@ -219,6 +241,13 @@ class PackedEntries:
 
     def complete(self) -> bool:
         return len(self._data) % PACKED == 0
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        """The packed bytes, `size` whole entries at a time (a trailing partial entry left out)."""
+        data, step = memoryview(self._data), size * PACKED
+        end = len(data) // PACKED * PACKED
+        for start in range(0, end, step):
+            yield data[start:min(start + step, end)]
 
 
 def build_manifest(digests: Iterable[tuple[str, str, str]], algorithm: str = ALGORITHM) -> Manifest:
@@ -261,7 +290,82 @@ def root_matches(manifest: Manifest) -> bool:
     tree, count = MerkleStream(), 0
     if isinstance(manifest.entries, PackedEntries) and not manifest.entries.complete():
         return False
-    for batch in batches(manifest.entries, FOLD * 2):
-        tree.extend([bytes.fromhex(e.digest) for e in batch])
-        count += len(batch)
+    for chunk in packed_chunks(manifest.entries):
+        tree.extend(digest_slices(bytes(chunk)))
+        count += len(chunk) // PACKED
     return tree.root() == manifest.root and count == manifest.count
+
+
+MERGE_RUN = 1024  # entries compared as one byte range while both sides agree
+
+
+class _Packed:
+    """A stream of packed entries read from chunks (a trailing partial entry is dropped)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._chunk, self._at = b"", 0
+
+    def left(self) -> int:
+        """Bytes left in the current chunk, after reading the next one if this one is done."""
+        while len(self._chunk) - self._at < PACKED:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._chunk, self._at = bytes(chunk), 0
+        return (len(self._chunk) - self._at) // PACKED * PACKED
+
+    def peek(self, n: int) -> bytes:
+        return self._chunk[self._at:self._at + n]
+
+    def skip(self, n: int) -> None:
+        self._at += n
+
+
+def merge_packed(manifest: Iterable[bytes], stored: Iterable[bytes]) -> Iterator[tuple[str, Any]]:
+    """Walks a manifest's packed entries beside the packed entries of the records stored now,
+    both in manifest order. Yields ("ok", n) for n entries stored unchanged, ("changed", entry)
+    for an entry whose key is stored with another digest, ("unmatched", entry) for one whose key
+    the stored side lacks (it may be stored outside what was read, or the manifest out of order:
+    the caller looks it up by key) and ("extra", key) for a stored record the manifest lacks.
+    While the sides agree they are compared MERGE_RUN entries at a time as byte ranges, halved
+    down to the entry where they differ: one compare per run, not one per entry."""
+    m, s = _Packed(manifest), _Packed(stored)
+    while True:
+        m_left, s_left = m.left(), s.left()
+        if not m_left or not s_left:
+            break
+        n = min(m_left, s_left, MERGE_RUN * PACKED)
+        while n > PACKED and m.peek(n) != s.peek(n):
+            n = n // PACKED // 2 * PACKED
+        a, b = m.peek(n), s.peek(n)
+        if a == b:
+            yield "ok", n // PACKED
+            m.skip(n)
+            s.skip(n)
+        elif a[:KEY_BYTES] == b[:KEY_BYTES]:
+            yield "changed", a
+            m.skip(PACKED)
+            s.skip(PACKED)
+        elif a[:KEY_BYTES] < b[:KEY_BYTES]:
+            yield "unmatched", a
+            m.skip(PACKED)
+        else:
+            yield "extra", b[:KEY_BYTES]
+            s.skip(PACKED)
+    while m.left():
+        yield "unmatched", m.peek(PACKED)
+        m.skip(PACKED)
+    while s.left():
+        yield "extra", s.peek(KEY_BYTES)
+        s.skip(PACKED)
+
+
+def packed_chunks(entries: Iterable[Entry], size: int = FOLD * 2) -> Iterator[bytes]:
+    """The entries packed, `size` at a time: a packed manifest's own bytes as they are, hex
+    entries packed (ValueError for one that is not hex of its size)."""
+    if isinstance(entries, PackedEntries):
+        yield from entries.chunks(size)
+        return
+    for batch in batches(entries, size):
+        yield pack(batch)

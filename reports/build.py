@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from typing import Callable
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from core.failure import guardrail_blocked
@@ -14,7 +17,7 @@ from db.queries.audit import head
 from db.queries.forensics import trace_attribution, trace_cost_breakdown
 from db.queries.judge_attributions import judge_view, step_span_name
 from db.queries.reports import (
-    guardrail_spans, runs_in_window, trace_span_digests, trace_span_records, window_span_digests,
+    guardrail_spans, runs_in_window, trace_span_digests, trace_span_records, window_packed_entries,
 )
 from db.queries.retention import policy
 from pages.failures import failures_data
@@ -65,14 +68,48 @@ def _judge(session: Session, project_id: int, trace_id: bytes) -> dict | None:
             "reasoning": judged.reasoning, "model": judged.model, "prompt_version": judged.prompt_version}
 
 
+def _spool_window(session: Session, project_id: int, since: datetime, until: datetime,
+                  spool: EntrySpool) -> PackedManifestBuilder:
+    builder = PackedManifestBuilder(spool.write)
+    for chunk in window_packed_entries(session, project_id, since, until):
+        builder.extend(chunk)
+    return builder
+
+
 def period(session: Session, project_id: int, project_slug: str, since: datetime, until: datetime, *,
-           generator: str, spool: EntrySpool, settings=None) -> Report:
-    """The manifest's entries go to `spool` (the caller closes it after rendering)."""
+           generator: str, spool: EntrySpool, settings=None, meanwhile: Callable[[], object] | None = None) -> Report:
+    """The manifest's entries go to `spool` (the caller closes it after rendering). The
+    records are digested on a connection of their own while the sections are read on the
+    session's (the database does both at once: digesting is most of the time), so the report
+    covers committed records only; `meanwhile` runs before waiting for the digests (a
+    rendering's imports)."""
     try:
         filters = fleet_filters(project_id, since, until)
     except ValueError as exc:  # pages.params.InvalidQuery is a ValueError too
         raise ReportError(str(exc)) from None
     since, until = filters.since, filters.until
+    bind = session.get_bind()
+    with ThreadPoolExecutor(1, thread_name_prefix="report-digests") as pool:
+        if isinstance(bind, Engine):
+            def digest() -> PackedManifestBuilder:
+                with Session(bind) as own:
+                    return _spool_window(own, project_id, since, until, spool)
+            digesting = pool.submit(digest)
+        else:  # a session on one connection: digest on it, after the sections
+            digesting = None
+        facts = _period_facts(session, filters)
+        if meanwhile is not None:
+            meanwhile()
+        try:
+            builder = digesting.result() if digesting else _spool_window(session, project_id, since, until, spool)
+        except ValueError as exc:  # an id of a size OTLP does not allow: the packed form cannot hold it
+            raise ReportError(str(exc)) from None
+    return period_report(cover(session, project_id, project_slug, generator, settings), since, until, facts,
+                         builder.finish(spool))
+
+
+def _period_facts(session: Session, filters) -> PeriodFacts:
+    project_id, since, until = filters.project_id, filters.since, filters.until
     runs, totals = runs_in_window(session, project_id, since, until, MAX_ROWS)
     health = health_data(session, filters, "day")
     failures = failures_data(session, project_id, since=since, until=until, limit=10)
@@ -84,7 +121,7 @@ def period(session: Session, project_id: int, project_slug: str, since: datetime
         if guardrail_blocked(attributes, category):
             blocks[name] = blocks.get(name, 0) + count
     recovered = {g.key: g.recovered for g in failures.groups.get("error_class", [])}
-    facts = PeriodFacts(
+    return PeriodFacts(
         runs=runs, runs_total=totals["runs"], spans=totals["spans"], model_calls=totals["model_calls"],
         tokens_in=totals["tokens_in"], tokens_out=totals["tokens_out"], cost_usd=totals["cost_usd"],
         unpriced_calls=totals["unpriced_calls"],
@@ -107,11 +144,3 @@ def period(session: Session, project_id: int, project_slug: str, since: datetime
                        for g in by_model.groups],
         cost_by_day=[((g.key or "")[:10], float(g.cost_usd or 0)) for g in by_day.groups],
     )
-    builder = PackedManifestBuilder(spool.write)
-    try:
-        for chunk in window_span_digests(session, project_id, since, until):
-            builder.extend(chunk)
-    except ValueError as exc:  # an id of a size OTLP does not allow: the packed form cannot hold it
-        raise ReportError(str(exc)) from None
-    return period_report(cover(session, project_id, project_slug, generator, settings), since, until, facts,
-                         builder.finish(spool))

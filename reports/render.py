@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from core.charts import Bar, bar_chart
 from core.report_manifest import Entry, PACKED
 from core.report_model import Report
+from reports.pdf_attach import Attached, append_attachments
 
 FORMATS = ("pdf", "html", "json", "csv")
 MEDIA_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "json": "application/json",
@@ -49,7 +50,6 @@ _env.filters["cell"] = _text
 # tables are cut shorter there (the other renderings and the PDF's attachment keep everything).
 PDF_ROWS = 25
 PDF_MANIFEST_ROWS = 20
-PDF_COMPRESS_UP_TO = 20_000  # span records; beyond, the PDF is written uncompressed (write_pdf)
 _MARK = "\x00causeline-manifest-entries\x00"  # where a rendering streams the manifest's entries
 MANIFEST_ELEMENT = "causeline-manifest"
 
@@ -138,9 +138,12 @@ PACKED_NAME = "manifest.bin"
 
 
 def _attached_header(report: Report, spans) -> dict:
-    # The project and subject ride along, so `reports verify` knows where to read the records back.
-    return {"project": report.project, "kind": report.kind, "subject": report.subject, **report.manifest.header(),
-            "spans": spans}
+    # The project, subject and window ride along, so `reports verify` knows where to read the
+    # records back.
+    window = {"window": {"since": report.since.isoformat(), "until": report.until.isoformat()}} \
+        if report.kind == "period" else {}
+    return {"project": report.project, "kind": report.kind, "subject": report.subject, **window,
+            **report.manifest.header(), "spans": spans}
 
 
 def _packed(entries: Iterable[Entry]) -> BinaryIO:
@@ -165,22 +168,29 @@ def write_html(report: Report, out: BinaryIO) -> None:
 
 
 def write_pdf(report: Report, out: BinaryIO) -> None:
-    from weasyprint import HTML, Attachment  # imported late: it loads pango, only reports need it
+    from weasyprint import HTML  # imported late: it loads pango, only reports need it
 
-    # The entries are attached packed, 56 bytes a span record, as the spool holds them. A large
-    # report is written uncompressed: the entries are SHA-256 digests and random ids, which zlib
-    # (level 9 in WeasyPrint) cannot shrink but spent seconds per hundred thousand spans trying;
-    # a small one is compressed, its fonts then make most of the file.
+    # WeasyPrint lays out the pages; the manifest is attached after them by an incremental
+    # update that streams the entries from the spool (reports/pdf_attach.py): packed, 56 bytes a
+    # span record, uncompressed (SHA-256 digests and random ids do not compress).
     header = json.dumps(_attached_header(report, {"packed": PACKED_NAME, "record_bytes": PACKED,
                                                   "record": "trace id (16 bytes), span id (8), SHA-256 digest (32)"}),
                         separators=(",", ":")).encode()
-    here = str(Path(__file__).parent)
+    pages = HTML(string=_html(report, True), base_url=str(Path(__file__).parent)).write_pdf()
     with _packed(report.manifest.entries) as packed:
-        HTML(string=_html(report, True), base_url=here).write_pdf(target=out, uncompressed_pdf=report.manifest.count > PDF_COMPRESS_UP_TO, attachments=[
-            Attachment(file_obj=io.BytesIO(header), base_url=here, name="manifest.json",
-                       description="The manifest's header: algorithm, count, Merkle root, project, subject"),
-            Attachment(file_obj=packed, base_url=here, name=PACKED_NAME,
-                       description="SHA-256 digests of the span records this report covers, packed")])
+        append_attachments(pages, out, [
+            Attached("manifest.json", "The manifest's header: algorithm, count, Merkle root, project, subject",
+                     io.BytesIO(header), len(header)),
+            Attached(PACKED_NAME, "SHA-256 digests of the span records this report covers, packed", packed,
+                     report.manifest.count * PACKED)])
+
+
+def prepare(fmt: str) -> None:
+    """Loads what rendering `fmt` takes (WeasyPrint and pango for a PDF, about a second, and
+    pypdf), so a caller can do it while it waits for something else."""
+    if fmt == "pdf":
+        import pypdf  # noqa: F401
+        import weasyprint  # noqa: F401
 
 
 WRITERS = {"pdf": write_pdf, "html": write_html, "json": write_json, "csv": write_csv}

@@ -14,10 +14,15 @@ import base64
 import hashlib
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from core.report_manifest import ALGORITHMS, Manifest, PackedEntries, batches, check_entries, root_matches
+from core.report_manifest import (
+    ALGORITHMS, KEY_BYTES, TRACE_BYTES, Manifest, PackedEntries, SpanCheck, batches, check_entries, merge_packed,
+    packed_chunks, root_matches,
+)
 from core.report_model import Report
 
 # 3: leaves from the record's binary form, the PDF's entries packed (manifest.bin). Version 2
@@ -151,12 +156,13 @@ def _csv_manifest(body: bytes) -> dict:
         elif len(row) == 4 and row[0] == "manifest" and row[1] != "trace id":
             spans.append(row[1:])
     return {"algorithm": header["manifest_algorithm"], "merkle_root": header["manifest_merkle_root"],
-            "count": int(header["manifest_spans"]), "project": header.get("project"), "spans": spans} if header else {}
+            "count": int(header["manifest_spans"]), "project": header.get("project"), "kind": header.get("kind"),
+            "window": {"since": header.get("since"), "until": header.get("until")}, "spans": spans} if header else {}
 
 
 def _json_manifest(body: bytes) -> dict:
     data = json.loads(body)
-    return {"project": data.get("project"), **data["manifest"]}
+    return {"project": data.get("project"), "kind": data.get("kind"), "window": data.get("window"), **data["manifest"]}
 
 
 def embedded_data(body: bytes, fmt: str) -> dict:
@@ -169,6 +175,20 @@ def embedded_data(body: bytes, fmt: str) -> dict:
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def report_window(data: dict) -> tuple[datetime, datetime] | None:
+    """The window a period report states it covers (None for an incident report, or when
+    unreadable). Only where `reports verify` reads the stored records from: every entry it does
+    not find there is looked up by its key, so a wrong window costs time, never a verdict."""
+    window = data.get("window")
+    if data.get("kind") != "period" or not isinstance(window, dict):
+        return None
+    try:
+        since, until = (datetime.fromisoformat(str(window[k]).replace(" UTC", "+00:00")) for k in ("since", "until"))
+    except (KeyError, ValueError):
+        return None
+    return (since, until) if since.tzinfo and until.tzinfo and since < until else None
 
 
 def manifest_of(data: dict) -> Manifest | None:
@@ -185,10 +205,12 @@ def manifest_of(data: dict) -> Manifest | None:
 
 
 def check_report(body: bytes, seal: dict | None, embedded: dict, current_digests, verdict: Verdict,
-                 public_key_pem: bytes | None = None) -> Manifest | None:
+                 public_key_pem: bytes | None = None, stored_window=None) -> Manifest | None:
     """Everything but the database read: `current_digests(entries, algorithm)` returns the
     digests (in the manifest's algorithm) of the records stored now under those entries' keys,
-    by hex key; it is called per batch."""
+    by hex key; it is called per batch. `stored_window(algorithm, since, until)`, when given,
+    yields the packed entries (core/report_manifest.py) of the records stored now in a period
+    report's window, in manifest order."""
     header = None
     if seal is not None:
         digest = hashlib.sha256(body).hexdigest()
@@ -213,27 +235,83 @@ def check_report(body: bytes, seal: dict | None, embedded: dict, current_digests
         return manifest
     if header is not None and (header.get("merkle_root"), header.get("count")) != (manifest.root, manifest.count):
         verdict.bad("embedded manifest: its Merkle root or count differs from the seal's")
-    try:
-        intact = root_matches(manifest)
-    except ValueError:  # a digest that is not hex
-        intact = False
-    if intact:
-        verdict.good(f"manifest: Merkle root {manifest.root} over {manifest.count} records")
+    with ThreadPoolExecutor(1) as pool:
+        # The root is recomputed while the database reads the records back.
+        intact = pool.submit(_root_matches, manifest)
+        checked = _check_records(manifest, report_window(embedded), current_digests, stored_window)
+        if intact.result():
+            verdict.good(f"manifest: Merkle root {manifest.root} over {manifest.count} records")
+        else:
+            verdict.bad("manifest: its Merkle root is not the root of its entries (manifest edited)")
+    if not checked.bad:
+        verdict.good(f"span records: all {checked.total} still stored unchanged")
     else:
-        verdict.bad("manifest: its Merkle root is not the root of its entries (manifest edited)")
-    total, bad = 0, []
-    counts = {"changed": 0, "missing": 0}
-    for batch in batches(manifest.entries, CHECK_BATCH):
-        for c in check_entries(batch, current_digests(batch, manifest.algorithm)):
-            total += 1
-            if c.outcome != "ok":
-                counts[c.outcome] += 1
-                if len(bad) < 20:
-                    bad.append(c)
-    if not bad:
-        verdict.good(f"span records: all {total} still stored unchanged")
-    else:
-        verdict.bad(f"span records: {counts['changed']} changed, {counts['missing']} missing of {total}")
-        for c in sorted(bad, key=lambda c: c.outcome):
+        verdict.bad(f"span records: {checked.counts['changed']} changed, {checked.counts['missing']} missing "
+                    f"of {checked.total}")
+        for c in sorted(checked.bad, key=lambda c: c.outcome):
             verdict.lines.append(f"         {c.outcome}: trace {c.trace_id} span {c.span_id}")
+    if checked.extra:
+        verdict.lines.append(f"NOTE     {checked.extra} span records stored in the report's window now are not in "
+                             "its manifest (stored after it was made)")
     return manifest
+
+
+def _root_matches(manifest: Manifest) -> bool:
+    try:
+        return root_matches(manifest)
+    except ValueError:  # a digest that is not hex
+        return False
+
+
+@dataclass
+class _Checked:
+    total: int = 0
+    counts: dict = field(default_factory=lambda: {"changed": 0, "missing": 0})
+    bad: list = field(default_factory=list)  # the first SHOWN
+    extra: int = 0
+
+    def add(self, check: SpanCheck) -> None:
+        self.total += 1
+        if check.outcome != "ok":
+            self.counts[check.outcome] += 1
+            if len(self.bad) < SHOWN:
+                self.bad.append(check)
+
+
+SHOWN = 20  # records named in the verdict
+
+
+def _check_records(manifest: Manifest, window, current_digests, stored_window) -> _Checked:
+    """Each entry against the record stored now: for a period report, beside the records of its
+    window read back in manifest order (merge_packed), what is not found there by key."""
+    if window is None or stored_window is None:
+        return _check_by_key(manifest.entries, manifest.algorithm, current_digests)
+    checked, unmatched = _Checked(), bytearray()
+    try:
+        merged = merge_packed(packed_chunks(manifest.entries), stored_window(manifest.algorithm, *window))
+        for kind, value in merged:
+            if kind == "ok":
+                checked.total += value
+            elif kind == "changed":
+                checked.add(SpanCheck(value[:TRACE_BYTES].hex(), value[TRACE_BYTES:KEY_BYTES].hex(), "changed"))
+            elif kind == "unmatched":
+                unmatched += value
+            else:
+                checked.extra += 1
+    except ValueError:  # an entry that is not hex of its size: the manifest was edited
+        return _check_by_key(manifest.entries, manifest.algorithm, current_digests)
+    # Looked up once the window's read is done (the session holds one statement at a time).
+    found = _check_by_key(PackedEntries(bytes(unmatched)), manifest.algorithm, current_digests)
+    checked.total += found.total
+    for outcome in ("changed", "missing"):
+        checked.counts[outcome] += found.counts[outcome]
+    checked.bad = (checked.bad + found.bad)[:SHOWN]
+    return checked
+
+
+def _check_by_key(entries, algorithm: str, current_digests) -> _Checked:
+    checked = _Checked()
+    for batch in batches(entries, CHECK_BATCH):
+        for c in check_entries(batch, current_digests(batch, algorithm)):
+            checked.add(c)
+    return checked

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from core.report_model import Report
 from db.queries.audit import append
-from db.queries.reports import span_digests_by_key
+from db.queries.reports import span_digests_by_key, window_packed_entries
 from reports import build
 from reports.build import ReportError
-from reports.render import MEDIA_TYPES, write
+from reports.render import MEDIA_TYPES, prepare, write
 from reports.seal import SUFFIX, Verdict, check_report, embedded_data, load_private_key, make_seal, seal_path
 from reports.spool import EntrySpool
 
@@ -79,7 +79,7 @@ def create(session: Session, *, out: BinaryIO, project_id: int, project_slug: st
             if since is None or until is None:
                 raise ReportError("a period report needs since and until")
             report = build.period(session, project_id, project_slug, since, until, generator=actor, spool=spool,
-                                  settings=settings)
+                                  settings=settings, meanwhile=lambda: prepare(fmt))
             target = f"period {report.since.isoformat()}..{report.until.isoformat()}"
             stem = f"period-{report.since:%Y%m%d}-{report.until:%Y%m%d}"
         else:
@@ -126,7 +126,12 @@ def verify_file(session: Session, path: Path, *, project_id_of, public_key_pem: 
             return {}
         return span_digests_by_key(session, project_id, keys, algorithm)
 
-    check_report(body, seal, embedded, current, verdict, public_key_pem)
+    def stored_window(algorithm, since, until):
+        if project_id is None:
+            return ()
+        return window_packed_entries(session, project_id, since, until, algorithm)
+
+    check_report(body, seal, embedded, current, verdict, public_key_pem, stored_window)
     return verdict
 
 

@@ -9,11 +9,11 @@ from decimal import Decimal
 from itertools import islice
 from typing import Iterable, Iterator
 
-from sqlalchemy import LargeBinary, Text, bindparam, cast, func, inspect, literal, select
+from sqlalchemy import LargeBinary, Text, bindparam, case, cast, func, inspect, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from core.report_manifest import ALGORITHM, ALGORITHM_V2
+from core.report_manifest import ALGORITHM, ALGORITHM_V2, SPAN_BYTES, TRACE_BYTES
 from db.models import SpanRow, TraceRow
 
 SPAN_FIELDS = tuple(attr.key for attr in inspect(SpanRow).column_attrs)
@@ -93,25 +93,32 @@ def trace_span_digests(session: Session, project_id: int, trace_ids: Iterable[by
                                                         SpanRow.trace_id.in_(list(trace_ids)))))]
 
 
-def window_span_digests(session: Session, project_id: int, since: datetime,
-                        until: datetime) -> Iterator[list[tuple[bytes, bytes, bytes]]]:
-    """(trace_id, span_id, digest) as bytes of the spans of runs that started in [since,
-    until), in manifest order, in chunks. Through a binary COPY of the query: COPY streams (the
-    memory does not grow with the window) and, unlike a server-side cursor, lets PostgreSQL
-    digest the rows in parallel workers; binary, so no hex is made or parsed."""
+def window_packed_entries(session: Session, project_id: int, since: datetime, until: datetime,
+                          algorithm: str = ALGORITHM) -> Iterator[bytes]:
+    """The manifest entries of the spans of runs that started in [since, until), packed as
+    core/report_manifest.py packs them (trace id, span id, digest: 56 bytes), in manifest order,
+    COPY_ROWS at a time. Through a binary COPY of the query: COPY streams (the memory does not
+    grow with the window) and, unlike a server-side cursor, lets PostgreSQL digest the rows in
+    parallel workers. The database concatenates each entry, so a row is one value to parse, and
+    gives NULL for an id of a size OTLP does not allow (ValueError here: the packed form cannot
+    hold it)."""
     runs = (select(TraceRow.trace_id).where(TraceRow.project_id == project_id, TraceRow.start_time >= since,
                                             TraceRow.start_time < until))
-    stmt = (select(SpanRow.trace_id, SpanRow.span_id, leaf_digest())
-            .where(SpanRow.project_id == project_id, SpanRow.trace_id.in_(runs))
+    packed = case(((func.length(SpanRow.trace_id) == TRACE_BYTES) & (func.length(SpanRow.span_id) == SPAN_BYTES),
+                   SpanRow.trace_id.op("||", return_type=LargeBinary)(SpanRow.span_id)
+                   .op("||", return_type=LargeBinary)(leaf_digest(algorithm))))
+    stmt = (select(packed).where(SpanRow.project_id == project_id, SpanRow.trace_id.in_(runs))
             .order_by(SpanRow.trace_id, SpanRow.span_id))
     compiled = stmt.compile(dialect=session.get_bind().dialect)
     driver = session.connection().connection.driver_connection  # the session's own transaction
     with driver.cursor() as cursor, cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT BINARY)",
                                                 compiled.params) as copy:
-        copy.set_types(["bytea", "bytea", "bytea"])
+        copy.set_types(["bytea"])
         rows = copy.rows()
-        while chunk := list(islice(rows, COPY_ROWS)):
-            yield chunk
+        while chunk := [r for (r,) in islice(rows, COPY_ROWS)]:
+            if None in chunk:
+                raise ValueError("a span record has a trace or span id of a size OTLP does not allow")
+            yield b"".join(chunk)
 
 
 def span_digests_by_key(session: Session, project_id: int, keys: Iterable[tuple[bytes, bytes]],

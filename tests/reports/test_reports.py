@@ -237,7 +237,6 @@ def test_period_manifest_streams_through_a_spool(session, seeded, monkeypatch, t
 
     project, trace = seeded
     monkeypatch.setattr(seal, "CHECK_BATCH", 3)
-    monkeypatch.setattr(render, "PDF_COMPRESS_UP_TO", 5)  # the large-report PDF: written uncompressed
     paths = []
     real = spool_module.EntrySpool.__init__
 
@@ -305,3 +304,52 @@ def test_a_version_2_report_still_verifies(session, seeded, tmp_path, capsys):
     session.commit()
     assert _cli(session, settings, "verify", str(out)) == 3
     assert "1 changed, 0 missing of 8" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "json", "csv", "html"])
+def test_period_verify_reads_the_window_back_in_order(session, seeded, tmp_path, capsys, monkeypatch, fmt):
+    """A period report is checked beside its window's records read back in manifest order; a
+    changed or deleted record fails, named; a record whose run left the window is looked up by
+    key (still unchanged); a record stored in the window afterwards is a note, not a failure."""
+    project, trace = seeded
+    settings = SimpleNamespace(report_signing_key=None, init_project="acme")
+    out = tmp_path / f"p.{fmt}"
+    assert _cli(session, settings, "create", "--kind", "period", "--since", "2026-11-19T00:00",
+                "--until", "2026-11-22T00:00", "--format", fmt, "-o", str(out)) == 0
+    session.commit()
+    capsys.readouterr()
+    import reports.service as service
+
+    windows, keys = [], []
+    read_window, by_key = service.window_packed_entries, service.span_digests_by_key
+    monkeypatch.setattr(service, "window_packed_entries", lambda *a: windows.append(a[2:4]) or read_window(*a))
+    monkeypatch.setattr(service, "span_digests_by_key", lambda s, p, k, a: keys.extend(k) or by_key(s, p, k, a))
+    assert _cli(session, settings, "verify", str(out)) == 0
+    assert "all 13 still stored unchanged" in capsys.readouterr().out
+    assert [(a.isoformat(), b.isoformat()) for a, b in windows] == [
+        ("2026-11-19T00:00:00+00:00", "2026-11-22T00:00:00+00:00")] and keys == []
+
+    # The agent run's start moves past the window: its spans are no longer read with the window.
+    session.execute(text("UPDATE traces SET start_time = start_time + interval '30 days' WHERE trace_id = :t"),
+                    {"t": trace.trace_id})
+    extra = seed_simple_traces(session, project.id, 1, base=BASE_TIME + timedelta(hours=3))
+    session.commit()
+    assert _cli(session, settings, "verify", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert "all 13 still stored unchanged" in printed and "NOTE     " in printed and "not in its manifest" in printed
+    assert len(keys) == 8  # the agent run's, looked up by key
+
+    session.execute(text("UPDATE spans SET status_message = 'nothing happened' WHERE span_id = :s"),
+                    {"s": trace.spans["llm"]})
+    session.execute(text("DELETE FROM spans WHERE span_id = :s"), {"s": trace.spans["tool"]})
+    first = session.execute(text("SELECT s.span_id FROM spans s JOIN traces t USING (project_id, trace_id) "
+                                 "WHERE t.project_id = :p AND t.trace_id <> ALL(:not) AND t.start_time < '2026-11-22' "
+                                 "ORDER BY s.trace_id, s.span_id LIMIT 1"),
+                            {"p": project.id, "not": [trace.trace_id, *extra]}).scalar_one()
+    session.execute(text("UPDATE spans SET name = 'renamed' WHERE span_id = :s"), {"s": first})
+    session.commit()
+    assert _cli(session, settings, "verify", str(out)) == 3
+    printed = capsys.readouterr().out
+    assert "2 changed, 1 missing of 13" in printed
+    for span_id in (trace.spans["llm"], trace.spans["tool"], first):
+        assert span_id.hex() in printed

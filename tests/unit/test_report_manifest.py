@@ -4,7 +4,8 @@ import pytest
 
 from core.report_manifest import (
     ALGORITHM, EMPTY_ROOT, Entry, Manifest, ManifestBuilder, MerkleStream, PackedEntries, PackedManifestBuilder,
-    build_manifest, check_records, merkle_root, root_matches,
+    build_manifest, check_records, digest_slices, key_slices, merge_packed, merkle_root, pack, packed_chunks,
+    root_matches,
 )
 
 
@@ -100,12 +101,16 @@ def _row(i: int) -> tuple[bytes, bytes, bytes]:
     return bytes(15) + bytes([i // 256]), (i % 256).to_bytes(8, "big"), bytes.fromhex(_d(i % 256))
 
 
+def _packed(rows) -> bytes:
+    return b"".join(t + s + d for t, s, d in rows)
+
+
 def test_packed_builder_equals_the_hex_builder_and_unpacks():
     rows = [_row(i) for i in range(600)]
     written: list[bytes] = []
     packed = PackedManifestBuilder(written.append)
-    packed.extend(rows[:250])
-    packed.extend(rows[250:])
+    packed.extend(_packed(rows[:250]))
+    packed.extend(_packed(rows[250:]))
     entries = PackedEntries(b"".join(written))
     manifest = packed.finish(entries)
     expected = build_manifest([(t.hex(), s.hex(), d.hex()) for t, s, d in rows])
@@ -113,21 +118,86 @@ def test_packed_builder_equals_the_hex_builder_and_unpacks():
     assert list(entries) == list(expected.entries) and len(entries) == 600 and root_matches(manifest)
     truncated = PackedEntries(b"".join(written)[:-1])
     assert not root_matches(Manifest(ALGORITHM, truncated, manifest.root, 600))
+    assert pack(expected.entries) == b"".join(written)
+    assert key_slices(b"".join(written))[1] == rows[1][0] + rows[1][1]
+    assert digest_slices(b"".join(written))[599] == rows[599][2]
 
 
 @pytest.mark.parametrize("rows", [
     [_row(2), _row(1)],  # out of order
     [_row(1), _row(1)],  # repeated
-    [(bytes(15), bytes(8), bytes(32))],  # a 15-byte trace id
-    [(bytes(16), bytes(7), bytes(32))],
 ])
 def test_packed_builder_refuses(rows):
     with pytest.raises(ValueError):
-        PackedManifestBuilder(lambda b: None).extend(rows)
+        PackedManifestBuilder(lambda b: None).extend(_packed(rows))
+
+
+def test_packed_builder_refuses_a_partial_record():
+    with pytest.raises(ValueError, match="whole records"):
+        PackedManifestBuilder(lambda b: None).extend(_packed([_row(1)])[:-1])
 
 
 def test_packed_builder_refuses_a_chunk_that_goes_back():
     builder = PackedManifestBuilder(lambda b: None)
-    builder.extend([_row(5)])
+    builder.extend(_packed([_row(5)]))
     with pytest.raises(ValueError, match="increasing"):
-        builder.extend([_row(4)])
+        builder.extend(_packed([_row(4)]))
+
+
+def _entry(i: int, digest: int | None = None) -> bytes:
+    t, s, d = _row(i)
+    return t + s + (d if digest is None else bytes.fromhex(_d(digest)))
+
+
+def _merged(manifest: list[bytes], stored: list[bytes], chunk: int = 3) -> list:
+    """merge_packed's answer with both sides cut in chunks of `chunk` entries, runs of ok summed."""
+    def chunks(entries):
+        return [b"".join(entries[i:i + chunk]) for i in range(0, len(entries), chunk)]
+    found: list = []
+    for kind, value in merge_packed(chunks(manifest), chunks(stored)):
+        if kind == "ok" and found and found[-1][0] == "ok":
+            found[-1] = ("ok", found[-1][1] + value)
+        else:
+            found.append((kind, value if kind == "ok" else bytes(value)))
+    return found
+
+
+E = [_entry(i) for i in range(20)]
+
+
+@pytest.mark.parametrize("manifest, stored, expected", [
+    (E, E, [("ok", 20)]),
+    ([], [], []),
+    (E, E[:5] + [_entry(5, 99)] + E[6:], [("ok", 5), ("changed", E[5]), ("ok", 14)]),
+    (E, E[:7] + E[8:], [("ok", 7), ("unmatched", E[7]), ("ok", 12)]),  # deleted, or moved out of the window
+    (E[:7] + E[8:], E, [("ok", 7), ("extra", E[7][:24]), ("ok", 12)]),  # stored after the report
+    (E, [], [("unmatched", e) for e in E]),
+    ([], E[:2], [("extra", E[0][:24]), ("extra", E[1][:24])]),
+    (E[:3], E[:2], [("ok", 2), ("unmatched", E[2])]),
+    # Out of order: E0 is passed over on the stored side and left for a look-up by key.
+    ([E[1], E[0]] + E[2:4], E[:4], [("extra", E[0][:24]), ("ok", 1), ("unmatched", E[0]), ("ok", 2)]),
+])
+def test_merge_packed(manifest, stored, expected):
+    assert _merged(manifest, stored) == expected
+    assert _merged(manifest, stored, chunk=7) == expected
+
+
+def test_merge_packed_finds_each_difference_in_long_runs(monkeypatch):
+    import core.report_manifest as m
+
+    monkeypatch.setattr(m, "MERGE_RUN", 8)
+    many = [_entry(i) for i in range(300)]
+    stored = [e if i % 37 else _entry(i, 7) for i, e in enumerate(many)]
+    found = _merged(many, stored, chunk=50)
+    assert [v for k, v in found if k == "changed"] == [e for i, e in enumerate(many) if i % 37 == 0]
+    assert sum(v for k, v in found if k == "ok") == 300 - 9
+
+
+def test_packed_chunks_of_hex_and_packed_entries():
+    manifest = build_manifest([(t.hex(), s.hex(), d.hex()) for t, s, d in map(_row, range(10))])
+    packed = b"".join(packed_chunks(manifest.entries, 4))
+    assert packed == b"".join(_entry(i) for i in range(10))
+    chunks = [bytes(c) for c in packed_chunks(PackedEntries(packed + b"x"), 4)]
+    assert chunks == [packed[:224], packed[224:448], packed[448:]]
+    with pytest.raises(ValueError):
+        list(packed_chunks((Entry("ab", "cd", "ef"),)))
