@@ -441,14 +441,16 @@ def edge_rows(project_id: int, span: Span) -> Iterable[tuple]:
         yield (project_id, span.trace_id, span.span_id, link.relation, link.trace_id, link.span_id)
 
 
-_DISTRIBUTED = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"
+_CITUS = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"
+_DISTRIBUTED = "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'traces'::regclass)"
 _ON_CITUS: weakref.WeakKeyDictionary[psycopg.Connection, bool] = weakref.WeakKeyDictionary()
 
 
 def prepare_connection(conn: psycopg.Connection) -> None:
     """Once per writer connection: staging tables and a UTC session."""
     conn.execute("SET TIME ZONE 'UTC'")
-    _ON_CITUS[conn] = bool(conn.execute(_DISTRIBUTED).fetchone()[0])
+    # The distributed layout (causeline migrate --citus), not only the extension.
+    _ON_CITUS[conn] = bool(conn.execute(_CITUS).fetchone()[0] and conn.execute(_DISTRIBUTED).fetchone()[0])
     if _ON_CITUS[conn]:
         # Citus: each shard's rows of a batch in shard order over one connection per worker, so
         # concurrent writers take their locks in the same order (in parallel they deadlock
