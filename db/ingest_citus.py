@@ -36,7 +36,6 @@ new pair of functions (install(), also run by `causeline migrate --citus`).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -152,6 +151,20 @@ def _dynamic(statement: str) -> str:
     return text
 
 
+# Writing to the shard tables bypasses Citus's own guard against a concurrent shard move (a
+# rebalance): so, as Citus's writers do, hold the shard's metadata lock (ShareLock, mode 5; the
+# move's last step takes it exclusively on every node, lock_shard_metadata being the function
+# Citus itself calls there), then check that the shard is still on this node. A call that waited
+# for a move to finish finds it gone and fails with a serialization failure: the writer rolls
+# the batch back and runs it again, routed to the shard's new node.
+_GUARD = """
+    v_shard := get_shard_id_for_distribution_column('traces', p_key);
+    PERFORM lock_shard_metadata(5, ARRAY[v_shard]);
+    IF NOT EXISTS (SELECT 1 FROM pg_dist_placement WHERE shardid = v_shard
+                   AND groupid = (SELECT groupid FROM pg_dist_local_group)) THEN
+        RAISE EXCEPTION 'shard % moved to another node', v_shard USING ERRCODE = 'serialization_failure';
+    END IF;"""
+
 # The write statement's CTEs that touch only the trace's co-located tables; `stage_spans` (a
 # temporary table on the coordinator) is the function's argument ($1) here.
 _SHARD_WRITE = _with(
@@ -166,9 +179,10 @@ _SHARD_FACTS = ("SELECT count(*) FROM (" + FACTS_BY_KEYS_SQL % {"touched_project
 
 _WRITE_BODY = f"""
 DECLARE
+    v_shard int8;
     v_projects int8[];
     v_traces bytea[];
-BEGIN
+BEGIN{_GUARD}
     EXECUTE {_dynamic(_SHARD_WRITE)}
         INTO o_inserted, v_projects, v_traces, o_calls USING p_spans;
     IF p_edges IS NOT NULL THEN
@@ -196,7 +210,9 @@ _SHARD_MARK = _with(
     "SELECT (SELECT count(*) FROM added) + (SELECT count(*) FROM moved) + (SELECT count(*) FROM cleared),\n"
     "    (SELECT COALESCE(jsonb_agg(f), '[]') FROM fixes f)")
 _MARK_BODY = f"""
-BEGIN
+DECLARE
+    v_shard int8;
+BEGIN{_GUARD}
     EXECUTE {_dynamic(_SHARD_MARK)} INTO o_marked, o_fixes
         USING {", ".join(f"p_{chg}" for chg in _CHG)};
     RETURN NEXT;
@@ -234,14 +250,15 @@ FROM s FULL JOIN e ON e.shard = s.shard ORDER BY 1
 
 # The calls the workers inserted -> stage_calls (model calls) and tool_rollups: the write
 # statement's own CTEs, over the calls returned by the workers.
+# (JSON passed through as text, never parsed in Python: numeric costs stay exact.)
 _CALLS = ("SELECT (jsonb_populate_record(NULL::stage_calls, c)).*, c->>'category' AS category, "
-          "c->>'tool_name' AS tool_name FROM jsonb_array_elements(%(calls)s::jsonb) c")
+          "c->>'tool_name' AS tool_name FROM unnest(%(calls)s::jsonb[]) g, jsonb_array_elements(g) c")
 _TOOLS_SQL = _with([("calls", _CALLS), ("kept_calls", _WRITE["kept_calls"]), ("up_tools", _WRITE["up_tools"])],
                    "SELECT (SELECT count(*) FROM kept_calls), (SELECT count(*) FROM up_tools)")
 # The usage rollups: the rollup statement's own CTEs, over stage_calls and the corrections returned
 # by the workers (`fixes`: spans columns and a sign).
 _FIXES = ("SELECT (jsonb_populate_record(NULL::spans, f)).*, (f->>'sign')::int AS sign "
-          "FROM jsonb_array_elements(%(fixes)s::jsonb) f")
+          "FROM unnest(%(fixes)s::jsonb[]) g, jsonb_array_elements(g) f")
 _USAGE_SQL = _with([("fixes", _FIXES), ("counted", _USAGE["counted"]), ("up_usage", _USAGE["up_usage"])],
                    "SELECT count(*) FROM up_usage")
 
@@ -287,29 +304,30 @@ def write_staged(cur: psycopg.Cursor) -> tuple[int, int]:
     The caller commits."""
     groups = cur.execute(_GROUP_SQL).fetchall()
     inserted = touched = 0
-    calls: list = []
+    calls: list[str] = []  # JSON arrays, one per shard
     shards: list[_Shard] = []
     for _, key, span_rows, edge_rows in groups:
         got, got_touched, facts, got_calls, projects, traces = cur.execute(
-            f"SELECT * FROM {WRITE_FUNCTION}(%s, %s::jsonb, %s::jsonb)", (key, span_rows, edge_rows)).fetchone()
+            f"SELECT o_inserted, o_touched, o_facts, o_calls::text, o_projects, o_traces "
+            f"FROM {WRITE_FUNCTION}(%s, %s::jsonb, %s::jsonb)", (key, span_rows, edge_rows)).fetchone()
         inserted += got
         touched += got_touched
-        calls.extend(got_calls)
+        if got_calls != "[]":
+            calls.append(got_calls)
         if facts:
             shards.append(_Shard(key, projects, traces))
-    fixes: list = []
+    fixes: list[str] = []
     for shard in shards:
         marks = _marks(cur, shard)
         if len(marks):
-            params = marks.params()
-            _, got_fixes = cur.execute(
-                f"SELECT * FROM {MARK_FUNCTION}(%(key)s, %(chg_project)s, %(chg_trace)s, %(chg_span)s, "
-                f"%(chg_old)s, %(chg_new)s, %(chg_reason)s)", {"key": shard.key, **params}).fetchone()
-            fixes.extend(got_fixes)
+            (got_fixes,) = cur.execute(
+                f"SELECT o_fixes::text FROM {MARK_FUNCTION}(%(key)s, %(chg_project)s, %(chg_trace)s, %(chg_span)s, "
+                f"%(chg_old)s, %(chg_new)s, %(chg_reason)s)", {"key": shard.key, **marks.params()}).fetchone()
+            fixes.append(got_fixes)
     if calls:
-        cur.execute(_TOOLS_SQL, {"calls": json.dumps(calls)})
+        cur.execute(_TOOLS_SQL, {"calls": calls})
     if calls or fixes:
-        cur.execute(_USAGE_SQL, {"fixes": json.dumps(fixes)})
+        cur.execute(_USAGE_SQL, {"fixes": fixes})
     return inserted, touched
 
 
