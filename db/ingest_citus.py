@@ -251,14 +251,17 @@ FROM s FULL JOIN e ON e.shard = s.shard ORDER BY 1
 # The calls the workers inserted -> stage_calls (model calls) and tool_rollups: the write
 # statement's own CTEs, over the calls returned by the workers.
 # (JSON passed through as text, never parsed in Python: numeric costs stay exact.)
-_CALLS = ("SELECT (jsonb_populate_record(NULL::stage_calls, c)).*, c->>'category' AS category, "
-          "c->>'tool_name' AS tool_name FROM unnest(%(calls)s::jsonb[]) g, jsonb_array_elements(g) c")
-_TOOLS_SQL = _with([("calls", _CALLS), ("kept_calls", _WRITE["kept_calls"]), ("up_tools", _WRITE["up_tools"])],
-                   "SELECT (SELECT count(*) FROM kept_calls), (SELECT count(*) FROM up_tools)")
+# (The record in FROM: `(jsonb_populate_record(...)).*` would call it once per column.)
+_CALLS = ("SELECT r.*, c->>'category' AS category, c->>'tool_name' AS tool_name "
+          "FROM unnest(%(calls)s::jsonb[]) g, jsonb_array_elements(g) c, jsonb_populate_record(NULL::stage_calls, c) r")
+# Two statements: in one, Citus would ship `calls` (used twice) to every worker as an
+# intermediate result; alone, the first is local and the second writes the project's one shard.
+_KEPT_SQL = _with([("calls", _CALLS), ("kept_calls", _WRITE["kept_calls"])], "SELECT count(*) FROM kept_calls")
+_TOOLS_SQL = _with([("calls", _CALLS), ("up_tools", _WRITE["up_tools"])], "SELECT count(*) FROM up_tools")
 # The usage rollups: the rollup statement's own CTEs, over stage_calls and the corrections returned
 # by the workers (`fixes`: spans columns and a sign).
-_FIXES = ("SELECT (jsonb_populate_record(NULL::spans, f)).*, (f->>'sign')::int AS sign "
-          "FROM unnest(%(fixes)s::jsonb[]) g, jsonb_array_elements(g) f")
+_FIXES = ("SELECT r.*, (f->>'sign')::int AS sign "
+          "FROM unnest(%(fixes)s::jsonb[]) g, jsonb_array_elements(g) f, jsonb_populate_record(NULL::spans, f) r")
 _USAGE_SQL = _with([("fixes", _FIXES), ("counted", _USAGE["counted"]), ("up_usage", _USAGE["up_usage"])],
                    "SELECT count(*) FROM up_usage")
 
@@ -325,6 +328,7 @@ def write_staged(cur: psycopg.Cursor) -> tuple[int, int]:
                 f"%(chg_old)s, %(chg_new)s, %(chg_reason)s)", {"key": shard.key, **marks.params()}).fetchone()
             fixes.append(got_fixes)
     if calls:
+        cur.execute(_KEPT_SQL, {"calls": calls})
         cur.execute(_TOOLS_SQL, {"calls": calls})
     if calls or fixes:
         cur.execute(_USAGE_SQL, {"fixes": fixes})
