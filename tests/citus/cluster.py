@@ -4,8 +4,9 @@ Stands in for tests/pg.py's TestPostgres: one database (`postgres`) migrated wit
 distributed layout, shared by every test of the session. Creating a database per test would
 mean creating it and the extension on every node and distributing 22 tables each time, so a
 "fresh database" here is the same one with every table emptied (identities kept, so ids never
-repeat), except the append-only audit log, and with only the partitions of `spans` it had at the start. DELETE rather than TRUNCATE: on nearly empty
-tables it is ten times faster across 8 shards x 9 tables (TRUNCATE takes every shard's lock in 2PC).
+repeat), except the append-only audit log, and with only the partitions of `spans` it had at
+the start. DELETE rather than TRUNCATE: on nearly empty tables it is ten times faster across
+8 shards x 9 tables (TRUNCATE takes every shard's lock in 2PC).
 """
 
 from __future__ import annotations
