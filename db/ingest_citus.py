@@ -18,8 +18,13 @@ results to every shard, with one connection and one prepared transaction per sha
      (core/model_call_dedup.py) has something to read, the coordinator reads it with a router
      query, and a second delegated function marks the spans whose state changes (the marking CTEs
      of db/ingest.py's rollup statement) and returns the corrections;
-  4. on the coordinator, the rollup CTEs of db/ingest.py (tool_rollups, then usage_rollups) over the
-     returned calls and corrections: two statements, each writing the one shard of the project.
+  4. on the coordinator, the CTEs of db/ingest.py that keep the model calls aside (a local
+     statement), write tool_rollups, then usage_rollups, over the returned calls and corrections:
+     the rollups' statements each write the project's one shard.
+
+Inside the functions the statements name the shard tables themselves (planned by Citus on the
+worker they would again become subplans); the shard's metadata lock guards them against a
+concurrent shard move (_GUARD).
 
 One connection per worker and one two-phase commit for the batch. Every guarantee is kept: the
 transaction is atomic across the workers (Citus's 2PC), a redelivered span conflicts with itself on
