@@ -33,7 +33,7 @@ from core.latency import BOUNDS_NS, BUCKETS
 from core.model_call_dedup import response_id
 from core.span import MODEL_CALL_CATEGORIES, PARENT, Event, Link, Span
 
-from db.ingest_dedup import FACTS_BY_KEYS_SQL, FACTS_SQL, Changes, changes, sql_list
+from db.ingest_dedup import FACTS_SQL, Changes, changes, sql_list
 
 STAGE_SPAN_COLUMNS = (
     ("project_id", "int8"), ("trace_id", "bytea"), ("span_id", "bytea"), ("parent_span_id", "bytea"),
@@ -441,14 +441,16 @@ def edge_rows(project_id: int, span: Span) -> Iterable[tuple]:
         yield (project_id, span.trace_id, span.span_id, link.relation, link.trace_id, link.span_id)
 
 
-_DISTRIBUTED = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"
+_CITUS = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"
+_DISTRIBUTED = "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'traces'::regclass)"
 _ON_CITUS: weakref.WeakKeyDictionary[psycopg.Connection, bool] = weakref.WeakKeyDictionary()
 
 
 def prepare_connection(conn: psycopg.Connection) -> None:
     """Once per writer connection: staging tables and a UTC session."""
     conn.execute("SET TIME ZONE 'UTC'")
-    _ON_CITUS[conn] = bool(conn.execute(_DISTRIBUTED).fetchone()[0])
+    # The distributed layout (causeline migrate --citus), not only the extension.
+    _ON_CITUS[conn] = bool(conn.execute(_CITUS).fetchone()[0] and conn.execute(_DISTRIBUTED).fetchone()[0])
     if _ON_CITUS[conn]:
         # Citus: each shard's rows of a batch in shard order over one connection per worker, so
         # concurrent writers take their locks in the same order (in parallel they deadlock
@@ -456,6 +458,10 @@ def prepare_connection(conn: psycopg.Connection) -> None:
         conn.execute("SET citus.multi_shard_modify_mode TO 'sequential'")
     conn.execute(_STAGE_DDL)
     conn.commit()
+    if _ON_CITUS[conn]:
+        from db.ingest_citus import install  # the write path's functions on the workers
+
+        install(conn)
 
 
 def write_batch(conn: psycopg.Connection, span_rows: Sequence[tuple], edges: Sequence[tuple]) -> WriteResult:
@@ -472,15 +478,16 @@ def write_encoded(conn: psycopg.Connection, batch: Sequence[Encoded]) -> WriteRe
             has_edges = any(item.edges for item in batch)
             if has_edges:
                 _copy(cur, _COPY_EDGES, [item.edges for item in batch])
+            if _ON_CITUS.get(conn):
+                from db.ingest_citus import write_staged  # the same statements, cut per shard
+
+                inserted, traces_touched = write_staged(cur)
+                conn.commit()
+                return WriteResult(sum(item.count for item in batch), inserted, traces_touched)
             cur.execute(_WRITE_SQL)
             inserted, traces_touched, calls_kept, _ = cur.fetchone()
             marks = Changes()
-            if traces_touched and _ON_CITUS.get(conn):
-                touched = cur.execute("SELECT project_id, trace_id FROM stage_touched").fetchall()
-                cur.execute(FACTS_BY_KEYS_SQL, {"touched_project": [p for p, _ in touched],
-                                                "touched_trace": [t for _, t in touched]})
-                marks = changes(cur.fetchall())
-            elif traces_touched:
+            if traces_touched:
                 cur.execute(FACTS_SQL)
                 marks = changes(cur.fetchall())
             if calls_kept or len(marks):

@@ -37,29 +37,29 @@ WITH {keys}candidates AS (
     SELECT DISTINCT t.project_id, t.trace_id FROM {touched}
     JOIN spans m ON m.project_id = t.project_id AND m.trace_id = t.trace_id AND m.category IN {model}{only_m}
     WHERE EXISTS (SELECT 1 FROM spans p WHERE p.project_id = m.project_id AND p.trace_id = m.trace_id
-                  AND p.span_id = m.parent_span_id AND p.category NOT IN {breakers})
+                  AND p.span_id = m.parent_span_id AND p.category NOT IN {breakers}{only_p})
        OR (m.response_id IS NOT NULL AND EXISTS (
                SELECT 1 FROM spans o WHERE o.project_id = m.project_id AND o.trace_id = m.trace_id
-               AND o.response_id = m.response_id AND o.span_id <> m.span_id AND o.category IN {model}))
+               AND o.response_id = m.response_id AND o.span_id <> m.span_id AND o.category IN {model}{only_o}))
 )
 SELECT s.project_id, s.trace_id, s.span_id, s.parent_span_id, s.category, s.response_id,
     s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens, s.reasoning_tokens,
     s.cost_usd IS NOT NULL, d.duplicate_of, d.reason
 FROM candidates c JOIN spans s ON s.project_id = c.project_id AND s.trace_id = c.trace_id{only_s}
-LEFT JOIN span_duplicates d ON d.project_id = s.project_id AND d.trace_id = s.trace_id AND d.span_id = s.span_id
+LEFT JOIN span_duplicates d ON d.project_id = s.project_id AND d.trace_id = s.trace_id AND d.span_id = s.span_id{only_d}
 """
 FACTS_SQL = _FACTS.format(keys="", touched="stage_touched t", model=_MODEL, breakers=sql_list(CHAIN_BREAKERS), only_m="",
-                          only_s="")
-# Citus: the touched traces as parameters, and `trace_id = ANY(...)` so that each scan of `spans`
-# goes only to the shards holding this batch's traces (a join with the session's temporary table
-# would be sent to every shard). Parameters: touched_project, touched_trace.
+                          only_s="", only_p="", only_o="", only_d="")
+# Citus (db/ingest_citus.py): the touched traces as parameters, and `trace_id = ANY(...)` on every
+# scan (implied by the joins, said again for Citus): given the traces of one shard, the statement
+# is a router query on that shard. Parameters: touched_project, touched_trace.
+_ONLY = " AND {t}.trace_id = ANY(%(touched_trace)s::bytea[])"
 FACTS_BY_KEYS_SQL = _FACTS.format(
-    # MATERIALIZED: computed once on the coordinator, not inlined into what goes to the shards.
-    keys="touched AS MATERIALIZED (SELECT * FROM unnest(%(touched_project)s::int8[], %(touched_trace)s::bytea[])"
+    keys="touched AS (SELECT * FROM unnest(%(touched_project)s::int8[], %(touched_trace)s::bytea[])"
          " AS k(project_id, trace_id)),\n",
     touched="touched t",
-    model=_MODEL, breakers=sql_list(CHAIN_BREAKERS), only_m="\n        AND m.trace_id = ANY(%(touched_trace)s::bytea[])",
-    only_s=" AND s.trace_id = ANY(%(touched_trace)s::bytea[])")
+    model=_MODEL, breakers=sql_list(CHAIN_BREAKERS), only_m="\n       " + _ONLY.format(t="m"),
+    only_s=_ONLY.format(t="s"), only_p=_ONLY.format(t="p"), only_o=_ONLY.format(t="o"), only_d=_ONLY.format(t="d"))
 
 
 @dataclass

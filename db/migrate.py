@@ -9,12 +9,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+import psycopg
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
 import migrations
 from core.retention import AHEAD_DAYS
-from db.engine import sqlalchemy_url
+from db.engine import libpq_url, sqlalchemy_url
 from db.partitions import ensure_partitions
 
 SCRIPTS = Path(migrations.__file__).resolve().parent
@@ -48,13 +49,17 @@ def ensure_partitions_now(database_url: str) -> list[date]:
 def distribute(database_url: str, shard_count: int | None = None) -> list[str]:
     """The Citus layout (db/citus.py), after upgrade(); returns the tables placed now."""
     from db.citus import distribute as place
+    from db.ingest_citus import install
 
     engine = create_engine(sqlalchemy_url(database_url), poolclass=NullPool)
     try:
         with engine.begin() as conn:
-            return place(conn, shard_count)
+            placed = place(conn, shard_count)
     finally:
         engine.dispose()
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        install(conn)  # the ingest path's functions on the workers (db/ingest_citus.py)
+    return placed
 
 
 def downgrade(database_url: str, revision: str) -> None:

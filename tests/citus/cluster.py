@@ -3,9 +3,10 @@
 Stands in for tests/pg.py's TestPostgres: one database (`postgres`) migrated with the
 distributed layout, shared by every test of the session. Creating a database per test would
 mean creating it and the extension on every node and distributing 22 tables each time, so a
-"fresh database" here is the same one with every table emptied (TRUNCATE, identities kept, so
-ids never repeat), except the append-only audit log. DELETE rather than TRUNCATE: on nearly empty
-tables it is ten times faster across 8 shards x 9 tables (TRUNCATE takes every shard's lock in 2PC).
+"fresh database" here is the same one with every table emptied (identities kept, so ids never
+repeat), except the append-only audit log, and with only the partitions of `spans` it had at
+the start. DELETE rather than TRUNCATE: on nearly empty tables it is ten times faster across
+8 shards x 9 tables (TRUNCATE takes every shard's lock in 2PC).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from db.citus import BY_PROJECT, BY_TRACE, REFERENCE
 from db.migrate import distribute, upgrade
 
 CITUS_SO = Path("/usr/lib/postgresql/15/lib/citus.so")
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
 # The bundle next to the checkout (../shared/citus), or where CAUSELINE_CITUS_BUNDLE says.
 BUNDLE_CANDIDATES = [Path(os.environ["CAUSELINE_CITUS_BUNDLE"])] if os.environ.get("CAUSELINE_CITUS_BUNDLE") else []
 BUNDLE_CANDIDATES += [Path(__file__).resolve().parents[3] / "shared" / "citus"]
@@ -69,12 +71,14 @@ def _free_base_port() -> int:
 class CitusCluster:
     def __init__(self) -> None:
         self.script = bundle() / "cluster.sh"
+        self.extra: list[Path] = []  # workers added by add_worker()
         # For working on this suite: a cluster you started yourself with cluster.sh (left running).
         self.external = os.environ.get("CAUSELINE_TEST_CITUS_URL")
         if self.external:
             self.url = self.external
             upgrade(self.url)
             distribute(self.url, SHARDS)
+            self.days = self._days()
             return
         # mkdtemp is 0700: the servers run as `postgres` under root and must reach the directory.
         self.home = Path(tempfile.mkdtemp(prefix="causeline-citus-"))
@@ -89,6 +93,7 @@ class CitusCluster:
         try:
             upgrade(self.url)
             distribute(self.url, SHARDS)
+            self.days = self._days()
         except BaseException:
             self.close()
             raise
@@ -111,11 +116,59 @@ class CitusCluster:
             conn.execute("SET citus.multi_shard_modify_mode TO 'sequential'")  # no deadlock with stragglers
             for table in EMPTIED:
                 conn.execute(f'DELETE FROM "{table}"')
+            # The days of `spans` a test made (ahead, or long ago) go too: the retention tests
+            # count partitions as in a database of their own.
+            for day in self._days(conn) - self.days:
+                conn.execute(f'DROP TABLE "{day}"')
+
+    def _days(self, conn: psycopg.Connection | None = None) -> set[str]:
+        if conn is None:
+            with psycopg.connect(libpq_url(self.url)) as own:
+                return self._days(own)
+        return {name for (name,) in conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'spans'::regclass").fetchall()}
+
+    def add_worker(self) -> int:
+        """Start one more PostgreSQL with Citus (configured as cluster.sh configures its workers)
+        and register it with the coordinator; returns its port. Stopped by close()."""
+        if self.external:
+            raise RuntimeError("not on a cluster this suite did not start")
+        home = self.home / f"worker{3 + len(self.extra)}"
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self._as_server("initdb", "-D", str(home), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                        "--locale=C.UTF-8", "--no-sync")
+        with open(home / "postgresql.conf", "a") as conf:
+            conf.write(f"\nlisten_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{self.home}'\n"
+                       "shared_preload_libraries = 'citus'\nwal_level = logical\nmax_connections = 200\n"
+                       "max_prepared_transactions = 200\n")
+        (home / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 trust\n"
+                                          "local replication all trust\nhost replication all 127.0.0.1/32 trust\n")
+        self.extra.append(home)
+        self._as_server("pg_ctl", "-D", str(home), "-l", str(home.with_suffix(".log")), "-w", "-t", "120", "start")
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION citus")
+        with psycopg.connect(libpq_url(self.url), autocommit=True) as conn:
+            conn.execute("SELECT citus_add_node('127.0.0.1', %s)", (port,))
+        return port
+
+    def _as_server(self, program: str, *args: str) -> None:
+        command = [str(PG_BIN / program), *args]
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root: as cluster.sh does, as `postgres`
+            shutil.chown(self.home, "postgres")
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=300)
 
     def close(self) -> None:
         if self.external:
             return
         try:
+            for home in self.extra:
+                subprocess.run(["runuser", "-u", "postgres", "--"] * (os.geteuid() == 0)
+                               + [str(PG_BIN / "pg_ctl"), "-D", str(home), "-m", "fast", "-w", "stop"],
+                               capture_output=True, timeout=120)
             subprocess.run([str(self.script), "stop", str(self.dir)], capture_output=True, timeout=120)
         finally:
             shutil.rmtree(self.home, ignore_errors=True)

@@ -117,6 +117,7 @@ def test_expired_days_are_dropped_whole_and_the_rest_kept(engine, sessionmaker, 
         with_day(engine, moment)
         for project_id in projects:
             write(writer, project_id, trace_at(moment))
+    before = count(engine, "SELECT COALESCE(max(id), 0) FROM audit_events")  # (the Citus suite keeps the trail)
 
     done = keeper(sessionmaker).run_once()
 
@@ -127,7 +128,8 @@ def test_expired_days_are_dropped_whole_and_the_rest_kept(engine, sessionmaker, 
     assert count(engine, "SELECT count(*) FROM span_edges") == 2
     assert count(engine, "SELECT count(*) FROM usage_rollups WHERE hour < :t", t=old + timedelta(days=1)) == 2
     with engine.connect() as conn:  # the drop and each project's deletions are on the audit trail
-        events = conn.execute(text("SELECT project_id, action, details FROM audit_events ORDER BY id")).all()
+        events = conn.execute(text("SELECT project_id, action, details FROM audit_events WHERE id > :b ORDER BY id"),
+                              {"b": before}).all()
     assert [(e.project_id, e.action) for e in events] == [
         (projects[0], "retention.enforced"), (projects[1], "retention.enforced"),
         (None, "retention.partitions_dropped")]
