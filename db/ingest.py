@@ -56,7 +56,8 @@ STAGE_EDGE_COLUMNS = (
 _STAGE_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS stage_spans ({span_cols}) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_edges ({edge_cols}) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_touched (project_id int8, trace_id bytea) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_touched (project_id int8, trace_id bytea, start_time timestamptz)
+    ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_calls (
     project_id int8, trace_id bytea, span_id bytea, hour timestamptz, service text, provider text,
     request_model text, response_model text, agent text, error_key text, status text, retry_kind text,
@@ -201,10 +202,11 @@ up_traces AS (
         -- such function in DO UPDATE SET.)
         updated_at = GREATEST(excluded.updated_at,
                               ((traces.updated_at AT TIME ZONE 'UTC') + interval '1 microsecond') AT TIME ZONE 'UTC')
-    RETURNING project_id, trace_id
+    RETURNING project_id, trace_id, start_time
 ),
 touched AS (
-    INSERT INTO stage_touched SELECT project_id, trace_id FROM up_traces RETURNING 1
+    -- With the trace's start after this batch: the de-dup read reads no older partition (ingest_dedup.py).
+    INSERT INTO stage_touched SELECT project_id, trace_id, start_time FROM up_traces RETURNING 1
 ),
 kept_calls AS (
     INSERT INTO stage_calls

@@ -4,7 +4,8 @@ Runs inside write_encoded's transaction, after the statement that inserted the b
 upserted their `traces` rows, before the statement that writes the model-call rollups:
   1. FACTS_SQL reads, for the traces this transaction just upserted that could hold a recorded-twice
      call (a model call whose parent is present and not an agent or tool, or two model calls
-     sharing a response id: a superset of what the rule links), every span of the trace, narrow;
+     sharing a response id: a superset of what the rule links), every span of the trace, narrow
+     (on one PostgreSQL only the partitions from the trace's start on);
   2. `changes()` applies the rule to each such trace and compares it with what is stored;
   3. the rollup statement (db/ingest.py) marks the spans whose state changes (span_duplicates),
      and its RETURNING drives the exact correction of `traces` and `usage_rollups` (minus a new duplicate's
@@ -34,13 +35,13 @@ _MODEL = sql_list(MODEL_CALL_CATEGORIES)
 
 _FACTS = """
 WITH {keys}candidates AS (
-    SELECT DISTINCT t.project_id, t.trace_id FROM {touched}
+    SELECT DISTINCT t.project_id, t.trace_id{since_col} FROM {touched}
     JOIN spans m ON m.project_id = t.project_id AND m.trace_id = t.trace_id AND m.category IN {model}{only_m}
     WHERE EXISTS (SELECT 1 FROM spans p WHERE p.project_id = m.project_id AND p.trace_id = m.trace_id
-                  AND p.span_id = m.parent_span_id AND p.category NOT IN {breakers})
+                  AND p.span_id = m.parent_span_id AND p.category NOT IN {breakers}{since_p})
        OR (m.response_id IS NOT NULL AND EXISTS (
                SELECT 1 FROM spans o WHERE o.project_id = m.project_id AND o.trace_id = m.trace_id
-               AND o.response_id = m.response_id AND o.span_id <> m.span_id AND o.category IN {model}))
+               AND o.response_id = m.response_id AND o.span_id <> m.span_id AND o.category IN {model}{since_o}))
 )
 SELECT s.project_id, s.trace_id, s.span_id, s.parent_span_id, s.category, s.response_id,
     s.input_tokens, s.output_tokens, s.cache_read_tokens, s.cache_write_tokens, s.reasoning_tokens,
@@ -48,8 +49,15 @@ SELECT s.project_id, s.trace_id, s.span_id, s.parent_span_id, s.category, s.resp
 FROM candidates c JOIN spans s ON s.project_id = c.project_id AND s.trace_id = c.trace_id{only_s}
 LEFT JOIN span_duplicates d ON d.project_id = s.project_id AND d.trace_id = s.trace_id AND d.span_id = s.span_id
 """
-FACTS_SQL = _FACTS.format(keys="", touched="stage_touched t", model=_MODEL, breakers=sql_list(CHAIN_BREAKERS), only_m="",
-                          only_s="")
+_UNBOUNDED = dict(since_col="", since_p="", since_o="")
+# One PostgreSQL: every read of `spans` is bounded below by the trace's start (stage_touched holds
+# traces.start_time as this batch left it: the earliest start of the trace's stored spans), so
+# that the daily partitions older than the trace are pruned instead of probed for every lookup.
+_SINCE = " AND {}.start_time >= t.start_time"
+FACTS_SQL = _FACTS.format(
+    keys="", touched="stage_touched t", model=_MODEL, breakers=sql_list(CHAIN_BREAKERS), since_col=", t.start_time",
+    only_m=_SINCE.format("m"), since_p=_SINCE.format("p"), since_o=_SINCE.format("o"),
+    only_s=" AND s.start_time >= c.start_time")
 # Citus: the touched traces as parameters, and `trace_id = ANY(...)` so that each scan of `spans`
 # goes only to the shards holding this batch's traces (a join with the session's temporary table
 # would be sent to every shard). Parameters: touched_project, touched_trace.
@@ -59,7 +67,7 @@ FACTS_BY_KEYS_SQL = _FACTS.format(
          " AS k(project_id, trace_id)),\n",
     touched="touched t",
     model=_MODEL, breakers=sql_list(CHAIN_BREAKERS), only_m="\n        AND m.trace_id = ANY(%(touched_trace)s::bytea[])",
-    only_s=" AND s.trace_id = ANY(%(touched_trace)s::bytea[])")
+    only_s=" AND s.trace_id = ANY(%(touched_trace)s::bytea[])", **_UNBOUNDED)
 
 
 @dataclass
