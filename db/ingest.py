@@ -419,9 +419,7 @@ def write_encoded(conn: psycopg.Connection, batch: Sequence[Encoded]) -> WriteRe
                                                 "touched_trace": [t for _, t in touched]})
                 marks = changes(cur.fetchall())
             elif traces_touched:
-                # Planned for each batch (no prepared generic plan): a plan cached while the
-                # partition was small scanned ten times the rows once it had grown.
-                cur.execute(FACTS_SQL, prepare=False)
+                cur.execute(FACTS_SQL)
                 marks = changes(cur.fetchall())
             if calls_kept or len(marks):
                 cur.execute(_USAGE_SQL, marks.params())
