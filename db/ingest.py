@@ -2,8 +2,8 @@
 
 One transaction per batch:
   1. COPY of span rows and link edges into session-local staging tables, in PostgreSQL's text
-     COPY format encoded ahead of time (encode(), in the decoder worker processes: the collector's
-     main process only forwards the bytes);
+     COPY format encoded ahead of time (db/ingest_rows.py's encode(), in the decoder worker
+     processes: the collector's main process only forwards the bytes);
   2. one statement: INSERT ... ON CONFLICT DO NOTHING RETURNING, and from the returned
      rows (the ones really inserted) the trace rollups, the tool rollups (tool_rollups) and the
      parent edges — so a redelivered span is stored once and counted once; the inserted model
