@@ -7,9 +7,8 @@ import zlib
 from anyio import fail_after, to_thread
 from starlette.requests import Request
 
-PROTOBUF = "application/x-protobuf"
-JSON = "application/json"
-MEDIA_TYPES = {PROTOBUF: PROTOBUF, "application/protobuf": PROTOBUF, JSON: JSON}
+from collector.media import JSON, MEDIA_TYPES, PROTOBUF  # noqa: F401 (re-exported)
+
 ENCODINGS = ("gzip", "deflate", "identity")
 
 

@@ -18,9 +18,9 @@ from core.normalize import normalize
 from core.otlp import Limits, decode_json, decode_protobuf
 from core.pricing import PriceOverride, price_span
 from core.redaction import RedactionPolicy, redact_span
-from db.ingest import Encoded, edge_rows, encode, span_row
+from db.ingest_rows import Encoded, edge_rows, encode, span_row
 
-from collector.body import JSON
+from collector.media import JSON
 
 
 @dataclass
@@ -86,17 +86,23 @@ def _trim_heap() -> None:
         trim(0)
 
 
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameters
+_M_ARENA_MAX = -8
+# glibc gives threads up to 8 malloc arenas per core, each keeping the freed memory of the threads
+# that used it (the collector runs a thread per request waiting on the pool or the writer).
+ARENAS = 2
 
 
 def release_large_buffers() -> None:
     """Allocate buffers of 128 KiB and more (request bodies, COPY data) with mmap, always, so that
-    freeing one returns its memory to the OS. glibc otherwise raises that threshold to the largest
+    freeing one returns its memory to the OS; glibc otherwise raises that threshold to the largest
     buffer freed so far, and a collector that handled a burst of large bodies keeps their memory
-    as a fragmented heap. Called once per process (collector and workers); glibc only."""
+    as a fragmented heap. And at most ARENAS malloc arenas. Called once per process (collector and
+    workers); glibc only."""
     mallopt = getattr(_libc(), "mallopt", None)
     if mallopt is not None:
         mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+        mallopt(_M_ARENA_MAX, ARENAS)
 
 
 def init_worker() -> None:

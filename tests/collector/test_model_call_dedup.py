@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from tests import otlp_payloads as P
@@ -268,3 +269,33 @@ def test_two_writers_each_holding_one_recording_of_a_call(database_url, project,
     assert marks(db, tid) == {outer.span_id: (inner.span_id, "nested")}
     assert trace_totals(db, tid)[:5] == (3, 1, 0, 100, 20)
     assert usage(db)[:3] == (1, 100, 20)
+
+
+@pytest.mark.parametrize("later_day_first", [True, False])
+def test_a_trace_across_midnight_is_read_in_both_days_partitions(collector, later_day_first):
+    """The trace's spans sit in two daily partitions and arrive a day at a time, in either order:
+    the de-dup read, bounded by the trace's start, sees both days, for the nested rule and the
+    same-response-id rule alike."""
+    from datetime import datetime, time, timedelta, timezone
+
+    midnight = datetime.combine(datetime.now(timezone.utc).date() + timedelta(days=1), time(), tzinfo=timezone.utc)
+    at = lambda seconds: int((midnight + timedelta(seconds=seconds)).timestamp() * 1e9)  # noqa: E731
+    tid = P.trace_id()
+    root, outer, inner = stacked(tid)
+    root.start_time_unix_nano, root.end_time_unix_nano = at(-3), at(30)
+    outer.start_time_unix_nano, outer.end_time_unix_nano = at(-2), at(20)  # the day before
+    inner.start_time_unix_nano, inner.end_time_unix_nano = at(1), at(10)  # after midnight
+    a = P.span(tid, P.span_id(), parent=root.span_id, name="openai.response", start=at(-1),
+               attributes=P.llm_attrs(**{"gen_ai.response.id": "resp_midnight"}))
+    b = P.span(tid, P.span_id(), parent=root.span_id, name="Responses API", start=at(2),
+               attributes=P.llm_attrs(**{"gen_ai.response.id": "resp_midnight"}))
+    earlier, later = [root, outer, a], [inner, b]
+    for request in ([later, earlier] if later_day_first else [earlier, later]):
+        post(collector, request)
+    with collector.engine.connect() as conn:
+        partitions = set(conn.execute(text(
+            "select tableoid::regclass::text from spans where trace_id = :t"), {"t": tid}).scalars())
+    assert len(partitions) == 2  # one daily partition each side of midnight
+    winner, loser = sorted((a.span_id, b.span_id))
+    assert marks(collector, tid) == {outer.span_id: (inner.span_id, "nested"), loser: (winner, "same_response_id")}
+    assert trace_totals(collector, tid)[:5] == (5, 2, 0, 200, 40)
