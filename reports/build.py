@@ -71,7 +71,7 @@ def _judge(session: Session, project_id: int, trace_id: bytes) -> dict | None:
 def _spool_window(session: Session, project_id: int, since: datetime, until: datetime,
                   spool: EntrySpool) -> PackedManifestBuilder:
     builder = PackedManifestBuilder(spool.write)
-    for chunk in window_packed_entries(session, project_id, since, until):
+    for chunk in window_packed_entries(session, project_id, since, until, stored=True):
         builder.extend(chunk)
     return builder
 
