@@ -53,10 +53,18 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def child(url: str, since: datetime, until: datetime, fmt: str, out: Path, verify: bool) -> None:
-    """One generation (or verification) in this fresh process; prints one JSON line."""
+def child(url: str, since: datetime, until: datetime, fmt: str, out: Path, verify: bool,
+          computed: bool = False) -> None:
+    """One generation (or verification) in this fresh process; prints one JSON line. computed:
+    digest every record at report time, as before schema 0023 (spans.digest), for an A/B."""
     import psycopg
     from sqlalchemy.orm import Session
+
+    if computed:
+        import reports.build as build
+
+        stored_path = build.window_packed_entries
+        build.window_packed_entries = lambda *a, stored=False, **k: stored_path(*a, stored=False, **k)
 
     from db.engine import libpq_url, make_engine
     from db.queries.auth import get_project_by_slug
@@ -116,10 +124,12 @@ def main() -> None:
     parser.add_argument("--until")
     parser.add_argument("--out")
     parser.add_argument("--verify", action="store_true")
+    parser.add_argument("--computed-digests", action="store_true",
+                        help="with --child: digest the records at report time (before schema 0023), for an A/B")
     args = parser.parse_args()
     if args.child:
         child(args.child, datetime.fromisoformat(args.since), datetime.fromisoformat(args.until), args.formats,
-              Path(args.out), args.verify)
+              Path(args.out), args.verify, args.computed_digests)
         return
 
     import tempfile

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Identity, Index, Integer,
+    BigInteger, Boolean, CheckConstraint, Computed, DateTime, Float, ForeignKey, Identity, Index, Integer,
     LargeBinary, MetaData, Numeric, SmallInteger, Text, UniqueConstraint, select, text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -136,6 +136,15 @@ class SpanRow(Base):
     # The provider's id of the answer (core/model_call_dedup.py), on model calls.
     response_id: Mapped[str | None] = mapped_column(Text)
     ingested_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    # The report leaf of the record (v3, db/queries/reports.py), computed by PostgreSQL on every
+    # write (schema 0023): a period report reads it instead of digesting every record.
+    digest: Mapped[bytes] = mapped_column(LargeBinary, Computed(
+        "causeline_span_digest(project_id, trace_id, span_id, parent_span_id, name, kind, category, operation, "
+        "start_time, end_time, start_ns, duration_ns, status, status_message, error_type, error_class, service_name, "
+        "agent_name, tool_name, provider, request_model, response_model, input_tokens, output_tokens, "
+        "cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, cost_source, reported_cost_usd, "
+        "session_id, user_id, input, output, attributes, events, links, resource, scope, retry_kind, ingested_at)",
+        persisted=True), deferred=True)
     __table_args__ = (
         Index("ix_spans_project_start", "project_id", "start_time"),
         # The trace list's search (db/queries/trace_search.py, schema 0010).

@@ -54,7 +54,9 @@ def _literal(moment: datetime) -> str:
 def _columns(conn: Connection) -> str:
     return conn.execute(text(
         "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute "
-        "WHERE attrelid = to_regclass(:t) AND attnum > 0 AND NOT attisdropped"), {"t": PARTITIONED}).scalar_one()
+        # Generated columns (spans.digest) cannot be written: the new day computes its own.
+        "WHERE attrelid = to_regclass(:t) AND attnum > 0 AND NOT attisdropped AND attgenerated = ''"),
+        {"t": PARTITIONED}).scalar_one()
 
 
 def create_partition(conn: Connection, day: date) -> None:
@@ -63,7 +65,7 @@ def create_partition(conn: Connection, day: date) -> None:
     conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
     conn.execute(text(
         f"CREATE TABLE {name} (LIKE {PARTITIONED} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
-        f"INCLUDING STORAGE INCLUDING COMPRESSION)"))
+        f"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)"))
     columns = _columns(conn)
     if conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": DEFAULT_PARTITION}).scalar():
         conn.execute(text(

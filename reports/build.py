@@ -71,7 +71,7 @@ def _judge(session: Session, project_id: int, trace_id: bytes) -> dict | None:
 def _spool_window(session: Session, project_id: int, since: datetime, until: datetime,
                   spool: EntrySpool) -> PackedManifestBuilder:
     builder = PackedManifestBuilder(spool.write)
-    for chunk in window_packed_entries(session, project_id, since, until):
+    for chunk in window_packed_entries(session, project_id, since, until, stored=True):
         builder.extend(chunk)
     return builder
 
@@ -79,8 +79,8 @@ def _spool_window(session: Session, project_id: int, since: datetime, until: dat
 def period(session: Session, project_id: int, project_slug: str, since: datetime, until: datetime, *,
            generator: str, spool: EntrySpool, settings=None, meanwhile: Callable[[], object] | None = None) -> Report:
     """The manifest's entries go to `spool` (the caller closes it after rendering). The
-    records are digested on a connection of their own while the sections are read on the
-    session's (the database does both at once: digesting is most of the time), so the report
+    records' stored digests (spans.digest) are read on a connection of their own while the
+    sections are read on the session's (the database does both at once), so the report
     covers committed records only; `meanwhile` runs before waiting for the digests (a
     rendering's imports)."""
     try:

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from core.report_manifest import ALGORITHM, ALGORITHM_V2, SPAN_BYTES, TRACE_BYTES
 from db.models import SpanRow, TraceRow
 
-SPAN_FIELDS = tuple(attr.key for attr in inspect(SpanRow).column_attrs)
+# The record as stored, without its stored digest (a function of the rest).
+SPAN_FIELDS = tuple(attr.key for attr in inspect(SpanRow).column_attrs if attr.key != "digest")
 _COLUMNS = [getattr(SpanRow, k) for k in SPAN_FIELDS]
 BATCH = 2000
 COPY_ROWS = 8192  # manifest rows per chunk: a multiple of core.report_manifest.FOLD
@@ -73,10 +74,17 @@ def leaf_digest(algorithm: str = ALGORITHM):
     return _LEAVES[algorithm]()
 
 
-def _digests(where, algorithm: str = ALGORITHM) -> select:
+def stored_leaf():
+    """The v3 leaf as PostgreSQL stored it when the row was written (spans.digest, schema
+    0023): what creating a report reads. Verifying never reads it: it recomputes leaf_digest
+    from the row, so an edited or stale stored digest cannot vouch for a record."""
+    return SpanRow.digest
+
+
+def _digests(where) -> select:
     # Hex made by the database: a million rows need no conversion in Python.
     return (select(func.encode(SpanRow.trace_id, "hex"), func.encode(SpanRow.span_id, "hex"),
-                   func.encode(leaf_digest(algorithm), "hex")).where(*where)
+                   func.encode(stored_leaf(), "hex")).where(*where)
             .order_by(SpanRow.trace_id, SpanRow.span_id))
 
 
@@ -88,25 +96,30 @@ def trace_span_records(session: Session, project_id: int, trace_ids: Iterable[by
 
 
 def trace_span_digests(session: Session, project_id: int, trace_ids: Iterable[bytes]) -> list[tuple[str, str, str]]:
-    """(trace_id, span_id, digest) hex of every span of the traces, in manifest order."""
+    """(trace_id, span_id, digest) hex of every span of the traces, in manifest order: the
+    stored v3 leaves (an incident report's manifest when it is created)."""
     return [tuple(r) for r in session.execute(_digests((SpanRow.project_id == project_id,
                                                         SpanRow.trace_id.in_(list(trace_ids)))))]
 
 
 def window_packed_entries(session: Session, project_id: int, since: datetime, until: datetime,
-                          algorithm: str = ALGORITHM) -> Iterator[bytes]:
+                          algorithm: str = ALGORITHM, *, stored: bool = False) -> Iterator[bytes]:
     """The manifest entries of the spans of runs that started in [since, until), packed as
     core/report_manifest.py packs them (trace id, span id, digest: 56 bytes), in manifest order,
     COPY_ROWS at a time. Through a binary COPY of the query: COPY streams (the memory does not
     grow with the window) and, unlike a server-side cursor, lets PostgreSQL digest the rows in
     parallel workers. The database concatenates each entry, so a row is one value to parse, and
     gives NULL for an id of a size OTLP does not allow (ValueError here: the packed form cannot
-    hold it)."""
+    hold it). stored: read the digests stored at write time (creating a report: v3 only)
+    instead of recomputing `algorithm`'s from the rows (verifying)."""
+    if stored and algorithm != ALGORITHM:
+        raise ValueError(f"only {ALGORITHM} leaves are stored")
+    leaf = stored_leaf() if stored else leaf_digest(algorithm)
     runs = (select(TraceRow.trace_id).where(TraceRow.project_id == project_id, TraceRow.start_time >= since,
                                             TraceRow.start_time < until))
     packed = case(((func.length(SpanRow.trace_id) == TRACE_BYTES) & (func.length(SpanRow.span_id) == SPAN_BYTES),
                    SpanRow.trace_id.op("||", return_type=LargeBinary)(SpanRow.span_id)
-                   .op("||", return_type=LargeBinary)(leaf_digest(algorithm))))
+                   .op("||", return_type=LargeBinary)(leaf)))
     stmt = (select(packed).where(SpanRow.project_id == project_id, SpanRow.trace_id.in_(runs))
             .order_by(SpanRow.trace_id, SpanRow.span_id))
     compiled = stmt.compile(dialect=session.get_bind().dialect)

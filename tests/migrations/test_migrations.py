@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, func, inspect, select, text
 
 from db.engine import sqlalchemy_url
 from db.migrate import alembic_config
@@ -57,6 +57,42 @@ def test_trace_failures_keeps_root_causes_of_different_traces_with_one_span_id(p
         command.downgrade(cfg, "0004")
         with engine.connect() as conn:
             assert conn.execute(text("SELECT root_trace_id FROM trace_failures")).scalars().all() == [b"\x01"]
+        command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()
+    pg.drop(url)
+
+
+def test_span_digest_is_added_to_stored_rows_and_dropped_again(pg):
+    """0023 adds spans.digest to a populated, partitioned spans: every existing row gets its
+    v3 leaf (the report's recomputation agrees); the downgrade drops the column and function."""
+    from db.models import SpanRow
+    from db.queries.reports import leaf_digest
+
+    url = pg.empty_database()
+    cfg = alembic_config(url)
+    command.upgrade(cfg, "0020")
+    engine = create_engine(sqlalchemy_url(url))
+    row = ("INSERT INTO spans (project_id, trace_id, span_id, name, kind, category, start_time, end_time, start_ns, "
+           "duration_ns, status, input, cost_usd, attributes, events, links, resource) VALUES (1, :t, :s, 'n', 1, "
+           "'llm', :at, :at, 0, 5, 'ok', :inp, 0.25, '{\"a\": [1, 2.50]}', '[]', '[]', '{}')")
+    try:
+        with engine.begin() as conn:
+            for i, at in enumerate(("2020-01-01T00:00Z", "2099-06-01T00:00Z", "now")):
+                conn.execute(text(row), {"t": bytes([i]) * 16, "s": bytes([i]) * 8, "at": at,
+                                         "inp": None if i else "caf\u00e9 \u2713"})
+        command.upgrade(cfg, "0023")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'spans'")).scalar() == "p"
+            digests = conn.execute(select(SpanRow.digest, leaf_digest())).all()
+            assert len(digests) == 3 and all(len(d) == 32 and d == leaf for d, leaf in digests)
+        command.downgrade(cfg, "0020")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM spans")).scalar() == 3
+            assert conn.execute(text("SELECT count(*) FROM pg_attribute WHERE attname = 'digest' "
+                                     "AND attrelid = 'spans'::regclass")).scalar() == 0
+            assert conn.execute(text("SELECT count(*) FROM pg_proc WHERE proname = 'causeline_span_digest'")
+                                ).scalar() == 0
         command.upgrade(cfg, "head")
     finally:
         engine.dispose()
