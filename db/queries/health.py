@@ -1,4 +1,5 @@
-"""Provider and model health over time, from `usage_rollups` only.
+"""Provider and model health over time, from the model-call rollups only (provider_rollups, or
+usage_rollups under a service or agent filter: Filters.usage_table()).
 
 A series is one (provider, requested model); each point is one hour or day with calls,
 errors by class, retries, fallbacks, cost, a merged latency histogram and the served
@@ -15,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from operator import add
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -25,7 +27,9 @@ from db.queries.fleet import Filters
 
 BUCKET_SIZES = ("hour", "day")
 SERVED_LOOKBACK = timedelta(days=7)
-_HISTOGRAM_SUM = "ARRAY[" + ", ".join(f"sum(latency_buckets[{i}])" for i in range(1, BUCKETS + 1)) + "]"
+# Counts of calls, so int8 (never near overflow): an int8[] reaches Python as ints, where the
+# numeric array sum() returns cost a Decimal per bucket (~1/3 of provider health's time).
+_HISTOGRAM_SUM = "ARRAY[" + ", ".join(f"sum(latency_buckets[{i}])::int8" for i in range(1, BUCKETS + 1)) + "]"
 
 
 @dataclass
@@ -53,7 +57,7 @@ class Point:
             self.errors_by_class[key] = self.errors_by_class.get(key, 0) + value
         for key, value in other.served.items():
             self.served[key] = self.served.get(key, 0) + value
-        self.histogram = [a + b for a, b in zip(self.histogram, other.histogram)]
+        self.histogram = list(map(add, self.histogram, other.histogram))
 
 
 SeriesKey = tuple[str, str]  # (provider, requested model)
@@ -90,8 +94,9 @@ def fetch_series(session: Session, filters: Filters, bucket: str, *, since: date
     series: dict[SeriesKey, dict[datetime, Point]] = defaultdict(dict)
     rows = session.execute(text(f"""
         SELECT provider, request_model, {trunc} AS t, response_model, error_class,
-            sum(calls), sum(errors), sum(retries), sum(fallbacks), sum(unpriced_calls), sum(cost_usd), sum(duration_ns)
-        FROM usage_rollups WHERE {where} GROUP BY 1, 2, 3, 4, 5"""), params)
+            sum(calls)::int8, sum(errors)::int8, sum(retries)::int8, sum(fallbacks)::int8, sum(unpriced_calls)::int8,
+            sum(cost_usd), sum(duration_ns)
+        FROM {filters.usage_table()} WHERE {where} GROUP BY 1, 2, 3, 4, 5"""), params)
     for provider, request_model, t, response_model, error_class, calls, errors, retries, fallbacks, unpriced, cost, dur in rows:
         point = series[(provider, request_model)].get(t)
         if point is None:
@@ -112,13 +117,13 @@ def fetch_series(session: Session, filters: Filters, bucket: str, *, since: date
         # numeric), measured ~2x faster than unnest(...) WITH ORDINALITY + GROUP BY on 30 days of rollups.
         rows = session.execute(text(f"""
             SELECT provider, request_model, {trunc} AS t, {_HISTOGRAM_SUM}
-            FROM usage_rollups WHERE {where} GROUP BY 1, 2, 3"""), params)
+            FROM {filters.usage_table()} WHERE {where} GROUP BY 1, 2, 3"""), params)
         for provider, request_model, t, counts in rows:
             # A rollup row committed between the two statements (live ingest, an hour boundary)
             # is absent from the first: skip it rather than invent a point with no calls.
             point = series.get((provider, request_model), {}).get(t)
             if point is not None:
-                point.histogram = [int(c) for c in counts]
+                point.histogram = counts
     return dict(series)
 
 
@@ -126,7 +131,8 @@ def served_model_changes(session: Session, filters: Filters) -> list[ServedModel
     where, params = filters.usage_where(since=filters.since - SERVED_LOOKBACK)
     rows = session.execute(text(f"""
         SELECT provider, request_model, response_model, min(hour), sum(calls) FILTER (WHERE hour >= :window_start)
-        FROM usage_rollups WHERE {where} AND response_model <> '' GROUP BY 1, 2, 3 ORDER BY 1, 2, 4, 3"""),
+        FROM {filters.usage_table()} WHERE {where} AND response_model <> ''
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 4, 3"""),
         {**params, "window_start": filters.since})
     by_series: dict[SeriesKey, list[tuple[str, datetime, int]]] = defaultdict(list)
     for provider, request_model, response_model, first_seen, calls_after in rows:
