@@ -27,9 +27,6 @@ from db.queries.fleet import Filters
 
 BUCKET_SIZES = ("hour", "day")
 SERVED_LOOKBACK = timedelta(days=7)
-# Counts of calls, so int8 (never near overflow): an int8[] reaches Python as ints, where the
-# numeric array sum() returns cost a Decimal per bucket (~1/3 of provider health's time).
-_HISTOGRAM_SUM = "ARRAY[" + ", ".join(f"sum(latency_buckets[{i}])::int8" for i in range(1, BUCKETS + 1)) + "]"
 
 
 @dataclass
@@ -91,39 +88,33 @@ def fetch_series(session: Session, filters: Filters, bucket: str, *, since: date
     """Points per (provider, requested model) per bucket over [since or filters.since, filters.until)."""
     trunc = _trunc(bucket)
     where, params = filters.usage_where(since=since)
-    series: dict[SeriesKey, dict[datetime, Point]] = defaultdict(dict)
+    # The rows themselves, summed here: on provider_rollups an hourly point is one or two rows, and
+    # adding 80-count histograms in Python was measured ~2x faster than 80 sum() per group in SQL
+    # (30 days, 1M spans: 5,007 rows). One statement, so a point's counts and histogram agree.
     rows = session.execute(text(f"""
-        SELECT provider, request_model, {trunc} AS t, response_model, error_class,
-            sum(calls)::int8, sum(errors)::int8, sum(retries)::int8, sum(fallbacks)::int8, sum(unpriced_calls)::int8,
-            sum(cost_usd), sum(duration_ns)
-        FROM {filters.usage_table()} WHERE {where} GROUP BY 1, 2, 3, 4, 5"""), params)
-    for provider, request_model, t, response_model, error_class, calls, errors, retries, fallbacks, unpriced, cost, dur in rows:
-        point = series[(provider, request_model)].get(t)
+        SELECT provider, request_model, {trunc} AS t, response_model, error_class, calls, errors, retries,
+            fallbacks, unpriced_calls, cost_usd, duration_ns{", latency_buckets" if histograms else ""}
+        FROM {filters.usage_table()} WHERE {where}"""), params)
+    series: dict[SeriesKey, dict[datetime, Point]] = defaultdict(dict)
+    for provider, request_model, t, response_model, error_class, calls, errors, retries, fallbacks, unpriced, cost, dur, \
+            *histogram in rows:
+        points = series[(provider, request_model)]
+        point = points.get(t)
         if point is None:
-            point = series[(provider, request_model)][t] = Point()
-        point.calls += int(calls)
-        point.errors += int(errors)
-        point.retries += int(retries)
-        point.fallbacks += int(fallbacks)
-        point.unpriced_calls += int(unpriced)
+            point = points[t] = Point()
+        point.calls += calls
+        point.errors += errors
+        point.retries += retries
+        point.fallbacks += fallbacks
+        point.unpriced_calls += unpriced
         point.cost_usd += cost
-        point.duration_ns += int(dur)
+        point.duration_ns += dur
         if error_class:
-            point.errors_by_class[error_class] = point.errors_by_class.get(error_class, 0) + int(calls)
+            point.errors_by_class[error_class] = point.errors_by_class.get(error_class, 0) + calls
         if response_model:
-            point.served[response_model] = point.served.get(response_model, 0) + int(calls)
-    if histograms:
-        # Element-wise sum of the histograms: one sum per bucket (int8 sums accumulate in int128, no
-        # numeric), measured ~2x faster than unnest(...) WITH ORDINALITY + GROUP BY on 30 days of rollups.
-        rows = session.execute(text(f"""
-            SELECT provider, request_model, {trunc} AS t, {_HISTOGRAM_SUM}
-            FROM {filters.usage_table()} WHERE {where} GROUP BY 1, 2, 3"""), params)
-        for provider, request_model, t, counts in rows:
-            # A rollup row committed between the two statements (live ingest, an hour boundary)
-            # is absent from the first: skip it rather than invent a point with no calls.
-            point = series.get((provider, request_model), {}).get(t)
-            if point is not None:
-                point.histogram = counts
+            point.served[response_model] = point.served.get(response_model, 0) + calls
+        if histogram:
+            point.histogram = list(map(add, point.histogram, histogram[0]))
     return dict(series)
 
 

@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import text
 
 from bench.queries import load
+from core.latency import BUCKETS
 from db.queries.costs import costs
 from db.queries.fleet import Filters
-from db.queries.health import find_anomalies, provider_health
+from db.queries.health import Point, fetch_series, find_anomalies, provider_health
 from tests import otlp_payloads as P
 from tests.api.test_fleet_api import ingest, ns
 from tests.rollups import provider_rollups_mismatch, provider_rollups_rows
@@ -76,6 +77,35 @@ def test_redelivering_a_whole_batch_changes_neither_rollup(month, database_url, 
 
 SUMS = text("SELECT provider, request_model, sum(calls), sum(input_tokens), sum(cost_usd) "
               "FROM provider_rollups GROUP BY 1, 2 ORDER BY 1, 2")
+
+
+def old_fetch_series(session, filters: Filters, bucket: str) -> dict:
+    """fetch_series as it was before provider_rollups: sums and histograms grouped in SQL over
+    usage_rollups, in two statements."""
+    trunc = "hour" if bucket == "hour" else "date_trunc('day', hour, 'UTC')"
+    where, params = filters.usage_where()
+    series: dict = {}
+    for provider, model, t, served, error_class, calls, errors, retries, fallbacks, unpriced, cost, dur in session.execute(
+            text(f"""SELECT provider, request_model, {trunc}, response_model, error_class, sum(calls), sum(errors),
+                     sum(retries), sum(fallbacks), sum(unpriced_calls), sum(cost_usd), sum(duration_ns)
+                     FROM usage_rollups WHERE {where} GROUP BY 1, 2, 3, 4, 5"""), params):
+        point = series.setdefault((provider, model), {}).setdefault(t, Point())
+        point.add(Point(int(calls), int(errors), int(retries), int(fallbacks), int(unpriced), cost, int(dur),
+                        {error_class: int(calls)} if error_class else {}, {served: int(calls)} if served else {}))
+    histogram = ", ".join(f"sum(latency_buckets[{i}])" for i in range(1, BUCKETS + 1))
+    for provider, model, t, counts in session.execute(text(
+            f"SELECT provider, request_model, {trunc}, ARRAY[{histogram}] FROM usage_rollups WHERE {where} "
+            "GROUP BY 1, 2, 3"), params):
+        series[(provider, model)][t].histogram = [int(c) for c in counts]
+    return series
+
+
+@pytest.mark.parametrize("bucket", ["hour", "day"])
+@pytest.mark.parametrize("narrow", [{}, {"provider": "openai"}, {"model": "gpt-4o"}, {"service": "web-agent"}])
+def test_series_are_the_old_queries_answers(month, session, bucket, narrow):
+    filters = Filters(month, UNTIL - timedelta(days=30), UNTIL, **narrow)
+    new = fetch_series(session, filters, bucket)
+    assert new and new == old_fetch_series(session, filters, bucket)
 
 
 @pytest.mark.parametrize("bucket", ["hour", "day"])
