@@ -256,8 +256,9 @@ class UsageRollup(Base):
     model x served model x agent x error class ('' where unknown; error_class '' = succeeded).
 
     Maintained by the batch writer from the rows really inserted, so redelivery never counts
-    twice. Cost, provider-health and anomaly queries read only this table. `latency_buckets`
-    is a core.latency histogram (BUCKETS counts), merged element-wise on conflict.
+    twice. Cost, provider-health and anomaly queries read only this table or its sum over
+    service and agent (ProviderRollup). `latency_buckets` is a core.latency histogram (BUCKETS
+    counts), merged element-wise on conflict.
     """
 
     __tablename__ = "usage_rollups"
