@@ -145,3 +145,12 @@ def test_filtered_answers_still_agree(month, session):
             parts = [s[key][t] for s in by_service if t in s.get(key, {})]
             assert point.calls == sum(p.calls for p in parts)
             assert point.histogram == [sum(c) for c in zip(*(p.histogram for p in parts))]
+
+
+def test_models_seen_are_the_same_pairs(month, session):
+    from db.queries.prices import models_seen
+
+    old = session.execute(text(
+        "SELECT DISTINCT provider, model FROM (SELECT provider, request_model AS model FROM usage_rollups "
+        "UNION SELECT provider, response_model FROM usage_rollups) m WHERE model <> '' ORDER BY 1, 2")).all()
+    assert len(old) >= 5 and models_seen(session, month) == [tuple(r) for r in old]
