@@ -12,8 +12,8 @@ One transaction per batch:
      (db/ingest_dedup.py, core/model_call_dedup.py): which spans of the touched traces count;
   4. one statement: the spans whose marking changes are marked in span_duplicates (guarded by
      the stored value), the `traces` totals corrected by what those marks take away or give back, and the
-     model-call rollups (usage_rollups) written from the kept-aside calls that count plus the
-     same corrections — so tokens, cost and calls count each model call once;
+     model-call rollups (usage_rollups, and provider_rollups: the same without service and agent)
+     written from the kept-aside calls that count plus the same corrections — so tokens, cost and calls count each model call once;
   5. commit. The caller acknowledges the spans only after this returns.
 
 This is the one place that speaks psycopg directly: SQLAlchemy has no COPY.
@@ -356,9 +356,36 @@ up_usage AS (
         {_sat_add('usage_rollups', 'duration_ns')},
         latency_buckets = {_merge_histograms("usage_rollups")}
     RETURNING 1
+),
+up_provider AS (
+    -- The same counted calls and corrections without service and agent (provider_rollups).
+    INSERT INTO provider_rollups (
+        project_id, hour, provider, request_model, response_model, error_class,
+        calls, errors, retries, fallbacks, unpriced_calls,
+        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+        cost_usd, duration_ns, latency_buckets)
+    SELECT project_id, hour, provider, request_model, response_model, error_key,
+        sum(sign), {_signed_count("status = 'error'")}, {_signed_count("retry_kind = 'retry'")},
+        {_signed_count("retry_kind = 'fallback'")}, {_signed_count("cost_source = 'unpriced'")},
+        {", ".join(_signed_sum(c) for c in _TOKENS)}, {_signed_sum('cost_usd', _MONEY_MAX)},
+        {_signed_sum('duration_ns')}, {_SIGNED_HISTOGRAM}
+    FROM counted
+    GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (project_id, hour, provider, request_model, response_model, error_class)
+    DO UPDATE SET
+        calls = provider_rollups.calls + excluded.calls,
+        errors = provider_rollups.errors + excluded.errors,
+        retries = provider_rollups.retries + excluded.retries,
+        fallbacks = provider_rollups.fallbacks + excluded.fallbacks,
+        unpriced_calls = provider_rollups.unpriced_calls + excluded.unpriced_calls,
+        {", ".join(_sat_add('provider_rollups', c) for c in _TOKENS)},
+        {_sat_add('provider_rollups', 'cost_usd', _MONEY_MAX)},
+        {_sat_add('provider_rollups', 'duration_ns')},
+        latency_buckets = {_merge_histograms("provider_rollups")}
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM added) + (SELECT count(*) FROM moved) + (SELECT count(*) FROM cleared),
-    (SELECT count(*) FROM fix_traces), (SELECT count(*) FROM up_usage)
+    (SELECT count(*) FROM fix_traces), (SELECT count(*) FROM up_usage), (SELECT count(*) FROM up_provider)
 """
 
 _EDGE_SQL = """

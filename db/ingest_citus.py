@@ -267,8 +267,10 @@ _TOOLS_SQL = _with([("calls", _CALLS), ("up_tools", _WRITE["up_tools"])], "SELEC
 # by the workers (`fixes`: spans columns and a sign).
 _FIXES = ("SELECT r.*, (f->>'sign')::int AS sign "
           "FROM unnest(%(fixes)s::jsonb[]) g, jsonb_array_elements(g) f, jsonb_populate_record(NULL::spans, f) r")
-_USAGE_SQL = _with([("fixes", _FIXES), ("counted", _USAGE["counted"]), ("up_usage", _USAGE["up_usage"])],
-                   "SELECT count(*) FROM up_usage")
+# One statement a rollup table (usage_rollups, provider_rollups), as for the calls above.
+_ROLLUP_SQLS = tuple(
+    _with([("fixes", _FIXES), ("counted", _USAGE["counted"]), (name, _USAGE[name])], f"SELECT count(*) FROM {name}")
+    for name in ("up_usage", "up_provider"))
 
 
 def install(conn: psycopg.Connection) -> bool:
@@ -336,7 +338,8 @@ def write_staged(cur: psycopg.Cursor) -> tuple[int, int]:
         cur.execute(_KEPT_SQL, {"calls": calls})
         cur.execute(_TOOLS_SQL, {"calls": calls})
     if calls or fixes:
-        cur.execute(_USAGE_SQL, {"fixes": fixes})
+        for statement in _ROLLUP_SQLS:
+            cur.execute(statement, {"fixes": fixes})
     return inserted, touched
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from core.latency import MAX_RELATIVE_ERROR, quantile_ms
+from core.latency import MAX_RELATIVE_ERROR, quantile_ms, quantiles_ms
 from db.queries.costs import MAX_GROUPS, CostGroup, costs
 from db.queries.fleet import FilterError, Filters, align_window, exact_window
 from db.queries.health import Point, find_anomalies, provider_health
@@ -115,12 +115,12 @@ def health_data(session: Session, filters: Filters, bucket: str | None) -> Provi
         for t in sorted(points):
             p = points[t]
             total.add(p)
+            p50, p95, p99 = quantiles_ms(p.histogram, (0.5, 0.95, 0.99))
             series.append(HealthPoint(
                 time=t, calls=p.calls, errors=p.errors, error_rate=_rate(p.errors, p.calls),
                 errors_by_class=dict(sorted(p.errors_by_class.items())),
                 retry_rate=_rate(p.retries, p.calls), fallback_rate=_rate(p.fallbacks, p.calls),
-                p50_ms=quantile_ms(p.histogram, 0.5), p95_ms=quantile_ms(p.histogram, 0.95),
-                p99_ms=quantile_ms(p.histogram, 0.99), served_models=dict(sorted(p.served.items())),
+                p50_ms=p50, p95_ms=p95, p99_ms=p99, served_models=dict(sorted(p.served.items())),
             ))
         models.append(ModelHealth(
             provider=prov, model=req_model, calls=total.calls, errors=total.errors,

@@ -1,6 +1,7 @@
 """Costs across traces, grouped, from the rollups (and spans for the window's partial hours).
 
-- model, provider, agent, service, day, hour: `usage_rollups` (model calls). `model` is
+- model, provider, agent, service, day, hour: `usage_rollups` (model calls; `provider_rollups`,
+  the same without service and agent, where neither groups nor filters need them). `model` is
   the requested model (the served model when no request model was recorded): a call that
   failed before any model answered and one served by a dated version of the same request
   are one row; the served models are listed inside it (`served`).
@@ -139,8 +140,13 @@ def _source(filters: Filters, table: str, columns: str, from_spans: str) -> tupl
 
 
 def _usage_rows(session: Session, filters: Filters, group_by: str) -> list[CostGroup]:
-    columns = "hour, service, provider, request_model, response_model, agent, " + ", ".join(_USAGE_SUMS)
-    source, params = _source(filters, "usage_rollups", columns, _USAGE_FROM_SPANS)
+    if group_by in ("service", "agent"):
+        table, dimensions = "usage_rollups", "hour, service, provider, request_model, response_model, agent, "
+    else:  # the narrower rollup when neither the grouping nor a filter needs service or agent
+        table = filters.usage_table()
+        dimensions = ("hour, service, provider, request_model, response_model, agent, " if table == "usage_rollups"
+                      else "hour, provider, request_model, response_model, ")
+    source, params = _source(filters, table, dimensions + ", ".join(_USAGE_SUMS), _USAGE_FROM_SPANS)
     key = _USAGE_KEYS[group_by]
     # group_by=model: one row per (requested, served) pair, merged below into one group per
     # requested model that lists what served it.

@@ -1,6 +1,6 @@
 """Shared pieces of the across-traces queries (costs, provider health, anomalies).
 
-They read only the rollups (usage_rollups, tool_rollups, traces), never `spans`. The
+They read only the rollups (usage_rollups or provider_rollups, tool_rollups, traces), never `spans`. The
 rollups are hourly, so a window is aligned to whole UTC hours: `since` is rounded down
 and `until` up, and the response states the window really used. Costs are the exception:
 their windows are exact, the partial hours at the edges read from `spans` (db.queries.costs).
@@ -88,6 +88,12 @@ class Filters:
             clauses.append("(request_model = :model OR response_model = :model)")
             params["model"] = self.model
         return clauses, params
+
+    def usage_table(self) -> str:
+        """The model-call rollup that answers these filters from the fewest rows: provider_rollups
+        (usage_rollups summed over service and agent) unless a service or agent filter needs those
+        columns. usage_where() applies to both."""
+        return "usage_rollups" if self.service or self.agent else "provider_rollups"
 
     def usage_where(self, *, since: datetime | None = None) -> tuple[str, dict]:
         """WHERE clause over usage_rollups (alias-free) and its parameters."""

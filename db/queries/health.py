@@ -1,4 +1,5 @@
-"""Provider and model health over time, from `usage_rollups` only.
+"""Provider and model health over time, from the model-call rollups only (provider_rollups, or
+usage_rollups under a service or agent filter: Filters.usage_table()).
 
 A series is one (provider, requested model); each point is one hour or day with calls,
 errors by class, retries, fallbacks, cost, a merged latency histogram and the served
@@ -15,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from operator import add
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -25,7 +27,6 @@ from db.queries.fleet import Filters
 
 BUCKET_SIZES = ("hour", "day")
 SERVED_LOOKBACK = timedelta(days=7)
-_HISTOGRAM_SUM = "ARRAY[" + ", ".join(f"sum(latency_buckets[{i}])" for i in range(1, BUCKETS + 1)) + "]"
 
 
 @dataclass
@@ -53,7 +54,7 @@ class Point:
             self.errors_by_class[key] = self.errors_by_class.get(key, 0) + value
         for key, value in other.served.items():
             self.served[key] = self.served.get(key, 0) + value
-        self.histogram = [a + b for a, b in zip(self.histogram, other.histogram)]
+        self.histogram = list(map(add, self.histogram, other.histogram))
 
 
 SeriesKey = tuple[str, str]  # (provider, requested model)
@@ -87,38 +88,33 @@ def fetch_series(session: Session, filters: Filters, bucket: str, *, since: date
     """Points per (provider, requested model) per bucket over [since or filters.since, filters.until)."""
     trunc = _trunc(bucket)
     where, params = filters.usage_where(since=since)
-    series: dict[SeriesKey, dict[datetime, Point]] = defaultdict(dict)
+    # The rows themselves, summed here: on provider_rollups an hourly point is one or two rows, and
+    # adding 80-count histograms in Python was measured ~2x faster than 80 sum() per group in SQL
+    # (30 days, 1M spans: 5,007 rows). One statement, so a point's counts and histogram agree.
     rows = session.execute(text(f"""
-        SELECT provider, request_model, {trunc} AS t, response_model, error_class,
-            sum(calls), sum(errors), sum(retries), sum(fallbacks), sum(unpriced_calls), sum(cost_usd), sum(duration_ns)
-        FROM usage_rollups WHERE {where} GROUP BY 1, 2, 3, 4, 5"""), params)
-    for provider, request_model, t, response_model, error_class, calls, errors, retries, fallbacks, unpriced, cost, dur in rows:
-        point = series[(provider, request_model)].get(t)
+        SELECT provider, request_model, {trunc} AS t, response_model, error_class, calls, errors, retries,
+            fallbacks, unpriced_calls, cost_usd, duration_ns{", latency_buckets" if histograms else ""}
+        FROM {filters.usage_table()} WHERE {where}"""), params)
+    series: dict[SeriesKey, dict[datetime, Point]] = defaultdict(dict)
+    for provider, request_model, t, response_model, error_class, calls, errors, retries, fallbacks, unpriced, cost, dur, \
+            *histogram in rows:
+        points = series[(provider, request_model)]
+        point = points.get(t)
         if point is None:
-            point = series[(provider, request_model)][t] = Point()
-        point.calls += int(calls)
-        point.errors += int(errors)
-        point.retries += int(retries)
-        point.fallbacks += int(fallbacks)
-        point.unpriced_calls += int(unpriced)
+            point = points[t] = Point()
+        point.calls += calls
+        point.errors += errors
+        point.retries += retries
+        point.fallbacks += fallbacks
+        point.unpriced_calls += unpriced
         point.cost_usd += cost
-        point.duration_ns += int(dur)
+        point.duration_ns += dur
         if error_class:
-            point.errors_by_class[error_class] = point.errors_by_class.get(error_class, 0) + int(calls)
+            point.errors_by_class[error_class] = point.errors_by_class.get(error_class, 0) + calls
         if response_model:
-            point.served[response_model] = point.served.get(response_model, 0) + int(calls)
-    if histograms:
-        # Element-wise sum of the histograms: one sum per bucket (int8 sums accumulate in int128, no
-        # numeric), measured ~2x faster than unnest(...) WITH ORDINALITY + GROUP BY on 30 days of rollups.
-        rows = session.execute(text(f"""
-            SELECT provider, request_model, {trunc} AS t, {_HISTOGRAM_SUM}
-            FROM usage_rollups WHERE {where} GROUP BY 1, 2, 3"""), params)
-        for provider, request_model, t, counts in rows:
-            # A rollup row committed between the two statements (live ingest, an hour boundary)
-            # is absent from the first: skip it rather than invent a point with no calls.
-            point = series.get((provider, request_model), {}).get(t)
-            if point is not None:
-                point.histogram = [int(c) for c in counts]
+            point.served[response_model] = point.served.get(response_model, 0) + calls
+        if histogram:
+            point.histogram = list(map(add, point.histogram, histogram[0]))
     return dict(series)
 
 
@@ -126,7 +122,8 @@ def served_model_changes(session: Session, filters: Filters) -> list[ServedModel
     where, params = filters.usage_where(since=filters.since - SERVED_LOOKBACK)
     rows = session.execute(text(f"""
         SELECT provider, request_model, response_model, min(hour), sum(calls) FILTER (WHERE hour >= :window_start)
-        FROM usage_rollups WHERE {where} AND response_model <> '' GROUP BY 1, 2, 3 ORDER BY 1, 2, 4, 3"""),
+        FROM {filters.usage_table()} WHERE {where} AND response_model <> ''
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 4, 3"""),
         {**params, "window_start": filters.since})
     by_series: dict[SeriesKey, list[tuple[str, datetime, int]]] = defaultdict(list)
     for provider, request_model, response_model, first_seen, calls_after in rows:

@@ -68,11 +68,12 @@ def remove_price_override(session: Session, project_id: int, override_id: int) -
 
 
 def models_seen(session: Session, project_id: int) -> list[tuple[str, str]]:
-    """(provider, model) pairs this project's model calls requested or were served, from the rollups."""
+    """(provider, model) pairs this project's model calls requested or were served, from the rollups
+    (provider_rollups: the same pairs as usage_rollups, ~4x fewer rows)."""
     rows = session.execute(text("""
         SELECT DISTINCT provider, model FROM (
-            SELECT provider, request_model AS model FROM usage_rollups WHERE project_id = :p
-            UNION SELECT provider, response_model FROM usage_rollups WHERE project_id = :p
+            SELECT provider, request_model AS model FROM provider_rollups WHERE project_id = :p
+            UNION SELECT provider, response_model FROM provider_rollups WHERE project_id = :p
         ) m WHERE model <> '' ORDER BY provider, model
     """), {"p": project_id})
     return [(r.provider, r.model) for r in rows]

@@ -92,15 +92,17 @@ _LOG_RECORDS = text("""
 DELETE FROM genai_log_records WHERE ctid = ANY(ARRAY(
     SELECT ctid FROM genai_log_records WHERE project_id = :p AND time_ns < :cutoff_ns LIMIT :n))
 """)
+ROLLUP_TABLES = ("usage_rollups", "provider_rollups", "tool_rollups")
 _ROLLUPS = tuple(text(f"""
 DELETE FROM {table} WHERE ctid = ANY(ARRAY(
     SELECT ctid FROM {table} WHERE project_id = :p AND hour < :cutoff LIMIT :n))
-""") for table in ("usage_rollups", "tool_rollups"))
+""") for table in ROLLUP_TABLES)
 
 
 # Citus has no ctid across shards: there the same batches are chosen by primary key.
 _KEYS = {"genai_log_records": "project_id, trace_id, span_id, record_key",
          "usage_rollups": "project_id, hour, service, provider, request_model, response_model, agent, error_class",
+         "provider_rollups": "project_id, hour, provider, request_model, response_model, error_class",
          "tool_rollups": "project_id, hour, service, agent, tool, error_class"}
 _LOG_RECORDS_BY_KEY = text(f"""
 DELETE FROM genai_log_records WHERE project_id = :p AND ({_KEYS["genai_log_records"]}) IN (
@@ -109,7 +111,7 @@ DELETE FROM genai_log_records WHERE project_id = :p AND ({_KEYS["genai_log_recor
 _ROLLUPS_BY_KEY = tuple(text(f"""
 DELETE FROM {table} WHERE project_id = :p AND ({_KEYS[table]}) IN (
     SELECT {_KEYS[table]} FROM {table} WHERE project_id = :p AND hour < :cutoff LIMIT :n)
-""") for table in ("usage_rollups", "tool_rollups"))
+""") for table in ROLLUP_TABLES)
 
 
 def delete_spans(session: Session, project_id: int, cutoff: datetime, limit: int) -> int:

@@ -11,3 +11,10 @@ from tests.api.test_fleet_api import (  # noqa: F401
     test_provider_health,
     test_redelivery_counts_nothing_twice_in_the_new_rollups,
 )
+from tests.api.test_provider_rollups import (  # noqa: F401, E402
+    month,
+    test_costs_answer_as_before_with_exact_edges,
+    test_provider_health_and_anomalies_answer_as_before,
+    test_series_are_the_old_queries_answers,
+    test_the_narrow_rollup_is_usage_rollups_summed_over_service_and_agent,
+)

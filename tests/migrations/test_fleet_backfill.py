@@ -40,3 +40,31 @@ def test_downgrade_and_upgrade_rebuild_the_rollups(database_url, project, engine
     engine.dispose()
     upgrade(database_url)
     assert dump() == before
+
+
+def test_0022_backfills_provider_rollups_from_usage_rollups(database_url, project, engine):
+    """Down to 0020 (no provider_rollups) and up again: the backfill from usage_rollups gives back
+    exactly what the write path had maintained, de-duplication corrections included."""
+    from tests.collector.test_model_call_dedup import stacked
+    from tests.rollups import provider_rollups_mismatch
+
+    tid = P.trace_id()
+    root, outer, inner = stacked(tid, outer_usage=True)
+    ingest(database_url, project[0], [root, inner], service="svc-a")
+    ingest(database_url, project[0], [outer], service="svc-b")  # takes over: a -1 correction in svc-a's row
+    ingest(database_url, project[0], [llm(tid, start=ns(H), ms=1500, status=2, **{"error.type": "429"}),
+                                      llm(tid, start=ns(H, 10), ms=70, agent="billing")], service="svc-b")
+
+    def dump():
+        with engine.connect() as conn:
+            return conn.execute(text("select * from provider_rollups order by 1,2,3,4,5,6")).all()
+
+    before = dump()
+    assert len(before) >= 3 and sum(r.calls for r in before) == 3
+    engine.dispose()
+    downgrade(database_url, "0020")
+    engine.dispose()
+    upgrade(database_url)
+    assert dump() == before
+    with engine.connect() as conn:
+        assert provider_rollups_mismatch(conn) == []

@@ -51,3 +51,11 @@ def _code(sql: str) -> str:
 ])
 def test_shard_markers(statement, marked):
     assert _on_shard(statement) == marked
+
+
+def test_every_rollup_the_usage_statement_writes_is_written_on_citus_too():
+    from db import ingest_citus
+
+    written = {name for name in ctes(ingest._USAGE_SQL)[0] if name.startswith("up_")}
+    assert written == {"up_usage", "up_provider"}
+    assert all(any(f"{name} AS (" in sql for sql in ingest_citus._ROLLUP_SQLS) for name in written)

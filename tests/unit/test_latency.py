@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from core.latency import BOUNDS_NS, BUCKETS, MAX_RELATIVE_ERROR, bucket_index, bucket_range, histogram, merge, quantile_ns
+from core.latency import (BOUNDS_NS, BUCKETS, MAX_RELATIVE_ERROR, bucket_index, bucket_range, histogram, merge,
+                          quantile_ns, quantiles_ns)
 
 
 @pytest.mark.parametrize("ns,index", [
@@ -48,3 +49,23 @@ def test_relative_error_bound_on_lognormal_samples(seed, q):
 def test_merge_is_elementwise_and_exact():
     a, b = histogram([1_500_000, 2_500_000]), histogram([2_500_000, 9_000_000_000])
     assert merge(a, b) == histogram([1_500_000, 2_500_000, 2_500_000, 9_000_000_000])
+
+
+QS = (0.01, 0.5, 0.9, 0.95, 0.99, 1.0)
+
+
+@pytest.mark.parametrize("values", [
+    [], [0], [3_000_000], [10**15], [10**15, 10**15, 1], [5_000_000] * 7 + [900_000] * 3,
+    *([int(random.Random(seed).lognormvariate(20.5, s)) for _ in range(n)]
+      for seed, s, n in ((1, 0.3, 1), (2, 1.0, 2), (3, 2.0, 99), (4, 0.6, 1000), (5, 3.0, 20))),
+])
+def test_several_quantiles_in_one_pass_are_each_quantile_exactly(values):
+    h = histogram(values)
+    assert quantiles_ns(h, QS) == [quantile_ns(h, q) for q in QS]
+    assert quantiles_ns(h, (0.5,)) == [quantile_ns(h, 0.5)]
+
+
+@pytest.mark.parametrize("qs", [(0.9, 0.5), (0, 0.5), (0.5, 1.5)])
+def test_quantiles_refuse_unordered_or_out_of_range(qs):
+    with pytest.raises(ValueError):
+        quantiles_ns(histogram([1]), qs)
