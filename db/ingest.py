@@ -260,6 +260,14 @@ def _fix(column: str, cap: str = _BIGINT_MAX) -> str:
     return f"{column} = LEAST(t.{column}::numeric + f.{column}, {cap})"
 
 
+def _call_rollup_update(table: str) -> str:
+    """DO UPDATE SET of a model-call rollup (usage_rollups, provider_rollups): every measure added."""
+    return ",\n        ".join([
+        *(f"{c} = {table}.{c} + excluded.{c}" for c in ("calls", "errors", "retries", "fallbacks", "unpriced_calls")),
+        *(_sat_add(table, c) for c in _TOKENS), _sat_add(table, "cost_usd", _MONEY_MAX), _sat_add(table, "duration_ns"),
+        f"latency_buckets = {_merge_histograms(table)}"])
+
+
 # Implied by each join below, and said again for Citus: so that it sends these statements only to
 # the shards that hold the changed traces (none when nothing changed), not to every shard.
 _ONLY_CHANGED = " AND {t}.trace_id = ANY(%(chg_trace)s::bytea[])"
@@ -342,19 +350,7 @@ up_usage AS (
     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
     ON CONFLICT (project_id, hour, service, provider, request_model, response_model, agent, error_class)
     DO UPDATE SET
-        calls = usage_rollups.calls + excluded.calls,
-        errors = usage_rollups.errors + excluded.errors,
-        retries = usage_rollups.retries + excluded.retries,
-        fallbacks = usage_rollups.fallbacks + excluded.fallbacks,
-        unpriced_calls = usage_rollups.unpriced_calls + excluded.unpriced_calls,
-        {_sat_add('usage_rollups', 'input_tokens')},
-        {_sat_add('usage_rollups', 'output_tokens')},
-        {_sat_add('usage_rollups', 'cache_read_tokens')},
-        {_sat_add('usage_rollups', 'cache_write_tokens')},
-        {_sat_add('usage_rollups', 'reasoning_tokens')},
-        {_sat_add('usage_rollups', 'cost_usd', _MONEY_MAX)},
-        {_sat_add('usage_rollups', 'duration_ns')},
-        latency_buckets = {_merge_histograms("usage_rollups")}
+        {_call_rollup_update("usage_rollups")}
     RETURNING 1
 ),
 up_provider AS (
@@ -373,15 +369,7 @@ up_provider AS (
     GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
     ON CONFLICT (project_id, hour, provider, request_model, response_model, error_class)
     DO UPDATE SET
-        calls = provider_rollups.calls + excluded.calls,
-        errors = provider_rollups.errors + excluded.errors,
-        retries = provider_rollups.retries + excluded.retries,
-        fallbacks = provider_rollups.fallbacks + excluded.fallbacks,
-        unpriced_calls = provider_rollups.unpriced_calls + excluded.unpriced_calls,
-        {", ".join(_sat_add('provider_rollups', c) for c in _TOKENS)},
-        {_sat_add('provider_rollups', 'cost_usd', _MONEY_MAX)},
-        {_sat_add('provider_rollups', 'duration_ns')},
-        latency_buckets = {_merge_histograms("provider_rollups")}
+        {_call_rollup_update("provider_rollups")}
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM added) + (SELECT count(*) FROM moved) + (SELECT count(*) FROM cleared),

@@ -260,7 +260,27 @@ class SpanEdge(Base):
     )
 
 
-class UsageRollup(Base):
+class _CallMeasures:
+    """The measures of a model-call rollup (UsageRollup, ProviderRollup), added up on conflict."""
+
+    calls: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int] = mapped_column(BigInteger)
+    # Calls that re-attempt a failed call: a retry_of link or causeline.attempt > 1 ...
+    retries: Mapped[int] = mapped_column(BigInteger)
+    # ... or a fallback_of link (a fallback is not also counted as a retry).
+    fallbacks: Mapped[int] = mapped_column(BigInteger)
+    unpriced_calls: Mapped[int] = mapped_column(BigInteger)
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_usd: Mapped[Decimal] = mapped_column(Money)
+    duration_ns: Mapped[int] = mapped_column(BigInteger)
+    latency_buckets: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+
+
+class UsageRollup(_CallMeasures, Base):
     """Model calls (category llm/embedding) per project x hour x service x provider x requested
     model x served model x agent x error class ('' where unknown; error_class '' = succeeded).
 
@@ -279,24 +299,9 @@ class UsageRollup(Base):
     response_model: Mapped[str] = mapped_column(Text, primary_key=True)
     agent: Mapped[str] = mapped_column(Text, primary_key=True)
     error_class: Mapped[str] = mapped_column(Text, primary_key=True)
-    calls: Mapped[int] = mapped_column(BigInteger)
-    errors: Mapped[int] = mapped_column(BigInteger)
-    # Calls that re-attempt a failed call: a retry_of link or causeline.attempt > 1 ...
-    retries: Mapped[int] = mapped_column(BigInteger)
-    # ... or a fallback_of link (a fallback is not also counted as a retry).
-    fallbacks: Mapped[int] = mapped_column(BigInteger)
-    unpriced_calls: Mapped[int] = mapped_column(BigInteger)
-    input_tokens: Mapped[int] = mapped_column(BigInteger)
-    output_tokens: Mapped[int] = mapped_column(BigInteger)
-    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
-    cache_write_tokens: Mapped[int] = mapped_column(BigInteger)
-    reasoning_tokens: Mapped[int] = mapped_column(BigInteger)
-    cost_usd: Mapped[Decimal] = mapped_column(Money)
-    duration_ns: Mapped[int] = mapped_column(BigInteger)
-    latency_buckets: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
 
 
-class ProviderRollup(Base):
+class ProviderRollup(_CallMeasures, Base):
     """usage_rollups without service and agent: model calls per project x hour x provider x
     requested model x served model x error class, same measures, written by the same ingest
     statement from the same counted calls and corrections (so the two always agree summed over
@@ -310,19 +315,6 @@ class ProviderRollup(Base):
     request_model: Mapped[str] = mapped_column(Text, primary_key=True)
     response_model: Mapped[str] = mapped_column(Text, primary_key=True)
     error_class: Mapped[str] = mapped_column(Text, primary_key=True)
-    calls: Mapped[int] = mapped_column(BigInteger)
-    errors: Mapped[int] = mapped_column(BigInteger)
-    retries: Mapped[int] = mapped_column(BigInteger)
-    fallbacks: Mapped[int] = mapped_column(BigInteger)
-    unpriced_calls: Mapped[int] = mapped_column(BigInteger)
-    input_tokens: Mapped[int] = mapped_column(BigInteger)
-    output_tokens: Mapped[int] = mapped_column(BigInteger)
-    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
-    cache_write_tokens: Mapped[int] = mapped_column(BigInteger)
-    reasoning_tokens: Mapped[int] = mapped_column(BigInteger)
-    cost_usd: Mapped[Decimal] = mapped_column(Money)
-    duration_ns: Mapped[int] = mapped_column(BigInteger)
-    latency_buckets: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
 
 
 class ToolRollup(Base):

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from core.masking import MASK
 from db.models import JudgeAttribution
-from tests.reports.test_reports import _create, seeded  # noqa: F401 - the fixture
+from tests.reports.test_reports import _create
 
 REASONING = "The billing model misread the order <script>alert(1)</script>"
 

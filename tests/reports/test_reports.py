@@ -20,16 +20,7 @@ from core.masking import MASK
 from db.models import AuditEvent
 from reports.service import ReportError, create
 from server import cli_reports
-from tests.api.seed import BASE_TIME, XSS, seed_agent_trace, seed_project, seed_simple_traces
-
-
-@pytest.fixture
-def seeded(session):
-    project = seed_project(session, "acme")
-    trace = seed_agent_trace(session, project.id)
-    seed_simple_traces(session, project.id, 5, base=BASE_TIME + timedelta(hours=1), error_every=2)
-    session.commit()
-    return project, trace
+from tests.api.seed import BASE_TIME, XSS, seed_project, seed_simple_traces
 
 
 def _pdf_attachments(body: bytes, tmp_path) -> str | None:

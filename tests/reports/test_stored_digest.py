@@ -3,7 +3,6 @@ creating a report reads it, verifying recomputes it from the row."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -12,16 +11,6 @@ from sqlalchemy.exc import DBAPIError
 
 from db.models import SpanRow
 from db.queries.reports import leaf_digest
-from tests.api.seed import BASE_TIME, seed_agent_trace, seed_project, seed_simple_traces
-
-
-@pytest.fixture
-def seeded(session):
-    project = seed_project(session, "acme")
-    trace = seed_agent_trace(session, project.id)
-    seed_simple_traces(session, project.id, 5, base=BASE_TIME + timedelta(hours=1), error_every=2)
-    session.commit()
-    return project, trace
 
 
 def _disagreeing(session) -> int:
