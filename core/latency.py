@@ -51,14 +51,20 @@ def merge(a: Sequence[int], b: Sequence[int]) -> list[int]:
 
 
 def quantiles_ns(counts: Sequence[int], qs: Sequence[float]) -> list[float | None]:
-    """quantile_ns for several q in increasing order, in one pass over the histogram (provider
-    health reads three per point, thousands of points per page): the same values, exactly."""
+    """Estimated q-quantiles (each 0 < q <= 1, in increasing order) in nanoseconds, in one pass
+    over the histogram (provider health reads three per point, thousands of points per page);
+    None for each when the histogram is empty.
+
+    The rank-th smallest value (rank = ceil(q * n), at least 1) is located exactly to its
+    bucket; within the bucket the value is interpolated at the rank's midpoint position,
+    geometrically (linearly in bucket 0, whose low end is 0).
+    """
     if any(not 0 < q <= 1 for q in qs) or list(qs) != sorted(qs):
         raise ValueError("each q must be in (0, 1], in increasing order")
     total = sum(counts)
     if total <= 0:
         return [None] * len(qs)
-    ranks = [max(1, math.ceil(q * total - 1e-9)) for q in qs]
+    ranks = [max(1, math.ceil(q * total - 1e-9)) for q in qs]  # the epsilon keeps 0.95 * 100 at 95
     out: list[float | None] = []
     seen = 0
     for index, count in enumerate(counts):
@@ -83,34 +89,10 @@ def quantiles_ms(counts: Sequence[int], qs: Sequence[float]) -> list[float | Non
 
 
 def quantile_ns(counts: Sequence[int], q: float) -> float | None:
-    """Estimated q-quantile (0 < q <= 1) in nanoseconds; None for an empty histogram.
-
-    The rank-th smallest value (rank = ceil(q * n), at least 1) is located exactly to its
-    bucket; within the bucket the value is interpolated at the rank's midpoint position,
-    geometrically (linearly in bucket 0, whose low end is 0).
-    """
-    if not 0 < q <= 1:
-        raise ValueError("q must be in (0, 1]")
-    total = sum(counts)
-    if total <= 0:
-        return None
-    rank = max(1, math.ceil(q * total - 1e-9))  # the epsilon keeps 0.95 * 100 at 95
-    seen = 0
-    for index, count in enumerate(counts):
-        if count <= 0:
-            continue
-        if seen + count >= rank:
-            low, high = bucket_range(index)
-            if high is None:
-                return float(low)
-            fraction = (rank - seen - 0.5) / count
-            if low == 0:
-                return high * fraction
-            return low * (high / low) ** fraction
-        seen += count
-    return float(bucket_range(BUCKETS - 1)[0])  # unreachable: rank <= total
+    """Estimated q-quantile (0 < q <= 1) in nanoseconds; None for an empty histogram
+    (quantiles_ns with one q)."""
+    return quantiles_ns(counts, (q,))[0]
 
 
 def quantile_ms(counts: Sequence[int], q: float) -> float | None:
-    value = quantile_ns(counts, q)
-    return None if value is None else round(value / 1e6, 3)
+    return quantiles_ms(counts, (q,))[0]

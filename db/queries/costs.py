@@ -140,12 +140,10 @@ def _source(filters: Filters, table: str, columns: str, from_spans: str) -> tupl
 
 
 def _usage_rows(session: Session, filters: Filters, group_by: str) -> list[CostGroup]:
-    if group_by in ("service", "agent"):
-        table, dimensions = "usage_rollups", "hour, service, provider, request_model, response_model, agent, "
-    else:  # the narrower rollup when neither the grouping nor a filter needs service or agent
-        table = filters.usage_table()
-        dimensions = ("hour, service, provider, request_model, response_model, agent, " if table == "usage_rollups"
-                      else "hour, provider, request_model, response_model, ")
+    # The narrower rollup when neither the grouping nor a filter needs service or agent.
+    table = "usage_rollups" if group_by in ("service", "agent") else filters.usage_table()
+    dimensions = ("hour, service, provider, request_model, response_model, agent, " if table == "usage_rollups"
+                  else "hour, provider, request_model, response_model, ")
     source, params = _source(filters, table, dimensions + ", ".join(_USAGE_SUMS), _USAGE_FROM_SPANS)
     key = _USAGE_KEYS[group_by]
     # group_by=model: one row per (requested, served) pair, merged below into one group per
