@@ -19,8 +19,8 @@ results to every shard, with one connection and one prepared transaction per sha
      query, and a second delegated function marks the spans whose state changes (the marking CTEs
      of db/ingest.py's rollup statement) and returns the corrections;
   4. on the coordinator, the CTEs of db/ingest.py that keep the model calls aside (a local
-     statement), write tool_rollups, then usage_rollups, over the returned calls and corrections:
-     the rollups' statements each write the project's one shard.
+     statement), write tool_rollups, then usage_rollups and provider_rollups, over the returned
+     calls and corrections: the rollups' statements each write the project's one shard.
 
 Inside the functions the statements name the shard tables themselves (planned by Citus on the
 worker they would again become subplans); the shard's metadata lock guards them against a
