@@ -90,8 +90,7 @@ def cost_data(session: Session, filters: Filters, group_by: str, limit: int) -> 
         series = report if group_by == bucket else costs(session, filters, bucket, limit=MAX_GROUPS)
     except FilterError as exc:
         raise InvalidQuery("group_by", str(exc)) from None
-    source = {"tool": "tool_rollups", "session": "traces", "user": "traces"}.get(group_by, "usage_rollups")
-    return CostsOut(window=_window(filters), group_by=group_by, source=source,
+    return CostsOut(window=_window(filters), group_by=group_by, source=report.source,
                     groups=[_cost_group(g) for g in report.groups], groups_total=report.groups_total,
                     total=_cost_group(report.total), series_bucket=bucket,
                     series=[_cost_group(g) for g in series.groups])

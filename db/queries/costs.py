@@ -72,6 +72,7 @@ class CostReport:
     groups: list[CostGroup]
     groups_total: int
     total: CostGroup
+    source: str  # the table that answered the whole hours
 
 
 def _cost(cost: Decimal, calls: int, unpriced: int) -> Decimal | None:
@@ -83,17 +84,19 @@ def costs(session: Session, filters: Filters, group_by: str, *, limit: int = 100
         raise ValueError(f"group_by must be one of {', '.join(GROUPS)}")
     if group_by in ("session", "user"):
         groups, groups_total, total = _trace_rows(session, filters, group_by, limit)
-        return CostReport(group_by, groups, groups_total, total)
+        return CostReport(group_by, groups, groups_total, total, "traces")
     if group_by == "tool":
+        table = "tool_rollups"
         rows = _tool_rows(session, filters)
     else:
-        rows = _usage_rows(session, filters, group_by)
+        table = _usage_table(filters, group_by)
+        rows = _usage_rows(session, filters, group_by, table)
     total = _total(rows, group_by)
     if group_by in _TIME_GROUPS:
         ordered = sorted(rows, key=lambda g: g.key)
     else:  # the most expensive first; unpriced/cost-less groups by their call count
         ordered = sorted(rows, key=lambda g: (-(g.cost_usd or 0), -g.calls, str(g.key)))
-    return CostReport(group_by, ordered[:limit], len(rows), total)
+    return CostReport(group_by, ordered[:limit], len(rows), total, table)
 
 
 # The rollups' columns, and the same sums per span for the partial hours (ingest's `calls`).
@@ -139,9 +142,12 @@ def _source(filters: Filters, table: str, columns: str, from_spans: str) -> tupl
     return f"(SELECT * FROM ({' UNION ALL '.join(parts)}) w WHERE {where}) src", {**params, **dim_params}
 
 
-def _usage_rows(session: Session, filters: Filters, group_by: str) -> list[CostGroup]:
+def _usage_table(filters: Filters, group_by: str) -> str:
     # The narrower rollup when neither the grouping nor a filter needs service or agent.
-    table = "usage_rollups" if group_by in ("service", "agent") else filters.usage_table()
+    return "usage_rollups" if group_by in ("service", "agent") else filters.usage_table()
+
+
+def _usage_rows(session: Session, filters: Filters, group_by: str, table: str) -> list[CostGroup]:
     dimensions = ("hour, service, provider, request_model, response_model, agent, " if table == "usage_rollups"
                   else "hour, provider, request_model, response_model, ")
     source, params = _source(filters, table, dimensions + ", ".join(_USAGE_SUMS), _USAGE_FROM_SPANS)

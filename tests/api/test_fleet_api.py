@@ -90,7 +90,7 @@ def span_cost(engine, model) -> Decimal:
 
 def test_costs_by_model_exact_with_unpriced_separate(client, auth, scenario, engine):
     body = client.get("/api/costs", params=window(group_by="model"), headers=auth).json()
-    assert body["window"]["since"].startswith("2026-01-05T10:00") and body["source"] == "usage_rollups"
+    assert body["window"]["since"].startswith("2026-01-05T10:00") and body["source"] == "provider_rollups"
     groups = {g["key"]: g for g in body["groups"]}
     # One row per requested model: the gpt-4o call served by a new dated version is inside it.
     assert set(groups) == {"gpt-4o", "claude-sonnet-4-5", "my-private-model"}
@@ -185,6 +185,9 @@ def test_costs_group_by(client, auth, scenario, group_by, expected):
     keys = {(g["key"].replace("+00:00", "Z") if isinstance(g["key"], str) else g["key"]): g["calls"]
             for g in body["groups"]}
     assert keys == expected
+    # The table that answered: the narrow provider rollup unless the grouping needs service or agent.
+    assert body["source"] == {"agent": "usage_rollups", "service": "usage_rollups", "tool": "tool_rollups",
+                              "session": "traces", "user": "traces"}.get(group_by, "provider_rollups")
     if group_by == "tool":
         assert {g["key"]: g["errors"] for g in body["groups"]} == {"search_docs": 0, "get_order": 1}
         assert all(g["cost_usd"] is None and g["tokens"] is None for g in body["groups"])
@@ -195,6 +198,7 @@ def test_costs_group_by(client, auth, scenario, group_by, expected):
 def test_costs_filters_and_validation(client, auth, scenario):
     only = client.get("/api/costs", params=window(group_by="model", provider="openai", agent="billing"), headers=auth)
     assert [(g["key"], g["calls"]) for g in only.json()["groups"]] == [("gpt-4o", 1)]
+    assert only.json()["source"] == "usage_rollups"  # the agent filter needs the wide rollup
     served = client.get("/api/costs", params=window(group_by="agent", model="gpt-4o-2099-01-01"), headers=auth)
     assert [(g["key"], g["calls"]) for g in served.json()["groups"]] == [("billing", 1)]
     bad = client.get("/api/costs", params=window(group_by="user", provider="openai"), headers=auth)
