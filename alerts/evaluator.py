@@ -20,14 +20,16 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import sessionmaker as SessionMaker
 
 from alerts.channels import DeliveryError, send as send_notification
+from alerts.secret_box import PREFIX, SecretBox, SecretBoxError
 from alerts.signals import Memo, measure
 from core.alert_messages import notification
-from core.alerts import FIRING, dedup_key, evaluate, next_attempt, parse_rule
+from core.alerts import FIRING, dedup_key, evaluate, mask_secret, next_attempt, parse_rule
 from core.settings import Settings
 from core.ticker import Ticker
 from db.models import AlertChannel, AlertDelivery, AlertRule, Project
 from db.queries.alerts import (
-    add_delivery, claim_due, enabled_rules, forget_quiet_states, release_evaluator_lock, save_state, states_of,
+    add_delivery, claim_due, enabled_rules, forget_quiet_states, plain_secret_channels, release_evaluator_lock,
+    save_state, states_of,
     try_evaluator_lock,
 )
 
@@ -124,6 +126,7 @@ def deliver_due(sessions: SessionMaker, settings: Settings, now: datetime, resul
                 send: Sender = send_notification, only: int | None = None, limit: int = 200) -> None:
     """Send due deliveries, oldest first, one per transaction (held while it is sent, so no
     other process sends it too); a failure is retried with backoff, then given up."""
+    box = SecretBox.from_settings(settings)
     for _ in range(limit):
         with sessions.begin() as session:
             claimed = claim_due(session, now, only=only)
@@ -132,7 +135,11 @@ def deliver_due(sessions: SessionMaker, settings: Settings, now: datetime, resul
             delivery, channel = claimed
             delivery.attempts += 1
             try:
-                send(channel.kind, channel.target, channel.secret, delivery.payload, settings)
+                try:
+                    secret = box.open(channel.secret)
+                except SecretBoxError as exc:
+                    raise DeliveryError(str(exc)) from None
+                send(channel.kind, channel.target, secret, delivery.payload, settings)
             except DeliveryError as exc:
                 result.failed_attempts += 1
                 delivery.last_error = str(exc)
@@ -162,12 +169,24 @@ def run_cycle(engine: Engine, sessions: SessionMaker, settings: Settings, now: d
             return None
         try:
             result = CycleResult()
+            seal_plain_secrets(sessions, settings)
             evaluate_rules(sessions, settings, now, result)
             deliver_due(sessions, settings, now, result, send=send)
             return result
         finally:
             release_evaluator_lock(lock)
             lock.commit()
+
+
+def seal_plain_secrets(sessions: SessionMaker, settings: Settings) -> int:
+    """Encrypt channel secrets stored before encryption existed (schema 0029); how many."""
+    with sessions.begin() as session:
+        channels = plain_secret_channels(session, PREFIX)
+        if channels:
+            box = SecretBox.from_settings(settings)
+            for channel in channels:
+                channel.secret, channel.secret_hint = box.seal(channel.secret), mask_secret(channel.secret)
+        return len(channels)
 
 
 def record_test_notification(session, project_id: int, channel: AlertChannel, settings: Settings, now: datetime) -> int:

@@ -14,8 +14,9 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.alert_messages import PAGERDUTY_URL
-from core.alerts import CHANNEL_KINDS, RuleError, parse_rule
+from core.alerts import CHANNEL_KINDS, RuleError, mask_secret, parse_rule
 from alerts.evaluator import CycleResult, deliver_due, record_test_notification
+from alerts.secret_box import SecretBox
 from core.settings import Settings
 from db.models import AlertChannel, AlertDelivery, AlertRule
 from db.queries.alerts import add_channel, channel_by_name, last_test_at, list_channels, rule_by_name, save_rule
@@ -52,8 +53,10 @@ def put_rule(session: Session, project_id: int, data: RuleIn, existing: AlertRul
                      channel_ids=list(dict.fromkeys(data.channel_ids)), existing=existing)
 
 
-def put_channel(session: Session, project_id: int, data: ChannelIn) -> AlertChannel:
-    """Create a channel (its secret is in the returned row: show it once); raises RuleError."""
+def put_channel(session: Session, project_id: int, data: ChannelIn,
+                settings: Settings) -> tuple[AlertChannel, str | None]:
+    """Create a channel; the row (its secret encrypted) and the plain secret, to show once.
+    Raises RuleError."""
     name, target, secret = data.name.strip(), data.target.strip(), (data.secret or "").strip() or None
     if data.kind not in CHANNEL_KINDS:
         raise RuleError("kind", f"kind must be one of {', '.join(CHANNEL_KINDS)}")
@@ -73,7 +76,9 @@ def put_channel(session: Session, project_id: int, data: ChannelIn) -> AlertChan
         if not addresses or not all("@" in a and len(a) <= 254 for a in addresses):
             raise RuleError("target", "target must be one or more e-mail addresses, comma-separated")
         target, secret = ", ".join(addresses), None
-    return add_channel(session, project_id, name=name, kind=data.kind, target=target, secret=secret)
+    row = add_channel(session, project_id, name=name, kind=data.kind, target=target,
+                      secret=SecretBox.from_settings(settings).seal(secret), secret_hint=mask_secret(secret))
+    return row, secret
 
 
 def send_test(session: Session, sessions: sessionmaker, settings: Settings, project_id: int, channel: AlertChannel,

@@ -81,12 +81,12 @@ def make_alerts_router() -> APIRouter:
                        session: DbSession) -> CreatedChannelOut:
         require_same_site(request, principal)
         try:
-            row = put_channel(session, principal.project_id, body)
+            row, secret = put_channel(session, principal.project_id, body, request.app.state.settings)
         except RuleError as exc:
             raise _refused(exc) from None
         record(session, request, principal, "alert_channel.create", target=row.name,
                details={"id": row.id, "kind": row.kind})
-        out = channel_out(row, reveal=True)
+        out = channel_out(row, created_secret=secret, reveal=True)
         session.commit()
         return out
 

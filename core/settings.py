@@ -114,6 +114,28 @@ class Settings(BaseSettings):
         parse_role_map(value)  # raises ValueError naming the bad entry: the server refuses to start
         return value
 
+    @field_validator("secrets_key")
+    @classmethod
+    def _secrets_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked here so a bad key stops the server at start, not at the first alert it sends.
+        import base64
+        import binascii
+
+        if value is None:
+            return None
+        keys = [k.strip() for k in value.get_secret_value().split(",") if k.strip()]
+        if not keys:
+            raise ValueError("secrets_key is empty: unset it, or give one or more Fernet keys")
+        for n, key in enumerate(keys, 1):
+            try:
+                raw = base64.urlsafe_b64decode(key.encode())
+            except (binascii.Error, ValueError):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(f"secrets_key: key {n} is not a Fernet key (32 url-safe base64 bytes; make one with "
+                                 "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)")
+        return value
+
     @field_validator("oidc_default_role")
     @classmethod
     def _default_role(cls, value: str) -> str:
@@ -243,6 +265,13 @@ class Settings(BaseSettings):
 
     # Alerts (docs/alerts.md)
     public_base_url: str = Field(default="", description="This server's URL as people reach it (e.g. https://causeline.example.com); links in alert notifications are built from it; empty: notifications carry trace ids without links.")
+    secrets_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s) encrypting alert channels' secrets in the database (webhook keys, Slack URLs, "
+                    "PagerDuty routing keys), comma-separated: the first encrypts, all decrypt (rotation); "
+                    "unset: a key generated on first use in `home`/secrets.key (mode 0600). Set it when several "
+                    "servers share one database.",
+    )
     alerts_interval_s: float = Field(default=30.0, ge=0, description="Seconds between alert evaluation cycles (one process evaluates at a time); 0 disables the evaluator in this process.")
     alert_send_timeout_s: float = Field(default=10.0, gt=0, le=120, description="Timeout of one alert delivery (HTTP request or SMTP session).")
     alerts_allow_private_targets: bool = Field(default=False, description="Let webhook, Slack and PagerDuty channels deliver to loopback, private and link-local addresses (an internal chat server, say); off, such deliveries are refused, so a channel cannot be pointed at internal services or cloud metadata.")

@@ -484,8 +484,8 @@ class TraceFailure(Base):
 
 class AlertChannel(Base):
     """Where a project's alerts go (core/alert_messages.py renders each kind). `secret` is the
-    generic webhook's HMAC key, the Slack webhook URL or the PagerDuty routing key: shown once
-    at creation, masked afterwards."""
+    generic webhook's HMAC key, the Slack webhook URL or the PagerDuty routing key, encrypted
+    (alerts/secret_box.py): shown once at creation; afterwards only `secret_hint` is shown."""
 
     __tablename__ = "alert_channels"
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -494,6 +494,7 @@ class AlertChannel(Base):
     kind: Mapped[str] = mapped_column(Text)  # webhook, slack, pagerduty, email
     target: Mapped[str] = mapped_column(Text)  # URL (webhook, PagerDuty endpoint) or e-mail addresses
     secret: Mapped[str | None] = mapped_column(Text)
+    secret_hint: Mapped[str | None] = mapped_column(Text)  # core/alerts.py mask_secret of the plain secret
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     __table_args__ = (UniqueConstraint("project_id", "name"),)
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from core.alerts import CHANNEL_KINDS, KINDS, PERIODS, mask_secret, mask_target
+from core.alerts import CHANNEL_KINDS, KINDS, PERIODS, mask_target
 from core.permissions import Permission, Principal
 from db.queries.alerts import firing_states, list_channels, list_rules, recent_deliveries, rule_status
 
@@ -115,10 +115,14 @@ def rule_out(r, status: tuple[str, datetime, datetime | None] | None = None) -> 
                    last_fired=status[2] if status else None)
 
 
-def channel_out(c, *, reveal: bool = False) -> ChannelOut:
-    model = CreatedChannelOut if reveal else ChannelOut
-    return model(id=c.id, name=c.name, kind=c.kind, target=c.target if reveal else mask_target(c.kind, c.target),
-                 secret=c.secret if reveal else mask_secret(c.secret), created_at=c.created_at)
+def channel_out(c, *, created_secret: str | None = None, reveal: bool = False) -> ChannelOut:
+    """A channel as listed (target and secret masked), or, with `reveal` right after its creation,
+    with its target and plain secret (`created_secret`: the stored one is encrypted)."""
+    if reveal:
+        return CreatedChannelOut(id=c.id, name=c.name, kind=c.kind, target=c.target, secret=created_secret,
+                                 created_at=c.created_at)
+    return ChannelOut(id=c.id, name=c.name, kind=c.kind, target=mask_target(c.kind, c.target),
+                      secret=c.secret_hint, created_at=c.created_at)
 
 
 def alerts_data(session: Session, principal: Principal) -> AlertsOut:

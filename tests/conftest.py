@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 from sqlalchemy.orm import Session
 
 from db.engine import make_engine, make_sessionmaker
+
+
+# Alert channel secrets are encrypted with this key in tests (alerts/secret_box.py), so no test
+# writes a key file into the working tree's `.causeline/`; tests/alerts/test_secret_box.py passes
+# secrets_key=None explicitly where it tests the key file.
+os.environ.setdefault("CAUSELINE_SECRETS_KEY", "dGVzdC1rZXktZm9yLWNhdXNlbGluZS10ZXN0cy0wMDA=")
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from alerts.manage import TooSoon, put_channel, put_rule, send_test
 from core.alerts import KINDS, RuleError, parse_rule
 from core.permissions import Permission, Principal
 from db.queries.alerts import delete_channel, delete_rule, get_channel, get_rule, save_rule
-from pages.alerts import ChannelIn, RuleIn, alerts_data
+from pages.alerts import ChannelIn, RuleIn, alerts_data, channel_out
 from web.auth import CurrentViewer, DbSession, page_requires
 from web.page import render_page
 
@@ -131,13 +131,14 @@ def add_channel_form(request: Request, viewer: AlertManager, session: DbSession,
         return refused
     form = {"channel_name": name, "channel_kind": kind, "channel_target": target}
     try:
-        row = put_channel(session, viewer.project_id,
-                          ChannelIn(name=name.strip() or "-", kind=kind, target=target, secret=secret or None))
+        row, plain = put_channel(session, viewer.project_id,
+                                 ChannelIn(name=name.strip() or "-", kind=kind, target=target, secret=secret or None),
+                                 request.app.state.settings)
     except (RuleError, ValidationError) as exc:
         return _page(request, session, viewer, status=400, error=f"Channel not added: {exc}", form=form)
     record(session, request, viewer, "alert_channel.create", target=row.name, details={"id": row.id, "kind": row.kind})
     session.commit()
-    return _page(request, session, viewer, created=row)
+    return _page(request, session, viewer, created=channel_out(row, created_secret=plain, reveal=True))
 
 
 @router.post("/settings/alerts/channels/{channel_id}/remove")

@@ -61,6 +61,13 @@ def list_channels(session: Session, project_id: int) -> list[AlertChannel]:
                                 .order_by(AlertChannel.name)))
 
 
+def plain_secret_channels(session: Session, sealed_prefix: str) -> list[AlertChannel]:
+    """Channels (of every project: the alert job's housekeeping) whose secret is not encrypted yet."""
+    return list(session.scalars(select(AlertChannel).where(AlertChannel.secret.is_not(None),
+                                                           ~AlertChannel.secret.startswith(sealed_prefix, autoescape=True))
+                                .with_for_update()))
+
+
 def get_channel(session: Session, project_id: int, channel_id: int) -> AlertChannel | None:
     return session.scalar(select(AlertChannel).where(AlertChannel.project_id == project_id,
                                                      AlertChannel.id == channel_id))
@@ -72,8 +79,10 @@ def channel_by_name(session: Session, project_id: int, name: str) -> AlertChanne
 
 
 def add_channel(session: Session, project_id: int, *, name: str, kind: str, target: str,
-                secret: str | None) -> AlertChannel:
-    row = AlertChannel(project_id=project_id, name=name, kind=kind, target=target, secret=secret)
+                secret: str | None, secret_hint: str | None) -> AlertChannel:
+    """`secret` as stored: encrypted by the caller (alerts/secret_box.py)."""
+    row = AlertChannel(project_id=project_id, name=name, kind=kind, target=target, secret=secret,
+                       secret_hint=secret_hint)
     session.add(row)
     session.flush()
     return row

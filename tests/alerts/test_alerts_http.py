@@ -9,7 +9,7 @@ import time
 import html
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from core.alert_messages import SIGNATURE_HEADER, verify
 from core.permissions import Role
@@ -52,6 +52,9 @@ def test_api_crud_secret_once_masked_audited(client, session, seeded, receiver):
     assert channel["target"].endswith("/hook?token=tok_hidden")  # shown whole once, to its creator
     assert listed["channels"][0]["target"] == receiver.url("/hook") + "?••••"
     assert "tok_hidden" not in client.get("/settings/alerts").text
+    # At rest the secret is encrypted: a dump of the database does not hold it.
+    stored = session.execute(text("SELECT secret, secret_hint FROM alert_channels")).one()
+    assert stored.secret.startswith("fernet:") and secret not in stored.secret and secret[-4:] == stored.secret_hint[-4:]
 
     bad = client.post("/api/alerts/rules", json={"name": "r", "kind": "failure_rate", "threshold": 5}, headers=ORIGIN)
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "threshold"]

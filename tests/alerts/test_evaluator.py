@@ -15,9 +15,10 @@ from sqlalchemy import select
 
 from alerts.evaluator import deliver_due, record_test_notification, run_cycle, CycleResult
 from core.alert_messages import SIGNATURE_HEADER, verify
-from core.alerts import parse_rule
+from core.alerts import mask_secret, parse_rule
 from core.settings import Settings
-from db.models import AlertDelivery
+from db.models import AlertChannel, AlertDelivery
+from alerts.secret_box import SecretBox
 from db.queries.alerts import add_channel, release_evaluator_lock, save_rule, try_evaluator_lock
 from db.queries.auth import create_project
 from tests.alerts.receivers import HttpReceiver, SmtpReceiver
@@ -53,12 +54,18 @@ def add_rule(sessionmaker, project_id, channel_ids, kind="failed_runs", params=N
                          enabled=True, channel_ids=channel_ids).id
 
 
+def store_channel(session, project_id, *, name, kind, target, secret):
+    """A channel stored as put_channel stores it: the secret encrypted."""
+    return add_channel(session, project_id, name=name, kind=kind, target=target,
+                       secret=SecretBox.from_settings(settings()).seal(secret), secret_hint=mask_secret(secret))
+
+
 def webhook(sessionmaker, project_id, receiver, kind="webhook", secret=SECRET, name="hook"):
     with sessionmaker.begin() as session:
         target = receiver.url() if kind != "slack" else ""
         if kind == "slack":
             secret = receiver.url("/slack")
-        return add_channel(session, project_id, name=name, kind=kind, target=target, secret=secret).id
+        return store_channel(session, project_id, name=name, kind=kind, target=target, secret=secret).id
 
 
 def deliveries(sessionmaker):
@@ -159,11 +166,11 @@ def test_slack_pagerduty_and_email(engine, sessionmaker, outage, receiver):
     smtp = SmtpReceiver()
     try:
         with sessionmaker.begin() as session:
-            slack = add_channel(session, project_id, name="slack", kind="slack", target="",
+            slack = store_channel(session, project_id, name="slack", kind="slack", target="",
                                 secret=receiver.url("/slack")).id
-            pd = add_channel(session, project_id, name="pd", kind="pagerduty", target=receiver.url("/pd"),
+            pd = store_channel(session, project_id, name="pd", kind="pagerduty", target=receiver.url("/pd"),
                              secret="R0UT1NGKEY").id
-            mail = add_channel(session, project_id, name="mail", kind="email", target="oncall@example.com",
+            mail = store_channel(session, project_id, name="mail", kind="email", target="oncall@example.com",
                                secret=None).id
         add_rule(sessionmaker, project_id, [slack, pd, mail], kind="error_rate",
                  params={"provider": "openai", "error_class": "timeout"}, threshold=0.2, renotify_s=0)
@@ -191,7 +198,7 @@ def test_slack_pagerduty_and_email(engine, sessionmaker, outage, receiver):
 def test_email_without_smtp_server_is_recorded_as_a_failed_attempt(engine, sessionmaker, outage):
     project_id, o = outage
     with sessionmaker.begin() as session:
-        channel = add_channel(session, project_id, name="mail", kind="email", target="x@example.com", secret=None)
+        channel = store_channel(session, project_id, name="mail", kind="email", target="x@example.com", secret=None)
         delivery_id = record_test_notification(session, project_id, channel, settings(), o.hour)
     result = CycleResult()
     deliver_due(sessionmaker, settings(), o.hour, result, only=delivery_id)
@@ -235,8 +242,8 @@ def test_a_receiver_not_listening_is_a_failed_attempt_retried_later(engine, sess
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with sessionmaker.begin() as session:
-        channel = add_channel(session, project_id, name="gone", kind="webhook", target=f"http://127.0.0.1:{port}/",
-                              secret=SECRET)
+        channel = store_channel(session, project_id, name="gone", kind="webhook", target=f"http://127.0.0.1:{port}/",
+                                secret=SECRET)
     add_rule(sessionmaker, project_id, [channel.id])
     result = run_cycle(engine, sessionmaker, settings(), o.hour + 6.5 * MIN)
     [d] = deliveries(sessionmaker)
@@ -256,3 +263,34 @@ def test_a_channel_pointing_at_an_internal_address_is_refused_unless_the_operato
     with pytest.raises(DeliveryError) as allowed:  # allowed: tried for real (nobody listens on port 9)
         send("webhook", "http://127.0.0.1:9/hook", None, payload, Settings(alerts_allow_private_targets=True))
     assert "non-public" not in str(allowed.value)
+
+
+def test_a_secret_stored_before_encryption_is_encrypted_by_the_next_cycle_and_still_works(
+        engine, sessionmaker, outage, receiver):
+    project_id, o = outage
+    with sessionmaker.begin() as session:  # as schema 0029 leaves a channel made before it: plain text
+        plain = add_channel(session, project_id, name="old", kind="webhook", target=receiver.url(), secret=SECRET,
+                            secret_hint=mask_secret(SECRET)).id
+    add_rule(sessionmaker, project_id, [plain])
+    run_cycle(engine, sessionmaker, settings(), o.hour + 6.5 * MIN)
+    with sessionmaker() as session:
+        stored = session.get(AlertChannel, plain).secret
+    assert stored.startswith("fernet:") and SECRET not in stored
+    [got] = receiver.received
+    assert verify(SECRET, got.body, got.headers[SIGNATURE_HEADER.lower()], now=time.time())
+
+
+def test_a_secret_the_configured_key_cannot_open_fails_its_delivery_and_says_why(engine, sessionmaker, outage,
+                                                                                  receiver):
+    from cryptography.fernet import Fernet
+
+    project_id, o = outage
+    with sessionmaker.begin() as session:
+        sealed = SecretBox.from_settings(settings(secrets_key=Fernet.generate_key().decode())).seal(SECRET)
+        hook = add_channel(session, project_id, name="rekeyed", kind="webhook", target=receiver.url(),
+                           secret=sealed, secret_hint=mask_secret(SECRET)).id
+    add_rule(sessionmaker, project_id, [hook])
+    result = run_cycle(engine, sessionmaker, settings(), o.hour + 6.5 * MIN)
+    [d] = deliveries(sessionmaker)
+    assert result.failed_attempts == 1 and receiver.received == []
+    assert "cannot be decrypted with the configured secrets_key" in d.last_error
