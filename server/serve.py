@@ -241,8 +241,10 @@ def _banner(settings: Settings, parts, credentials: Bootstrap | None, created: B
     if "api" in parts:
         say(f"  API          {base}/api/traces   (docs: {base}/docs)")
     if "collector" in parts:
-        otlp = f"http://{settings.host}:{settings.otlp_port}/v1/traces" if settings.otlp_port else f"{base}/v1/traces"
-        say(f"  OTLP/HTTP    {otlp}   (also {base}/v1/traces)")
+        if settings.otlp_port and settings.otlp_port != settings.port:
+            say(f"  OTLP/HTTP    http://{settings.host}:{settings.otlp_port}/v1/traces   (also {base}/v1/traces)")
+        else:
+            say(f"  OTLP/HTTP    {base}/v1/traces")
         if grpc_port(settings):
             say(f"  OTLP/gRPC    {grpc_host(settings)}:{grpc_port(settings)}")
     if credentials is not None:
