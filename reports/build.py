@@ -132,8 +132,11 @@ def _period_facts(session: Session, filters) -> PeriodFacts:
                         c.calls_since) for c in health.served_model_changes],
         failures_by_class=[(g.key or "(none)", g.failed_runs, g.failures, recovered.get(g.key, 0))
                            for g in failures.groups.get("error_class", [])],
+        # The share of the window's root causes, not of its failed runs: a failure that was
+        # recovered (a retried rate limit, a guardrail block) fails no run, so that share is
+        # undefined exactly when every failure was caught, which the table must still show.
         failure_concentration=[(dim, g.key or "(none)", g.failures,
-                                None if g.share_of_failed_runs is None else round(g.share_of_failed_runs, 3))
+                                round(g.failures / failures.totals.failures, 3) if failures.totals.failures else None)
                                for dim, groups in failures.groups.items() if dim != "error_class"
                                for g in groups[:3]],
         guardrail_blocks=sorted(blocks.items(), key=lambda kv: (-kv[1], kv[0])),
