@@ -105,8 +105,9 @@ def period(session: Session, project_id: int, project_slug: str, since: datetime
     records' stored digests (spans.digest) are read on a connection of their own while the
     sections are read on another (the database does both at once), both in one snapshot
     (db/snapshot.py): a run committed or erased meanwhile is in both or in neither, so the
-    sections and the sealed manifest describe the same records. `meanwhile` runs before
-    waiting for the digests (a rendering's imports)."""
+    sections and the sealed manifest describe the same records. `meanwhile` (a rendering's
+    imports) runs in a thread of its own from the start: the sections mostly wait for the
+    database, and it is a second of CPU."""
     try:
         filters = fleet_filters(project_id, since, until)
     except ValueError as exc:  # pages.params.InvalidQuery is a ValueError too
@@ -115,7 +116,8 @@ def period(session: Session, project_id: int, project_slug: str, since: datetime
     bind = session.get_bind()
     # The pool is left last: it waits for the digests, and the snapshot they import lives as
     # long as the reading session's transaction.
-    with _reading(session) as reading, ThreadPoolExecutor(1, thread_name_prefix="report-digests") as pool:
+    with _reading(session) as reading, ThreadPoolExecutor(2, thread_name_prefix="report") as pool:
+        preparing = pool.submit(meanwhile) if meanwhile is not None else None
         if reading is not session:
             snapshot = export_snapshot(reading)
 
@@ -127,8 +129,8 @@ def period(session: Session, project_id: int, project_slug: str, since: datetime
         else:  # a session on one connection: digest on it, after the sections
             digesting = None
         facts = _period_facts(reading, filters)
-        if meanwhile is not None:
-            meanwhile()
+        if preparing is not None:
+            preparing.result()
         try:
             builder = digesting.result() if digesting else _spool_window(reading, project_id, since, until, spool)
         except ValueError as exc:  # an id of a size OTLP does not allow: the packed form cannot hold it
