@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Iterable, Iterator
 
-from sqlalchemy import LargeBinary, Text, bindparam, case, cast, func, inspect, literal, select
+from sqlalchemy import BigInteger, LargeBinary, Text, bindparam, case, cast, func, inspect, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -105,10 +105,11 @@ def window_packed_entries(session: Session, project_id: int, since: datetime, un
                           algorithm: str = ALGORITHM, *, stored: bool = False) -> Iterator[bytes]:
     """The manifest entries of the spans of runs that started in [since, until), packed as
     core/report_manifest.py packs them (trace id, span id, digest: 56 bytes), in manifest order,
-    COPY_ROWS at a time. The database concatenates each run's entries into one value (ordered
-    by span id, runs by trace id): a row a run, not a row a span, so a million spans cost the
-    client a hundred thousand rows to take apart, not a million (the row, not the bytes, is what
-    costs in Python), and the grouping reads the primary key in order instead of sorting.
+    COPY_ROWS at a time. Creating a report (stored digests), the database concatenates each
+    run's entries into one value (ordered by span id, runs by trace id): a row a run, not a row
+    a span, so a million spans cost the client a hundred thousand rows to take apart, not a
+    million (the row, not the bytes, is what costs in Python), and the grouping reads the
+    primary key in order instead of sorting. Verifying reads a row a span (below).
     Through a binary COPY of the query: COPY streams (the memory does not grow with the window,
     only with the largest run: 56 bytes a span). An entry with an id of a size OTLP does not
     allow is NULL, which string_agg leaves out: the run's count of spans then disagrees with its
@@ -123,10 +124,16 @@ def window_packed_entries(session: Session, project_id: int, since: datetime, un
     packed = case(((func.length(SpanRow.trace_id) == TRACE_BYTES) & (func.length(SpanRow.span_id) == SPAN_BYTES),
                    SpanRow.trace_id.op("||", return_type=LargeBinary)(SpanRow.span_id)
                    .op("||", return_type=LargeBinary)(leaf)))
-    stmt = (select(func.string_agg(packed, literal(b"", LargeBinary), type_=LargeBinary)
-                   .aggregate_order_by(SpanRow.span_id), func.count())
-            .where(SpanRow.project_id == project_id, SpanRow.trace_id.in_(runs))
-            .group_by(SpanRow.trace_id).order_by(SpanRow.trace_id))
+    where = (SpanRow.project_id == project_id, SpanRow.trace_id.in_(runs))
+    if stored:
+        stmt = (select(func.string_agg(packed, literal(b"", LargeBinary), type_=LargeBinary)
+                       .aggregate_order_by(SpanRow.span_id), func.count())
+                .where(*where).group_by(SpanRow.trace_id).order_by(SpanRow.trace_id))
+    else:
+        # Verifying recomputes every leaf (record_send and SHA-256 of each row, seconds of the
+        # server's CPU for a million): a row a span, which PostgreSQL may spread over parallel
+        # workers (Gather Merge); a grouped read is one backend's and would take twice as long.
+        stmt = select(packed, cast(literal(1), BigInteger)).where(*where).order_by(SpanRow.trace_id, SpanRow.span_id)
     compiled = stmt.compile(dialect=session.get_bind().dialect)
     driver = session.connection().connection.driver_connection  # the session's own transaction
     chunk_bytes = COPY_ROWS * PACKED

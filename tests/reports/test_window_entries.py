@@ -32,8 +32,9 @@ def test_the_entries_of_every_span_in_order_in_whole_chunks(session, seeded, mon
     assert b"".join(window_packed_entries(session, project.id, SINCE, UNTIL)) == packed
 
 
-def test_an_id_the_packed_form_cannot_hold_is_refused(session, seeded):
+@pytest.mark.parametrize("stored", [True, False])  # creating (a row a run), verifying (a row a span)
+def test_an_id_the_packed_form_cannot_hold_is_refused(session, seeded, stored):
     project, trace = seeded
     session.execute(text("UPDATE spans SET span_id = '\\x010203'::bytea WHERE span_id = :s"), {"s": trace.spans["llm"]})
     with pytest.raises(ValueError, match="size OTLP does not allow"):
-        list(window_packed_entries(session, project.id, SINCE, UNTIL, stored=True))
+        list(window_packed_entries(session, project.id, SINCE, UNTIL, stored=stored))
