@@ -70,7 +70,7 @@ def child(url: str, since: datetime, until: datetime, fmt: str, out: Path, verif
     from db.queries.auth import get_project_by_slug
     from reports.service import create, verify_file
 
-    engine = make_engine(url, pool_size=1)
+    engine = make_engine(url, pool_size=2)  # the report reads on two connections beside the session
     with psycopg.connect(libpq_url(url)) as conn, Session(engine) as session:
         project = get_project_by_slug(session, "bench")
         started = time.perf_counter()

@@ -288,7 +288,8 @@ def root_matches(manifest: Manifest) -> bool:
     """Whether the manifest's own root and count are those of its entries (a manifest edited by
     hand fails)."""
     tree, count = MerkleStream(), 0
-    if isinstance(manifest.entries, PackedEntries) and not manifest.entries.complete():
+    complete = getattr(manifest.entries, "complete", None)  # packed entries, in memory or spooled
+    if complete is not None and not complete():
         return False
     for chunk in packed_chunks(manifest.entries):
         tree.extend(digest_slices(bytes(chunk)))
@@ -362,10 +363,12 @@ def merge_packed(manifest: Iterable[bytes], stored: Iterable[bytes]) -> Iterator
 
 
 def packed_chunks(entries: Iterable[Entry], size: int = FOLD * 2) -> Iterator[bytes]:
-    """The entries packed, `size` at a time: a packed manifest's own bytes as they are, hex
-    entries packed (ValueError for one that is not hex of its size)."""
-    if isinstance(entries, PackedEntries):
-        yield from entries.chunks(size)
+    """The entries packed, `size` at a time: a packed manifest's own bytes as they are (anything
+    with PackedEntries' chunks(), such as a spool on disk), hex entries packed (ValueError for
+    one that is not hex of its size)."""
+    chunks = getattr(entries, "chunks", None)
+    if chunks is not None:
+        yield from chunks(size)
         return
     for batch in batches(entries, size):
         yield pack(batch)

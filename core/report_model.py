@@ -291,7 +291,7 @@ class PeriodFacts:
     models: Sequence[tuple]  # (provider, model, calls, errors, retries, fallbacks, first, last)
     model_changes: Sequence[tuple]  # (provider, requested, previous, new, first seen, calls since)
     failures_by_class: Sequence[tuple]  # (error class, failed runs, root causes, recovered)
-    failure_concentration: Sequence[tuple]  # (dimension, key, root causes, share)
+    failure_concentration: Sequence[tuple]  # (dimension, key, root causes, share of all root causes)
     guardrail_blocks: Sequence[tuple]  # (span name, blocks)
     anomalies: Sequence[tuple]  # (provider, model, metric, time, value, baseline median, z)
     cost_by_model: Sequence[tuple]  # (model, calls, tokens in, tokens out, cost, complete)
@@ -319,7 +319,7 @@ def period_report(cover: Cover, since: datetime, until: datetime, f: PeriodFacts
                f.model_changes, note="" if f.model_changes else "No change of the served model was seen."),
         capped("failures_by_class", "Failures by class", ["error class", "failed runs", "root causes", "recovered"],
                f.failures_by_class),
-        capped("failure_concentration", "Where failures concentrated", ["dimension", "value", "root causes", "share"],
+        capped("failure_concentration", "Where failures concentrated", ["dimension", "value", "root causes", "share of root causes"],
                f.failure_concentration),
         capped("guardrail_blocks", "Guardrail blocks", ["guardrail", "blocks"], f.guardrail_blocks),
         capped("anomalies", "Anomalies", ["provider", "model", "metric", "time", "value", "baseline median", "z"],

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Iterator
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from db.queries.reports import (
     guardrail_spans, runs_in_window, trace_span_digests, trace_span_records, window_packed_entries,
 )
 from db.queries.retention import policy
+from db.snapshot import export_snapshot, snapshot_bind, use_snapshot
 from pages.failures import failures_data
 from pages.fleet import anomaly_data, cost_data, fleet_filters, health_data
 from reports.spool import EntrySpool
@@ -44,6 +46,13 @@ def cover(session: Session, project_id: int, project_slug: str, generator: str, 
 
 def incident(session: Session, project_id: int, project_slug: str, trace_id: bytes, *, generator: str,
              sees_content: bool, include_content: bool, settings=None) -> Report:
+    with _reading(session) as reading:
+        return _incident(reading, project_id, project_slug, trace_id, generator=generator, sees_content=sees_content,
+                         include_content=include_content, settings=settings)
+
+
+def _incident(session: Session, project_id: int, project_slug: str, trace_id: bytes, *, generator: str,
+              sees_content: bool, include_content: bool, settings=None) -> Report:
     result = trace_attribution(session, project_id, trace_id)
     if result is None:
         raise ReportError(f"no run {trace_id.hex()} in project {project_slug!r}")
@@ -57,6 +66,20 @@ def incident(session: Session, project_id: int, project_slug: str, trace_id: byt
                            build_manifest(trace_span_digests(session, project_id, trace_ids)),
                            sees_content=sees_content, include_content=include_content,
                            judge=_judge(session, project_id, trace_id))
+
+
+@contextmanager
+def _reading(session: Session) -> Iterator[Session]:
+    """The session a report reads on: a REPEATABLE READ, read-only transaction of its own, so
+    every statement of the report sees one snapshot (the caller's session may be READ COMMITTED
+    and mid-transaction, where each statement sees what committed before it). A session bound
+    to one connection reads on it: its transaction decides."""
+    bind = session.get_bind()
+    if not isinstance(bind, Engine):
+        yield session
+        return
+    with Session(snapshot_bind(bind)) as reading:
+        yield reading
 
 
 def _judge(session: Session, project_id: int, trace_id: bytes) -> dict | None:
@@ -80,32 +103,40 @@ def period(session: Session, project_id: int, project_slug: str, since: datetime
            generator: str, spool: EntrySpool, settings=None, meanwhile: Callable[[], object] | None = None) -> Report:
     """The manifest's entries go to `spool` (the caller closes it after rendering). The
     records' stored digests (spans.digest) are read on a connection of their own while the
-    sections are read on the session's (the database does both at once), so the report
-    covers committed records only; `meanwhile` runs before waiting for the digests (a
-    rendering's imports)."""
+    sections are read on another (the database does both at once), both in one snapshot
+    (db/snapshot.py): a run committed or erased meanwhile is in both or in neither, so the
+    sections and the sealed manifest describe the same records. `meanwhile` (a rendering's
+    imports) runs in a thread of its own from the start: the sections mostly wait for the
+    database, and it is a second of CPU."""
     try:
         filters = fleet_filters(project_id, since, until)
     except ValueError as exc:  # pages.params.InvalidQuery is a ValueError too
         raise ReportError(str(exc)) from None
     since, until = filters.since, filters.until
     bind = session.get_bind()
-    with ThreadPoolExecutor(1, thread_name_prefix="report-digests") as pool:
-        if isinstance(bind, Engine):
+    # The pool is left last: it waits for the digests, and the snapshot they import lives as
+    # long as the reading session's transaction.
+    with _reading(session) as reading, ThreadPoolExecutor(2, thread_name_prefix="report") as pool:
+        preparing = pool.submit(meanwhile) if meanwhile is not None else None
+        if reading is not session:
+            snapshot = export_snapshot(reading)
+
             def digest() -> PackedManifestBuilder:
-                with Session(bind) as own:
+                with Session(snapshot_bind(bind)) as own:
+                    use_snapshot(own, snapshot)
                     return _spool_window(own, project_id, since, until, spool)
             digesting = pool.submit(digest)
         else:  # a session on one connection: digest on it, after the sections
             digesting = None
-        facts = _period_facts(session, filters)
-        if meanwhile is not None:
-            meanwhile()
+        facts = _period_facts(reading, filters)
+        if preparing is not None:
+            preparing.result()
         try:
-            builder = digesting.result() if digesting else _spool_window(session, project_id, since, until, spool)
+            builder = digesting.result() if digesting else _spool_window(reading, project_id, since, until, spool)
         except ValueError as exc:  # an id of a size OTLP does not allow: the packed form cannot hold it
             raise ReportError(str(exc)) from None
-    return period_report(cover(session, project_id, project_slug, generator, settings), since, until, facts,
-                         builder.finish(spool))
+        front = cover(reading, project_id, project_slug, generator, settings)
+    return period_report(front, since, until, facts, builder.finish(spool))
 
 
 def _period_facts(session: Session, filters) -> PeriodFacts:
@@ -132,8 +163,11 @@ def _period_facts(session: Session, filters) -> PeriodFacts:
                         c.calls_since) for c in health.served_model_changes],
         failures_by_class=[(g.key or "(none)", g.failed_runs, g.failures, recovered.get(g.key, 0))
                            for g in failures.groups.get("error_class", [])],
+        # The share of the window's root causes, not of its failed runs: a failure that was
+        # recovered (a retried rate limit, a guardrail block) fails no run, so that share is
+        # undefined exactly when every failure was caught, which the table must still show.
         failure_concentration=[(dim, g.key or "(none)", g.failures,
-                                None if g.share_of_failed_runs is None else round(g.share_of_failed_runs, 3))
+                                round(g.failures / failures.totals.failures, 3) if failures.totals.failures else None)
                                for dim, groups in failures.groups.items() if dim != "error_class"
                                for g in groups[:3]],
         guardrail_blocks=sorted(blocks.items(), key=lambda kv: (-kv[1], kv[0])),

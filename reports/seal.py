@@ -11,7 +11,6 @@ small whatever the window and a signature over it covers every entry.
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -194,7 +193,7 @@ def report_window(data: dict) -> tuple[datetime, datetime] | None:
 def manifest_of(data: dict) -> Manifest | None:
     try:
         spans = data.get("spans")
-        if isinstance(spans, PackedEntries):
+        if hasattr(spans, "chunks"):  # packed entries: a PDF's attachment, a JSON report's spool
             # A truncated last record makes the count differ from the stated one: root_matches fails.
             return Manifest(str(data["algorithm"]), spans, str(data["merkle_root"]), int(data["count"]))
         manifest = Manifest.from_dict(data)
@@ -204,16 +203,18 @@ def manifest_of(data: dict) -> Manifest | None:
         return None
 
 
-def check_report(body: bytes, seal: dict | None, embedded: dict, current_digests, verdict: Verdict,
+def check_report(file_sha256: str, seal: dict | None, embedded: dict, current_digests, verdict: Verdict,
                  public_key_pem: bytes | None = None, stored_window=None) -> Manifest | None:
-    """Everything but the database read: `current_digests(entries, algorithm)` returns the
+    """Everything but the database read and the file's: `file_sha256` is the SHA-256 (hex) of
+    the report's bytes, `embedded` its manifest (embedded_data, read_json_manifest).
+    `current_digests(entries, algorithm)` returns the
     digests (in the manifest's algorithm) of the records stored now under those entries' keys,
     by hex key; it is called per batch. `stored_window(algorithm, since, until)`, when given,
     yields the packed entries (core/report_manifest.py) of the records stored now in a period
     report's window, in manifest order."""
     header = None
     if seal is not None:
-        digest = hashlib.sha256(body).hexdigest()
+        digest = file_sha256
         if digest == seal.get("file_sha256"):
             verdict.good(f"file bytes: SHA-256 {digest} matches the seal")
         else:

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
+import ijson
 from sqlalchemy.orm import Session
 
 from core.report_model import Report
@@ -18,6 +19,7 @@ from db.queries.audit import append
 from db.queries.reports import span_digests_by_key, window_packed_entries
 from reports import build
 from reports.build import ReportError
+from reports.json_manifest import Unpackable, read_json_manifest
 from reports.render import MEDIA_TYPES, prepare, write
 from reports.seal import SUFFIX, Verdict, check_report, embedded_data, load_private_key, make_seal, seal_path
 from reports.spool import EntrySpool
@@ -95,43 +97,64 @@ def create(session: Session, *, out: BinaryIO, project_id: int, project_slug: st
     return Created(report, seal, fmt, MEDIA_TYPES[fmt], f"{project_slug}-{stem}.{fmt}", sink.size)
 
 
-def _format_of(path: Path, body: bytes) -> str:
-    if body.startswith(b"%PDF"):
+def _format_of(path: Path, head: bytes) -> str:
+    if head.startswith(b"%PDF"):
         return "pdf"
     suffix = path.suffix.lstrip(".").lower()
     return suffix if suffix in MEDIA_TYPES else "json"
+
+
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def _embedded(path: Path, fmt: str, spool: EntrySpool) -> dict:
+    """The report's own manifest. A JSON report's is streamed, its entries into `spool`
+    (bounded memory whatever the window); the other formats are read whole (a PDF's entries
+    are packed, 56 bytes a record)."""
+    if fmt == "json":
+        try:
+            with path.open("rb") as file:
+                return read_json_manifest(file, spool)
+        except Unpackable:  # an edited manifest: parsed whole, it gets the verdict it always got
+            pass
+        except (ijson.JSONError, ValueError, KeyError):  # not JSON, or no manifest in it
+            return {}
+    return embedded_data(path.read_bytes(), fmt)
 
 
 def verify_file(session: Session, path: Path, *, project_id_of, public_key_pem: bytes | None = None) -> Verdict:
     """Checks `path` (and `path`.sig.json when present) against the records stored now.
     `project_id_of(slug)` resolves the project the report names (None when unknown)."""
     verdict = Verdict()
-    body = path.read_bytes()
+    with path.open("rb") as file:
+        fmt = _format_of(path, file.read(8))
     seal_file = seal_path(path)
     seal = json.loads(seal_file.read_bytes()) if seal_file.exists() else None
-    fmt = _format_of(path, body)
-    embedded = embedded_data(body, fmt)
-    slug = (seal or {}).get("project") or embedded.get("project")
-    project_id = project_id_of(slug) if slug else None
+    with EntrySpool() as spool:
+        embedded = _embedded(path, fmt, spool)
+        slug = (seal or {}).get("project") or embedded.get("project")
+        project_id = project_id_of(slug) if slug else None
 
-    if project_id is None:
-        verdict.bad(f"project {slug!r} not found: the records cannot be read")
-
-    def current(entries, algorithm):
         if project_id is None:
-            return {}
-        try:
-            keys = [(bytes.fromhex(e.trace_id), bytes.fromhex(e.span_id)) for e in entries]
-        except ValueError:  # an edited manifest; its root check already failed
-            return {}
-        return span_digests_by_key(session, project_id, keys, algorithm)
+            verdict.bad(f"project {slug!r} not found: the records cannot be read")
 
-    def stored_window(algorithm, since, until):
-        if project_id is None:
-            return ()
-        return window_packed_entries(session, project_id, since, until, algorithm)
+        def current(entries, algorithm):
+            if project_id is None:
+                return {}
+            try:
+                keys = [(bytes.fromhex(e.trace_id), bytes.fromhex(e.span_id)) for e in entries]
+            except ValueError:  # an edited manifest; its root check already failed
+                return {}
+            return span_digests_by_key(session, project_id, keys, algorithm)
 
-    check_report(body, seal, embedded, current, verdict, public_key_pem, stored_window)
+        def stored_window(algorithm, since, until):
+            if project_id is None:
+                return ()
+            return window_packed_entries(session, project_id, since, until, algorithm)
+
+        check_report(_file_sha256(path), seal, embedded, current, verdict, public_key_pem, stored_window)
     return verdict
 
 

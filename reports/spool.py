@@ -35,6 +35,16 @@ class EntrySpool:
         self._file.flush()
         return open(self.path, "rb")
 
+    def chunks(self, size: int) -> Iterator[bytes]:
+        """The packed entries, `size` at a time (what core/report_manifest.py's packed_chunks
+        takes as they are)."""
+        with self.open() as packed:
+            while chunk := packed.read(size * PACKED):
+                yield chunk
+
+    def complete(self) -> bool:
+        return self._bytes % PACKED == 0
+
     def __iter__(self) -> Iterator[Entry]:
         with self.open() as packed:
             while chunk := packed.read(READ_BYTES):

@@ -95,7 +95,9 @@ def _in_transaction(settings, args, action) -> int:
     from server.runtime import database
 
     with database(settings) as (url, _):
-        engine = make_engine(url, pool_size=1)
+        # Two (and two overflow): a report reads on two connections of its own beside the
+        # action's session (reports/build.py).
+        engine = make_engine(url, pool_size=2)
         try:
             with make_sessionmaker(engine).begin() as session:
                 return action(session, settings, args)

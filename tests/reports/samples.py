@@ -107,7 +107,7 @@ def main(out_dir: str) -> int:
     pg = TestPostgres()
     try:
         url = pg.fresh_database()
-        engine = make_engine(url, pool_size=1)
+        engine = make_engine(url, pool_size=2)  # a report reads on two connections of its own
         with make_sessionmaker(engine).begin() as session:
             project = seed_project(session, "support-bot")
             trace = seed_agent_trace(session, project.id, base=START + timedelta(days=1, hours=3, minutes=12))

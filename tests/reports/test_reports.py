@@ -192,6 +192,12 @@ def test_period_report_from_ingested_runs(database_url, sessionmaker):
     retries = sum(r["retries"] for r in t["models"]["rows"])
     assert retries == classes["rate_limited"]["root causes"] > 0
     assert data["manifest"]["count"] == int(data["facts"]["Spans"])
+    # Every failure here was recovered (no run failed), and the share is still there: of the
+    # window's root causes, not of its failed runs.
+    assert all(r["failed runs"] == 0 for r in classes.values())
+    causes = sum(r["root causes"] for r in classes.values())
+    shares = t["failure_concentration"]["rows"]
+    assert shares and all(r["share of root causes"] == round(r["root causes"] / causes, 3) for r in shares)
 
 
 def test_digest_covers_every_field_and_not_the_session(session, seeded):
