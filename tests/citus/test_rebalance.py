@@ -4,9 +4,17 @@ workers, a trace is still read from one shard, and ingest goes on (docs/scaling.
 
 from __future__ import annotations
 
+import threading
+import time
+
+import httpx
+import psycopg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
+from db.engine import libpq_url
+from db.ingest_citus import WRITE_FUNCTION
 from tests import otlp_payloads as P
 from tests.citus.test_layout import _post
 
@@ -53,3 +61,83 @@ def test_a_third_worker_takes_its_share_of_one_projects_spans_after_a_rebalance(
         assert "Task Count: 1\n" in plan, plan
         assert conn.execute(text("SELECT sum(calls) FROM usage_rollups WHERE project_id = :p"),
                             {"p": collector.project_id}).scalar() == len(traces)
+
+
+# -- a write racing a shard move ----------------------------------------------------------------------
+
+def _node(url: str, port: int) -> psycopg.Connection:
+    """A connection straight to the node on `port` (same server user and database as the coordinator)."""
+    return psycopg.connect(libpq_url(make_url(url).set(host="127.0.0.1", port=port).render_as_string(
+        hide_password=False)), autocommit=True)
+
+
+def _wait_for(conn: psycopg.Connection, pattern: str, what: str) -> None:
+    """Until a backend of `conn`'s node runs a statement matching `pattern` and waits for a lock."""
+    for _ in range(1200):
+        if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                        (pattern,)).fetchone()[0]:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"never saw {what} waiting for a lock")
+
+
+@pytest.mark.slow
+def test_a_batch_that_waited_for_its_shards_move_is_run_again_on_the_new_node(pg, collector):
+    """db/ingest_citus.py's guard: a write routed to the shard's old node waits for the move's last
+    step (the shard's metadata lock), finds the shard gone, fails with a serialization failure, and the
+    writer runs the batch again, routed to the new node. The test holds the shard's metadata lock on
+    the old node (as a concurrent writer would) so that the move and then the batch queue behind it
+    in that order; releasing it lets the move finish first."""
+    tid = P.trace_id()
+    root = P.span(tid, P.span_id(), name="invoke_agent a", attributes={"gen_ai.operation.name": "invoke_agent"})
+    spans = [root, P.span(tid, P.span_id(), parent=root.span_id, name="chat", attributes=P.llm_attrs())]
+    with psycopg.connect(libpq_url(pg.url), autocommit=True) as coordinator:
+        shard, source = coordinator.execute(
+            "SELECT s.shardid, s.nodeport FROM citus_shards s "
+            "WHERE s.shardid = get_shard_id_for_distribution_column('traces', %s)", (tid,)).fetchone()
+        target = coordinator.execute(
+            "SELECT nodeport FROM pg_dist_node WHERE noderole = 'primary' AND shouldhaveshards AND isactive "
+            "AND nodeport <> %s ORDER BY nodeport LIMIT 1", (source,)).fetchone()[0]
+    retries = collector.service.writer.stats.retries
+    outcome: dict = {}
+
+    def move() -> None:
+        with psycopg.connect(libpq_url(pg.url), autocommit=True) as conn:
+            conn.execute("SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s)",
+                         (shard, source, target))
+        outcome["moved"] = True
+
+    def post() -> None:
+        outcome["status"] = httpx.post(
+            collector.traces_endpoint, content=P.request(spans).SerializeToString(), timeout=120,
+            headers={"content-type": "application/x-protobuf", **collector.auth()}).status_code
+
+    with _node(pg.url, source) as old:
+        holder = _node(pg.url, source)
+        holder.autocommit = False
+        holder.execute("SELECT lock_shard_metadata(5, ARRAY[%s]::bigint[])", (shard,))  # as a writer holds it
+        mover, poster = threading.Thread(target=move), threading.Thread(target=post)
+        try:
+            mover.start()
+            _wait_for(old, "%lock_shard_metadata(7%", "the move's last step")
+            poster.start()
+            _wait_for(old, f"%{WRITE_FUNCTION}%", "the batch's write on the old node")
+        finally:
+            holder.rollback()
+            holder.close()
+            mover.join(300)
+            poster.join(300)
+
+    assert outcome == {"moved": True, "status": 200}
+    assert collector.service.writer.stats.retries > retries  # the guard's branch, then the retry
+    with psycopg.connect(libpq_url(pg.url), autocommit=True) as coordinator:
+        assert coordinator.execute("SELECT nodeport FROM citus_shards WHERE shardid = %s", (shard,)).fetchone()[0] \
+            == target
+        assert coordinator.execute("SELECT count(*), count(DISTINCT span_id) FROM spans WHERE project_id = %s "
+                                   "AND trace_id = %s", (collector.project_id, tid)).fetchone() == (2, 2)
+        assert coordinator.execute("SELECT span_count FROM traces WHERE project_id = %s AND trace_id = %s",
+                                   (collector.project_id, tid)).fetchone()[0] == 2
+        assert coordinator.execute("SELECT sum(calls) FROM usage_rollups WHERE project_id = %s",
+                                   (collector.project_id,)).fetchone()[0] == 1
+    with _node(pg.url, target) as new:  # in the shard's own table on the new node
+        assert new.execute(f"SELECT span_count FROM traces_{shard} WHERE trace_id = %s", (tid,)).fetchone()[0] == 2
