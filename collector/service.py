@@ -129,6 +129,7 @@ def _metrics(writer: BatchWriter) -> Metrics:
             yield GaugeMetricFamily("causeline_queue_spans", "Spans accepted and waiting to be committed.", value=writer.queued_spans)
             yield GaugeMetricFamily("causeline_queue_capacity_spans", "Bound of the queue.", value=writer.max_queue_spans)
             yield GaugeMetricFamily("causeline_last_write_seconds", "Duration of the last write transaction.", value=stats.last_batch_seconds)
+            yield CounterMetricFamily("causeline_write_retries", "Write transactions run again after a deadlock or serialization failure (e.g. a shard moved).", value=stats.retries)
             yield CounterMetricFamily("causeline_write_refused_requests", "Requests whose spans storage refused (answered 400).", value=stats.requests_refused)
 
     registry.register(WriterCollector())

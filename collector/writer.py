@@ -107,6 +107,7 @@ class WriterStats:
     spans_duplicate: int = 0
     failures: int = 0
     requests_refused: int = 0
+    retries: int = 0  # transactions run again after a deadlock or serialization failure
     last_batch_seconds: float = 0.0
     write_seconds_total: float = 0.0
 
@@ -324,6 +325,8 @@ class BatchWriter:
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                 if attempt == 2:
                     raise
+                with self._stats_lock:
+                    self.stats.retries += 1
                 time.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")
 

@@ -26,6 +26,9 @@ SMOKE: dict[str, tuple[list[str], set[str]]] = {
     "reports.py": (["--traces", "200", "--formats", "json,pdf", "--days", "30"], set()),
     "retention.py": (["--old", "2000", "--spans", "2000", "--clients", "2"], {"spans_per_s_alone"}),
     "sdk_overhead.py": (["--calls", "200", "--repeats", "1"], {"instrumented_us", "bare_us", "ratio"}),
+    # Phoenix's half runs where /tmp/phoenix-venv has it, and is skipped (reason printed) elsewhere.
+    "vs_phoenix.py": (["--traces", "10", "--clients", "2", "--timeout", "300"],
+                      {"spans", "causeline_spans_per_s", "phoenix_spans_per_s", "ratio"}),
     # Without a model endpoint (CI) it says so and ends with {"skipped": ...}; with one, 1 run per subset.
     "whowhen.py": (["--limit", "1"], set()),
 }
