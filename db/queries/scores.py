@@ -29,7 +29,7 @@ INSERT INTO scores (project_id, score_key, trace_id, span_id, name, data_type, v
     created_at)
 SELECT :project_id, decode(r->>0, 'hex'), decode(r->>1, 'hex'), decode(r->>2, 'hex'), r->>3, r->>4,
     CAST(r->>5 AS float8), r->>6, r->>7, r->>8, now()
-FROM json_array_elements(CAST(:rows AS json)) AS r
+FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r
 ON CONFLICT (project_id, trace_id, score_key) DO """
 _KEEP = text(_INSERT + "NOTHING")
 _REPLACE = text(_INSERT + """UPDATE SET data_type = excluded.data_type, value = excluded.value,
