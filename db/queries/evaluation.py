@@ -42,6 +42,7 @@ WHERE s.events @> CAST(:wanted AS jsonb) OR jsonb_exists(s.attributes, 'gen_ai.e
    OR s.attributes @> '{{"openinference.span.kind": "EVALUATOR"}}'""")
 # Only the attributes the evaluators read (an absent key and a JSON null both read as None).
 _ATTRIBUTES = "jsonb_build_object(" + ", ".join(f"'{k}', s.attributes -> '{k}'" for k in ATTRIBUTE_KEYS) + ")"
+# Its columns in the order _verdicts unpacks them.
 _CALLS = text(f"""
 SELECT * FROM (
   SELECT s.project_id, s.trace_id, s.span_id, s.name, s.status, s.output, s.output_tokens,
@@ -97,25 +98,25 @@ def evaluate_pending(session: Session, *, delay: float = 5.0, limit: int = 200, 
 
 def _verdicts(session: Session, keys: dict) -> dict[int, list[ScoreInput]]:
     # Chat/completion calls only: an embedding has no answer to judge.
-    calls = session.execute(_CALLS, {**keys, "max_calls": MAX_CALLS_PER_TRACE}).all()
-    missing = {(c.project_id, c.trace_id, c.span_id) for c in calls if c.output is None}
+    # Plain tuples, unpacked once: a Row's attribute access cost more than the checks themselves.
+    calls = [tuple(row) for row in session.execute(_CALLS, {**keys, "max_calls": MAX_CALLS_PER_TRACE})]
+    missing = {call[:3] for call in calls if call[5] is None}
     logged: dict[tuple, list] = {}
     if missing:
-        for row in session.execute(_LOGS, keys):
-            if (call := (row.project_id, row.trace_id, row.span_id)) in missing:
-                logged.setdefault(call, []).append((row.input, row.output))
+        for project_id, trace_id, span_id, input_, output in session.execute(_LOGS, keys):
+            if (key := (project_id, trace_id, span_id)) in missing:
+                logged.setdefault(key, []).append((input_, output))
     rules: dict[int, list[Rule]] = {}
     verdicts: dict[int, list[ScoreInput]] = {}
-    for c in calls:
-        if c.project_id not in rules:
-            rules[c.project_id] = project_rules(session, c.project_id)
-        output = c.output
-        records = logged.get((c.project_id, c.trace_id, c.span_id))
+    for project_id, trace_id, span_id, name, status, output, output_tokens, attributes, agent, model, _ in calls:
+        if project_id not in rules:
+            rules[project_id] = project_rules(session, project_id)
+        records = logged.get((project_id, trace_id, span_id))
         if output is None and records:
             output = with_log_content(None, None, records)[1]
-        call = Call(output, c.attributes or {}, c.status, c.output_tokens, c.model, c.agent_name, c.name)
-        verdicts.setdefault(c.project_id, []).extend(
-            as_score(v, c.trace_id, c.span_id) for v in evaluate(call, rules[c.project_id]))
+        call = Call(output, attributes or {}, status, output_tokens, model, agent, name)
+        verdicts.setdefault(project_id, []).extend(
+            as_score(v, trace_id, span_id) for v in evaluate(call, rules[project_id]))
     return verdicts
 
 
