@@ -17,7 +17,6 @@ def score(key: bytes, **fields) -> ScoreInput:
     return ScoreInput(key, **values)
 
 
-
 def test_values_round_trip_exactly(session, project):
     project_id = project[0]
     rows = [score(b"k1"), score(b"k2", span_id=None, value=None, label="good", data_type="categorical", comment=None),
