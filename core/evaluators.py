@@ -41,6 +41,9 @@ FILTERED = frozenset({"content_filter", "content_filtered", "safety", "refusal"}
 _FINISH_KEYS = ("gen_ai.response.finish_reasons", "gen_ai.completion.0.finish_reason", "llm.finish_reason")
 _JSON_FORMATS = frozenset({"json", "json_object", "json_schema"})
 _FORMAT_KEYS = ("gen_ai.output.type", "gen_ai.openai.request.response_format", "gen_ai.request.response_format")
+# Every attribute of a call an evaluator reads: the evaluation pass fetches only these (a call's
+# attributes can hold whole prompts; parsing them all cost more than the checks).
+ATTRIBUTE_KEYS = _FINISH_KEYS + _FORMAT_KEYS
 # Refusals open the answer; only its start is read (bounded work on attacker-sized text).
 _REFUSAL_WINDOW = 400
 _REFUSAL = re.compile(

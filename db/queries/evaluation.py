@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core.content import with_log_content
-from core.evaluators import Call, Rule, RuleError, as_score, evaluate, parse_rule
+from core.evaluators import ATTRIBUTE_KEYS, Call, Rule, RuleError, as_score, evaluate, parse_rule
 from core.scores import (
     EVALUATION_EVENT, ScoreInput, from_evaluation_span, from_openinference_evaluator, from_span_events,
 )
@@ -40,18 +40,23 @@ SELECT s.project_id, s.trace_id, s.span_id, s.parent_span_id, s.events, s.name,
 FROM {_CLAIMED} JOIN spans s ON s.project_id = c.project_id AND s.trace_id = c.trace_id
 WHERE s.events @> CAST(:wanted AS jsonb) OR jsonb_exists(s.attributes, 'gen_ai.evaluation.name')
    OR s.attributes @> '{{"openinference.span.kind": "EVALUATOR"}}'""")
+# Only the attributes the evaluators read (an absent key and a JSON null both read as None).
+_ATTRIBUTES = "jsonb_build_object(" + ", ".join(f"'{k}', s.attributes -> '{k}'" for k in ATTRIBUTE_KEYS) + ")"
+# Its columns in the order _verdicts unpacks them.
 _CALLS = text(f"""
 SELECT * FROM (
-  SELECT s.project_id, s.trace_id, s.span_id, s.name, s.status, s.output, s.output_tokens, s.attributes,
+  SELECT s.project_id, s.trace_id, s.span_id, s.name, s.status, s.output, s.output_tokens,
+         {_ATTRIBUTES} AS attributes,
          s.agent_name, coalesce(s.response_model, s.request_model) AS model,
          row_number() OVER (PARTITION BY s.project_id, s.trace_id ORDER BY s.start_ns, s.span_id) AS n
   FROM {_CLAIMED} JOIN spans s ON s.project_id = c.project_id AND s.trace_id = c.trace_id
   WHERE s.category = 'llm') AS calls
 WHERE n <= :max_calls""")
-_LOGS = text("""
+# The log records of the claimed traces (the caller keeps those of calls without output): the
+# claimed keys are already sent, where one more array per call to look up cost more than the read.
+_LOGS = text(f"""
 SELECT g.project_id, g.trace_id, g.span_id, g.input, g.output
-FROM unnest(CAST(:projects AS bigint[]), CAST(:traces AS bytea[]), CAST(:spans AS bytea[])) AS w(p, t, s)
-JOIN genai_log_records g ON g.project_id = w.p AND g.trace_id = w.t AND g.span_id = w.s
+FROM {_CLAIMED} JOIN genai_log_records g ON g.project_id = c.project_id AND g.trace_id = c.trace_id
 ORDER BY g.project_id, g.trace_id, g.span_id, g.time_ns, g.seq, g.record_key""")
 _DONE = text("""
 UPDATE traces t SET evaluated_at = d.seen
@@ -93,26 +98,25 @@ def evaluate_pending(session: Session, *, delay: float = 5.0, limit: int = 200, 
 
 def _verdicts(session: Session, keys: dict) -> dict[int, list[ScoreInput]]:
     # Chat/completion calls only: an embedding has no answer to judge.
-    calls = session.execute(_CALLS, {**keys, "max_calls": MAX_CALLS_PER_TRACE}).all()
-    missing = [c for c in calls if c.output is None]
+    # Plain tuples, unpacked once: a Row's attribute access cost more than the checks themselves.
+    calls = [tuple(row) for row in session.execute(_CALLS, {**keys, "max_calls": MAX_CALLS_PER_TRACE})]
+    missing = {call[:3] for call in calls if call[5] is None}
     logged: dict[tuple, list] = {}
     if missing:
-        for row in session.execute(_LOGS, {"projects": [c.project_id for c in missing],
-                                           "traces": [c.trace_id for c in missing],
-                                           "spans": [c.span_id for c in missing]}):
-            logged.setdefault((row.project_id, row.trace_id, row.span_id), []).append((row.input, row.output))
+        for project_id, trace_id, span_id, input_, output in session.execute(_LOGS, keys):
+            if (key := (project_id, trace_id, span_id)) in missing:
+                logged.setdefault(key, []).append((input_, output))
     rules: dict[int, list[Rule]] = {}
     verdicts: dict[int, list[ScoreInput]] = {}
-    for c in calls:
-        if c.project_id not in rules:
-            rules[c.project_id] = project_rules(session, c.project_id)
-        output = c.output
-        records = logged.get((c.project_id, c.trace_id, c.span_id))
+    for project_id, trace_id, span_id, name, status, output, output_tokens, attributes, agent, model, _ in calls:
+        if project_id not in rules:
+            rules[project_id] = project_rules(session, project_id)
+        records = logged.get((project_id, trace_id, span_id))
         if output is None and records:
             output = with_log_content(None, None, records)[1]
-        call = Call(output, c.attributes or {}, c.status, c.output_tokens, c.model, c.agent_name, c.name)
-        verdicts.setdefault(c.project_id, []).extend(
-            as_score(v, c.trace_id, c.span_id) for v in evaluate(call, rules[c.project_id]))
+        call = Call(output, attributes or {}, status, output_tokens, model, agent, name)
+        verdicts.setdefault(project_id, []).extend(
+            as_score(v, trace_id, span_id) for v in evaluate(call, rules[project_id]))
     return verdicts
 
 

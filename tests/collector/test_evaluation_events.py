@@ -213,3 +213,31 @@ def test_openinference_evaluator_spans_score_the_span_they_evaluate(collector, s
             got["hallucination"]["source"], got["hallucination"]["comment"]) == (
         chat_hex, 0.0, "factual", "openinference", "The answer only states what the context says.")
     assert got["QA correctness"]["label"] == "incorrect" and got["QA correctness"]["value"] is None
+
+
+def test_log_content_fills_in_only_for_calls_without_output(collector, sessionmaker):
+    # The pass reads the log records of the whole claimed trace: a call that has its own output
+    # must be judged on it, not on records logged under it; the response format is an attribute.
+    tracer_provider, logger_provider = providers(collector)
+    tracer, logger = tracer_provider.get_tracer("tests"), logger_provider.get_logger("tests")
+    with tracer.start_as_current_span("invoke_agent triage", attributes={"gen_ai.operation.name": "invoke_agent"}):
+        with tracer.start_as_current_span("chat gpt-4o", attributes={
+                "gen_ai.operation.name": "chat", "gen_ai.response.finish_reasons": ["stop"],
+                "gen_ai.output.messages": '[{"role": "assistant", "content": "Your order ships today."}]'}) as own:
+            logger.emit(event_name="gen_ai.choice", body={
+                "index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": "Sorry, I can"}})
+        with tracer.start_as_current_span("chat gpt-4o", attributes={
+                "gen_ai.operation.name": "chat", "gen_ai.openai.request.response_format": "json_object"}) as logged:
+            logger.emit(event_name="gen_ai.choice", body={
+                "index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "not json"}})
+    assert logger_provider.force_flush(10_000) and tracer_provider.force_flush(10_000)
+    tracer_provider.shutdown()
+    logger_provider.shutdown()
+    assert Evaluator(sessionmaker, delay=0).run_once() == 1
+    got = {(s["span_id"], s["name"]): s["label"]
+           for s in scores(collector, format(own.get_span_context().trace_id, "032x"))}
+    o, g = format(own.get_span_context().span_id, "016x"), format(logged.get_span_context().span_id, "016x")
+    assert got == {
+        (o, "non_empty"): "pass", (o, "complete"): "pass", (o, "no_refusal"): "pass",
+        (g, "non_empty"): "pass", (g, "complete"): "pass", (g, "no_refusal"): "pass", (g, "json_valid"): "fail",
+    }
