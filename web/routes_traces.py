@@ -137,7 +137,7 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
     # the tree, the columns of the rows rendered read after, its attribution loaded by the panel
     # itself (htmx) so the tree shows at once.
     read = get_trace if inline else trace_skeleton
-    detail = read(session, viewer.project_id, trace_bytes, max_spans=settings.max_trace_spans)
+    detail = read(session, viewer.project_id, trace_bytes, max_spans=settings.max_trace_spans, trace=trace)
     if detail is None:
         return _error_page(request, viewer, 404, "Trace not found",
                            f"No trace {trace_id.lower()} in this project (yet).")

@@ -150,18 +150,19 @@ def trace_row(session: Session, project_id: int, trace_id: bytes) -> TraceRow | 
 
 def _spans_of(trace: TraceRow) -> tuple:
     """The spans of a trace. Every span starts at or after its trace row's start_time (the
-    minimum of its spans'), so the bound prunes the daily partitions before it (docs/scaling.md)."""
+    minimum of its spans') and at or before its end_time (the maximum of their ends; ingest
+    refuses a span that ends before it starts), so the bounds prune the daily partitions
+    before and after it (docs/scaling.md): a trace of last week is not probed for in the days since."""
     return (SpanRow.project_id == trace.project_id, SpanRow.trace_id == trace.trace_id,
-            SpanRow.start_time >= trace.start_time)
+            SpanRow.start_time >= trace.start_time, SpanRow.start_time <= trace.end_time)
 
 
 def get_trace(session: Session, project_id: int, trace_id: bytes, *,
-              max_spans: int | None = None) -> TraceDetail | None:
+              max_spans: int | None = None, trace: TraceRow | None = None) -> TraceDetail | None:
     """The trace with its spans, the earliest `max_spans` of them when given (a trace has no
-    size limit at ingest; this bounds what one read loads). Edges are those of every span."""
-    trace = session.scalars(
-        select(TraceRow).where(TraceRow.project_id == project_id, TraceRow.trace_id == trace_id)
-    ).one_or_none()
+    size limit at ingest; this bounds what one read loads). Edges are those of every span.
+    `trace`: its row, when the caller has read it already."""
+    trace = trace or trace_row(session, project_id, trace_id)
     if trace is None:
         return None
     query = (
@@ -221,11 +222,11 @@ SpanSkeleton = namedtuple("SpanSkeleton", [c.key for c in SKELETON_COLUMNS])
 
 
 def trace_skeleton(session: Session, project_id: int, trace_id: bytes, *,
-                   max_spans: int | None = None) -> TraceDetail | None:
+                   max_spans: int | None = None, trace: TraceRow | None = None) -> TraceDetail | None:
     """get_trace for the span tree of a large trace: SpanSkeleton rows (plain named tuples, as
     the tree walks them all in Python) and the lineage edges only (a `parent` edge repeats
     spans.parent_span_id); the columns of the rows rendered come from outline_rows."""
-    trace = trace_row(session, project_id, trace_id)
+    trace = trace or trace_row(session, project_id, trace_id)
     if trace is None:
         return None
     query = (select(*SKELETON_COLUMNS)
