@@ -269,9 +269,9 @@ def _in_span_order(detail):
     other traces come last."""
     if not detail.edges:
         return []
-    order = {s.span_id: i for i, s in enumerate(detail.spans)}
-    own = detail.trace.trace_id
-    return sorted(detail.edges, key=lambda e: (e.trace_id != own, order.get(e.span_id, len(order)), e.relation))
+    order = {s.span_id: (s.start_ns, s.span_id) for s in detail.spans}  # a skeleton's spans come unsorted
+    own, last = detail.trace.trace_id, (float("inf"), b"")
+    return sorted(detail.edges, key=lambda e: (e.trace_id != own, order.get(e.span_id, last), e.relation))
 
 
 @router.get("/traces/{trace_id}/spans/{span_id}")
