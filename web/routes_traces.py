@@ -26,6 +26,7 @@ from web.auth import AppSettings, CurrentViewer, DbSession
 from web.page import render_page
 from web.render import render
 from web.routes_replay import replay_models_for
+from web.span_rows import row_views
 from web.tree import (
     MAX_CHILDREN, MAX_ROWS, OPEN_DEPTH, MoreRow, Window, build_tree, child_rows, extent, with_columns,
 )
@@ -136,7 +137,7 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
     # the tree, the columns of the rows rendered read after, its attribution loaded by the panel
     # itself (htmx) so the tree shows at once.
     read = get_trace if inline else trace_skeleton
-    detail = read(session, viewer.project_id, trace_bytes, max_spans=settings.max_trace_spans)
+    detail = read(session, viewer.project_id, trace_bytes, max_spans=settings.max_trace_spans, trace=trace)
     if detail is None:
         return _error_page(request, viewer, 404, "Trace not found",
                            f"No trace {trace_id.lower()} in this project (yet).")
@@ -161,11 +162,12 @@ def trace_page(request: Request, trace_id: str, viewer: CurrentViewer, session: 
                       reveal=span_bytes, window=window)
     if not inline:
         rows = with_columns(rows, outline_rows(session, detail.trace, [r.span.span_id for r in rows if not r.is_more]))
+    selected_id = span_bytes.hex() if selected else None
     return render_page(request, "trace.html", {
         "viewer": viewer, "detail": detail, "trace": detail.trace, "trace_hex": trace_bytes.hex(),
-        "rows": rows, "window": window,
+        "rows": row_views(rows, trace_bytes.hex(), window, selected_id), "window": window,
         "lineage": edge_views(_in_span_order(detail), names),
-        "selected": selected, "selected_id": span_bytes.hex() if selected else None,
+        "selected": selected, "selected_id": selected_id,
         "span_missing": span_bytes.hex() if span_bytes is not None and selected is None else (
             span if span and span_bytes is None else None),
         "window_ns": end - start,
@@ -233,8 +235,7 @@ def children_fragment(request: Request, trace_id: str, span_id: str, viewer: Cur
     if more:
         rows.append(MoreRow(span_bytes, level, start + len(kids), None))
     return render(request, "_span_rows.html", {
-        "rows": rows, "trace_hex": trace_bytes.hex(), "window": window,
-        "selected_id": span_bytes.hex() if selected else None,
+        "rows": row_views(rows, trace_bytes.hex(), window, span_bytes.hex() if selected else None),
     })
 
 
@@ -268,9 +269,9 @@ def _in_span_order(detail):
     other traces come last."""
     if not detail.edges:
         return []
-    order = {s.span_id: i for i, s in enumerate(detail.spans)}
-    own = detail.trace.trace_id
-    return sorted(detail.edges, key=lambda e: (e.trace_id != own, order.get(e.span_id, len(order)), e.relation))
+    order = {s.span_id: (s.start_ns, s.span_id) for s in detail.spans}  # a skeleton's spans come unsorted
+    own, last = detail.trace.trace_id, (float("inf"), b"")
+    return sorted(detail.edges, key=lambda e: (e.trace_id != own, order.get(e.span_id, last), e.relation))
 
 
 @router.get("/traces/{trace_id}/spans/{span_id}")

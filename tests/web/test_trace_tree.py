@@ -210,3 +210,26 @@ def test_a_large_trace_is_read_as_a_skeleton_and_only_the_rendered_rows_in_full(
     assert len(named) == 1
     values = named[0].values() if isinstance(named[0], dict) else named[0]
     assert [len(v) for v in values if isinstance(v, list)] == [1 + MAX_CHILDREN]  # the rendered rows only
+
+
+
+def test_every_text_of_a_tree_row_is_escaped(client, session, seeded):
+    """The row strings made once in web/span_rows.py are still escaped where printed: name (also
+    in a collapsed row's aria-label), category, model and error class."""
+    hostile = '"><img src=x onerror=alert(1)>'
+    spans = wide(seeded.project.id, 2500)  # above INLINE_ATTRIBUTION_SPANS: the skeleton read
+    spans[1].name, spans[1].request_model = XSS, hostile
+    spans[2].status, spans[2].error_class = "error", XSS
+    spans[3].category = hostile
+    spans.append(make_span(seeded.project.id, spans[0].trace_id, name="grandchild", start_ms=1.6,
+                           duration_ms=0.1, parent=spans[1].span_id))
+    trace = store_many(session, spans)
+    login(client, seeded)
+    page = client.get(f"/traces/{trace.trace_id.hex()}").text
+    assert XSS not in page and hostile not in page
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 2  # the name and the error class
+    assert page.count("&#34;&gt;&lt;img src=x onerror=alert(1)&gt;") >= 3  # the model, the category twice
+    # Loaded on "expand", spans[1] has children not shown: its expand control names it.
+    fragment = client.get(f"/traces/{trace.trace_id.hex()}/children/{spans[0].span_id.hex()}", headers=HX).text
+    assert XSS not in fragment and hostile not in fragment
+    assert 'aria-label="Expand &lt;script&gt;alert(1)&lt;/script&gt;"' in fragment
