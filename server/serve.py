@@ -192,7 +192,8 @@ def uvicorn_config(app, host: str, sock: socket.socket) -> uvicorn.Config:
                           proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
                           timeout_keep_alive=5, limit_concurrency=settings.max_connections,
                           http=deadline_protocol(settings.header_timeout_s, settings.body_timeout_s,
-                                                 AddressCap(settings.max_connections_per_address, trusted)))
+                                                 AddressCap(settings.max_connections_per_address, trusted,
+                                                            settings.retry_after_s)))
 
 
 async def _run(servers, demo: _Demo | None, banner: Callable[[], None], attributor: Attributor | None) -> None:
