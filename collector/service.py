@@ -49,7 +49,8 @@ def decode_cost(nbytes: int, media: str) -> int:
 
 class InflightBudget:
     """Memory held by requests in flight, in bytes, bounded: a body waiting for a decoder or being
-    decoded is charged decode_cost(); once decoded, until commit, its encoded rows (and its body, when the caller keeps it: collector/ingest.py store()).
+    decoded is charged decode_cost(); once decoded, until commit, its encoded rows (and its body
+    when the caller keeps it: collector/ingest.py store()).
 
     A request that could never fit (its charge alone exceeds the budget) is refused for good
     (413): letting it pass alone would break the bound."""
