@@ -104,7 +104,7 @@ class GrpcReceiver:
         try:
             metadata = {item.key: item.value for item in context.invocation_metadata() or ()}
             principal = await authorize(service, metadata.get("authorization"), metadata.get(KEY_HEADER))
-            stored = await store(service, request, PROTOBUF, principal.project_id)
+            stored = await store(service, request, PROTOBUF, principal.project_id, caller_keeps_body=True)
         except Refused as exc:
             code, message, retry = _CODES[exc.kind], exc.message, exc.retry
         except asyncio.CancelledError:  # the client gave up (deadline, disconnect); counted as such

@@ -96,8 +96,9 @@ async def _export(service: IngestService, request: Request, project_id: int) -> 
         if declared is not None and encoding == "identity":
             # Refused before reading it when it cannot fit now: an overload costs no body memory.
             check_budget(service, media, declared)
-        body = await read_inflated(request, encoding, settings.max_body_bytes, settings.body_timeout_s)
-        stored = await store(service, body, media, project_id)
+        # The body handed straight over: store() lets it go once decoded, before the commit.
+        stored = await store(service, await read_inflated(request, encoding, settings.max_body_bytes,
+                                                          settings.body_timeout_s), media, project_id)
     except BodyError as exc:
         return error(media, exc.status, exc.message)
     except Refused as exc:

@@ -105,40 +105,43 @@ def charged(service: IngestService, media: str, size: int) -> Iterator[Charge]:
         charge.release()
 
 
-async def store(service: IngestService, body: bytes, media: str, project_id: int) -> Stored:
+async def store(service: IngestService, body: bytes, media: str, project_id: int, *,
+                caller_keeps_body: bool = False) -> Stored:
     """Decode an inflated body and return once its valid spans are committed. The body is charged
-    its decoding cost against the in-flight budget, then body plus encoded rows until commit."""
+    its decoding cost against the in-flight budget, then its encoded rows until commit.
+
+    The body is let go once decoded: a caller that hands it over (keeps no reference) gets its
+    memory back then, not at the commit; under overload hundreds of decoded requests wait for
+    their commit, and the body is a third of what each holds. A caller that cannot let go
+    (gRPC: the framework holds the request) says so, and the body stays charged until commit."""
     with charged(service, media, len(body)) as charge:
-        return await _store(service, body, media, project_id, charge)
-
-
-async def _store(service: IngestService, body: bytes, media: str, project_id: int, charge: Charge) -> Stored:
-    overrides = await to_thread.run_sync(service.overrides, project_id)
-    prep_started = time.perf_counter()
-    service.writer.expect()
-    try:
+        overrides = await to_thread.run_sync(service.overrides, project_id)
+        prep_started = time.perf_counter()
+        service.writer.expect()
         try:
-            ready = await service.prepare(body, media, project_id, overrides)
-        except DecodeError as exc:
-            raise Refused("invalid", str(exc)) from None
-        charge.lower(len(body) + ready.data.nbytes)
-        service.metrics.prepare_seconds.observe(time.perf_counter() - prep_started)
-        service.metrics.spans_rejected.inc(ready.rejected)
-        if not ready.data.count:
-            return Stored(ready.rejected, ready.error_message)
+            try:
+                ready = await service.prepare(body, media, project_id, overrides)
+            except DecodeError as exc:
+                raise Refused("invalid", str(exc)) from None
+            charge.lower(ready.data.nbytes + (len(body) if caller_keeps_body else 0))
+            del body
+            service.metrics.prepare_seconds.observe(time.perf_counter() - prep_started)
+            service.metrics.spans_rejected.inc(ready.rejected)
+            if not ready.data.count:
+                return Stored(ready.rejected, ready.error_message)
+            try:
+                future = service.writer.submit(ready.data)
+            except QueueFull as exc:
+                raise Refused("unavailable", f"ingest queue is full ({exc}); retry later") from None
+            except WriterUnavailable as exc:
+                raise Refused("unavailable", str(exc)) from None
+        finally:
+            service.writer.arrived()
         try:
-            future = service.writer.submit(ready.data)
-        except QueueFull as exc:
-            raise Refused("unavailable", f"ingest queue is full ({exc}); retry later") from None
+            await asyncio.wrap_future(future)
         except WriterUnavailable as exc:
-            raise Refused("unavailable", str(exc)) from None
-    finally:
-        service.writer.arrived()
-    try:
-        await asyncio.wrap_future(future)
-    except WriterUnavailable as exc:
-        raise Refused("unavailable", f"{exc}; nothing from this request was stored, retry") from None
-    except StorageRefused as exc:
-        raise Refused("invalid", f"{exc}; nothing from this request was stored") from None
-    service.metrics.spans_received.inc(ready.data.count)
-    return Stored(ready.rejected, ready.error_message)
+            raise Refused("unavailable", f"{exc}; nothing from this request was stored, retry") from None
+        except StorageRefused as exc:
+            raise Refused("invalid", f"{exc}; nothing from this request was stored") from None
+        service.metrics.spans_received.inc(ready.data.count)
+        return Stored(ready.rejected, ready.error_message)

@@ -105,13 +105,18 @@ def release_large_buffers() -> None:
         mallopt(_M_ARENA_MAX, ARENAS)
 
 
-def init_worker() -> None:
-    """Initializer of each decode worker process. Ctrl-C in a terminal interrupts the whole process
+def init_worker(parent: int | None = None) -> None:
+    """Initializer of each decode worker process; `parent`: the collector's pid, whose exit ends the
+    worker (collector/parent_watch.py). Ctrl-C in a terminal interrupts the whole process
     group: the server shuts its workers down itself, so a worker ignores SIGINT rather than dying
     mid-task with a traceback."""
     import signal
 
+    from collector.parent_watch import exit_with_parent
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        exit_with_parent(parent)
     release_large_buffers()
 
 

@@ -49,7 +49,8 @@ def decode_cost(nbytes: int, media: str) -> int:
 
 class InflightBudget:
     """Memory held by requests in flight, in bytes, bounded: a body waiting for a decoder or being
-    decoded is charged decode_cost(); once decoded, until commit, its body and encoded rows.
+    decoded is charged decode_cost(); once decoded, until commit, its encoded rows (and its body
+    when the caller keeps it: collector/ingest.py store()).
 
     A request that could never fit (its charge alone exceeds the budget) is refused for good
     (413): letting it pass alone would break the bound."""
@@ -197,7 +198,7 @@ class IngestService:
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the process already runs threads (writer, event loop helpers).
         return ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=init_worker)
+                                   initializer=init_worker, initargs=(os.getpid(),))
 
     def _replace_pool(self, broken: ProcessPoolExecutor) -> None:
         """Swap a broken pool for a fresh one, once, however many requests saw it break."""

@@ -25,7 +25,6 @@ from sqlalchemy import func, select
 
 from core.settings import Settings
 from db.engine import libpq_url, make_engine, make_sessionmaker
-from db.migrate import upgrade
 from db.models import Project, TraceRow
 from db.queries.auth import create_api_key, revoke_key
 
@@ -74,6 +73,8 @@ def run(settings: Settings, *, only: Iterable[str] | None = None, no_migrate: bo
     listeners = bind_listeners(settings, parts)
     with database(settings, say) as (url, embedded):
         if embedded and not no_migrate:
+            from db.migrate import upgrade  # Alembic only when it runs: ~8 MB of a collector's memory
+
             say("Applying database migrations...")
             upgrade(url)
         serve(settings, url, embedded=embedded, parts=parts, listeners=listeners, say=say)
@@ -192,7 +193,8 @@ def uvicorn_config(app, host: str, sock: socket.socket) -> uvicorn.Config:
                           proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
                           timeout_keep_alive=5, limit_concurrency=settings.max_connections,
                           http=deadline_protocol(settings.header_timeout_s, settings.body_timeout_s,
-                                                 AddressCap(settings.max_connections_per_address, trusted)))
+                                                 AddressCap(settings.max_connections_per_address, trusted,
+                                                            settings.retry_after_s)))
 
 
 async def _run(servers, demo: _Demo | None, banner: Callable[[], None], attributor: Attributor | None) -> None:

@@ -15,6 +15,9 @@ limit_concurrency) for as long as it likes. This is uvicorn's httptools protocol
 When a deadline passes, the connection is closed. Time spent by the application is never
 counted: no deadline runs between a request's end and its response.
 
+A refused request's unread body is dropped as soon as its answer is sent (not kept until the
+connection's next request).
+
 It also caps the connections one client address holds open on the listener
 (CAUSELINE_MAX_CONNECTIONS_PER_ADDRESS): one address cannot take all of limit_concurrency.
 A connection beyond the cap is answered 503 and closed before anything is read; trusted
@@ -36,15 +39,21 @@ BODY_GRACE_S = 5.0
 
 
 _REFUSED_BODY = b"too many open connections from this address\r\n"
-REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
-           b"content-length: %d\r\n\r\n%s" % (len(_REFUSED_BODY), _REFUSED_BODY))
+
+
+def refused(retry_after_s: int) -> bytes:
+    """The answer to a connection beyond the cap: 503 with Retry-After, as every refusal that a
+    client may retry (an OTLP exporter retries a 503 only after the Retry-After it names, or soon)."""
+    return (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
+            b"retry-after: %d\r\ncontent-length: %d\r\n\r\n%s" % (retry_after_s, len(_REFUSED_BODY), _REFUSED_BODY))
 
 
 class AddressCap:
     """Open connections per client address on one listener (its event loop only: no lock)."""
 
-    def __init__(self, limit: int, exempt: str = "") -> None:
+    def __init__(self, limit: int, exempt: str = "", retry_after_s: int = 2) -> None:
         self.limit = limit
+        self.refusal = refused(retry_after_s)
         self._open: Counter[str] = Counter()
         entries = [e.strip() for e in exempt.split(",") if e.strip()]
         self._exempt_all = "*" in entries
@@ -99,7 +108,7 @@ def deadline_protocol(header_timeout_s: float, body_timeout_s: float,
             self._capped_host = _peer_host(transport) if cap is not None else None
             self._refused = self._capped_host is not None and not cap.acquire(self._capped_host)
             if self._refused:  # never handed to uvicorn: nothing to shut down or release later
-                transport.write(REFUSED)
+                transport.write(cap.refusal)  # type: ignore[union-attr]
                 transport.close()
                 return
             super().connection_made(transport)
@@ -126,6 +135,15 @@ def deadline_protocol(header_timeout_s: float, body_timeout_s: float,
         def on_message_complete(self) -> None:
             self._disarm()
             super().on_message_complete()
+
+        def on_response_complete(self) -> None:
+            # A request answered before its body was read (refused on its key, its size or the
+            # in-flight budget) leaves what had arrived of that body, up to 64 KiB plus one
+            # read, in its cycle until the connection's next request: 256 clients retrying
+            # refused requests held ~80 MB so. Nothing reads it any more.
+            if self.cycle is not None and self.cycle.response_complete:
+                self.cycle.body = bytearray()
+            super().on_response_complete()
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self._refused:

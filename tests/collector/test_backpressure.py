@@ -149,3 +149,53 @@ def test_logs_and_metrics_bodies_that_can_never_fit_get_the_same_413(database_ur
             assert service.inflight.used == 0
     finally:
         service.stop()
+
+
+def _charge_while_waiting_for_commit(service, send) -> int:
+    """The in-flight charge of one request that is decoded and waits for a commit (writer not started)."""
+    thread = threading.Thread(target=send)
+    thread.start()
+    while service.writer.queued_spans == 0 and thread.is_alive():
+        threading.Event().wait(0.01)
+    used = service.inflight.used
+    service.start()
+    thread.join(60)
+    return used
+
+
+def _encoded_size(service, body: bytes, project_id: int) -> int:
+    from collector.pipeline import prepare_copy
+
+    return prepare_copy(body, "application/x-protobuf",
+                        project_id=project_id, limits=service.limits, overrides=[],
+                        redaction=service.redaction(project_id)).data.nbytes
+
+
+def test_a_decoded_http_request_holds_only_its_encoded_rows_until_commit(database_url, engine, sessionmaker, project):
+    """The body is let go once decoded (collector/ingest.py store()): under overload hundreds of
+    requests wait for their commit, and each body was a third of what it held."""
+    service, app = start_collector(database_url, engine, sessionmaker, project, start_writer=False)
+    body = big_body(300_000)
+    with live_server(app) as url:
+        answer = {}
+        used = _charge_while_waiting_for_commit(service, lambda: answer.update(r=httpx.post(
+            f"{url}/v1/traces", content=body, headers={**PB, "authorization": f"Bearer {project[1]}"}, timeout=60)))
+    service.stop()
+    assert answer["r"].status_code == 200
+    assert used == _encoded_size(service, body, project[0])
+
+
+def test_a_decoded_grpc_request_keeps_its_body_charged_until_commit(database_url, engine, sessionmaker, project):
+    import grpc
+
+    from tests.live import live_grpc
+
+    service, _ = start_collector(database_url, engine, sessionmaker, project, start_writer=False)
+    body = big_body(300_000)
+    with live_grpc(service) as target, grpc.insecure_channel(target) as channel:
+        export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                                     request_serializer=None, response_deserializer=None)
+        used = _charge_while_waiting_for_commit(
+            service, lambda: export(body, metadata=(("authorization", f"Bearer {project[1]}"),), timeout=60))
+    service.stop()
+    assert used == len(body) + _encoded_size(service, body, project[0])

@@ -131,7 +131,8 @@ def _served(sock: socket.socket, key: str) -> bytes:
 def _refused(sock: socket.socket) -> bool:
     """Whether the server answered 503 and closed without being sent anything."""
     answer = _read_until_closed(sock)
-    return answer.startswith(b"HTTP/1.1 503") and b"too many open connections" in answer
+    return (answer.startswith(b"HTTP/1.1 503") and b"too many open connections" in answer
+            and b"\r\nretry-after: " in answer)  # a refusal the client may retry says when
 
 
 def test_connections_beyond_the_per_address_cap_are_refused_and_other_addresses_served(capped):
