@@ -477,9 +477,42 @@ class TraceFailure(Base):
     blast_radius: Mapped[int] = mapped_column(Integer)
     evidence: Mapped[list] = mapped_column(JSONB)
     computed_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    # The run's cost and tokens when these rows were written: what they added to failure_rollups,
+    # so a re-attribution subtracts exactly that (schema 0028).
+    rolled_run_cost_usd: Mapped[Decimal | None] = mapped_column(Money)
+    rolled_run_tokens: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (
         Index("ix_trace_failures_project_start", "project_id", "trace_start"),
+        # Root causes seen from another run: the few rows failure_rollups cannot de-duplicate
+        # ahead of a window (db/queries/failure_rollups.py reads them per window).
+        Index("ix_trace_failures_linked", "project_id", "trace_start",
+              postgresql_where=text("root_trace_id <> trace_id")),
     )
+
+
+class FailureRollup(Base):
+    """trace_failures per project x hour (of the run's start) x dimension of /api/failures
+    (`dim`: a key of db.queries.failures.DIMENSIONS, or 'total') x group, kept by the attributor
+    (added for a trace's new rows, subtracted for its old ones). `failures` and their measures
+    count the root causes a run holds itself (root_trace_id = trace_id); root causes seen only
+    from a linked run are de-duplicated per window at read time. `runs` are the runs with a
+    failure in the group, `failed_runs` those whose top span failed, with their cost/tokens."""
+
+    __tablename__ = "failure_rollups"
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(TZ, primary_key=True)
+    dim: Mapped[str] = mapped_column(Text, primary_key=True)
+    grp: Mapped[str] = mapped_column(Text, primary_key=True)
+    failures: Mapped[int] = mapped_column(BigInteger)
+    recovered: Mapped[int] = mapped_column(BigInteger)
+    tokens_burned: Mapped[int] = mapped_column(BigInteger)
+    cost_burned_usd: Mapped[Decimal] = mapped_column(Money)
+    cost_recovered_usd: Mapped[Decimal] = mapped_column(Money)
+    confidence_sum: Mapped[float] = mapped_column(Float)
+    runs: Mapped[int] = mapped_column(BigInteger)
+    failed_runs: Mapped[int] = mapped_column(BigInteger)
+    failed_runs_cost_usd: Mapped[Decimal] = mapped_column(Money)
+    failed_runs_tokens: Mapped[int] = mapped_column(BigInteger)
 
 
 class AlertChannel(Base):
