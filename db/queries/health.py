@@ -94,13 +94,14 @@ def fetch_series(session: Session, filters: Filters, bucket: str, *, since: date
     rows = session.execute(text(f"""
         SELECT provider, request_model, {trunc} AS t, response_model, error_class, calls, errors, retries,
             fallbacks, unpriced_calls, cost_usd, duration_ns{", latency_buckets" if histograms else ""}
-        FROM {filters.usage_table()} WHERE {where}"""), params)
+        FROM {filters.usage_table()} WHERE {where}"""), params).all()  # fetchall: not a fetchone per row
     series: dict[SeriesKey, dict[datetime, Point]] = defaultdict(dict)
     for provider, request_model, t, response_model, error_class, calls, errors, retries, fallbacks, unpriced, cost, dur, \
             *histogram in rows:
         points = series[(provider, request_model)]
         point = points.get(t)
-        if point is None:
+        fresh = point is None
+        if fresh:
             point = points[t] = Point()
         point.calls += calls
         point.errors += errors
@@ -114,7 +115,8 @@ def fetch_series(session: Session, filters: Filters, bucket: str, *, since: date
         if response_model:
             point.served[response_model] = point.served.get(response_model, 0) + calls
         if histogram:
-            point.histogram = list(map(add, point.histogram, histogram[0]))
+            # A point's first row gives its histogram as read; only further rows are added.
+            point.histogram = histogram[0] if fresh else list(map(add, point.histogram, histogram[0]))
     return dict(series)
 
 
