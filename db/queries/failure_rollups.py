@@ -68,7 +68,8 @@ FROM (
            COALESCE(sum(tf.cost_burned_usd) FILTER (WHERE tf.root_trace_id = tf.trace_id AND tf.recovered), 0)
                AS cost_recovered_usd,
            COALESCE(sum(tf.confidence) FILTER (WHERE tf.root_trace_id = tf.trace_id), 0) AS confidence_sum,
-           bool_or(tf.trace_failed) AS failed, max(tf.rolled_run_cost_usd) AS run_cost, max(tf.rolled_run_tokens) AS run_tokens
+           bool_or(tf.trace_failed) AS failed, max(tf.rolled_run_cost_usd) AS run_cost,
+           max(tf.rolled_run_tokens) AS run_tokens
     FROM trace_failures tf CROSS JOIN LATERAL (VALUES {_groups_sql()}) AS g(dim, grp)
     WHERE {where}
     GROUP BY 1, 2, 3, 4, 5
@@ -101,11 +102,13 @@ SELECT dim, grp, hour, {", ".join(_SUMS)} FROM failure_rollups
 WHERE project_id = :p AND hour >= :since AND hour < :until""")
 
 
+_GROUP_COLS = ", ".join(f"COALESCE({DIMENSIONS[d]}, '') AS g_{d}" for d in DIMENSIONS)
+
+
 def _linked_sql() -> str:
-    cols = ", ".join(f"COALESCE({DIMENSIONS[d]}, '') AS g_{d}" for d in DIMENSIONS)
     return f"""
 SELECT tf.trace_id, tf.root_trace_id, tf.root_span_id, tf.trace_start, tf.recovered, tf.tokens_burned,
-       tf.cost_burned_usd, tf.confidence, {cols}
+       tf.cost_burned_usd, tf.confidence, {_GROUP_COLS}
 FROM trace_failures tf
 WHERE tf.project_id = :p AND tf.trace_start >= :since AND tf.trace_start < :until AND tf.root_trace_id <> tf.trace_id"""
 
@@ -116,10 +119,17 @@ _OWNED = text("""
 SELECT root_trace_id, root_span_id FROM trace_failures
 WHERE project_id = :p AND trace_id = ANY(:roots) AND root_trace_id = trace_id
   AND trace_start >= :since AND trace_start < :until""")
-_IN_HOURS = text(f"""
-SELECT tf.trace_id, tf.root_trace_id, tf.trace_start, {", ".join(f"COALESCE({DIMENSIONS[d]}, '') AS g_{d}" for d in DIMENSIONS)}
-FROM unnest(CAST(:hours AS timestamptz[])) AS h(hour)
-JOIN trace_failures tf ON tf.project_id = :p AND tf.trace_start >= h.hour AND tf.trace_start < h.hour + interval '1 hour'""")
+
+
+def _in_hours(session: Session, project_id: int, hours: list[datetime]) -> list:
+    """trace_failures rows of these hours: one index range each (an OR of ranges, not a join
+    with unnest(), which Citus would not push down to the shards)."""
+    ranges = " OR ".join(f"(tf.trace_start >= :h{i} AND tf.trace_start < :e{i})" for i in range(len(hours)))
+    params = {"p": project_id, **{f"h{i}": h for i, h in enumerate(hours)},
+              **{f"e{i}": h + HOUR for i, h in enumerate(hours)}}
+    return session.execute(text(f"""
+        SELECT tf.trace_id, tf.root_trace_id, tf.trace_start, {_GROUP_COLS} FROM trace_failures tf
+        WHERE tf.project_id = :p AND ({ranges})"""), params).all()
 
 
 def _linked_failures(session: Session, project_id: int, since: datetime, until: datetime) -> list:
@@ -216,7 +226,8 @@ def failures_from_rollups(
                 first_seen=first_seen, last_seen=last_seen, example_traces=examples[(dim, grp)],
                 tokens_burned=int(s["tokens_burned"]), cost_burned_usd=Decimal(s["cost_burned_usd"]),
                 cost_burned_recovered_usd=Decimal(s["cost_recovered_usd"]),
-                failed_runs_cost_usd=Decimal(s["failed_runs_cost_usd"]), failed_runs_tokens=int(s["failed_runs_tokens"]),
+                failed_runs_cost_usd=Decimal(s["failed_runs_cost_usd"]),
+                failed_runs_tokens=int(s["failed_runs_tokens"]),
                 mean_confidence=round(float(s["confidence_sum"]) / s["failures"], 2), trend=a.trend))
     return totals, groups
 
@@ -238,7 +249,7 @@ def _seen_and_examples(session: Session, project_id: int, top: dict[str, list[tu
                 runs += a.hours[h][1]
                 if runs >= EXAMPLES:
                     break
-    rows = session.execute(_IN_HOURS, {"p": project_id, "hours": sorted(hours)}).all() if hours else []
+    rows = _in_hours(session, project_id, sorted(hours)) if hours else []
     seen, examples = {}, {}
     for dim, found in top.items():
         for grp, _ in found:

@@ -108,7 +108,8 @@ def failure_rows(project_id: int, trace: TraceRow, attribution: TraceAttribution
             tokens_burned=failure.burned.total_tokens, cost_burned_usd=failure.burned.cost_usd,
             duration_ns=failure.burned.duration_ns, propagation_depth=len(failure.propagation_path) - 1,
             blast_radius=failure.blast_radius.size, evidence=list(failure.evidence),
-            rolled_run_cost_usd=trace.cost_usd, rolled_run_tokens=(trace.input_tokens or 0) + (trace.output_tokens or 0),
+            rolled_run_cost_usd=trace.cost_usd,
+            rolled_run_tokens=(trace.input_tokens or 0) + (trace.output_tokens or 0),
         )
     return list(rows.values())
 

@@ -53,14 +53,16 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('project_id', 'hour', 'dim', 'grp', name=op.f('pk_failure_rollups'))
     )
     op.execute("""
-        UPDATE trace_failures tf SET rolled_run_cost_usd = t.cost_usd, rolled_run_tokens = t.input_tokens + t.output_tokens
+        UPDATE trace_failures tf
+        SET rolled_run_cost_usd = t.cost_usd, rolled_run_tokens = t.input_tokens + t.output_tokens
         FROM traces t WHERE t.project_id = tf.project_id AND t.trace_id = tf.trace_id""")
     op.execute(f"""
         INSERT INTO failure_rollups
         SELECT project_id, hour, dim, grp,
                sum(failures), sum(recovered), sum(tokens_burned), sum(cost_burned_usd), sum(cost_recovered_usd),
                sum(confidence_sum), count(*), count(*) FILTER (WHERE failed),
-               COALESCE(sum(run_cost) FILTER (WHERE failed), 0), COALESCE(sum(run_tokens) FILTER (WHERE failed), 0)
+               COALESCE(sum(run_cost) FILTER (WHERE failed), 0),
+               COALESCE(sum(run_tokens) FILTER (WHERE failed), 0)
         FROM (
             SELECT tf.project_id, date_trunc('hour', tf.trace_start, 'UTC') AS hour, g.dim, g.grp, tf.trace_id,
                    count(*) FILTER (WHERE tf.root_trace_id = tf.trace_id) AS failures,
@@ -70,7 +72,8 @@ def upgrade() -> None:
                    COALESCE(sum(tf.cost_burned_usd) FILTER (WHERE tf.root_trace_id = tf.trace_id AND tf.recovered), 0)
                        AS cost_recovered_usd,
                    COALESCE(sum(tf.confidence) FILTER (WHERE tf.root_trace_id = tf.trace_id), 0) AS confidence_sum,
-                   bool_or(tf.trace_failed) AS failed, max(tf.rolled_run_cost_usd) AS run_cost, max(tf.rolled_run_tokens) AS run_tokens
+                   bool_or(tf.trace_failed) AS failed, max(tf.rolled_run_cost_usd) AS run_cost,
+                   max(tf.rolled_run_tokens) AS run_tokens
             FROM trace_failures tf CROSS JOIN LATERAL (VALUES {_GROUPS}) AS g(dim, grp)
             GROUP BY 1, 2, 3, 4, 5
         ) per_run
