@@ -29,6 +29,7 @@ from db.queries.failures import (
 
 TOTAL = "total"  # the rollup's dimension holding the totals, in one group ''
 HOUR = timedelta(hours=1)
+_INTEGERS = ("failures", "recovered", "tokens_burned", "runs", "failed_runs", "failed_runs_tokens")
 _SUMS = ("failures", "recovered", "tokens_burned", "cost_burned_usd", "cost_recovered_usd", "confidence_sum",
          "runs", "failed_runs", "failed_runs_cost_usd", "failed_runs_tokens")
 
@@ -97,9 +98,34 @@ def apply_trace(session: Session, project_id: int, trace_id: bytes, sign: int) -
         session.execute(_EMPTY, {"p": project_id, "hours": sorted({row["hour"] for row in rows})})
 
 
-_ROLLUP_ROWS = text(f"""
-SELECT dim, grp, hour, {", ".join(_SUMS)} FROM failure_rollups
-WHERE project_id = :p AND hour >= :since AND hour < :until""")
+def _summed(column: str) -> str:
+    # sum(bigint) is numeric: cast back, so counts stay ints and money stays Decimal.
+    return f"sum({column})::bigint AS {column}" if column in _INTEGERS else f"sum({column}) AS {column}"
+
+
+# Summed per group in SQL (a month of hours is ~11k rows at 1M spans: summing them in Python
+# cost more than the old query), with each group's failures per trend slice and the hours
+# holding its first and last failure of its own run.
+_GROUPS = text(f"""
+WITH per_slice AS (
+    SELECT dim, grp, LEAST(floor(extract(epoch FROM hour - :since) / :bucket_s)::int, :buckets - 1) AS b,
+           {", ".join(_summed(c) for c in _SUMS)},
+           min(hour) FILTER (WHERE failures > 0) AS first_h, max(hour) FILTER (WHERE failures > 0) AS last_h
+    FROM failure_rollups
+    WHERE project_id = :p AND hour >= :since AND hour < :until AND dim = ANY(CAST(:dims AS text[]))
+    GROUP BY 1, 2, 3
+)
+SELECT dim, grp, {", ".join(_summed(c) for c in _SUMS)}, min(first_h) AS first_h, max(last_h) AS last_h,
+       array_agg(b ORDER BY b) AS bs, array_agg(failures ORDER BY b) AS ns
+FROM per_slice GROUP BY 1, 2""")
+# A shown group's latest hours until they hold EXAMPLES runs (where its example runs are).
+_LATEST_HOURS = text("""
+SELECT DISTINCT hour FROM (
+    SELECT hour, runs, sum(runs) OVER (PARTITION BY fr.dim, fr.grp ORDER BY hour DESC) AS upto
+    FROM failure_rollups fr
+    JOIN unnest(CAST(:dims AS text[]), CAST(:grps AS text[])) AS g(dim, grp) ON g.dim = fr.dim AND g.grp = fr.grp
+    WHERE fr.project_id = :p AND fr.hour >= :since AND fr.hour < :until
+) x WHERE upto - runs < :examples""")
 
 
 _GROUP_COLS = ", ".join(f"COALESCE({DIMENSIONS[d]}, '') AS g_{d}" for d in DIMENSIONS)
@@ -150,13 +176,17 @@ def _linked_failures(session: Session, project_id: int, since: datetime, until: 
     return list(first.values())
 
 
-class _Acc:
-    __slots__ = ("sums", "trend", "hours")
+class _Group:
+    __slots__ = ("sums", "trend", "first_h", "last_h")
 
-    def __init__(self, buckets: int):
-        self.sums: dict[str, object] = defaultdict(int)
+    def __init__(self, buckets: int, row=None):
+        self.sums: dict[str, object] = {c: getattr(row, c) if row is not None else 0 for c in _SUMS}
         self.trend = [0] * buckets
-        self.hours: dict[datetime, tuple[int, int]] = {}  # hour -> (failures, runs)
+        self.first_h = row.first_h if row is not None else None
+        self.last_h = row.last_h if row is not None else None
+        if row is not None:
+            for b, n in zip(row.bs, row.ns):
+                self.trend[b] += int(n)
 
 
 def failures_from_rollups(
@@ -169,25 +199,16 @@ def failures_from_rollups(
     if unknown or not dimensions:
         raise ValueError(f"dimension must be one of {', '.join(DIMENSIONS)}")
     bucket_s = (until - since).total_seconds() / buckets
-
-    def bucket(t: datetime) -> int:
-        return min(int((t - since).total_seconds() // bucket_s), buckets - 1)
-
-    wanted = set(dimensions) | {TOTAL}
-    acc: dict[tuple[str, str], _Acc] = {}
-    for row in session.execute(_ROLLUP_ROWS, {"p": project_id, "since": since, "until": until}):
-        if row.dim not in wanted:
-            continue
-        a = acc.get((row.dim, row.grp)) or acc.setdefault((row.dim, row.grp), _Acc(buckets))
-        for c in _SUMS:
-            a.sums[c] += getattr(row, c)
-        a.trend[bucket(row.hour)] += row.failures
-        a.hours[row.hour] = (row.failures, row.runs)
+    window = {"p": project_id, "since": since, "until": until}
+    wanted = [*dimensions, TOTAL]
+    acc: dict[tuple[str, str], _Group] = {
+        (row.dim, row.grp): _Group(buckets, row) for row in session.execute(
+            _GROUPS, {**window, "dims": wanted, "bucket_s": bucket_s, "buckets": buckets})}
     linked = _linked_failures(session, project_id, since, until)
     for row in linked:
         for dim in wanted:
             grp = "" if dim == TOTAL else getattr(row, f"g_{dim}")
-            a = acc.get((dim, grp)) or acc.setdefault((dim, grp), _Acc(buckets))
+            a = acc.get((dim, grp)) or acc.setdefault((dim, grp), _Group(buckets))
             a.sums["failures"] += 1
             a.sums["recovered"] += int(row.recovered)
             a.sums["tokens_burned"] += row.tokens_burned or 0
@@ -195,10 +216,10 @@ def failures_from_rollups(
             if row.recovered:
                 a.sums["cost_recovered_usd"] += row.cost_burned_usd or 0
             a.sums["confidence_sum"] += row.confidence
-            a.trend[bucket(row.trace_start)] += 1
+            a.trend[min(int((row.trace_start - since).total_seconds() // bucket_s), buckets - 1)] += 1
 
     runs, pending = pending_and_runs(session, project_id, since=since, until=until)
-    t = acc.get((TOTAL, ""), _Acc(buckets)).sums
+    t = acc.get((TOTAL, ""), _Group(buckets)).sums
     totals = FailureTotals(
         runs=runs, runs_with_failures=int(t["runs"]), failed_runs=int(t["failed_runs"]),
         failures=int(t["failures"]), recovered=int(t["recovered"]), tokens_burned=int(t["tokens_burned"]),
@@ -206,12 +227,12 @@ def failures_from_rollups(
         failed_runs_cost_usd=Decimal(t["failed_runs_cost_usd"]), failed_runs_tokens=int(t["failed_runs_tokens"]),
         pending_traces=pending)
 
-    top: dict[str, list[tuple[str, _Acc]]] = {}
+    top: dict[str, list[tuple[str, _Group]]] = {}
     for dim in dimensions:
         found = [(grp, a) for (d, grp), a in acc.items() if d == dim and a.sums["failures"] > 0]
         found.sort(key=lambda ga: (-ga[1].sums["failures"], -ga[1].sums["failed_runs"], ga[0]))
         top[dim] = found[:min(limit, MAX_GROUPS)]
-    seen, examples = _seen_and_examples(session, project_id, top, linked)
+    seen, examples = _seen_and_examples(session, window, top, linked)
     total_failed = totals.failed_runs
     groups: dict[str, list[FailureGroup]] = {}
     for dim, found in top.items():
@@ -232,34 +253,30 @@ def failures_from_rollups(
     return totals, groups
 
 
-def _seen_and_examples(session: Session, project_id: int, top: dict[str, list[tuple[str, _Acc]]],
+def _seen_and_examples(session: Session, window: dict, top: dict[str, list[tuple[str, _Group]]],
                        linked: list) -> tuple[dict, dict]:
     """Each shown group's first and last failure and its latest runs, exact, from the hours
     that hold them: the group's first and last hour with a failure of its own run, and its
     latest hours until they hold EXAMPLES runs."""
-    hours: set[datetime] = set()
-    for found in top.values():
-        for _, a in found:
-            with_failures = [h for h, (f, _) in a.hours.items() if f]
-            if with_failures:
-                hours.update((min(with_failures), max(with_failures)))
-            runs = 0
-            for h in sorted(a.hours, reverse=True):
-                hours.add(h)
-                runs += a.hours[h][1]
-                if runs >= EXAMPLES:
-                    break
-    rows = _in_hours(session, project_id, sorted(hours)) if hours else []
+    shown = [(dim, grp) for dim, found in top.items() for grp, _ in found]
+    if not shown:
+        return {}, {}
+    hours = {h for found in top.values() for _, a in found for h in (a.first_h, a.last_h) if h is not None}
+    hours.update(session.execute(_LATEST_HOURS, {
+        **window, "dims": [d for d, _ in shown], "grps": [g for _, g in shown], "examples": EXAMPLES}).scalars())
+    by_group: dict[tuple[str, str], list] = defaultdict(list)
+    for r in _in_hours(session, window["p"], sorted(hours)):
+        for dim in top:
+            by_group[(dim, getattr(r, f"g_{dim}"))].append(r)
     seen, examples = {}, {}
-    for dim, found in top.items():
-        for grp, _ in found:
-            mine = [r for r in rows if getattr(r, f"g_{dim}") == grp]
-            times = [r.trace_start for r in mine if bytes(r.root_trace_id) == bytes(r.trace_id)]
-            times += [r.trace_start for r in linked if getattr(r, f"g_{dim}") == grp]
-            seen[(dim, grp)] = (min(times), max(times))
-            latest: dict[bytes, datetime] = {}
-            for r in mine:
-                latest[bytes(r.trace_id)] = r.trace_start
-            ordered = sorted(latest.items(), key=lambda kv: (-kv[1].timestamp(), kv[0]))
-            examples[(dim, grp)] = [tid for tid, _ in ordered[:EXAMPLES]]
+    for dim, grp in shown:
+        mine = by_group.get((dim, grp), [])
+        times = [r.trace_start for r in mine if bytes(r.root_trace_id) == bytes(r.trace_id)]
+        times += [r.trace_start for r in linked if getattr(r, f"g_{dim}") == grp]
+        seen[(dim, grp)] = (min(times), max(times))
+        latest: dict[bytes, datetime] = {}
+        for r in mine:
+            latest[bytes(r.trace_id)] = r.trace_start
+        ordered = sorted(latest.items(), key=lambda kv: (-kv[1].timestamp(), kv[0]))
+        examples[(dim, grp)] = [tid for tid, _ in ordered[:EXAMPLES]]
     return seen, examples
