@@ -6,12 +6,13 @@ by project (Citus) without a redesign. Ids are raw bytes (16/8), money is numeri
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Computed, DateTime, Float, ForeignKey, Identity, Index, Integer,
-    LargeBinary, MetaData, Numeric, SmallInteger, Text, UniqueConstraint, select, text,
+    LargeBinary, MetaData, Numeric, SmallInteger, Text, UniqueConstraint, Uuid, select, text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
@@ -490,7 +491,22 @@ class TraceFailure(Base):
     )
 
 
-class FailureRollup(Base):
+class _FailureMeasures:
+    """The sums of a failure rollup row (failure_rollups and its journal of deltas)."""
+
+    failures: Mapped[int] = mapped_column(BigInteger)
+    recovered: Mapped[int] = mapped_column(BigInteger)
+    tokens_burned: Mapped[int] = mapped_column(BigInteger)
+    cost_burned_usd: Mapped[Decimal] = mapped_column(Money)
+    cost_recovered_usd: Mapped[Decimal] = mapped_column(Money)
+    confidence_sum: Mapped[float] = mapped_column(Float)
+    runs: Mapped[int] = mapped_column(BigInteger)
+    failed_runs: Mapped[int] = mapped_column(BigInteger)
+    failed_runs_cost_usd: Mapped[Decimal] = mapped_column(Money)
+    failed_runs_tokens: Mapped[int] = mapped_column(BigInteger)
+
+
+class FailureRollup(_FailureMeasures, Base):
     """trace_failures per project x hour (of the run's start) x dimension of /api/failures
     (`dim`: a key of db.queries.failures.DIMENSIONS, or 'total') x group, kept by the attributor
     (added for a trace's new rows, subtracted for its old ones). `failures` and their measures
@@ -503,16 +519,21 @@ class FailureRollup(Base):
     hour: Mapped[datetime] = mapped_column(TZ, primary_key=True)
     dim: Mapped[str] = mapped_column(Text, primary_key=True)
     grp: Mapped[str] = mapped_column(Text, primary_key=True)
-    failures: Mapped[int] = mapped_column(BigInteger)
-    recovered: Mapped[int] = mapped_column(BigInteger)
-    tokens_burned: Mapped[int] = mapped_column(BigInteger)
-    cost_burned_usd: Mapped[Decimal] = mapped_column(Money)
-    cost_recovered_usd: Mapped[Decimal] = mapped_column(Money)
-    confidence_sum: Mapped[float] = mapped_column(Float)
-    runs: Mapped[int] = mapped_column(BigInteger)
-    failed_runs: Mapped[int] = mapped_column(BigInteger)
-    failed_runs_cost_usd: Mapped[Decimal] = mapped_column(Money)
-    failed_runs_tokens: Mapped[int] = mapped_column(BigInteger)
+
+
+class FailureRollupDelta(_FailureMeasures, Base):
+    """What attributions added to or subtracted from failure_rollups and that is not folded in
+    yet: insert-only, so concurrent attributors never wait on each other for a shared rollup row
+    (every run of an hour shares its 'total' row); readers add these rows to failure_rollups', and
+    the attributor folds them in after each batch (db/queries/failure_rollups.py fold)."""
+
+    __tablename__ = "failure_rollup_deltas"
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(TZ)
+    dim: Mapped[str] = mapped_column(Text)
+    grp: Mapped[str] = mapped_column(Text)
+    __table_args__ = (Index("ix_failure_rollup_deltas_project_hour", "project_id", "hour"),)
 
 
 class AlertChannel(Base):

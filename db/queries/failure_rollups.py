@@ -1,9 +1,12 @@
 """failure_rollups: /api/failures from an hourly rollup of trace_failures, kept exact by the attributor.
 
-Written: `apply_trace(session, project_id, trace_id, sign)` adds (+1) or subtracts (-1) what one
-run's trace_failures rows contribute; the attributor subtracts a run's old rows before it deletes
-them and adds the new ones after it inserts them (db/queries/forensics.py), so a re-attribution
-leaves the rollup equal to a rebuild from trace_failures.
+Written: `apply_trace(session, project_id, trace_id, sign)` journals (+1) or takes back (-1) what
+one run's trace_failures rows contribute; the attributor takes back a run's old rows before it
+deletes them and adds the new ones after it inserts them (db/queries/forensics.py), so a
+re-attribution leaves the rollup equal to a rebuild from trace_failures. The journal
+(failure_rollup_deltas) is insert-only: attributors of several collectors never wait on each other
+for the rollup rows they share (an hour's 'total' row); `fold` moves it into failure_rollups
+after each batch, and readers add what is not folded yet.
 
 Read (`failures_from_rollups`): when `serves(...)` says the answer is exact from hours — no filter
 needing a run's services/agents/models (the `traces` arrays) or a provider (which would split a
@@ -79,23 +82,49 @@ GROUP BY 1, 2, 3, 4"""
 
 
 _TRACE_CONTRIBUTION = text(contribution_sql("tf.project_id = :p AND tf.trace_id = :t"))
-_ADD = text(f"""
-INSERT INTO failure_rollups (project_id, hour, dim, grp, {", ".join(_SUMS)})
-VALUES (:project_id, :hour, :dim, :grp, {", ".join(":" + c for c in _SUMS)})
-ON CONFLICT (project_id, hour, dim, grp) DO UPDATE SET
-{", ".join(f"{c} = failure_rollups.{c} + excluded.{c}" for c in _SUMS)}""")
-# A group whose last run was subtracted holds only zeros: gone, so readers never see it.
-_EMPTY = text("DELETE FROM failure_rollups WHERE project_id = :p AND hour = ANY(:hours) AND runs = 0")
+_COLUMNS = ", ".join(_SUMS)
+_JOURNAL = text(f"""
+INSERT INTO failure_rollup_deltas (project_id, id, hour, dim, grp, {_COLUMNS})
+VALUES (:project_id, gen_random_uuid(), :hour, :dim, :grp, {", ".join(":" + c for c in _SUMS)})""")
 
 
 def apply_trace(session: Session, project_id: int, trace_id: bytes, sign: int) -> None:
-    """Add (sign=1) or subtract (sign=-1) the run's current trace_failures rows. Never commits."""
+    """Add (sign=1) or subtract (sign=-1) the run's current trace_failures rows, as rows of the
+    insert-only journal (no row another attributor could hold). Never commits."""
     rows = session.execute(_TRACE_CONTRIBUTION, {"p": project_id, "t": trace_id}).mappings().all()
-    if not rows:
-        return
-    session.execute(_ADD, [{**row, **{c: row[c] * sign for c in _SUMS}} for row in rows])
-    if sign < 0:
-        session.execute(_EMPTY, {"p": project_id, "hours": sorted({row["hour"] for row in rows})})
+    if rows:
+        session.execute(_JOURNAL, [{**row, **{c: row[c] * sign for c in _SUMS}} for row in rows])
+
+
+# Folds a project's journal into failure_rollups in one statement (rows inserted meanwhile by
+# uncommitted attributions are not seen, so not deleted: they wait for the next fold), then
+# removes the groups left with no run. A router query on Citus (both tables by project_id).
+_FOLD = text(f"""
+WITH moved AS (
+    DELETE FROM failure_rollup_deltas WHERE project_id = :p RETURNING project_id, hour, dim, grp, {_COLUMNS}
+)
+INSERT INTO failure_rollups (project_id, hour, dim, grp, {_COLUMNS})
+SELECT project_id, hour, dim, grp, {", ".join(f"sum({c})" for c in _SUMS)} FROM moved
+GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+ON CONFLICT (project_id, hour, dim, grp) DO UPDATE SET
+{", ".join(f"{c} = failure_rollups.{c} + excluded.{c}" for c in _SUMS)}
+RETURNING hour, runs""")
+_EMPTY = text("DELETE FROM failure_rollups WHERE project_id = :p AND hour = ANY(:hours) AND runs = 0")
+_PROJECTS = text("SELECT DISTINCT project_id FROM failure_rollup_deltas")
+
+
+def fold(session: Session) -> int:
+    """Fold every project's journal into failure_rollups; returns the rollup rows touched. Run in
+    its own short transaction (the attributor's, after each batch): two folds of one project
+    serialize on its rollup rows, in key order. Never commits."""
+    touched = 0
+    for project_id in session.execute(_PROJECTS).scalars().all():
+        rows = session.execute(_FOLD, {"p": project_id}).all()
+        empty = sorted({r.hour for r in rows if r.runs == 0})
+        if empty:
+            session.execute(_EMPTY, {"p": project_id, "hours": empty})
+        touched += len(rows)
+    return touched
 
 
 def _summed(column: str) -> str:
@@ -106,25 +135,35 @@ def _summed(column: str) -> str:
 # Summed per group in SQL (a month of hours is ~11k rows at 1M spans: summing them in Python
 # cost more than the old query), with each group's failures per trend slice and the hours
 # holding its first and last failure of its own run.
+# The rollup and its journal not folded yet, netted per hour and group.
+_HOURLY = f"""
+hourly AS (
+    SELECT dim, grp, hour, {", ".join(_summed(c) for c in _SUMS)} FROM (
+        SELECT dim, grp, hour, {_COLUMNS} FROM failure_rollups
+        WHERE project_id = :p AND hour >= :since AND hour < :until AND dim = ANY(CAST(:dims AS text[]))
+        UNION ALL
+        SELECT dim, grp, hour, {_COLUMNS} FROM failure_rollup_deltas
+        WHERE project_id = :p AND hour >= :since AND hour < :until AND dim = ANY(CAST(:dims AS text[]))
+    ) both_ GROUP BY 1, 2, 3 HAVING sum(runs) <> 0
+)"""
 _GROUPS = text(f"""
-WITH per_slice AS (
+WITH {_HOURLY},
+per_slice AS (
     SELECT dim, grp, LEAST(floor(extract(epoch FROM hour - :since) / :bucket_s)::int, :buckets - 1) AS b,
            {", ".join(_summed(c) for c in _SUMS)},
            min(hour) FILTER (WHERE failures > 0) AS first_h, max(hour) FILTER (WHERE failures > 0) AS last_h
-    FROM failure_rollups
-    WHERE project_id = :p AND hour >= :since AND hour < :until AND dim = ANY(CAST(:dims AS text[]))
-    GROUP BY 1, 2, 3
+    FROM hourly GROUP BY 1, 2, 3
 )
 SELECT dim, grp, {", ".join(_summed(c) for c in _SUMS)}, min(first_h) AS first_h, max(last_h) AS last_h,
        array_agg(b ORDER BY b) AS bs, array_agg(failures ORDER BY b) AS ns
 FROM per_slice GROUP BY 1, 2""")
 # A shown group's latest hours until they hold EXAMPLES runs (where its example runs are).
-_LATEST_HOURS = text("""
+_LATEST_HOURS = text(f"""
+WITH {_HOURLY}
 SELECT DISTINCT hour FROM (
     SELECT hour, runs, sum(runs) OVER (PARTITION BY fr.dim, fr.grp ORDER BY hour DESC) AS upto
-    FROM failure_rollups fr
-    JOIN unnest(CAST(:dims AS text[]), CAST(:grps AS text[])) AS g(dim, grp) ON g.dim = fr.dim AND g.grp = fr.grp
-    WHERE fr.project_id = :p AND fr.hour >= :since AND fr.hour < :until
+    FROM hourly fr
+    JOIN unnest(CAST(:shown_dims AS text[]), CAST(:grps AS text[])) AS g(dim, grp) ON g.dim = fr.dim AND g.grp = fr.grp
 ) x WHERE upto - runs < :examples""")
 
 
@@ -263,7 +302,8 @@ def _seen_and_examples(session: Session, window: dict, top: dict[str, list[tuple
         return {}, {}
     hours = {h for found in top.values() for _, a in found for h in (a.first_h, a.last_h) if h is not None}
     hours.update(session.execute(_LATEST_HOURS, {
-        **window, "dims": [d for d, _ in shown], "grps": [g for _, g in shown], "examples": EXAMPLES}).scalars())
+        **window, "dims": sorted(top), "shown_dims": [d for d, _ in shown], "grps": [g for _, g in shown],
+        "examples": EXAMPLES}).scalars())
     by_group: dict[tuple[str, str], list] = defaultdict(list)
     for r in _in_hours(session, window["p"], sorted(hours)):
         for dim in top:

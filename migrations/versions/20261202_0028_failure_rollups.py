@@ -52,6 +52,19 @@ def upgrade() -> None:
     sa.Column('failed_runs_tokens', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('project_id', 'hour', 'dim', 'grp', name=op.f('pk_failure_rollups'))
     )
+    op.create_table('failure_rollup_deltas',
+    sa.Column('project_id', sa.BigInteger(), nullable=False),
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('hour', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('dim', sa.Text(), nullable=False),
+    sa.Column('grp', sa.Text(), nullable=False),
+    *(sa.Column(name, _MONEY if name.endswith('_usd') else sa.Float() if name == 'confidence_sum' else sa.BigInteger(),
+                nullable=False)
+      for name in ('failures', 'recovered', 'tokens_burned', 'cost_burned_usd', 'cost_recovered_usd', 'confidence_sum',
+                   'runs', 'failed_runs', 'failed_runs_cost_usd', 'failed_runs_tokens')),
+    sa.PrimaryKeyConstraint('project_id', 'id', name=op.f('pk_failure_rollup_deltas'))
+    )
+    op.create_index('ix_failure_rollup_deltas_project_hour', 'failure_rollup_deltas', ['project_id', 'hour'])
     op.execute("""
         UPDATE trace_failures tf
         SET rolled_run_cost_usd = t.cost_usd, rolled_run_tokens = t.input_tokens + t.output_tokens
@@ -81,6 +94,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('failure_rollup_deltas')
     op.drop_table('failure_rollups')
     op.drop_index('ix_trace_failures_linked', table_name='trace_failures')
     op.drop_column('trace_failures', 'rolled_run_tokens')

@@ -76,6 +76,7 @@ def test_0028_backfills_failure_rollups_from_trace_failures(database_url, projec
     from datetime import datetime, timezone
 
     from db.engine import make_sessionmaker
+    from db.queries.failure_rollups import fold
     from db.queries.forensics import attribute_pending
 
     for hour in (0, 3):
@@ -85,6 +86,8 @@ def test_0028_backfills_failure_rollups_from_trace_failures(database_url, projec
             failed, tool(tid, "search", start=ns(H + timedelta(hours=hour), 30), ms=20, status=2)])
     with make_sessionmaker(engine).begin() as session:
         assert attribute_pending(session, now=datetime.now(timezone.utc) + timedelta(minutes=1), delay=0) == 2
+    with make_sessionmaker(engine).begin() as session:
+        fold(session)
 
     def dump():
         with engine.connect() as conn:

@@ -196,7 +196,7 @@ def test_rollups_keep_their_own_longer_retention(engine, sessionmaker, writer, p
         set_days(session, project_id, 180, 730)
         for days in (400, 800):  # the failure rollup's hours of those runs (as the attributor writes them)
             session.execute(text("""
-                INSERT INTO failure_rollups VALUES (:p, date_trunc('hour', CAST(:t AS timestamptz), 'UTC'), 'total', '',
+                INSERT INTO failure_rollups (project_id, hour, dim, grp, failures, recovered, tokens_burned, cost_burned_usd, cost_recovered_usd, confidence_sum, runs, failed_runs, failed_runs_cost_usd, failed_runs_tokens) VALUES (:p, date_trunc('hour', CAST(:t AS timestamptz), 'UTC'), 'total', '',
                     1, 0, 10, 0.5, 0, 0.9, 1, 1, 0.5, 10)"""), {"p": project_id, "t": NOW - timedelta(days=days)})
 
     keeper(sessionmaker).run_once()
