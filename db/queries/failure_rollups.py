@@ -317,6 +317,8 @@ def _seen_and_examples(session: Session, window: dict, top: dict[str, list[tuple
         latest: dict[bytes, datetime] = {}
         for r in mine:
             latest[bytes(r.trace_id)] = r.trace_start
-        ordered = sorted(latest.items(), key=lambda kv: (-kv[1].timestamp(), kv[0]))
+        # Latest first, then by run id (as the old query's ORDER BY): two sorts, as a float
+        # timestamp cannot tell microseconds apart at today's epoch.
+        ordered = sorted(sorted(latest.items()), key=lambda kv: kv[1], reverse=True)
         examples[(dim, grp)] = [tid for tid, _ in ordered[:EXAMPLES]]
     return seen, examples
