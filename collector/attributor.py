@@ -50,12 +50,12 @@ class Attributor:
         with self._sessions.begin() as session:
             done = attribute_pending(session, delay=self.delay, limit=self.batch, budget_s=self.budget_s,
                                      max_spans=self.max_spans)
+        self.attributed += done
         if done:
             # The batch journaled its failure_rollups changes; fold them in, in a short transaction
             # of its own (the batch's never waits on another collector's rollup rows).
             with self._sessions.begin() as session:
                 fold(session)
-        self.attributed += done
         return done
 
     def _drain(self) -> None:
