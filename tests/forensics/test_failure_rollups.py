@@ -95,11 +95,13 @@ def test_rollup_answers_as_trace_failures_through_reattribution(scenario_env, mo
     with env.sessionmaker.begin() as session:
         moved = session.execute(text("""
             UPDATE traces SET start_time = start_time - interval '5 hours', cost_usd = COALESCE(cost_usd, 0) + 1.5,
-                              updated_at = clock_timestamp()
+                              updated_at = :now
             WHERE trace_id = (SELECT trace_id FROM traces WHERE project_id = :p AND outcome = 'failed'
-                              ORDER BY trace_id LIMIT 1) RETURNING trace_id"""), {"p": env.project_id}).scalar()
-        session.execute(text("UPDATE traces SET updated_at = clock_timestamp() WHERE project_id = :p"),
-                        {"p": env.project_id})
+                              ORDER BY trace_id LIMIT 1) RETURNING trace_id"""),
+            {"p": env.project_id, "now": datetime.now(timezone.utc)}).scalar()
+        # The time as a parameter: Citus refuses a volatile clock_timestamp() in an UPDATE.
+        session.execute(text("UPDATE traces SET updated_at = :now WHERE project_id = :p"),
+                        {"p": env.project_id, "now": datetime.now(timezone.utc)})
     with env.sessionmaker.begin() as session:
         assert attribute_pending(session, now=datetime.now(timezone.utc) + timedelta(minutes=1), delay=5,
                                  limit=100) == 11
