@@ -93,12 +93,14 @@ def test_rollup_answers_as_trace_failures_through_reattribution(scenario_env, mo
     # Re-attribution: one failed run moves 5 hours earlier (an earlier span arrived) and costs more;
     # every other run is re-attributed unchanged. Counts stay exact, nothing is counted twice.
     with env.sessionmaker.begin() as session:
-        moved = session.execute(text("""
-            UPDATE traces SET start_time = start_time - interval '5 hours', cost_usd = COALESCE(cost_usd, 0) + 1.5,
-                              updated_at = :now
-            WHERE trace_id = (SELECT trace_id FROM traces WHERE project_id = :p AND outcome = 'failed'
-                              ORDER BY trace_id LIMIT 1) RETURNING trace_id"""),
-            {"p": env.project_id, "now": datetime.now(timezone.utc)}).scalar()
+        # Values computed here: Citus refuses volatile or stable functions of columns in an UPDATE.
+        moved, start = session.execute(text("""
+            SELECT trace_id, start_time FROM traces WHERE project_id = :p AND outcome = 'failed'
+            ORDER BY trace_id LIMIT 1"""), {"p": env.project_id}).one()
+        session.execute(text("""
+            UPDATE traces SET start_time = :start, cost_usd = COALESCE(cost_usd, 0) + 1.5, updated_at = :now
+            WHERE project_id = :p AND trace_id = :t"""),
+            {"p": env.project_id, "t": moved, "start": start - timedelta(hours=5), "now": datetime.now(timezone.utc)})
         # The time as a parameter: Citus refuses a volatile clock_timestamp() in an UPDATE.
         session.execute(text("UPDATE traces SET updated_at = :now WHERE project_id = :p"),
                         {"p": env.project_id, "now": datetime.now(timezone.utc)})
