@@ -1,15 +1,11 @@
 """Forensics on Citus: the background attributor's claims (FOR UPDATE SKIP LOCKED) and the
-attribution of failed traces, including failures that cross into a linked trace (another shard), and
-/api/failures from failure_rollups (distributed by project) answering as from trace_failures."""
+attribution of failed traces, including failures that cross into a linked trace (another shard)."""
 
 from tests.forensics.conftest import scenario_env  # noqa: F401
 from tests.forensics.test_attributor import (  # noqa: F401
     test_claims_skip_locked_traces,
     test_error_free_traces_settle_in_bulk_unless_linked_to_a_failure,
     test_pending_quiet_period_claim_and_recompute_on_update,
-)
-from tests.forensics.test_failure_rollups import (  # noqa: F401
-    test_rollup_answers_as_trace_failures_through_reattribution,
 )
 from tests.forensics.test_scenarios import (  # noqa: F401
     test_failures_across_traces,
