@@ -16,6 +16,7 @@ from __future__ import annotations
 from sqlalchemy.orm import sessionmaker
 
 from core.ticker import Ticker
+from db.queries.failure_rollups import fold
 from db.queries.forensics import BUDGET_S, BUDGET_SPANS, attribute_pending
 
 
@@ -50,6 +51,11 @@ class Attributor:
             done = attribute_pending(session, delay=self.delay, limit=self.batch, budget_s=self.budget_s,
                                      max_spans=self.max_spans)
         self.attributed += done
+        if done:
+            # The batch journaled its failure_rollups changes; fold them in, in a short transaction
+            # of its own (the batch's never waits on another collector's rollup rows).
+            with self._sessions.begin() as session:
+                fold(session)
         return done
 
     def _drain(self) -> None:

@@ -30,7 +30,7 @@ REFERENCE = (
 )
 BY_TRACE = ("traces", "spans", "span_edges", "trace_failures", "genai_log_records", "span_duplicates", "scores",
             "judge_attributions")
-BY_PROJECT = ("usage_rollups", "provider_rollups", "tool_rollups")
+BY_PROJECT = ("usage_rollups", "provider_rollups", "tool_rollups", "failure_rollups", "failure_rollup_deltas")
 # judge_calls: Citus distributes no table with an identity column; it is written at the judge's
 # budgeted rate and read alone, per project, so it stays on the coordinator like the audit trail.
 LOCAL = ("audit_events", "alembic_version", "judge_calls")

@@ -6,12 +6,13 @@ by project (Citus) without a redesign. Ids are raw bytes (16/8), money is numeri
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Computed, DateTime, Float, ForeignKey, Identity, Index, Integer,
-    LargeBinary, MetaData, Numeric, SmallInteger, Text, UniqueConstraint, select, text,
+    LargeBinary, MetaData, Numeric, SmallInteger, Text, UniqueConstraint, Uuid, select, text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
@@ -477,9 +478,62 @@ class TraceFailure(Base):
     blast_radius: Mapped[int] = mapped_column(Integer)
     evidence: Mapped[list] = mapped_column(JSONB)
     computed_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    # The run's cost and tokens when these rows were written: what they added to failure_rollups,
+    # so a re-attribution subtracts exactly that (schema 0028).
+    rolled_run_cost_usd: Mapped[Decimal | None] = mapped_column(Money)
+    rolled_run_tokens: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (
         Index("ix_trace_failures_project_start", "project_id", "trace_start"),
+        # Root causes seen from another run: the few rows failure_rollups cannot de-duplicate
+        # ahead of a window (db/queries/failure_rollups.py reads them per window).
+        Index("ix_trace_failures_linked", "project_id", "trace_start",
+              postgresql_where=text("root_trace_id <> trace_id")),
     )
+
+
+class _FailureMeasures:
+    """The sums of a failure rollup row (failure_rollups and its journal of deltas)."""
+
+    failures: Mapped[int] = mapped_column(BigInteger)
+    recovered: Mapped[int] = mapped_column(BigInteger)
+    tokens_burned: Mapped[int] = mapped_column(BigInteger)
+    cost_burned_usd: Mapped[Decimal] = mapped_column(Money)
+    cost_recovered_usd: Mapped[Decimal] = mapped_column(Money)
+    confidence_sum: Mapped[float] = mapped_column(Float)
+    runs: Mapped[int] = mapped_column(BigInteger)
+    failed_runs: Mapped[int] = mapped_column(BigInteger)
+    failed_runs_cost_usd: Mapped[Decimal] = mapped_column(Money)
+    failed_runs_tokens: Mapped[int] = mapped_column(BigInteger)
+
+
+class FailureRollup(_FailureMeasures, Base):
+    """trace_failures per project x hour (of the run's start) x dimension of /api/failures
+    (`dim`: a key of db.queries.failures.DIMENSIONS, or 'total') x group, kept by the attributor
+    (added for a trace's new rows, subtracted for its old ones). `failures` and their measures
+    count the root causes a run holds itself (root_trace_id = trace_id); root causes seen only
+    from a linked run are de-duplicated per window at read time. `runs` are the runs with a
+    failure in the group, `failed_runs` those whose top span failed, with their cost/tokens."""
+
+    __tablename__ = "failure_rollups"
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(TZ, primary_key=True)
+    dim: Mapped[str] = mapped_column(Text, primary_key=True)
+    grp: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
+class FailureRollupDelta(_FailureMeasures, Base):
+    """What attributions added to or subtracted from failure_rollups and that is not folded in
+    yet: insert-only, so concurrent attributors never wait on each other for a shared rollup row
+    (every run of an hour shares its 'total' row); readers add these rows to failure_rollups', and
+    the attributor folds them in after each batch (db/queries/failure_rollups.py fold)."""
+
+    __tablename__ = "failure_rollup_deltas"
+    project_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(TZ)
+    dim: Mapped[str] = mapped_column(Text)
+    grp: Mapped[str] = mapped_column(Text)
+    __table_args__ = (Index("ix_failure_rollup_deltas_project_hour", "project_id", "hour"),)
 
 
 class AlertChannel(Base):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from core.latency import MAX_RELATIVE_ERROR, quantile_ms, quantiles_ms
 from db.queries.costs import MAX_GROUPS, CostGroup, costs
 from db.queries.fleet import FilterError, Filters, align_window, exact_window
-from db.queries.health import Point, find_anomalies, provider_health
+from db.queries.health import Point, find_anomalies, merged, provider_health
 from pages.fleet_schemas import (
     AnomaliesOut, AnomalyOut, Baseline, CostGroupOut, CostsOut, ErrorClassCount, HealthPoint, Latency,
     ModelHealth, ProviderHealthOut, ServedModel, ServedModelChangeOut, Window,
@@ -109,11 +109,10 @@ def health_data(session: Session, filters: Filters, bucket: str | None) -> Provi
     data = provider_health(session, filters, bucket)
     models = []
     for (prov, req_model), points in data.series.items():
-        total = Point()
+        total = merged(list(points.values()))
         series = []
         for t in sorted(points):
             p = points[t]
-            total.add(p)
             p50, p95, p99 = quantiles_ms(p.histogram, (0.5, 0.95, 0.99))
             series.append(HealthPoint(
                 time=t, calls=p.calls, errors=p.errors, error_rate=_rate(p.errors, p.calls),

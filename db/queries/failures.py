@@ -230,6 +230,14 @@ def _dense(indexes: list[int], counts: list[int], size: int) -> list[int]:
     return trend
 
 
+def pending_and_runs(session: Session, project_id: int, *, since: datetime, until: datetime) -> tuple[int, int]:
+    """Runs started in the window (no filter) and those whose attribution is not up to date."""
+    sql = "WITH" + _RUNS.format(run_where="").lstrip(",") + (
+        "\nSELECT count(*) AS runs, count(*) FILTER (WHERE pending) AS pending FROM runs")
+    row = session.execute(text(sql), {"project_id": project_id, "since": since, "until": until}).one()
+    return row.runs, row.pending
+
+
 def failure_totals(
     session: Session, project_id: int, *, since: datetime, until: datetime, service: str | None = None,
     agent: str | None = None, model: str | None = None, provider: str | None = None,

@@ -36,6 +36,7 @@ from core.lineage import DEFAULT_DEPTH, Lineage, build_lineage
 from core.run_outcome import run_outcome
 from core.trace_costs import TraceCosts, trace_costs
 from db.models import TraceFailure, TraceRow
+from db.queries.failure_rollups import apply_trace
 from db.queries.claims import claim_traces
 from db.queries.lineage import MAX_SPANS, Loaded, load_trace_graph
 
@@ -107,6 +108,8 @@ def failure_rows(project_id: int, trace: TraceRow, attribution: TraceAttribution
             tokens_burned=failure.burned.total_tokens, cost_burned_usd=failure.burned.cost_usd,
             duration_ns=failure.burned.duration_ns, propagation_depth=len(failure.propagation_path) - 1,
             blast_radius=failure.blast_radius.size, evidence=list(failure.evidence),
+            rolled_run_cost_usd=trace.cost_usd,
+            rolled_run_tokens=(trace.input_tokens or 0) + (trace.output_tokens or 0),
         )
     return list(rows.values())
 
@@ -140,6 +143,8 @@ def attribute_pending(session: Session, *, now: datetime | None = None, delay: f
         done += 1
         result, note = _within_budget(session, project_id, trace_id, span_count, depth=depth,
                                       budget_s=budget_s, max_spans=max_spans)
+        # failure_rollups stays exact: the run's old rows out, its new rows in (same transaction).
+        apply_trace(session, project_id, trace_id, -1)
         session.execute(delete(TraceFailure).where(
             TraceFailure.project_id == project_id, TraceFailure.trace_id == trace_id))
         outcome = None
@@ -150,6 +155,7 @@ def attribute_pending(session: Session, *, now: datetime | None = None, delay: f
                     row["evidence"] = [note, *row["evidence"]]
             if rows:
                 session.execute(insert(TraceFailure), rows)
+                apply_trace(session, project_id, trace_id, 1)
             outcome = run_outcome(result.attribution.failed, len(rows))
         session.execute(update(TraceRow).where(
             TraceRow.project_id == project_id, TraceRow.trace_id == trace_id,

@@ -92,7 +92,7 @@ _LOG_RECORDS = text("""
 DELETE FROM genai_log_records WHERE ctid = ANY(ARRAY(
     SELECT ctid FROM genai_log_records WHERE project_id = :p AND time_ns < :cutoff_ns LIMIT :n))
 """)
-ROLLUP_TABLES = ("usage_rollups", "provider_rollups", "tool_rollups")
+ROLLUP_TABLES = ("usage_rollups", "provider_rollups", "tool_rollups", "failure_rollups", "failure_rollup_deltas")
 _ROLLUPS = tuple(text(f"""
 DELETE FROM {table} WHERE ctid = ANY(ARRAY(
     SELECT ctid FROM {table} WHERE project_id = :p AND hour < :cutoff LIMIT :n))
@@ -103,7 +103,9 @@ DELETE FROM {table} WHERE ctid = ANY(ARRAY(
 _KEYS = {"genai_log_records": "project_id, trace_id, span_id, record_key",
          "usage_rollups": "project_id, hour, service, provider, request_model, response_model, agent, error_class",
          "provider_rollups": "project_id, hour, provider, request_model, response_model, error_class",
-         "tool_rollups": "project_id, hour, service, agent, tool, error_class"}
+         "tool_rollups": "project_id, hour, service, agent, tool, error_class",
+         "failure_rollups": "project_id, hour, dim, grp",
+         "failure_rollup_deltas": "project_id, id"}
 _LOG_RECORDS_BY_KEY = text(f"""
 DELETE FROM genai_log_records WHERE project_id = :p AND ({_KEYS["genai_log_records"]}) IN (
     SELECT {_KEYS["genai_log_records"]} FROM genai_log_records WHERE project_id = :p AND time_ns < :cutoff_ns LIMIT :n)

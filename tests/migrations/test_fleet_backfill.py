@@ -68,3 +68,35 @@ def test_0022_backfills_provider_rollups_from_usage_rollups(database_url, projec
     assert dump() == before
     with engine.connect() as conn:
         assert provider_rollups_mismatch(conn) == []
+
+
+def test_0028_backfills_failure_rollups_from_trace_failures(database_url, project, engine):
+    """Down to 0023 (no failure_rollups) and up again: the backfill from trace_failures gives back
+    exactly what the attributor had maintained."""
+    from datetime import datetime, timezone
+
+    from db.engine import make_sessionmaker
+    from db.queries.failure_rollups import fold
+    from db.queries.forensics import attribute_pending
+
+    for hour in (0, 3):
+        tid = P.trace_id()
+        failed = llm(tid, start=ns(H + timedelta(hours=hour)), ms=1500, status=2, **{"error.type": "429"})
+        ingest(database_url, project[0], [
+            failed, tool(tid, "search", start=ns(H + timedelta(hours=hour), 30), ms=20, status=2)])
+    with make_sessionmaker(engine).begin() as session:
+        assert attribute_pending(session, now=datetime.now(timezone.utc) + timedelta(minutes=1), delay=0) == 2
+    with make_sessionmaker(engine).begin() as session:
+        fold(session)
+
+    def dump():
+        with engine.connect() as conn:
+            return conn.execute(text("select * from failure_rollups order by 1,2,3,4")).all()
+
+    before = dump()
+    assert len({r.hour for r in before}) == 2 and sum(r.failures for r in before if r.dim == "total") >= 2
+    engine.dispose()
+    downgrade(database_url, "0023")
+    engine.dispose()
+    upgrade(database_url)
+    assert dump() == before

@@ -194,11 +194,15 @@ def test_rollups_keep_their_own_longer_retention(engine, sessionmaker, writer, p
         write(writer, project_id, trace_at(NOW - timedelta(days=days)))
     with sessionmaker.begin() as session:
         set_days(session, project_id, 180, 730)
+        for days in (400, 800):  # the failure rollup's hours of those runs (as the attributor writes them)
+            session.execute(text("""
+                INSERT INTO failure_rollups (project_id, hour, dim, grp, failures, recovered, tokens_burned, cost_burned_usd, cost_recovered_usd, confidence_sum, runs, failed_runs, failed_runs_cost_usd, failed_runs_tokens) VALUES (:p, date_trunc('hour', CAST(:t AS timestamptz), 'UTC'), 'total', '',
+                    1, 0, 10, 0.5, 0, 0.9, 1, 1, 0.5, 10)"""), {"p": project_id, "t": NOW - timedelta(days=days)})
 
     keeper(sessionmaker).run_once()
 
     assert count(engine, "SELECT count(*) FROM spans") == 0
-    for table in ("usage_rollups", "provider_rollups"):  # both model-call rollups, the same hours
+    for table in ("usage_rollups", "provider_rollups", "failure_rollups"):  # all hourly rollups, the same hours
         hours = count(engine, f"SELECT array_agg(hour) FROM {table}")
         assert [h < midnight(NOW) - timedelta(days=730) for h in hours] == [False]
 

@@ -69,3 +69,17 @@ def test_several_quantiles_in_one_pass_are_each_quantile_exactly(values):
 def test_quantiles_refuse_unordered_or_out_of_range(qs):
     with pytest.raises(ValueError):
         quantiles_ns(histogram([1]), qs)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_binary_search_equals_the_bucket_scan(seed):
+    """quantiles_ns finds each rank's bucket by bisecting the cumulative counts: the same values as
+    the plain scan over the buckets, on sparse and dense histograms, including the overflow bucket."""
+    from core.latency import _quantiles_scan, quantiles_ns
+
+    rnd = random.Random(seed)
+    counts = [0] * BUCKETS
+    for _ in range(rnd.choice([1, 2, 7, 100, 5000])):
+        counts[rnd.choice([0, 1, BUCKETS - 1, rnd.randrange(BUCKETS)])] += 1
+    qs = (0.01, 0.5, 0.9, 0.95, 0.99, 1.0)
+    assert quantiles_ns(counts, qs) == _quantiles_scan(counts, qs, sum(counts))
