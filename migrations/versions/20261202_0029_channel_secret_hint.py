@@ -1,7 +1,7 @@
 """alert_channels.secret_hint: what the UI shows of a channel's secret, now that the secret is encrypted
 
 Revision ID: 0029
-Revises: 0023
+Revises: 0028
 Create Date: 2026-12-02 04:10:00
 
 Channel secrets are encrypted by the server (alerts/secret_box.py) with a key the database does
@@ -15,7 +15,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = '0029'
-down_revision = '0023'
+down_revision = '0028'
 branch_labels = None
 depends_on = None
 
