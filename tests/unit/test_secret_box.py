@@ -7,13 +7,14 @@ import os
 import stat
 
 import pytest
-from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
 from alerts.secret_box import PREFIX, SecretBox, SecretBoxError, key_file
 from core.settings import Settings
 
-OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+# Fixed keys: test ids are built from them, and pytest-xdist workers must collect the same ids.
+OLD = "Y2F1c2VsaW5lLXNlY3JldC1ib3gtdGVzdC1rZXktMDE="
+NEW = "Y2F1c2VsaW5lLXNlY3JldC1ib3gtdGVzdC1rZXktMDI="
 
 
 @pytest.mark.parametrize("secret", ["whsec_abc", "https://hooks.slack.com/services/T0/B0/xyz", "R0UT1NG", "ü €", ""])
@@ -29,7 +30,7 @@ def test_sealed_secrets_open_to_what_went_in_and_do_not_show_it(secret):
     (OLD, f"{NEW},{OLD}", True),   # rotation: the old key still decrypts after the new one
     (NEW, f"{NEW},{OLD}", True),
     (OLD, NEW, False),             # the old key dropped too early
-])
+], ids=["old-key-kept-after-new", "new-key", "old-key-dropped"])
 def test_rotation_and_a_wrong_key(stored_with, read_with, opens):
     sealed = SecretBox.from_settings(Settings(secrets_key=stored_with)).seal("whsec_x")
     reader = SecretBox.from_settings(Settings(secrets_key=read_with))
@@ -65,7 +66,7 @@ def test_without_the_setting_a_private_key_file_is_made_once_in_home(tmp_path):
     ("not-a-key", "key 1 is not a Fernet key"),
     (f"{NEW},short", "key 2 is not a Fernet key"),
     (" , ", "secrets_key is empty"),
-])
+], ids=["not-a-key", "second-key-short", "empty"])
 def test_a_bad_key_stops_the_settings(value, message):
     with pytest.raises(ValidationError, match=message):
         Settings(secrets_key=value)
