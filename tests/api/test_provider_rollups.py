@@ -8,7 +8,6 @@ and redelivered."""
 from __future__ import annotations
 
 from dataclasses import replace
-
 from datetime import datetime, timedelta, timezone
 
 import pytest
