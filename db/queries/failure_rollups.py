@@ -27,7 +27,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from db.queries.failures import (
-    DIMENSIONS, EXAMPLES, MAX_GROUPS, TREND_BUCKETS, FailureGroup, FailureTotals, pending_and_runs,
+    DIMENSIONS, EXAMPLES, MAX_GROUPS, TREND_BUCKETS, FailureGroup, FailureTotals, mean_confidence,
+    pending_and_runs,
 )
 
 TOTAL = "total"  # the rollup's dimension holding the totals, in one group ''
@@ -288,7 +289,7 @@ def failures_from_rollups(
                 cost_burned_recovered_usd=Decimal(s["cost_recovered_usd"]),
                 failed_runs_cost_usd=Decimal(s["failed_runs_cost_usd"]),
                 failed_runs_tokens=int(s["failed_runs_tokens"]),
-                mean_confidence=round(float(s["confidence_sum"]) / s["failures"], 2), trend=a.trend))
+                mean_confidence=mean_confidence(s["confidence_sum"], s["failures"]), trend=a.trend))
     return totals, groups
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -34,6 +34,14 @@ DIMENSIONS: dict[str, str] = {
 MAX_GROUPS = 100
 EXAMPLES = 3
 TREND_BUCKETS = 24
+
+
+def mean_confidence(confidence_sum: float, failures: int) -> float:
+    """The mean to two places, the same whatever order the floats were summed in (the rollup
+    and trace_failures add them in different orders): the sum is cut to 6 places first, so
+    0.7249999999 and 0.7250000001 both give 0.73."""
+    mean = Decimal(repr(round(float(confidence_sum), 6))) / failures
+    return float(mean.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 @dataclass(frozen=True)
@@ -180,7 +188,7 @@ d AS (
            min(trace_start) AS first_seen, max(trace_start) AS last_seen,
            COALESCE(sum(tokens_burned), 0) AS tokens_burned, COALESCE(sum(cost_burned_usd), 0) AS cost_burned,
            COALESCE(sum(cost_burned_usd) FILTER (WHERE recovered), 0) AS cost_recovered,
-           avg(confidence) AS confidence
+           sum(confidence) AS confidence_sum
     FROM roots GROUP BY dim, grp
 ),
 per_run AS (
@@ -197,7 +205,7 @@ r AS (
 )
 SELECT * FROM (
     SELECT d.dim, d.grp, d.failures, d.recovered, d.first_seen, d.last_seen, d.tokens_burned, d.cost_burned,
-           d.cost_recovered, d.confidence, r.runs, r.failed_runs, r.failed_cost, r.failed_tokens, r.examples,
+           d.cost_recovered, d.confidence_sum, r.runs, r.failed_runs, r.failed_cost, r.failed_tokens, r.examples,
            trend.bs, trend.ns,
            row_number() OVER (PARTITION BY d.dim ORDER BY d.failures DESC, r.failed_runs DESC, d.grp) AS rank
     FROM d JOIN r ON r.dim = d.dim AND r.grp = d.grp JOIN trend ON trend.dim = d.dim AND trend.grp = d.grp
@@ -218,7 +226,7 @@ ORDER BY dim, rank"""
             example_traces=[bytes(t) for t in row.examples or []], tokens_burned=int(row.tokens_burned),
             cost_burned_usd=row.cost_burned, cost_burned_recovered_usd=row.cost_recovered,
             failed_runs_cost_usd=row.failed_cost, failed_runs_tokens=int(row.failed_tokens),
-            mean_confidence=round(float(row.confidence), 2), trend=_dense(row.bs, row.ns, buckets),
+            mean_confidence=mean_confidence(row.confidence_sum, row.failures), trend=_dense(row.bs, row.ns, buckets),
         ))
     return groups
 

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from db.queries import failure_rollups
 from db.queries.failure_rollups import contribution_sql, serves
+from db.queries.failures import mean_confidence
 from db.queries.forensics import attribute_pending
 from pages.failures import failures_data
 
@@ -32,6 +33,18 @@ H = datetime(2026, 1, 5, 10, tzinfo=timezone.utc)
 ])
 def test_serves(since, until, filters, expected):
     assert serves(since, until, **filters) is expected
+
+
+@pytest.mark.parametrize(("total", "n", "expected"), [
+    (0.9, 1, 0.9),
+    (0.7249999999999999, 1, 0.73),   # the same sum added in another order
+    (0.7250000000000001, 1, 0.73),
+    (1.45, 2, 0.73),                  # a half rounds up, whatever side of it the float fell
+    (0.1 + 0.2, 3, 0.1),
+    (2.0, 3, 0.67),
+])
+def test_mean_confidence_ignores_summation_order(total, n, expected):
+    assert mean_confidence(total, n) == expected
 
 
 def _rollup_and_rebuild(session, project_id):
