@@ -32,7 +32,7 @@ from typing import Callable
 import psycopg
 
 from core.settings import Settings
-from db.ingest import Encoded, WriteResult, prepare_connection, write_encoded
+from db.ingest import Encoded, WriteResult, prepare_connection, replan, write_encoded
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,11 @@ class StorageRefused(Exception):
 # Writer threads, each with its own connection: two keep PostgreSQL busy while one transaction
 # waits for its commit to be flushed (more mostly adds lock waits on the shared rollup rows).
 DEFAULT_CONNECTIONS = 2
+
+# A writer connection plans its statements again this often (db.ingest.replan): the plans then
+# follow the tables as they fill; measured on a fresh database, cached plans made each small
+# request cost 13 ms of PostgreSQL CPU, against 4 ms when planned again every 2 s.
+REPLAN_SECONDS = 2.0
 
 # SQLSTATE classes that say "this data", not "this moment": 22 data exception,
 # 23 integrity constraint violation, 54 program limit exceeded (e.g. index row size).
@@ -333,9 +338,14 @@ class BatchWriter:
     def _connection(self) -> psycopg.Connection:
         """This writer thread's connection."""
         conn = getattr(self._local, "conn", None)
+        now = time.monotonic()
         if conn is None or conn.closed:
             conn = self._local.conn = self._connect(self._conninfo)
             prepare_connection(conn)
+            self._local.planned = now
+        elif now - self._local.planned >= REPLAN_SECONDS:
+            replan(conn)
+            self._local.planned = now
         return conn
 
     def _keep_connection_if_clean(self) -> None:
