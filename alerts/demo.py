@@ -30,10 +30,12 @@ def add_demo_rule(session, project_id: int) -> None:
         save_rule(session, project_id, NAME, RULE, enabled=True, channel_ids=[])
 
 
-def replay_demo_week(engine, sessions, settings) -> None:
-    """Evaluate hourly over the demo's days (run in the background: a few seconds of queries)."""
+def replay_demo_week(engine, sessions, settings, stop=None) -> None:
+    """Evaluate hourly over the demo's days (run in the background: a few seconds of queries),
+    until done or `stop` (a threading.Event) is set."""
     now = utcnow()
     try:
-        replay(engine, sessions, settings, floor_hour(now - timedelta(days=DEMO_DAYS)), now, timedelta(hours=1))
+        replay(engine, sessions, settings, floor_hour(now - timedelta(days=DEMO_DAYS)), now, timedelta(hours=1),
+               stop=stop)
     except Exception:  # noqa: BLE001 - the demo works without its alert history
         log.exception("replaying the demo week's alerts failed")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
@@ -228,12 +229,12 @@ class AlertJob:
 
 
 def replay(engine: Engine, sessions: SessionMaker, settings: Settings, since: datetime, until: datetime,
-           step) -> list[CycleResult]:
+           step, stop: threading.Event | None = None) -> list[CycleResult]:
     """Evaluate as if the evaluator had run every `step` from `since` to `until` (a rule's
     history over data already stored, e.g. the demo week); notifications are recorded as they
-    would have been."""
+    would have been. Ends early, between two cycles, once `stop` is set."""
     results, t = [], since
-    while t <= until:
+    while t <= until and not (stop is not None and stop.is_set()):
         result = run_cycle(engine, sessions, settings, t)
         if result is not None:
             results.append(result)

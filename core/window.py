@@ -14,6 +14,10 @@ QUICK_RANGES: dict[str, timedelta] = {
     "7d": timedelta(days=7), "30d": timedelta(days=30),
 }
 DEFAULT_RANGE = "24h"
+# Quick ranges of a day or more end where the current UTC hour ends, so that their trend slices
+# are whole hours, which the hourly rollups answer without reading the runs
+# (db/queries/failure_rollups.serves); the shorter ones end now.
+WHOLE_HOURS_FROM = timedelta(days=1)
 MIN_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MAX_TIME = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
@@ -33,6 +37,16 @@ class Window:
         if self.range != "custom":
             return {"range": self.range}
         return {"since": self.since.isoformat(), "until": self.until.isoformat()}
+
+
+def quick_bounds(key: str, now: datetime) -> tuple[datetime, datetime]:
+    """The window of a QUICK_RANGES key at `now`."""
+    span = QUICK_RANGES[key]
+    end = now
+    if span >= WHOLE_HOURS_FROM:
+        hour = now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        end = hour if hour == now else hour + timedelta(hours=1)
+    return end - span, end
 
 
 def parse_time(text: str, label: str | None = None) -> datetime | None:
@@ -55,7 +69,7 @@ def parse_time(text: str, label: str | None = None) -> datetime | None:
 def parse_bounds(range_: str, since: str, until: str, now: datetime) -> tuple[
         datetime | None, datetime | None, list[str]]:
     """An open-ended window (the trace list: no window means every run): from/to as typed
-    (either may be left open), else a quick range ending now, else no bounds. Messages for
+    (either may be left open), else a quick range (quick_bounds), else no bounds. Messages for
     what did not parse; the bound that did not parse is left open (the caller shows no data)."""
     errors: list[str] = []
     if since.strip() or until.strip():
@@ -75,7 +89,7 @@ def parse_bounds(range_: str, since: str, until: str, now: datetime) -> tuple[
         return None, None, errors
     if key not in QUICK_RANGES:
         return None, None, [f"Range must be one of {', '.join(QUICK_RANGES)}."]
-    return now - QUICK_RANGES[key], now, errors
+    return (*quick_bounds(key, now), errors)
 
 
 def parse_window(range_: str, since: str, until: str, now: datetime, *,
@@ -83,7 +97,7 @@ def parse_window(range_: str, since: str, until: str, now: datetime, *,
     """The window asked for, and messages for what did not parse (then the default window:
     a page shows the error, and says which window it shows instead)."""
     errors: list[str] = []
-    fallback = Window(now - QUICK_RANGES[DEFAULT_RANGE], now, DEFAULT_RANGE)
+    fallback = Window(*quick_bounds(DEFAULT_RANGE, now), DEFAULT_RANGE)
     if since.strip() or until.strip():
         try:
             start, end = parse_time(since), parse_time(until)
@@ -99,7 +113,7 @@ def parse_window(range_: str, since: str, until: str, now: datetime, *,
     key = range_.strip() or DEFAULT_RANGE
     if key not in QUICK_RANGES:
         return fallback, [f"Range must be one of {', '.join(QUICK_RANGES)}."]
-    return Window(now - QUICK_RANGES[key], now, key), errors
+    return Window(*quick_bounds(key, now), key), errors
 
 
 def split_hours(since: datetime, until: datetime) -> tuple[tuple[datetime, datetime] | None,

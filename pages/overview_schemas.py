@@ -27,6 +27,8 @@ class RunTotals(BaseModel):
     failure_rate: float = Field(description="failed_runs / runs (0 when there are no runs).")
     cost_usd: str = Field(description="Cost of the runs (priced calls only).")
     tokens: int = Field(description="Input + output tokens of the runs.")
+    pending_runs: int = Field(default=0, description="Runs of the window whose attribution is not up to date yet: "
+                                                     "they may still turn out failed (see attribution_delay_s).")
 
 
 class RunPoint(BaseModel):

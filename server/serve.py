@@ -170,6 +170,8 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
     finally:
         for _, sock in listeners:
             sock.close()
+        if demo is not None:
+            demo.join()
         if attributor is not None:
             attributor.stop()
         if evaluator is not None:
@@ -279,9 +281,12 @@ class _Demo:
         self._process: asyncio.subprocess.Process | None = None
         self._server: _Server | None = None
         self._stopped = False
+        self._alerts_stop = threading.Event()
+        self._alerts: threading.Thread | None = None
 
     def stop(self) -> None:
         self._stopped = True
+        self._alerts_stop.set()
         if self._server is not None:
             self._server.should_exit = True
         if self._process is not None and self._process.returncode is None:
@@ -328,9 +333,17 @@ class _Demo:
 
         with self.sessions.begin() as session:
             add_demo_rule(session, self.project_id)
-        if self.engine is not None:
-            threading.Thread(target=replay_demo_week, args=(self.engine, self.sessions, self.settings),
-                             name="causeline-demo-alerts", daemon=True).start()
+        if self.engine is not None and not self._alerts_stop.is_set():
+            self._alerts = threading.Thread(target=replay_demo_week, name="causeline-demo-alerts", daemon=True,
+                                            args=(self.engine, self.sessions, self.settings, self._alerts_stop))
+            self._alerts.start()
+
+    def join(self, timeout: float = 30.0) -> None:
+        """Waits for the alert history replay, which stops between two cycles once stop() is called
+        (before the database it reads goes away)."""
+        if self._alerts is not None:
+            self._alerts_stop.set()
+            self._alerts.join(timeout)
 
     def _revoke(self, key_id: str) -> None:
         with self.sessions.begin() as session:

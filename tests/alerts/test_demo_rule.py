@@ -39,3 +39,31 @@ def test_demo_rule_fires_on_the_outage_hour_only(database_url, engine, sessionma
         assert rule.name == NAME and rule.channel_ids == []
         # Fired when the outage hour was judged (at outage + 1 h), resolved an hour later, quiet since.
         assert rule_status(session, project_id) == {rule.id: ("ok", outage + 2 * H, outage + H)}
+
+
+def test_replay_stops_between_cycles_when_told(database_url, engine, sessionmaker, monkeypatch):
+    """The demo's history replay runs in a thread the server joins at shutdown: a set stop event
+    ends it before its next cycle (so it never queries a database being stopped)."""
+    import threading
+    from datetime import datetime, timezone
+
+    with sessionmaker.begin() as session:
+        add_demo_rule(session, create_project(session, "default").id)
+    until = floor_hour(datetime.now(timezone.utc))
+    stop = threading.Event()
+    seen = []
+
+    def counting(*args):
+        seen.append(args[-1])
+        if len(seen) == 3:
+            stop.set()
+        return original(*args)
+
+    import alerts.evaluator as evaluator
+
+    original = evaluator.run_cycle
+    with monkeypatch.context() as m:
+        m.setattr(evaluator, "run_cycle", counting)
+        results = replay(engine, sessionmaker, Settings(), until - 10 * H, until, H, stop=stop)
+    assert len(seen) == 3 and len(results) == 3
+    assert len(replay(engine, sessionmaker, Settings(), until - 10 * H, until, H)) == 11

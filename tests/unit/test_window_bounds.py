@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from core.window import parse_bounds
+from core.window import parse_bounds, parse_window, quick_bounds
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 T = datetime(2026, 11, 19, 8, 30, tzinfo=timezone.utc)
@@ -25,3 +25,23 @@ T = datetime(2026, 11, 19, 8, 30, tzinfo=timezone.utc)
 ])
 def test_bounds(range_, since, until, expected):
     assert parse_bounds(range_, since, until, NOW) == expected
+
+
+M = datetime(2026, 11, 20, 12, 34, 56, 789, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("key, now, expected", [
+    ("15m", M, (M - timedelta(minutes=15), M)),                       # shorter than a day: ends now
+    ("1h", M, (M - timedelta(hours=1), M)),
+    ("24h", M, (datetime(2026, 11, 19, 13, tzinfo=timezone.utc), datetime(2026, 11, 20, 13, tzinfo=timezone.utc))),
+    ("7d", M, (datetime(2026, 11, 13, 13, tzinfo=timezone.utc), datetime(2026, 11, 20, 13, tzinfo=timezone.utc))),
+    ("30d", M, (datetime(2026, 10, 21, 13, tzinfo=timezone.utc), datetime(2026, 11, 20, 13, tzinfo=timezone.utc))),
+    ("24h", NOW, (NOW - timedelta(hours=24), NOW)),                   # on the hour: ends now
+    ("24h", datetime(2026, 11, 20, 13, 30, tzinfo=timezone(timedelta(hours=2))),  # 11:30 UTC
+     (datetime(2026, 11, 19, 12, tzinfo=timezone.utc), datetime(2026, 11, 20, 12, tzinfo=timezone.utc))),
+])
+def test_quick_ranges_of_a_day_or_more_end_with_the_hour(key, now, expected):
+    assert quick_bounds(key, now) == expected
+    assert parse_bounds(key, "", "", now) == (*expected, [])
+    window, errors = parse_window(key, "", "", now)
+    assert (window.since, window.until, window.range, errors) == (*expected, key, [])
