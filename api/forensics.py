@@ -118,8 +118,8 @@ def make_forensics_router() -> APIRouter:
     def failures(
         principal: ReadPrincipal,
         session: DbSession,
-        since: Annotated[UtcTime | None, Query(description="ISO-8601; runs that started at or after it (default: until - 24 h).")] = None,
-        until: Annotated[UtcTime | None, Query(description="ISO-8601; runs that started before it (default: now). "
+        since: Annotated[UtcTime | None, Query(description="ISO-8601; runs that started at or after it (default: until - 24 h; with neither bound, the 24 hours ending with the current UTC hour).")] = None,
+        until: Annotated[UtcTime | None, Query(description="ISO-8601; runs that started before it (default: now, or the end of the current UTC hour when since is not given either). "
                                                             f"Window at most {MAX_WINDOW.days} days.")] = None,
         service: Annotated[str | None, Query(description="Runs with a span in this service.")] = None,
         agent: Annotated[str | None, Query(description="Runs in which this agent took part.")] = None,

@@ -17,12 +17,13 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from core.window import Window, parse_window
-from db.queries.failures import failure_groups_by, pending_and_runs
+from db.queries.failures import pending_and_runs
 from db.queries.fleet import MAX_WINDOW, Filters
 from db.queries.overview import recent_failed_runs, runs_by_outcome
 from db.queries.health import Point as HealthPoint, fetch_series, served_model_changes
 from pages.fleet import anomaly_data, cost_groups, fleet_filters
 from pages.fleet_schemas import ServedModelChangeOut, Window as FleetWindow
+from pages.failures import totals_and_groups
 from pages.forensics_schemas import failure_group_out
 from pages.overview_schemas import FailedRunOut, ModelInTrouble, OverviewOut, OverviewWindow, RunPoint, RunTotals
 from pages.params import InvalidQuery
@@ -97,13 +98,13 @@ def overview_data(session: Session, project_id: int, window: Window) -> Overview
                                cost_usd=money(c), tokens=k))
         runs, failed, recovered, tokens, cost = runs + n, failed + f, recovered + r, tokens + k, cost + c
         t += step
-    _, pending = pending_and_runs(session, project_id, since=window.since, until=window.until)
+    failure_totals, groups = totals_and_groups(session, project_id, list(ROOT_CAUSE_DIMENSIONS), since=window.since,
+                                               until=window.until, limit=TOP, filters={}, failed_runs=failed)
+    pending = (failure_totals.pending_traces if failure_totals is not None
+               else pending_and_runs(session, project_id, since=window.since, until=window.until)[1])
     totals = RunTotals(runs=runs, failed_runs=failed, recovered_runs=recovered,
                        ok_runs=max(0, runs - failed - recovered), failure_rate=_rate(failed, runs),
                        cost_usd=money(cost), tokens=tokens, pending_runs=pending)
-
-    groups = failure_groups_by(session, project_id, list(ROOT_CAUSE_DIMENSIONS), since=window.since,
-                               until=window.until, limit=TOP, total_failed_runs=failed)
 
     fleet = fleet_filters(project_id, window.since, window.until)  # widened to whole hours
     trouble = _models_in_trouble(session, fleet)

@@ -2,9 +2,8 @@
 
 A plan cached while a partition is empty reads the de-duplication facts of a trace through
 (project_id, start_time): every span stored after the trace's start, so each small request cost
-more as the partition filled (13 ms of PostgreSQL CPU per 9-span request after 800 requests,
-against 4 ms planned again). replan() drops the cached plans; the next use plans for the
-partition as it is now and reads the trace's own spans by its key."""
+more as the partition filled (docs/scaling.md). replan() drops the cached plans; the next use
+plans for the partition as it is now and reads the trace's own spans by its key."""
 
 from __future__ import annotations
 

@@ -135,3 +135,21 @@ def test_rollup_answers_as_trace_failures_through_reattribution(scenario_env, mo
         stored, rebuilt = _rollup_and_rebuild(session, env.project_id)
         assert stored == rebuilt
         assert session.execute(text("SELECT count(*) FROM failure_rollups WHERE runs = 0")).scalar() == 0
+
+
+def test_default_window_ends_with_the_hour_and_is_served_from_the_rollup(sessionmaker, monkeypatch):
+    """/api/failures without since/until: the Failures page's default window (core.window.quick_bounds)."""
+    from db.queries.auth import create_project
+
+    with sessionmaker.begin() as session:
+        project_id = create_project(session, "defaults").id
+    used = []
+    real = failure_rollups.failures_from_rollups
+    monkeypatch.setattr(failure_rollups, "failures_from_rollups", lambda *a, **k: used.append(k) or real(*a, **k))
+    before = datetime.now(timezone.utc)
+    with sessionmaker() as session:
+        out = failures_data(session, project_id, since=None, until=None)
+    assert out.until - out.since == timedelta(days=1)
+    assert out.until.minute == out.until.second == out.until.microsecond == 0
+    assert before <= out.until <= datetime.now(timezone.utc) + timedelta(hours=1)
+    assert used and used[0]["since"] == out.since
