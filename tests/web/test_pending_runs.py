@@ -28,6 +28,7 @@ def test_runs_being_attributed_are_not_called_healthy(client, seeded, database_u
     assert "none failed" not in failures
     overview = client.get("/overview", params=WINDOW).text
     assert "No failed run attributed yet: 1 run(s) of this window are still being attributed." in overview
+    assert "None attributed yet: 1 run(s) still being attributed." in overview
     assert client.get("/api/overview", params=WINDOW).json()["totals"]["pending_runs"] == 1
 
     with sessionmaker.begin() as session:
