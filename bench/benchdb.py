@@ -18,7 +18,8 @@ from db.engine import libpq_url
 from db.migrate import upgrade
 
 
-def _admin(server_url: str, statement: str) -> None:
+def admin(server_url: str, statement: str) -> None:
+    """One statement in autocommit (CREATE/DROP DATABASE), on the database `server_url` names."""
     with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
         conn.execute(statement)
 
@@ -33,14 +34,14 @@ def bench_database(name: str) -> Iterator[str]:
         embedded = EmbeddedPostgres(home)
         server_url = embedded.start()
     try:
-        _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        _admin(server_url, f'CREATE DATABASE "{name}"')
+        admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin(server_url, f'CREATE DATABASE "{name}"')
         url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
         upgrade(url)
         yield url
     finally:
         try:
-            _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             if embedded is not None:
                 embedded.close()

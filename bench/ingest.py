@@ -130,14 +130,23 @@ def start_collector(url: str) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--only", "collector"], env=env,
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{otlp_port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.1)
+    if wait_healthy(process, base, seconds=60):
+        return process, base
     process.kill()
     raise SystemExit(f"collector did not start: {process.stderr.read().decode()[-2000:]}")
+
+
+def wait_healthy(process: subprocess.Popen, base: str, *, seconds: float) -> bool:
+    """Whether `base`/healthz answered 200 within `seconds`; False at once if the process exits."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    return False
 
 
 def cpu_seconds(pid: int, url: str) -> dict[str, float]:

@@ -49,12 +49,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
 import psycopg  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.benchdb import bench_database  # noqa: E402
-from bench.ingest import agent_trace, free_port, send_all, start_collector  # noqa: E402
+from bench.benchdb import admin, bench_database  # noqa: E402
+from bench.ingest import agent_trace, free_port, send_all, start_collector, wait_healthy  # noqa: E402
 from db.engine import libpq_url  # noqa: E402
 from tests import otlp_payloads as P  # noqa: E402
 
@@ -154,14 +153,9 @@ def start_phoenix(python: str, url: str, home: Path) -> tuple[subprocess.Popen, 
     process = subprocess.Popen([python, "-m", "phoenix.server.main", "serve"], env=env, cwd=home,
                                stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(3000):  # its migrations and imports take a while on a loaded machine
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.2)
+    # Its migrations and imports take a while on a loaded machine.
+    if wait_healthy(process, base, seconds=600):
+        return process, base
     process.kill()
     raise SystemExit(f"Phoenix did not start:\n{(home / 'phoenix.log').read_text(errors='replace')[-3000:]}")
 
@@ -175,12 +169,6 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def _admin(url: str, statement: str) -> None:
-    server = make_url(url).set(database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(libpq_url(server), autocommit=True) as conn:
-        conn.execute(statement)
-
-
 def _report(name: str, run: Run, total: int) -> float | None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     durable = f"{run.durable_s:.2f} s, {total / run.durable_s:,.0f} spans/s" if run.durable_s else \
@@ -188,6 +176,16 @@ def _report(name: str, run: Run, total: int) -> float | None:
     print(f"{name}: acknowledged in {run.ack_s:.2f} s ({total / run.ack_s:,.0f} spans/s); "
           f"durable: {durable}  [load average {load}]", flush=True)
     return total / run.durable_s if run.durable_s else None
+
+
+def _measured(name: str, process: subprocess.Popen, base: str, url: str, payloads: list[bytes], total: int,
+              args) -> tuple[float | None, int]:
+    """One server's run, then the server stopped: its durable and acknowledged rates (printed)."""
+    try:
+        run = measure(url, base, payloads, total, args.clients, args.timeout)
+    finally:
+        stop(process)
+    return _report(name, run, total), round(total / run.ack_s)
 
 
 def main() -> None:
@@ -208,13 +206,8 @@ def main() -> None:
     with bench_database("causeline_vs_phoenix") as url:
         with psycopg.connect(libpq_url(url)) as conn:
             print(f"PostgreSQL: {conn.execute('SHOW server_version').fetchone()[0]}", flush=True)
-        process, base = start_collector(url)
-        try:
-            ours = measure(url, base, payloads, total, args.clients, args.timeout)
-        finally:
-            stop(process)
-        result["causeline_spans_per_s"] = _report("Causeline (defaults)", ours, total)
-        result["causeline_ack_spans_per_s"] = round(total / ours.ack_s)
+        result["causeline_spans_per_s"], result["causeline_ack_spans_per_s"] = _measured(
+            "Causeline (defaults)", *start_collector(url), url, payloads, total, args)
 
         if missing:
             print(f"Phoenix skipped: {missing}", flush=True)
@@ -222,19 +215,15 @@ def main() -> None:
         else:
             phoenix_url = make_url(url).set(database=PHOENIX_DATABASE).render_as_string(hide_password=False)
             home = Path(tempfile.mkdtemp(prefix="phoenix-bench-"))
-            _admin(url, f'DROP DATABASE IF EXISTS "{PHOENIX_DATABASE}" WITH (FORCE)')
-            _admin(url, f'CREATE DATABASE "{PHOENIX_DATABASE}"')
+            admin(url, f'DROP DATABASE IF EXISTS "{PHOENIX_DATABASE}" WITH (FORCE)')
+            admin(url, f'CREATE DATABASE "{PHOENIX_DATABASE}"')
             try:
                 process, base = start_phoenix(args.phoenix_python, phoenix_url, home)
                 print(f"Phoenix {phoenix_version(args.phoenix_python)} started", flush=True)
-                try:
-                    theirs = measure(phoenix_url, base, payloads, total, args.clients, args.timeout)
-                finally:
-                    stop(process)
-                result["phoenix_spans_per_s"] = _report("Phoenix", theirs, total)
-                result["phoenix_ack_spans_per_s"] = round(total / theirs.ack_s)
+                result["phoenix_spans_per_s"], result["phoenix_ack_spans_per_s"] = _measured(
+                    "Phoenix", process, base, phoenix_url, payloads, total, args)
             finally:
-                _admin(url, f'DROP DATABASE IF EXISTS "{PHOENIX_DATABASE}" WITH (FORCE)')
+                admin(url, f'DROP DATABASE IF EXISTS "{PHOENIX_DATABASE}" WITH (FORCE)')
                 shutil.rmtree(home, ignore_errors=True)
 
     ours_rate, their_rate = result["causeline_spans_per_s"], result.get("phoenix_spans_per_s")
