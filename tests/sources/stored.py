@@ -7,8 +7,11 @@ from collections import Counter
 from sqlalchemy import select
 
 from core.attribution import TraceAttribution
+from core.forensics_view import EdgeView
+from core.handoffs import derived_handoff_edges
 from db.models import SpanEdge, SpanRow, TraceRow
 from db.queries.forensics import trace_attribution
+from db.queries.lineage import span_view
 
 
 def spans(session, project_id: int) -> list[SpanRow]:
@@ -41,9 +44,14 @@ def summary(rows: list[SpanRow]) -> set[tuple]:
 
 
 def edges(session, project_id: int, rows: list[SpanRow]) -> Counter:
-    """(span name, relation, linked span name) -> how many."""
+    """(span name, relation, linked span name) -> how many, over the edges the attribution reads:
+    the stored ones and the handoff links derived at read time. A handoff and the agent run it
+    starts may reach the collector in different exports (a BatchSpanProcessor flushes every 5 s),
+    and then only the read-time derivation links them."""
     names = {(row.trace_id, row.span_id): row.name for row in rows}
-    found = session.scalars(select(SpanEdge).where(SpanEdge.project_id == project_id))
+    found = [EdgeView(e.trace_id, e.span_id, e.relation, e.linked_trace_id, e.linked_span_id)
+             for e in session.scalars(select(SpanEdge).where(SpanEdge.project_id == project_id))]
+    found += derived_handoff_edges([span_view(row) for row in rows], found)
     return Counter((names.get((e.trace_id, e.span_id)), e.relation, names.get((e.linked_trace_id, e.linked_span_id)))
                    for e in found)
 
