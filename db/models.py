@@ -237,7 +237,9 @@ class TraceRow(Base):
     evaluated_at: Mapped[datetime | None] = mapped_column(TZ)
     __table_args__ = (
         CheckConstraint("outcome IN ('failed', 'recovered', 'ok')", name="outcome"),
-        Index("ix_traces_project_start", "project_id", "start_time", "trace_id"),
+        # Covering the Overview's per-bucket sums, read index-only (schema 0030).
+        Index("ix_traces_project_start", "project_id", "start_time", "trace_id",
+              postgresql_include=["cost_usd", "input_tokens", "output_tokens"]),
         Index("ix_traces_outcome", "project_id", "outcome", "start_time", "trace_id"),
         Index("ix_traces_unattributed", "updated_at", postgresql_where=text("attributed_at IS NULL OR attributed_at < updated_at")),
         Index("ix_traces_unevaluated", "updated_at", postgresql_where=text("evaluated_at IS NULL OR evaluated_at < updated_at")),

@@ -20,14 +20,15 @@ DEFAULT_WINDOW = timedelta(days=1)
 
 def totals_and_groups(
     session: Session, project_id: int, dims: list[str], *, since: datetime, until: datetime, limit: int,
-    filters: dict, failed_runs: int | None = None,
+    filters: dict, failed_runs: int | None = None, runs: int | None = None,
 ) -> tuple[FailureTotals | None, dict[str, list[FailureGroup]]]:
     """The window's failure totals and the top groups of each dimension: from failure_rollups when
     the answer is exact from whole hours (failure_rollups.serves), else from trace_failures. A
-    caller that counted the window's failed runs itself passes `failed_runs` (the groups' share
-    of them); trace_failures' totals are then not read, and None is returned for them."""
+    caller that counted the window's runs and failed runs itself passes them (`failed_runs`: the
+    groups' share of them); trace_failures' totals are then not read, and None is returned for them."""
     if failure_rollups.serves(since, until, **filters):
-        return failure_rollups.failures_from_rollups(session, project_id, dims, since=since, until=until, limit=limit)
+        return failure_rollups.failures_from_rollups(session, project_id, dims, since=since, until=until,
+                                                     limit=limit, runs=runs)
     totals = None
     if failed_runs is None:
         totals = failure_totals(session, project_id, since=since, until=until, **filters)

@@ -17,7 +17,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from core.window import Window, parse_window
-from db.queries.failures import pending_and_runs
+from db.queries.failures import pending_runs
 from db.queries.fleet import MAX_WINDOW, Filters
 from db.queries.overview import recent_failed_runs, runs_by_outcome
 from db.queries.health import Point as HealthPoint, fetch_series, served_model_changes
@@ -99,9 +99,10 @@ def overview_data(session: Session, project_id: int, window: Window) -> Overview
         runs, failed, recovered, tokens, cost = runs + n, failed + f, recovered + r, tokens + k, cost + c
         t += step
     failure_totals, groups = totals_and_groups(session, project_id, list(ROOT_CAUSE_DIMENSIONS), since=window.since,
-                                               until=window.until, limit=TOP, filters={}, failed_runs=failed)
+                                               until=window.until, limit=TOP, filters={}, failed_runs=failed,
+                                               runs=runs)
     pending = (failure_totals.pending_traces if failure_totals is not None
-               else pending_and_runs(session, project_id, since=window.since, until=window.until)[1])
+               else pending_runs(session, project_id, since=window.since, until=window.until))
     totals = RunTotals(runs=runs, failed_runs=failed, recovered_runs=recovered,
                        ok_runs=max(0, runs - failed - recovered), failure_rate=_rate(failed, runs),
                        cost_usd=money(cost), tokens=tokens, pending_runs=pending)

@@ -27,8 +27,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from db.queries.failures import (
-    DIMENSIONS, EXAMPLES, MAX_GROUPS, TREND_BUCKETS, FailureGroup, FailureTotals, mean_confidence,
-    pending_and_runs,
+    DIMENSIONS, EXAMPLES, MAX_GROUPS, TREND_BUCKETS, FailureGroup, FailureTotals, mean_confidence, pending_runs,
+    run_count,
 )
 
 TOTAL = "total"  # the rollup's dimension holding the totals, in one group ''
@@ -231,10 +231,11 @@ class _Group:
 
 def failures_from_rollups(
     session: Session, project_id: int, dimensions: list[str], *, since: datetime, until: datetime,
-    limit: int = 20, buckets: int = TREND_BUCKETS,
+    limit: int = 20, buckets: int = TREND_BUCKETS, runs: int | None = None,
 ) -> tuple[FailureTotals, dict[str, list[FailureGroup]]]:
     """The totals and the top groups of each dimension, equal to failure_totals and
-    failure_groups_by of db/queries/failures.py on a window `serves()` accepts."""
+    failure_groups_by of db/queries/failures.py on a window `serves()` accepts. A caller that
+    counted the window's runs itself passes `runs`."""
     unknown = [d for d in dimensions if d not in DIMENSIONS]
     if unknown or not dimensions:
         raise ValueError(f"dimension must be one of {', '.join(DIMENSIONS)}")
@@ -258,7 +259,9 @@ def failures_from_rollups(
             a.sums["confidence_sum"] += row.confidence
             a.trend[min(int((row.trace_start - since).total_seconds() // bucket_s), buckets - 1)] += 1
 
-    runs, pending = pending_and_runs(session, project_id, since=since, until=until)
+    if runs is None:
+        runs = run_count(session, project_id, since=since, until=until)
+    pending = pending_runs(session, project_id, since=since, until=until)
     t = acc.get((TOTAL, ""), _Group(buckets)).sums
     totals = FailureTotals(
         runs=runs, runs_with_failures=int(t["runs"]), failed_runs=int(t["failed_runs"]),

@@ -1,0 +1,59 @@
+"""The Overview's reads of `traces` over a window: the per-bucket runs, cost and tokens come from
+ix_traces_project_start alone (it includes the summed columns, schema 0030), and the pending count
+reads the partial index of runs waiting for attribution, not every run of the window."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import text
+
+from db.queries.failures import pending_runs
+from db.queries.overview import runs_by_outcome
+from tests.api.seed import make_span, store
+from tests.plans import explain, statements_of
+
+NOW = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+
+
+def _runs(session, project_id: int, n: int) -> None:
+    base = NOW - timedelta(days=2)
+    for i in range(n):
+        trace_id = os.urandom(16)
+        root = make_span(project_id, trace_id, name="run", start_ms=i * 60_000, duration_ms=5, base=base)
+        store(session, [root, make_span(project_id, trace_id, name="chat", start_ms=i * 60_000, duration_ms=1,
+                                        parent=root.span_id, base=base, category="llm", provider="openai")])
+    # Attributed, as the background attributor leaves them; the pending index then holds none.
+    session.execute(text("UPDATE traces SET attributed_at = updated_at + interval '1 second'"))
+    session.commit()
+    # Vacuumed, as autovacuum leaves a table that is mostly old runs: an index-only scan is then possible.
+    with session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE traces"))
+
+
+def _plan_of(session, call) -> str:
+    with statements_of(session) as sent:
+        call()
+    (statement, parameters), = sent
+    # A small table: make the planner show its options.
+    session.execute(text("SET LOCAL enable_seqscan = off"))
+    session.execute(text("SET LOCAL enable_bitmapscan = off"))
+    return explain(session, statement, parameters)
+
+
+def test_runs_over_time_read_the_start_index_only(session, project):
+    project_id = project[0]
+    _runs(session, project_id, 300)
+    plan = _plan_of(session, lambda: runs_by_outcome(session, project_id, since=NOW - timedelta(days=30),
+                                                     until=NOW, step=timedelta(days=1)))
+    assert "Index Only Scan using ix_traces_project_start on traces" in plan, plan
+    session.rollback()
+
+
+def test_pending_runs_are_counted_from_the_pending_index(session, project):
+    project_id = project[0]
+    _runs(session, project_id, 300)
+    plan = _plan_of(session, lambda: pending_runs(session, project_id, since=NOW - timedelta(days=30), until=NOW))
+    assert "ix_traces_unattributed" in plan and "ix_traces_project_start" not in plan, plan
+    session.rollback()
