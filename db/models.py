@@ -260,6 +260,10 @@ class SpanEdge(Base):
     linked_span_id: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
     __table_args__ = (
         Index("ix_span_edges_linked", "project_id", "linked_trace_id", "linked_span_id"),
+        # A trace's lineage edges without its parent edges (db.queries.traces._lineage_edges, schema 0030).
+        Index("ix_span_edges_lineage", "project_id", "trace_id", postgresql_where=text("relation <> 'parent'")),
+        Index("ix_span_edges_lineage_linked", "project_id", "linked_trace_id",
+              postgresql_where=text("relation <> 'parent'")),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 
@@ -185,7 +186,8 @@ def test_chat_messages_and_json_in_the_span_detail(client, session, seeded):
     assert '<pre class="content json">{\n  &#34;answer&#34;: 42,' in html
 
 
-def test_a_large_trace_is_read_as_a_skeleton_and_only_the_rendered_rows_in_full(client, session, seeded, engine):
+def test_a_large_trace_is_read_as_a_skeleton_and_only_the_rendered_rows_in_full(client, session, seeded, engine,
+                                                                               caplog):
     spans = wide(seeded.project.id, 3000)  # above INLINE_ATTRIBUTION_SPANS: the skeleton path
     spans[7].status, spans[7].error_class = "error", "timeout"
     trace = store_many(session, spans)
@@ -197,9 +199,11 @@ def test_a_large_trace_is_read_as_a_skeleton_and_only_the_rendered_rows_in_full(
 
     event.listen(engine, "before_cursor_execute", seen)
     try:
-        page = client.get(f"/traces/{trace.trace_id.hex()}")
+        with caplog.at_level(logging.DEBUG, logger="db.engine"):  # the reads through the driver's cursor
+            page = client.get(f"/traces/{trace.trace_id.hex()}")
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+    statements += [(r.statement, r.parameters) for r in caplog.records if hasattr(r, "statement")]
     assert page.status_code == 200
     assert span_ids(page.text) == [s.span_id.hex() for s in spans[:1 + MAX_CHILDREN]]
     assert "✕ timeout" in page.text and "child 6" in page.text  # the rendered rows' own columns

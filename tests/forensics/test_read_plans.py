@@ -1,6 +1,7 @@
-"""The Overview's reads of `traces` over a window: the per-bucket runs, cost and tokens come from
-ix_traces_project_start alone (it includes the summed columns, schema 0030), and the pending count
-reads the partial index of runs waiting for attribution, not every run of the window."""
+"""Read paths whose plans schema 0030 made: the Overview's per-bucket runs, cost and tokens come
+from ix_traces_project_start alone (it includes the summed columns), its pending count from the
+partial index of runs waiting for attribution, not every run of the window; a trace's lineage
+edges from the partial indexes of non-parent edges, not every edge of the trace."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from sqlalchemy import text
 
 from db.queries.failures import pending_runs
 from db.queries.overview import runs_by_outcome
+from db.queries.traces import trace_skeleton
 from tests.api.seed import make_span, store
-from tests.plans import explain, statements_of
+from tests.plans import explain, indexes_used, statements_of
 
 NOW = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
 
@@ -32,10 +34,10 @@ def _runs(session, project_id: int, n: int) -> None:
         conn.execute(text("VACUUM ANALYZE traces"))
 
 
-def _plan_of(session, call) -> str:
+def _plan_of(session, call, table: str = "traces") -> str:
     with statements_of(session) as sent:
         call()
-    (statement, parameters), = sent
+    (statement, parameters), = [(s, p) for s, p in sent if f"FROM {table}" in s]
     # A small table: make the planner show its options.
     session.execute(text("SET LOCAL enable_seqscan = off"))
     session.execute(text("SET LOCAL enable_bitmapscan = off"))
@@ -56,4 +58,21 @@ def test_pending_runs_are_counted_from_the_pending_index(session, project):
     _runs(session, project_id, 300)
     plan = _plan_of(session, lambda: pending_runs(session, project_id, since=NOW - timedelta(days=30), until=NOW))
     assert "ix_traces_unattributed" in plan and "ix_traces_project_start" not in plan, plan
+    session.rollback()
+
+
+def test_a_traces_lineage_edges_are_read_without_its_parent_edges(session, project):
+    project_id = project[0]
+    _runs(session, project_id, 30)
+    trace_id = session.execute(text("SELECT trace_id FROM traces LIMIT 1")).scalar_one()
+    # A large trace: 20,000 parent edges (only their number matters to the planner).
+    session.execute(text("""
+        INSERT INTO span_edges (project_id, trace_id, span_id, relation, linked_trace_id, linked_span_id)
+        SELECT :p, :t, int8send(g), 'parent', :t, int8send(g / 10) FROM generate_series(1, 20000) g"""),
+        {"p": project_id, "t": trace_id})
+    session.execute(text("ANALYZE span_edges"))
+    plan = _plan_of(session, lambda: trace_skeleton(session, project_id, trace_id), table="span_edges")
+    used = indexes_used(session, plan)
+    assert used and used <= {"ix_span_edges_lineage", "ix_span_edges_lineage_linked"}, plan
+    assert "Seq Scan" not in plan, plan
     session.rollback()
