@@ -21,7 +21,7 @@ SMOKE: dict[str, tuple[list[str], set[str]]] = {
     "evaluation.py": (["--traces", "50", "--calls", "2"], set()),
     "ingest.py": (["--spans", "3000", "--clients", "2", "--batch", "200"],
                   {"spans_per_s", "copy_rows_per_s", "ratio", "peak_rss_mb"}),
-    "pages.py": (["--spans", "300", "--runs", "1"], {"spans"}),
+    "pages.py": (["--spans", "300", "--runs", "1", "--fleet-traces", "300"], {"spans", "fleet_spans", "overview range=30d"}),
     "queries.py": (["--traces", "300,600", "--runs", "1"], {"curve", "growth", "spans_growth"}),
     "reports.py": (["--traces", "200", "--formats", "json,pdf", "--days", "30"], set()),
     "retention.py": (["--old", "2000", "--spans", "2000", "--clients", "2"], {"spans_per_s_alone"}),
