@@ -7,7 +7,8 @@ free-text search (against GET /api/traces with the same query) and the Overview 
     .venv/bin/python bench/pages.py [--spans 10000] [--runs 10] [--fleet-traces 100000]
 
 Stores one trace per shape (bulk insert, with parent edges and the rollup row) and the fleet (so the
-trace pages too are read from a populated database), then calls the real ASGI app in process (FastAPI TestClient, authentication off) for the page and the API.
+trace pages too are read from a populated database), then calls the real ASGI app in process
+(FastAPI TestClient, authentication off) for the page and the API.
 Shapes: `agent` (a root, steps of 100 spans: a model call with tool calls under it, some failed),
 `wide` (a root with n-1 children), `chain` (an n-deep parent chain).
 Targets: the trace page under 100 ms for 10,000 spans; the list with a search over 1M spans

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from sqlalchemy import Engine, Select, create_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -39,11 +41,18 @@ def plain_rows(session: Session, query: Select) -> list[tuple]:
     """The rows of `query` as plain tuples, read by the driver's own cursor in the session's
     transaction, in binary. For reads of many thousand rows walked in Python (the span tree of
     a large trace): SQLAlchemy's Row objects cost more to make and to read than the query
-    itself. Only for columns the driver returns as they are (bytes, integers, text, times).
-    SQLAlchemy's events do not see this read: it is logged here (DEBUG, with `statement` and
-    `parameters` on the record) instead."""
+    itself. Only for columns the driver returns as they are (bytes, integers, text, times) and
+    for parameters it adapts by itself (plain comparisons and LIMIT; not IN lists, JSON or
+    ranges, which SQLAlchemy would expand or convert). Errors are raised as SQLAlchemy's
+    (DBAPIError), as from session.execute. SQLAlchemy's events do not see this read: it is
+    logged here instead (DEBUG, with `statement` and `parameters` on the record)."""
     compiled = query.compile(dialect=session.get_bind().dialect)
-    log.debug("plain rows: %s", compiled.string, extra={"statement": compiled.string, "parameters": compiled.params})
-    with session.connection().connection.driver_connection.cursor(binary=True) as cursor:
-        cursor.execute(compiled.string, compiled.params)
-        return cursor.fetchall()
+    statement, parameters = compiled.string, compiled.params
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("plain rows: %s", statement, extra={"statement": statement, "parameters": parameters})
+    try:
+        with session.connection().connection.driver_connection.cursor(binary=True) as cursor:
+            cursor.execute(statement, parameters)
+            return cursor.fetchall()
+    except psycopg.Error as error:
+        raise DBAPIError.instance(statement, parameters, error, psycopg.Error) from error

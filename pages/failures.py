@@ -23,9 +23,11 @@ def totals_and_groups(
     filters: dict, failed_runs: int | None = None, runs: int | None = None,
 ) -> tuple[FailureTotals | None, dict[str, list[FailureGroup]]]:
     """The window's failure totals and the top groups of each dimension: from failure_rollups when
-    the answer is exact from whole hours (failure_rollups.serves), else from trace_failures. A
-    caller that counted the window's runs and failed runs itself passes them (`failed_runs`: the
-    groups' share of them); trace_failures' totals are then not read, and None is returned for them."""
+    the answer is exact from whole hours (failure_rollups.serves), else from trace_failures.
+    A caller that counted the window's runs passes `runs` (used on the rollup path, which then
+    does not count them again). A caller that counted its failed runs passes `failed_runs` (the
+    groups' share of them): on the trace_failures path the totals are then not read, and None is
+    returned for them."""
     if failure_rollups.serves(since, until, **filters):
         return failure_rollups.failures_from_rollups(session, project_id, dims, since=since, until=until,
                                                      limit=limit, runs=runs)

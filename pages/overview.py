@@ -17,7 +17,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from core.window import Window, parse_window
-from db.queries.failures import pending_runs
+from db.queries.failures import pending_run_count
 from db.queries.fleet import MAX_WINDOW, Filters
 from db.queries.overview import recent_failed_runs, runs_by_outcome
 from db.queries.health import Point as HealthPoint, fetch_series, served_model_changes
@@ -102,7 +102,7 @@ def overview_data(session: Session, project_id: int, window: Window) -> Overview
                                                until=window.until, limit=TOP, filters={}, failed_runs=failed,
                                                runs=runs)
     pending = (failure_totals.pending_traces if failure_totals is not None
-               else pending_runs(session, project_id, since=window.since, until=window.until))
+               else pending_run_count(session, project_id, since=window.since, until=window.until))
     totals = RunTotals(runs=runs, failed_runs=failed, recovered_runs=recovered,
                        ok_runs=max(0, runs - failed - recovered), failure_rate=_rate(failed, runs),
                        cost_usd=money(cost), tokens=tokens, pending_runs=pending)

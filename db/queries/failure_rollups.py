@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from db.queries.failures import (
-    DIMENSIONS, EXAMPLES, MAX_GROUPS, TREND_BUCKETS, FailureGroup, FailureTotals, mean_confidence, pending_runs,
+    DIMENSIONS, EXAMPLES, MAX_GROUPS, TREND_BUCKETS, FailureGroup, FailureTotals, mean_confidence, pending_run_count,
     run_count,
 )
 
@@ -261,7 +261,7 @@ def failures_from_rollups(
 
     if runs is None:
         runs = run_count(session, project_id, since=since, until=until)
-    pending = pending_runs(session, project_id, since=since, until=until)
+    pending = pending_run_count(session, project_id, since=since, until=until)
     t = acc.get((TOTAL, ""), _Group(buckets)).sums
     totals = FailureTotals(
         runs=runs, runs_with_failures=int(t["runs"]), failed_runs=int(t["failed_runs"]),

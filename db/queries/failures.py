@@ -248,7 +248,7 @@ def run_count(session: Session, project_id: int, *, since: datetime, until: date
         {"project_id": project_id, "since": since, "until": until}).scalar_one()
 
 
-def pending_runs(session: Session, project_id: int, *, since: datetime, until: datetime) -> int:
+def pending_run_count(session: Session, project_id: int, *, since: datetime, until: datetime) -> int:
     """Runs started in the window whose attribution is not up to date: read through the partial
     index of such runs (few), not the window's runs (all of them)."""
     return session.execute(text(

@@ -49,8 +49,9 @@ def edges(session, project_id: int, rows: list[SpanRow]) -> Counter:
     starts may reach the collector in different exports (a BatchSpanProcessor flushes every 5 s),
     and then only the read-time derivation links them."""
     names = {(row.trace_id, row.span_id): row.name for row in rows}
-    found = [EdgeView(e.trace_id, e.span_id, e.relation, e.linked_trace_id, e.linked_span_id)
-             for e in session.scalars(select(SpanEdge).where(SpanEdge.project_id == project_id))]
+    found = [EdgeView(*row) for row in session.execute(
+        select(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation, SpanEdge.linked_trace_id,
+               SpanEdge.linked_span_id).where(SpanEdge.project_id == project_id))]
     found += derived_handoff_edges([span_view(row) for row in rows], found)
     return Counter((names.get((e.trace_id, e.span_id)), e.relation, names.get((e.linked_trace_id, e.linked_span_id)))
                    for e in found)
