@@ -1,7 +1,7 @@
 """failure_rollups: /api/failures from an hourly rollup of trace_failures, kept exact by the attributor.
 
-Written: `apply_trace(session, project_id, trace_id, sign)` journals (+1) or takes back (-1) what
-one run's trace_failures rows contribute; the attributor takes back a run's old rows before it
+Written: `apply_traces(session, project_id, trace_ids, sign)` journals (+1) or takes back (-1) what
+runs' trace_failures rows contribute; the attributor takes back a run's old rows before it
 deletes them and adds the new ones after it inserts them (db/queries/forensics.py), so a
 re-attribution leaves the rollup equal to a rebuild from trace_failures. The journal
 (failure_rollup_deltas) is insert-only: attributors of several collectors never wait on each other
@@ -82,17 +82,19 @@ FROM (
 GROUP BY 1, 2, 3, 4"""
 
 
-_TRACE_CONTRIBUTION = text(contribution_sql("tf.project_id = :p AND tf.trace_id = :t"))
+_RUNS_CONTRIBUTION = text(contribution_sql("tf.project_id = :p AND tf.trace_id = ANY(CAST(:ts AS bytea[]))"))
 _COLUMNS = ", ".join(_SUMS)
 _JOURNAL = text(f"""
 INSERT INTO failure_rollup_deltas (project_id, id, hour, dim, grp, {_COLUMNS})
 VALUES (:project_id, gen_random_uuid(), :hour, :dim, :grp, {", ".join(":" + c for c in _SUMS)})""")
 
 
-def apply_trace(session: Session, project_id: int, trace_id: bytes, sign: int) -> None:
-    """Add (sign=1) or subtract (sign=-1) the run's current trace_failures rows, as rows of the
+def apply_traces(session: Session, project_id: int, trace_ids: list[bytes], sign: int) -> None:
+    """Add (sign=1) or subtract (sign=-1) these runs' current trace_failures rows, as rows of the
     insert-only journal (no row another attributor could hold). Never commits."""
-    rows = session.execute(_TRACE_CONTRIBUTION, {"p": project_id, "t": trace_id}).mappings().all()
+    if not trace_ids:
+        return
+    rows = session.execute(_RUNS_CONTRIBUTION, {"p": project_id, "ts": trace_ids}).mappings().all()
     if rows:
         session.execute(_JOURNAL, [{**row, **{c: row[c] * sign for c in _SUMS}} for row in rows])
 

@@ -35,14 +35,17 @@ from core.attribution import Stopped, TraceAttribution, attribute
 from core.lineage import DEFAULT_DEPTH, Lineage, build_lineage
 from core.run_outcome import run_outcome
 from core.trace_costs import TraceCosts, trace_costs
+from db.citus import on_citus
 from db.models import TraceFailure, TraceRow
-from db.queries.failure_rollups import apply_trace
+from db.queries.failure_rollups import apply_traces
 from db.queries.claims import claim_traces
-from db.queries.lineage import MAX_SPANS, Loaded, load_trace_graph
+from db.queries.lineage import MAX_SPANS, Loaded, TraceGraph, load_trace_graph, load_unlinked_graphs
 
 log = logging.getLogger("causeline.attributor")
 BUDGET_S = 10.0       # per trace, for the full attribution and again for the bounded one
 BUDGET_SPANS = 20_000  # a larger trace goes straight to the bounded method
+BATCH_SPANS = 1_000    # a failed run this small, linked to no other, is read together with others
+BATCH_READ_SPANS = 20_000  # spans of such runs read by one statement
 
 @dataclass(frozen=True)
 class AttributionResult:
@@ -60,7 +63,11 @@ def trace_attribution(session: Session, project_id: int, trace_id: bytes, *, dep
     graph = load_trace_graph(session, project_id, trace_id, max_depth=depth, max_spans=max_spans, loaded=loaded)
     if graph is None:
         return None
-    attribution = attribute(trace_id, graph.spans, graph.edges, should_stop=should_stop)
+    return _attributed(graph, should_stop=should_stop)
+
+
+def _attributed(graph: TraceGraph, *, should_stop: Callable[[], bool] | None) -> AttributionResult:
+    attribution = attribute(graph.trace.trace_id, graph.spans, graph.edges, should_stop=should_stop)
     return AttributionResult(graph.trace, attribution, graph.truncated)
 
 
@@ -121,46 +128,111 @@ def attribute_pending(session: Session, *, now: datetime | None = None, delay: f
     (fewer than claimed when the batch ran past twice the per-trace budget).
     `now=None` uses the database clock (the one `updated_at` comes from)."""
     claimed = _claim(session, now=now, delay=delay, limit=limit)
-    quiet = _without_failures(session, claimed)
-    if quiet:
-        # Most traces have no failed span and no link to another trace: nothing can fail
-        # in them, so they are settled in one statement instead of a full attribution each.
-        session.execute(text("""
-            UPDATE traces t SET attributed_at = q.seen, outcome = 'ok'
-            FROM unnest(CAST(:projects AS bigint[]), CAST(:traces AS bytea[]), CAST(:seen AS timestamptz[]))
-                 AS q(project_id, trace_id, seen)
-            WHERE t.project_id = q.project_id AND t.trace_id = q.trace_id"""),
-            {"projects": [p for p, _, _ in quiet], "traces": [t for _, t, _ in quiet],
-             "seen": [seen for _, _, seen in quiet]})
-    quiet_keys = {(p, t) for p, t, _ in quiet}
+    linked = _linked(session, claimed)
+    # Most traces have no failed span and no link to another trace: nothing can fail in them,
+    # so they are settled in one statement instead of a full attribution each.
+    quiet = [c for c in claimed if c.error_count == 0 and (c.project_id, c.trace_id) not in linked]
+    _set_outcomes(session, [(c, "ok") for c in quiet])
     done = len(quiet)
     started = time.monotonic()
-    for project_id, trace_id, seen, _, span_count in claimed:
-        if (project_id, trace_id) in quiet_keys:
-            continue
-        if done > len(quiet) and time.monotonic() - started > 2 * budget_s:
+    out_of_time = lambda: done > len(quiet) and time.monotonic() - started > 2 * budget_s  # noqa: E731
+    failed = [c for c in claimed if c.error_count > 0 or (c.project_id, c.trace_id) in linked]
+    # A small failed run linked to no other is read together with others (a few statements per
+    # batch, not per run); the rest are read one by one, following their links.
+    batched = [c for c in failed
+               if (c.project_id, c.trace_id) not in linked and c.span_count <= min(BATCH_SPANS, max_spans)]
+    alone = [c for c in failed if (c.project_id, c.trace_id) in linked or c.span_count > min(BATCH_SPANS, max_spans)]
+    for project_id, group in _read_batches(batched):
+        if out_of_time():
             break  # the rest stay pending for the next batch: one batch never holds its locks for long
+        traces = session.scalars(select(TraceRow).where(
+            TraceRow.project_id == project_id, TraceRow.trace_id.in_([c.trace_id for c in group]))).all()
+        graphs = load_unlinked_graphs(session, project_id, traces)
+        results = []
+        for c in group:
+            if out_of_time():
+                break
+            done += 1
+            graph = graphs.get(c.trace_id)  # none: the run is gone
+            result, note = (None, None) if graph is None else _within_budget(
+                session, project_id, c.trace_id, c.span_count, depth=depth, budget_s=budget_s,
+                max_spans=max_spans, graph=graph)
+            results.append((c, result, note))
+        _store(session, project_id, results)
+    for c in alone:
+        if out_of_time():
+            break
         done += 1
-        result, note = _within_budget(session, project_id, trace_id, span_count, depth=depth,
+        result, note = _within_budget(session, c.project_id, c.trace_id, c.span_count, depth=depth,
                                       budget_s=budget_s, max_spans=max_spans)
-        # failure_rollups stays exact: the run's old rows out, its new rows in (same transaction).
-        apply_trace(session, project_id, trace_id, -1)
-        session.execute(delete(TraceFailure).where(
-            TraceFailure.project_id == project_id, TraceFailure.trace_id == trace_id))
+        _store(session, c.project_id, [(c, result, note)])
+    return done
+
+
+def _read_batches(claimed: list) -> list[tuple[int, list]]:
+    """Claimed runs grouped by project, each group holding at most BATCH_READ_SPANS spans."""
+    batches: list[tuple[int, list]] = []
+    current: dict[int, tuple[list, int]] = {}
+    for c in claimed:
+        group, spans = current.get(c.project_id, ([], 0))
+        if group and spans + c.span_count > BATCH_READ_SPANS:
+            batches.append((c.project_id, group))
+            group, spans = [], 0
+        current[c.project_id] = ([*group, c], spans + c.span_count)
+    return batches + [(project_id, group) for project_id, (group, _) in current.items()]
+
+
+def _store(session: Session, project_id: int, results: list) -> None:
+    """Replace these runs' trace_failures rows with their new attribution (None: the run is gone)
+    and set their outcome and attributed_at. failure_rollups stays exact: the runs' old rows out,
+    their new rows in (same transaction)."""
+    if not results:
+        return
+    ids = [c.trace_id for c, _, _ in results]
+    apply_traces(session, project_id, ids, -1)
+    for some in [[i] for i in ids] if on_citus(session) else [ids]:  # router statements on Citus (_set_outcomes)
+        session.execute(delete(TraceFailure).where(TraceFailure.project_id == project_id,
+                                                   TraceFailure.trace_id.in_(some)))
+    rows, outcomes = [], []
+    for c, result, note in results:
         outcome = None
         if result is not None:
-            rows = failure_rows(project_id, result.trace, result.attribution)
-            for row in rows:
+            run_rows = failure_rows(project_id, result.trace, result.attribution)
+            for row in run_rows:
                 if note:
                     row["evidence"] = [note, *row["evidence"]]
-            if rows:
-                session.execute(insert(TraceFailure), rows)
-                apply_trace(session, project_id, trace_id, 1)
-            outcome = run_outcome(result.attribution.failed, len(rows))
-        session.execute(update(TraceRow).where(
-            TraceRow.project_id == project_id, TraceRow.trace_id == trace_id,
-        ).values(attributed_at=seen, outcome=outcome))
-    return done
+            rows += run_rows
+            outcome = run_outcome(result.attribution.failed, len(run_rows))
+        outcomes.append((c, outcome))
+    if rows:
+        # The table, not the ORM entity: an ORM bulk insert leaves out each row's None values
+        # and so splits the rows into one statement per distinct set of keys.
+        session.execute(insert(TraceFailure.__table__), rows)
+        apply_traces(session, project_id, list({row["trace_id"]: None for row in rows}), 1)
+    _set_outcomes(session, outcomes)
+
+
+def _set_outcomes(session: Session, outcomes: list) -> None:
+    """Set each claimed run's outcome, and its attributed_at to the updated_at it was claimed
+    with (not now(): a run updated since compares newer and is picked again); one statement."""
+    if not outcomes:
+        return
+    if on_citus(session):
+        # A statement per run, each routed to its shard: a multi-shard UPDATE locks the shards
+        # it writes, and two collectors' attributors would wait on each other instead of each
+        # skipping the other's runs.
+        for c, outcome in outcomes:
+            session.execute(update(TraceRow).where(TraceRow.project_id == c.project_id,
+                                                   TraceRow.trace_id == c.trace_id)
+                            .values(attributed_at=c.updated_at, outcome=outcome))
+        return
+    session.execute(text("""
+        UPDATE traces t SET attributed_at = q.seen, outcome = q.outcome
+        FROM unnest(CAST(:projects AS bigint[]), CAST(:traces AS bytea[]), CAST(:seen AS timestamptz[]),
+                    CAST(:outcomes AS text[])) AS q(project_id, trace_id, seen, outcome)
+        WHERE t.project_id = q.project_id AND t.trace_id = q.trace_id"""),
+        {"projects": [c.project_id for c, _ in outcomes], "traces": [c.trace_id for c, _ in outcomes],
+         "seen": [c.updated_at for c, _ in outcomes], "outcomes": [outcome for _, outcome in outcomes]})
 
 
 def _claim(session: Session, *, now: datetime | None, delay: float, limit: int) -> list:
@@ -203,9 +275,11 @@ def _claim(session: Session, *, now: datetime | None, delay: float, limit: int) 
 
 
 def _within_budget(session: Session, project_id: int, trace_id: bytes, span_count: int, *, depth: int,
-                   budget_s: float, max_spans: int) -> tuple[AttributionResult | None, str | None]:
+                   budget_s: float, max_spans: int,
+                   graph: TraceGraph | None = None) -> tuple[AttributionResult | None, str | None]:
     """The full attribution, or the bounded one (this trace only, its first `max_spans` spans)
-    with the note its rows carry; (None, None) for a trace that no longer exists."""
+    with the note its rows carry; (None, None) for a trace that no longer exists. `graph`: the
+    trace's graph, already read (a run linked to no other)."""
 
     def deadline() -> Callable[[], bool]:
         end = time.monotonic() + budget_s
@@ -213,6 +287,8 @@ def _within_budget(session: Session, project_id: int, trace_id: bytes, span_coun
 
     if span_count <= max_spans:
         try:
+            if graph is not None:
+                return _attributed(graph, should_stop=deadline()), None
             return trace_attribution(session, project_id, trace_id, depth=depth, should_stop=deadline()), None
         except Stopped:
             why = f"attribution took longer than its {budget_s:g} s budget"
@@ -231,14 +307,12 @@ def _within_budget(session: Session, project_id: int, trace_id: bytes, span_coun
     return result, note
 
 
-def _without_failures(session: Session, claimed) -> list[tuple[int, bytes, datetime]]:
-    """Claimed traces with no failed span and no edge to or from another trace.
-
-    error_count only grows, so such a trace never had a failure of its own, and with no
-    cross-trace edge no failure elsewhere can reach it (a data consumer, a handoff)."""
-    candidates = [(p, t, seen) for p, t, seen, errors, _ in claimed if errors == 0]
-    if not candidates:
-        return []
+def _linked(session: Session, claimed) -> set[tuple[int, bytes]]:
+    """The claimed traces with an edge to or from another trace. error_count only grows, so a
+    trace with no failed span and no such edge never had a failure of its own, and no failure
+    elsewhere can reach it (a data consumer, a handoff)."""
+    if not claimed:
+        return set()
     rows = session.execute(text("""
         SELECT e.project_id, e.trace_id FROM span_edges e
         JOIN unnest(CAST(:projects AS bigint[]), CAST(:traces AS bytea[])) AS q(project_id, trace_id)
@@ -249,6 +323,5 @@ def _without_failures(session: Session, claimed) -> list[tuple[int, bytes, datet
         JOIN unnest(CAST(:projects AS bigint[]), CAST(:traces AS bytea[])) AS q(project_id, trace_id)
           ON e.project_id = q.project_id AND e.linked_trace_id = q.trace_id
         WHERE e.linked_trace_id <> e.trace_id"""),
-        {"projects": [p for p, _, _ in candidates], "traces": [t for _, t, _ in candidates]}).all()
-    linked = {(project_id, bytes(trace_id)) for project_id, trace_id in rows}
-    return [(p, t, seen) for p, t, seen in candidates if (p, bytes(t)) not in linked]
+        {"projects": [c.project_id for c in claimed], "traces": [c.trace_id for c in claimed]}).all()
+    return {(project_id, bytes(trace_id)) for project_id, trace_id in rows}

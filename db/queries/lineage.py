@@ -23,6 +23,7 @@ from core.lineage import DEFAULT_DEPTH, DEFAULT_MAX_TRACES, MAX_DEPTH
 from core.span import Tokens
 from db.citus import on_citus
 from db.models import SpanEdge, SpanRow, TraceRow
+from db.queries.traces import within_runs
 
 MAX_WALK_ROWS = 10_000
 MAX_SPANS = 50_000  # spans loaded across all linked traces of one request
@@ -170,6 +171,41 @@ def load_trace_graph(session: Session, project_id: int, trace_id: bytes, *, max_
         trace=trace, trace_depths=depths, spans=[span_view(row) for row in rows],
         edges=edge_views, truncated=truncated,
     )
+
+
+def load_unlinked_graphs(session: Session, project_id: int, traces: Sequence[TraceRow], *,
+                         max_spans: int = MAX_SPANS) -> dict[bytes, TraceGraph]:
+    """The graphs of runs the caller knows have no edge to or from another run, read together:
+    one statement for all their spans (bounded by their times, so the daily partitions outside
+    them are pruned) and one for their edges. Each graph is the one load_trace_graph returns
+    for its run alone; the background attributor reads its small failed runs this way."""
+    if not traces:
+        return {}
+    ids = [t.trace_id for t in traces]
+    spans: dict[bytes, list] = {t.trace_id: [] for t in traces}
+    for row in session.execute(
+        select(*_SPAN_COLUMNS)
+        .where(SpanRow.project_id == project_id, SpanRow.trace_id.in_(ids), *within_runs(traces))
+        .order_by(SpanRow.trace_id, SpanRow.start_ns, SpanRow.span_id)
+    ):
+        spans[row.trace_id].append(row)
+    edges: dict[bytes, list[EdgeView]] = {t.trace_id: [] for t in traces}
+    for row in session.execute(
+        select(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation, SpanEdge.linked_trace_id,
+               SpanEdge.linked_span_id)
+        .where(SpanEdge.project_id == project_id, SpanEdge.trace_id.in_(ids))
+        .order_by(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation, SpanEdge.linked_trace_id,
+                  SpanEdge.linked_span_id)
+    ):
+        edges[row.trace_id].append(EdgeView(*row))
+    cap = min(max_spans, MAX_SPANS)
+    return {
+        t.trace_id: TraceGraph(
+            trace=t, trace_depths={t.trace_id: 0}, spans=[span_view(row) for row in spans[t.trace_id][:cap]],
+            edges=edges[t.trace_id], truncated=len(spans[t.trace_id]) > cap,
+        )
+        for t in traces
+    }
 
 
 def span_view(row) -> SpanView:

@@ -118,8 +118,7 @@ def root_statuses(session: Session, project_id: int, traces: list[TraceRow]) -> 
     # outside the page's time are pruned, not probed for every key (the list's largest read).
     rows = session.execute(select(SpanRow.trace_id, SpanRow.status).where(
         SpanRow.project_id == project_id, tuple_(SpanRow.trace_id, SpanRow.span_id).in_(
-            [(t.trace_id, t.root_span_id) for t in keyed]),
-        SpanRow.start_time >= min(t.start_time for t in keyed), SpanRow.start_time <= max(t.end_time for t in keyed)))
+            [(t.trace_id, t.root_span_id) for t in keyed]), *within_runs(keyed)))
     return {trace_id: status for trace_id, status in rows}
 
 
@@ -153,13 +152,19 @@ def trace_row(session: Session, project_id: int, trace_id: bytes) -> TraceRow | 
     ).one_or_none()
 
 
+def within_runs(traces) -> tuple:
+    """Bounds on the start of the spans of these runs (their `traces` rows). Every span starts at
+    or after its trace row's start_time (the minimum of its spans') and at or before its end_time
+    (the maximum of their ends; ingest refuses a span that ends before it starts), so the bounds
+    prune the daily partitions before and after them (docs/scaling.md): a trace of last week is
+    not probed for in the days since."""
+    return (SpanRow.start_time >= min(t.start_time for t in traces),
+            SpanRow.start_time <= max(t.end_time for t in traces))
+
+
 def _spans_of(trace: TraceRow) -> tuple:
-    """The spans of a trace. Every span starts at or after its trace row's start_time (the
-    minimum of its spans') and at or before its end_time (the maximum of their ends; ingest
-    refuses a span that ends before it starts), so the bounds prune the daily partitions
-    before and after it (docs/scaling.md): a trace of last week is not probed for in the days since."""
-    return (SpanRow.project_id == trace.project_id, SpanRow.trace_id == trace.trace_id,
-            SpanRow.start_time >= trace.start_time, SpanRow.start_time <= trace.end_time)
+    """The spans of a trace, bounded by its times (within_runs)."""
+    return (SpanRow.project_id == trace.project_id, SpanRow.trace_id == trace.trace_id, *within_runs([trace]))
 
 
 def get_trace(session: Session, project_id: int, trace_id: bytes, *,

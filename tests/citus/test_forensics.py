@@ -1,7 +1,12 @@
-"""Forensics on Citus: the background attributor's claims (FOR UPDATE SKIP LOCKED) and the
-attribution of failed traces, including failures that cross into a linked trace (another shard)."""
+"""Forensics on Citus: the background attributor's and evaluator's claims (FOR UPDATE SKIP LOCKED),
+the attribution of failed traces read together or one by one, including failures that cross into a
+linked trace (another shard)."""
 
+from tests.collector.test_evaluation_claims import test_two_evaluation_passes_skip_each_others_runs  # noqa: F401
 from tests.forensics.conftest import scenario_env  # noqa: F401
+from tests.forensics.test_attributor_batches import (  # noqa: F401
+    test_small_failed_runs_are_read_together_and_attributed_as_alone,
+)
 from tests.forensics.test_attributor import (  # noqa: F401
     test_claims_skip_locked_traces,
     test_error_free_traces_settle_in_bulk_unless_linked_to_a_failure,

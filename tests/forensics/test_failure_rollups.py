@@ -129,7 +129,7 @@ def test_rollup_answers_as_trace_failures_through_reattribution(scenario_env, mo
 
     # A run whose failures are gone after re-attribution leaves no trace in the rollup.
     with env.sessionmaker.begin() as session:
-        failure_rollups.apply_trace(session, env.project_id, moved, -1)
+        failure_rollups.apply_traces(session, env.project_id, [moved], -1)
         session.execute(text("DELETE FROM trace_failures WHERE trace_id = :t"), {"t": moved})
         failure_rollups.fold(session)
         stored, rebuilt = _rollup_and_rebuild(session, env.project_id)
