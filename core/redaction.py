@@ -5,6 +5,9 @@ normalization) with the project's `RedactionPolicy` (table redaction_rules, `cau
 redaction ...`). It rewrites span input/output, the status message, every string inside
 attribute values (lists and maps included) and event attributes; the number of replacements
 is kept on the span as the attribute `causeline.redactions` (absent when nothing matched).
+Most spans hold nothing to redact: a span's strings are first screened together, in one RE2
+pass over them joined (the built-in policy's hints; not with custom patterns, which may be
+anchored), and only a span the screen flags is redacted string by string.
 
 Identifier columns (user_id, session_id, ...) are left as normalized: erasure finds a data
 subject by them (`causeline erase`). Attribute keys and resource attributes are not rewritten.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -222,8 +226,16 @@ def _encodable(text: str) -> str:
         return text.encode("utf-8", "replace").decode("utf-8")
 
 
+@dataclass(frozen=True)
+class _Redactor:
+    sub: Sub
+    # Whether any of these strings may hold something to redact (False: none does); None when
+    # the policy cannot tell for strings joined (custom patterns may be anchored).
+    screen: Callable[[list[str]], bool] | None = None
+
+
 @functools.lru_cache(maxsize=256)
-def _compiled(policy: RedactionPolicy) -> Sub:
+def _compiled(policy: RedactionPolicy) -> _Redactor:
     re2 = _re2()
     options = re2.Options()
     options.log_errors = False
@@ -243,7 +255,7 @@ def _compiled(policy: RedactionPolicy) -> Sub:
         hints.Add(custom.pattern)
         subs.append(functools.partial(_custom_sub, regex, f"[REDACTED:{custom.name}]"))
     if not subs:
-        return lambda text: (text, 0)
+        return _Redactor(lambda text: (text, 0), lambda texts: False)
     hints.Compile()
 
     def sub(text: str) -> tuple[str, int]:
@@ -258,7 +270,17 @@ def _compiled(policy: RedactionPolicy) -> Sub:
             text, n = subs[index](text)
             total += n
         return text, total
-    return sub
+
+    def screen(texts: list[str]) -> bool:
+        try:
+            return bool(hints.Match("\n".join(texts)))
+        except UnicodeEncodeError:
+            return True
+
+    # The built-in hints have no anchors, look-arounds or newlines: a hint matching one string
+    # matches the strings joined by newlines too, so one pass over a span's text clears most
+    # spans (a match across two strings only sends the span through the string-by-string path).
+    return _Redactor(sub, None if policy.custom else screen)
 
 
 def _custom_sub(regex, placeholder: str, text: str) -> tuple[str, int]:
@@ -266,7 +288,28 @@ def _custom_sub(regex, placeholder: str, text: str) -> tuple[str, int]:
 
 
 def redact_text(text: str, policy: RedactionPolicy = DEFAULT_POLICY) -> tuple[str, int]:
-    return _compiled(policy)(text)
+    return _compiled(policy).sub(text)
+
+
+def _strings(value: Any, out: list[str], depth: int = 0) -> bool:
+    """Appends the strings anywhere in `value` to `out`; False when it nests deeper than
+    redact_value goes (that value is redacted whole, so the span must take the full path)."""
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, (list, tuple, Mapping)):
+        if depth >= MAX_DEPTH:
+            return False
+        for item in value.values() if isinstance(value, Mapping) else value:
+            if not _strings(item, out, depth + 1):
+                return False
+    return True
+
+
+def _nothing_to_redact(span: Span, screen: Callable[[list[str]], bool]) -> bool:
+    texts = [t for t in (span.input, span.output, span.status_message) if t is not None]
+    if not _strings(span.attributes, texts) or not all(_strings(e.attributes, texts) for e in span.events):
+        return False
+    return not screen(texts)
 
 
 def redact_value(value: Any, sub: Sub, depth: int = 0) -> tuple[Any, int]:
@@ -295,7 +338,11 @@ def redact_span(span: Span, policy: RedactionPolicy | None) -> Span:
     """`span` with its content redacted, and `causeline.redactions` = N when N > 0."""
     if policy is None or not policy.active:
         return span
-    sub = _compiled(policy)
+    redactor = _compiled(policy)
+    if (redactor.screen is not None and REDACTIONS_ATTR not in span.attributes
+            and _nothing_to_redact(span, redactor.screen)):
+        return span
+    sub = redactor.sub
     total = 0
 
     def text(value: str | None) -> str | None:
@@ -328,4 +375,4 @@ def redact_messages(messages: list | None, policy: RedactionPolicy | None) -> li
     Log records have no attribute to keep a count in: the count is not kept."""
     if messages is None or policy is None or not policy.active:
         return messages
-    return redact_value(messages, _compiled(policy))[0]
+    return redact_value(messages, _compiled(policy).sub)[0]

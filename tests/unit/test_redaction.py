@@ -223,3 +223,43 @@ def test_a_count_sent_by_the_client_is_not_kept():
     assert REDACTIONS_ATTR not in redact_span(spoofed, RedactionPolicy()).attributes
     spoofed = _span(status_message=None, input="bob@example.com", attributes={REDACTIONS_ATTR: 99}, events=())
     assert redact_span(spoofed, RedactionPolicy()).attributes[REDACTIONS_ATTR] == 1
+
+
+_CLEAN = dict(status_message=None, input="hello", output="fine", events=(Event("retry", 6, {"n": 2}),),
+              attributes={"gen_ai.request.model": "gpt-4o", "tags": ["a", {"k": "b"}], "n": 1})
+_PLACES = {
+    "input": lambda text: dict(input=text),
+    "output": lambda text: dict(output=text),
+    "status_message": lambda text: dict(status_message=text),
+    "attribute": lambda text: dict(attributes={**_CLEAN["attributes"], "prompt": text}),
+    "nested attribute": lambda text: dict(attributes={**_CLEAN["attributes"], "m": [{"x": ["ok", text]}]}),
+    "event attribute": lambda text: dict(events=(Event("e", 5, {"content": text}),)),
+}
+
+
+@pytest.mark.parametrize("place", list(_PLACES))
+@pytest.mark.parametrize("text,expected,count", [c for c in CASES if c[2]])
+def test_the_screen_of_a_whole_span_misses_nothing(text, expected, count, place):
+    """A span is first screened once, its strings joined: whatever a string alone holds is still
+    found, wherever in the span it is."""
+    span = _span(**{**_CLEAN, **_PLACES[place](text)})
+    assert redact_span(span, RedactionPolicy()).attributes[REDACTIONS_ATTR] == count
+    # Split over two strings, the parts are judged apart, as before the screen.
+    head, tail = text[: len(text) // 2], text[len(text) // 2:]
+    split = _span(**{**_CLEAN, "input": head, "output": tail})
+    assert redact_span(split, RedactionPolicy()).attributes.get(REDACTIONS_ATTR, 0) == \
+        redact_text(head)[1] + redact_text(tail)[1]
+
+
+def test_the_screen_leaves_what_nests_too_deep_to_the_full_path():
+    deep: object = "nothing to see"
+    for _ in range(100):
+        deep = [deep]
+    span = _span(**{**_CLEAN, "attributes": {"deep": deep}})
+    out = redact_span(span, RedactionPolicy())
+    assert TOO_DEEP in repr(out.attributes["deep"]) and out.attributes[REDACTIONS_ATTR] == 1
+    clean = _span(**_CLEAN)
+    assert redact_span(clean, RedactionPolicy()) is clean
+    # A custom pattern may be anchored: no screen, every string on its own.
+    anchored = RedactionPolicy(custom=(CustomPattern("ticket", "^T-[0-9]+$"),))
+    assert redact_span(_span(**{**_CLEAN, "output": "T-42"}), anchored).output == "[REDACTED:ticket]"
