@@ -162,7 +162,7 @@ def cpu_seconds(pid: int, url: str) -> dict[str, float]:
     main = psutil.Process(pid)
     database = make_url(url).database
     backends = [proc for proc in psutil.process_iter(["cmdline"])
-                if proc.info["cmdline"] and proc.info["cmdline"][0].startswith(f"postgres: ")
+                if proc.info["cmdline"] and proc.info["cmdline"][0].startswith("postgres: ")
                 and f" {database} " in proc.info["cmdline"][0]]
     return {"main": total(main), "workers": sum(total(child) for child in main.children(recursive=True)),
             "postgres": sum(map(total, backends)), "clients": total(psutil.Process())}

@@ -81,9 +81,15 @@ def _score_view(data, form: WindowForm) -> dict | None:
         if points:
             lines.append(Line(name, sorted(points), css=_SCORE_CSS[i]))
     since = scores.since.replace(hour=0, minute=0, second=0, microsecond=0)
-    chart = line_chart(lines, label="Mean score per day", since=since, until=scores.until,
-                       fmt=lambda v: f"{v:.2f}", height=130, ticks=3) if lines else None
-    return {"rows": rows, "chart": chart}
+    # A score with one day of means makes no line, only a lone dot: when no score has two days,
+    # each one's day and mean are said in a sentence instead.
+    if any(len(line.points) > 1 for line in lines):
+        chart = line_chart(lines, label="Mean score per day", since=since, until=scores.until,
+                           fmt=lambda v: f"{v:.2f}", height=130, ticks=3)
+        one_day = []
+    else:
+        chart, one_day = None, [(line.name, *line.points[0]) for line in lines]
+    return {"rows": rows, "chart": chart, "one_day": one_day}
 
 
 def _usd(value: Decimal) -> str:

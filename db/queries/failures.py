@@ -122,11 +122,13 @@ per_run AS (
 
 # A run whose attribution is not up to date (the predicate of the partial index ix_traces_unattributed).
 _PENDING = "(t.attributed_at IS NULL OR t.attributed_at < t.updated_at)"
+# The project's runs started in the window (parameters :project_id, :since, :until).
+_IN_WINDOW = "t.project_id = :project_id AND t.start_time >= :since AND t.start_time < :until"
 _RUNS = """,
 runs AS (
     SELECT """ + _PENDING + """ AS pending
     FROM traces t
-    WHERE t.project_id = :project_id AND t.start_time >= :since AND t.start_time < :until{run_where}
+    WHERE """ + _IN_WINDOW + """{run_where}
 )"""
 
 
@@ -242,19 +244,15 @@ def _dense(indexes: list[int], counts: list[int], size: int) -> list[int]:
 
 def run_count(session: Session, project_id: int, *, since: datetime, until: datetime) -> int:
     """Runs started in the window (no filter): an index-only scan of ix_traces_project_start."""
-    return session.execute(text(
-        "SELECT count(*) FROM traces t"
-        " WHERE t.project_id = :project_id AND t.start_time >= :since AND t.start_time < :until"),
-        {"project_id": project_id, "since": since, "until": until}).scalar_one()
+    return session.execute(text("SELECT count(*) FROM traces t WHERE " + _IN_WINDOW),
+                           {"project_id": project_id, "since": since, "until": until}).scalar_one()
 
 
 def pending_run_count(session: Session, project_id: int, *, since: datetime, until: datetime) -> int:
     """Runs started in the window whose attribution is not up to date: read through the partial
     index of such runs (few), not the window's runs (all of them)."""
-    return session.execute(text(
-        "SELECT count(*) FROM traces t"
-        " WHERE t.project_id = :project_id AND t.start_time >= :since AND t.start_time < :until AND " + _PENDING),
-        {"project_id": project_id, "since": since, "until": until}).scalar_one()
+    return session.execute(text("SELECT count(*) FROM traces t WHERE " + _IN_WINDOW + " AND " + _PENDING),
+                           {"project_id": project_id, "since": since, "until": until}).scalar_one()
 
 
 def failure_totals(

@@ -7,6 +7,8 @@ import html
 import os
 from datetime import datetime, timedelta, timezone
 
+from sqlalchemy import text
+
 from core.scores import parse_score
 from db.queries.scores import insert_scores
 from tests.api.seed import XSS, make_span, store
@@ -41,7 +43,16 @@ def test_overview_scores_per_model_agent_step_and_day(client, session, seeded):
     section = page[page.index('aria-labelledby="scores-h"'):]
     hrefs = html.unescape(section)
     assert "score_name=relevance&model=gpt-4o-mini" in hrefs and "score_name=relevance&agent=triage" in hrefs
-    assert "Mean score per day" in section  # the chart
+    # Every score was made today: no chart of lone dots, each score's day and mean in a sentence.
+    day = session.execute(text("SELECT created_at FROM scores WHERE name = 'resolved'")).scalar_one()
+    assert "Mean score per day" not in section and f"resolved 1 on {day.astimezone(timezone.utc):%Y-%m-%d}" in section
+    # One score over two days: a chart.
+    session.execute(text("UPDATE scores SET created_at = created_at - interval '1 day' "
+                         "WHERE name = 'relevance' AND value = 0.1"))
+    session.commit()
+    section = client.get("/overview?range=7d").text
+    section = section[section.index('aria-labelledby="scores-h"'):]
+    assert "Mean score per day" in section and "too few for a daily chart" not in section
 
 
 def test_overview_without_scores_says_so(client, session, seeded):
@@ -53,8 +64,6 @@ def test_overview_without_scores_says_so(client, session, seeded):
 def test_the_level_by_level_walk_of_citus_finds_the_same_steps(session, seeded):
     """db/queries/score_steps.py walks up one level per statement on Citus (no recursive CTE
     across shards): on the same data it must give what the recursive query gives."""
-    from sqlalchemy import text
-
     from db.queries.score_steps import _SQL, _rows_level_by_level
 
     seed_routing(session, seeded.project.id, mini=12, big=5)
