@@ -192,9 +192,10 @@ def load(url: str, project_id: int, traces: int, until: datetime, threads: int =
 
 
 def attribute_failing(url: str) -> int:
-    """Attribute only the traces with errors (the others have no failure to materialize)."""
+    """Attribute only the traces with errors (the others have no failure to materialize), batch by
+    batch as the background attributor does: each batch's failure_rollups journal is folded."""
+    from collector.attributor import Attributor
     from db.engine import make_engine, make_sessionmaker
-    from db.queries.forensics import attribute_pending
 
     with psycopg.connect(libpq_url(url)) as conn:
         conn.execute("UPDATE traces SET attributed_at = updated_at WHERE error_count = 0")
@@ -202,13 +203,10 @@ def attribute_failing(url: str) -> int:
     engine = make_engine(url, pool_size=1)
     done = 0
     try:
-        maker = make_sessionmaker(engine)
-        while True:
-            with maker.begin() as session:
-                count = attribute_pending(session, delay=0, limit=200)
+        attributor = Attributor(make_sessionmaker(engine), delay=0, batch=200)
+        while count := attributor.run_once():
             done += count
-            if count == 0:
-                return done
+        return done
     finally:
         engine.dispose()
 
