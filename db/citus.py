@@ -36,6 +36,17 @@ BY_PROJECT = ("usage_rollups", "provider_rollups", "tool_rollups", "failure_roll
 LOCAL = ("audit_events", "alembic_version", "judge_calls")
 
 
+def routed_chunks(session: Session, items: list) -> list[list]:
+    """`items` in one chunk, or on Citus one chunk per item (per run: the caller groups by trace).
+    Writes to the span-level tables go one run at a time there: a statement about one trace is
+    routed to its shard, where a statement writing several shards (an UPDATE, a DELETE, an
+    INSERT ... SELECT) locks every shard it writes, and two collectors' background passes would
+    wait on each other instead of each skipping the runs the other holds."""
+    if not items:
+        return []
+    return [[item] for item in items] if on_citus(session) else [list(items)]
+
+
 def is_citus(conn: Connection) -> bool:
     """True when the citus extension is installed in this database."""
     return bool(conn.execute(text("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')")).scalar())

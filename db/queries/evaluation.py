@@ -23,7 +23,7 @@ from core.evaluators import ATTRIBUTE_KEYS, Call, Rule, RuleError, as_score, eva
 from core.scores import (
     EVALUATION_EVENT, ScoreInput, from_evaluation_span, from_openinference_evaluator, from_span_events,
 )
-from db.citus import on_citus
+from db.citus import routed_chunks
 from db.models import EvaluatorRule, TraceRow
 from db.queries.claims import claim_traces
 from db.queries.scores import insert_scores
@@ -93,14 +93,14 @@ def evaluate_pending(session: Session, *, delay: float = 5.0, limit: int = 200, 
     if builtins:
         for project_id, scores in _verdicts(session, keys).items():
             insert_scores(session, project_id, scores, replace=True)
-    if on_citus(session):
-        # A statement per run, each routed to its shard: a multi-shard UPDATE locks the shards
-        # it writes, and two collectors' evaluators would wait on each other.
-        for project_id, trace_id, seen in claimed:
+    for chunk in routed_chunks(session, claimed):
+        if len(chunk) == 1:
+            [(project_id, trace_id, seen)] = chunk
             session.execute(update(TraceRow).where(TraceRow.project_id == project_id, TraceRow.trace_id == trace_id)
                             .values(evaluated_at=seen))
-    else:
-        session.execute(_DONE, {**keys, "seen": [seen for _, _, seen in claimed]})
+        else:
+            session.execute(_DONE, {"projects": [p for p, _, _ in chunk], "traces": [t for _, t, _ in chunk],
+                                    "seen": [seen for _, _, seen in chunk]})
     return len(claimed)
 
 

@@ -35,7 +35,7 @@ from core.attribution import Stopped, TraceAttribution, attribute
 from core.lineage import DEFAULT_DEPTH, Lineage, build_lineage
 from core.run_outcome import run_outcome
 from core.trace_costs import TraceCosts, trace_costs
-from db.citus import on_citus
+from db.citus import routed_chunks
 from db.models import TraceFailure, TraceRow
 from db.queries.failure_rollups import apply_traces
 from db.queries.claims import claim_traces
@@ -137,49 +137,49 @@ def attribute_pending(session: Session, *, now: datetime | None = None, delay: f
     started = time.monotonic()
     out_of_time = lambda: done > len(quiet) and time.monotonic() - started > 2 * budget_s  # noqa: E731
     failed = [c for c in claimed if c.error_count > 0 or (c.project_id, c.trace_id) in linked]
-    # A small failed run linked to no other is read together with others (a few statements per
-    # batch, not per run); the rest are read one by one, following their links.
-    batched = [c for c in failed
-               if (c.project_id, c.trace_id) not in linked and c.span_count <= min(BATCH_SPANS, max_spans)]
-    alone = [c for c in failed if (c.project_id, c.trace_id) in linked or c.span_count > min(BATCH_SPANS, max_spans)]
-    for project_id, group in _read_batches(batched):
+    for project_id, runs, together in _work(failed, linked, min(BATCH_SPANS, max_spans)):
         if out_of_time():
             break  # the rest stay pending for the next batch: one batch never holds its locks for long
-        traces = session.scalars(select(TraceRow).where(
-            TraceRow.project_id == project_id, TraceRow.trace_id.in_([c.trace_id for c in group]))).all()
-        graphs = load_unlinked_graphs(session, project_id, traces)
+        if together:
+            traces = session.scalars(select(TraceRow).where(
+                TraceRow.project_id == project_id, TraceRow.trace_id.in_([c.trace_id for c in runs]))).all()
+            graphs = load_unlinked_graphs(session, project_id, traces)
         results = []
-        for c in group:
+        for c in runs:
             if out_of_time():
                 break
             done += 1
-            graph = graphs.get(c.trace_id)  # none: the run is gone
-            result, note = (None, None) if graph is None else _within_budget(
-                session, project_id, c.trace_id, c.span_count, depth=depth, budget_s=budget_s,
-                max_spans=max_spans, graph=graph)
+            if not together:
+                result, note = _within_budget(session, project_id, c.trace_id, c.span_count, depth=depth,
+                                              budget_s=budget_s, max_spans=max_spans)
+            elif (graph := graphs.get(c.trace_id)) is None:  # the run is gone
+                result, note = None, None
+            else:
+                result, note = _within_budget(session, project_id, c.trace_id, c.span_count, depth=depth,
+                                              budget_s=budget_s, max_spans=max_spans, graph=graph)
             results.append((c, result, note))
         _store(session, project_id, results)
-    for c in alone:
-        if out_of_time():
-            break
-        done += 1
-        result, note = _within_budget(session, c.project_id, c.trace_id, c.span_count, depth=depth,
-                                      budget_s=budget_s, max_spans=max_spans)
-        _store(session, c.project_id, [(c, result, note)])
     return done
 
 
-def _read_batches(claimed: list) -> list[tuple[int, list]]:
-    """Claimed runs grouped by project, each group holding at most BATCH_READ_SPANS spans."""
-    batches: list[tuple[int, list]] = []
-    current: dict[int, tuple[list, int]] = {}
-    for c in claimed:
-        group, spans = current.get(c.project_id, ([], 0))
-        if group and spans + c.span_count > BATCH_READ_SPANS:
-            batches.append((c.project_id, group))
-            group, spans = [], 0
-        current[c.project_id] = ([*group, c], spans + c.span_count)
-    return batches + [(project_id, group) for project_id, (group, _) in current.items()]
+def _work(failed: list, linked: set, batch_spans: int) -> list[tuple[int, list, bool]]:
+    """The failed runs in claim order (which is fair across projects), as (project, runs, read
+    together): consecutive small runs of one project linked to no other run are read together,
+    at most BATCH_READ_SPANS spans at a time; a larger or linked run is read alone, following its
+    links."""
+    work: list[tuple[int, list, bool]] = []
+    spans = 0
+    for c in failed:
+        if (c.project_id, c.trace_id) in linked or c.span_count > batch_spans:
+            work.append((c.project_id, [c], False))
+            continue
+        if work and work[-1][2] and work[-1][0] == c.project_id and spans + c.span_count <= BATCH_READ_SPANS:
+            work[-1][1].append(c)
+            spans += c.span_count
+        else:
+            work.append((c.project_id, [c], True))
+            spans = c.span_count
+    return work
 
 
 def _store(session: Session, project_id: int, results: list) -> None:
@@ -190,9 +190,9 @@ def _store(session: Session, project_id: int, results: list) -> None:
         return
     ids = [c.trace_id for c, _, _ in results]
     apply_traces(session, project_id, ids, -1)
-    for some in [[i] for i in ids] if on_citus(session) else [ids]:  # router statements on Citus (_set_outcomes)
+    for chunk in routed_chunks(session, ids):
         session.execute(delete(TraceFailure).where(TraceFailure.project_id == project_id,
-                                                   TraceFailure.trace_id.in_(some)))
+                                                   TraceFailure.trace_id.in_(chunk)))
     rows, outcomes = [], []
     for c, result, note in results:
         outcome = None
@@ -214,25 +214,21 @@ def _store(session: Session, project_id: int, results: list) -> None:
 
 def _set_outcomes(session: Session, outcomes: list) -> None:
     """Set each claimed run's outcome, and its attributed_at to the updated_at it was claimed
-    with (not now(): a run updated since compares newer and is picked again); one statement."""
-    if not outcomes:
-        return
-    if on_citus(session):
-        # A statement per run, each routed to its shard: a multi-shard UPDATE locks the shards
-        # it writes, and two collectors' attributors would wait on each other instead of each
-        # skipping the other's runs.
-        for c, outcome in outcomes:
+    with (not now(): a run updated since compares newer and is picked again)."""
+    for chunk in routed_chunks(session, outcomes):
+        if len(chunk) == 1:
+            [(c, outcome)] = chunk
             session.execute(update(TraceRow).where(TraceRow.project_id == c.project_id,
                                                    TraceRow.trace_id == c.trace_id)
                             .values(attributed_at=c.updated_at, outcome=outcome))
-        return
-    session.execute(text("""
-        UPDATE traces t SET attributed_at = q.seen, outcome = q.outcome
-        FROM unnest(CAST(:projects AS bigint[]), CAST(:traces AS bytea[]), CAST(:seen AS timestamptz[]),
-                    CAST(:outcomes AS text[])) AS q(project_id, trace_id, seen, outcome)
-        WHERE t.project_id = q.project_id AND t.trace_id = q.trace_id"""),
-        {"projects": [c.project_id for c, _ in outcomes], "traces": [c.trace_id for c, _ in outcomes],
-         "seen": [c.updated_at for c, _ in outcomes], "outcomes": [outcome for _, outcome in outcomes]})
+            continue
+        session.execute(text("""
+            UPDATE traces t SET attributed_at = q.seen, outcome = q.outcome
+            FROM unnest(CAST(:projects AS bigint[]), CAST(:traces AS bytea[]), CAST(:seen AS timestamptz[]),
+                        CAST(:outcomes AS text[])) AS q(project_id, trace_id, seen, outcome)
+            WHERE t.project_id = q.project_id AND t.trace_id = q.trace_id"""),
+            {"projects": [c.project_id for c, _ in chunk], "traces": [c.trace_id for c, _ in chunk],
+             "seen": [c.updated_at for c, _ in chunk], "outcomes": [outcome for _, outcome in chunk]})
 
 
 def _claim(session: Session, *, now: datetime | None, delay: float, limit: int) -> list:

@@ -15,6 +15,7 @@ from sqlalchemy import and_, case, func, literal, select, text
 from sqlalchemy.orm import Session
 
 from core.scores import ScoreInput
+from db.citus import routed_chunks
 from db.models import Score, SpanRow
 
 TRACE_LEVEL = "(trace)"
@@ -43,11 +44,17 @@ def insert_scores(session: Session, project_id: int, scores: Sequence[ScoreInput
     if not scores:
         return 0
     unique = list({s.key: s for s in scores}.values())  # one key twice in a batch: the last wins
-    rows = [(s.key.hex(), s.trace_id.hex(), s.span_id.hex() if s.span_id is not None else None, s.name,
-             s.data_type, s.value, s.label, s.source, s.comment) for s in unique]
-    result = session.execute(_REPLACE if replace else _KEEP,
-                             {"project_id": project_id, "rows": orjson.dumps(rows).decode()})
-    return result.rowcount
+    runs: dict[bytes, list[tuple]] = {}
+    for s in unique:
+        runs.setdefault(s.trace_id, []).append((
+            s.key.hex(), s.trace_id.hex(), s.span_id.hex() if s.span_id is not None else None, s.name,
+            s.data_type, s.value, s.label, s.source, s.comment))
+    written = 0
+    for chunk in routed_chunks(session, list(runs.values())):  # one run at a time on Citus
+        rows = [row for run in chunk for row in run]
+        written += session.execute(_REPLACE if replace else _KEEP,
+                                   {"project_id": project_id, "rows": orjson.dumps(rows).decode()}).rowcount
+    return written
 
 
 def trace_scores(session: Session, project_id: int, trace_id: bytes, span_id: bytes | None = None,

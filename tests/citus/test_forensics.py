@@ -6,6 +6,7 @@ from tests.collector.test_evaluation_claims import test_two_evaluation_passes_sk
 from tests.forensics.conftest import scenario_env  # noqa: F401
 from tests.forensics.test_attributor_batches import (  # noqa: F401
     test_small_failed_runs_are_read_together_and_attributed_as_alone,
+    test_two_attribution_passes_skip_each_others_runs,
 )
 from tests.forensics.test_attributor import (  # noqa: F401
     test_claims_skip_locked_traces,

@@ -19,7 +19,7 @@ MS = 1_000_000
 
 def test_two_evaluation_passes_skip_each_others_runs(collector, sessionmaker):  # noqa: F811
     base = time.time_ns()
-    runs = [trace_id() for _ in range(2)]
+    runs = [trace_id() for _ in range(6)]  # several runs a pass: on Citus, over several shards
     for tid in runs:
         post(collector, [span(tid, span_id(), name="chat gpt-4o", start=base, duration=30 * MS,
                               attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
@@ -28,10 +28,10 @@ def test_two_evaluation_passes_skip_each_others_runs(collector, sessionmaker):  
     later = datetime.now(timezone.utc) + timedelta(seconds=10)
     first, second = sessionmaker(), sessionmaker()
     try:
-        assert evaluate_pending(first, now=later, delay=5, limit=1) == 1  # holds its run's lock
+        assert evaluate_pending(first, now=later, delay=5, limit=3) == 3  # holds its runs' locks
         # Waiting on the first pass's locks would fail this pass at once rather than be timed.
         second.execute(text("SET LOCAL lock_timeout = '50ms'"))
-        assert evaluate_pending(second, now=later, delay=5, limit=10) == 1  # skips it, takes the other
+        assert evaluate_pending(second, now=later, delay=5, limit=10) == 3  # skips them, takes the others
         first.commit()
         second.commit()
     finally:

@@ -143,3 +143,26 @@ def test_statements_do_not_grow_with_the_batch(collector, sessionmaker):  # noqa
             assert attribute_pending(session, now=later, delay=5, limit=100) == n
         counts.append(len(sent))
     assert counts[1] == counts[2] and counts[1] < 15
+
+
+def test_two_attribution_passes_skip_each_others_runs(collector, sessionmaker):  # noqa: F811
+    """Several runs a pass (on Citus, over several shards): the second pass takes the others
+    without waiting for the first pass's locks."""
+    base = time.time_ns()
+    runs = [failed_run(i % 4, base + i * 1_000 * MS) for i in range(6)]
+    for spans in runs:
+        post(collector, spans)
+    later = datetime.now(timezone.utc) + timedelta(seconds=10)
+    first, second = sessionmaker(), sessionmaker()
+    try:
+        assert attribute_pending(first, now=later, delay=5, limit=3) == 3
+        second.execute(text("SET LOCAL lock_timeout = '50ms'"))
+        assert attribute_pending(second, now=later, delay=5, limit=10) == 3
+        first.commit()
+        second.commit()
+    finally:
+        first.close()
+        second.close()
+    with sessionmaker() as session:
+        for spans in runs:
+            assert session.scalars(select(TraceFailure).where(TraceFailure.trace_id == spans[0].trace_id)).all()
