@@ -166,3 +166,22 @@ def test_two_attribution_passes_skip_each_others_runs(collector, sessionmaker): 
     with sessionmaker() as session:
         for spans in runs:
             assert session.scalars(select(TraceFailure).where(TraceFailure.trace_id == spans[0].trace_id)).all()
+
+
+def test_the_work_keeps_the_claims_order():
+    """Consecutive small unlinked runs of one project are read together (up to the span cap); a
+    linked or large run, or another project's run, starts a new piece, so the claim's order (fair
+    across projects) is the order of the work."""
+    from collections import namedtuple
+
+    Run = namedtuple("Run", "project_id trace_id span_count")
+    a1, a2, a3 = Run(1, b"a1", 10), Run(1, b"a2", 10), Run(1, b"a3", 10)
+    b1, b2 = Run(2, b"b1", 10), Run(2, b"b2", 10)
+    big, tied = Run(1, b"big", 5_000), Run(1, b"tied", 10)
+    shape = lambda work: [(p, [r.trace_id for r in runs], together) for p, runs, together in work]  # noqa: E731
+    assert shape(forensics._work([a1, a2, b1, b2, a3], set(), 1_000)) == [
+        (1, [b"a1", b"a2"], True), (2, [b"b1", b"b2"], True), (1, [b"a3"], True)]
+    assert shape(forensics._work([a1, big, tied, a2], {(1, b"tied")}, 1_000)) == [
+        (1, [b"a1"], True), (1, [b"big"], False), (1, [b"tied"], False), (1, [b"a2"], True)]
+    many = [Run(1, bytes([i]), 900) for i in range(25)]  # 22 of 900 spans fit under 20,000
+    assert [len(runs) for _, runs, _ in forensics._work(many, set(), 1_000)] == [22, 3]
