@@ -328,7 +328,10 @@ def main() -> None:
         app = create_app(settings, engine=engine, parts=("api",))
         headers = {"authorization": f"Bearer {key}"}
         curve, loaded_traces, written = [], 0, 0
-        with TestClient(app) as client, psycopg.connect(libpq_url(url)) as conn:
+        # Autocommit: the baseline's connection stays open across scales, and a transaction left
+        # open would hold back vacuum for the whole next load (the rollups' dead row versions,
+        # the visibility map), which is what made the 5M scale look slow in earlier curves.
+        with TestClient(app) as client, psycopg.connect(libpq_url(url), autocommit=True) as conn:
             for scale in scales:
                 started = time.perf_counter()
                 # Each scale's extra traces start after the previous scale's traces and its big trace.
