@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from db.models import Score, TraceRow
 from db.queries.evaluation import evaluate_pending
+from tests.claims import two_passes_at_once
 from tests.collector.conftest import collector  # noqa: F401 - the fixture
 from tests.forensics.test_attributor import post
 from tests.otlp_payloads import span, span_id, trace_id
@@ -26,17 +27,9 @@ def test_two_evaluation_passes_skip_each_others_runs(collector, sessionmaker):  
                                           "gen_ai.output.messages": '[{"role": "assistant", "parts": '
                                                                     '[{"type": "text", "content": "Done."}]}]'})])
     later = datetime.now(timezone.utc) + timedelta(seconds=10)
-    first, second = sessionmaker(), sessionmaker()
-    try:
-        assert evaluate_pending(first, now=later, delay=5, limit=3) == 3  # holds its runs' locks
-        # Waiting on the first pass's locks would fail this pass at once rather than be timed.
-        second.execute(text("SET LOCAL lock_timeout = '50ms'"))
-        assert evaluate_pending(second, now=later, delay=5, limit=10) == 3  # skips them, takes the others
-        first.commit()
-        second.commit()
-    finally:
-        first.close()
-        second.close()
+    # The second pass skips the runs the first holds and takes the others.
+    assert two_passes_at_once(sessionmaker, lambda s, limit: evaluate_pending(s, now=later, delay=5, limit=limit),
+                              3, 10) == (3, 3)
     with sessionmaker() as session:
         for tid in runs:
             trace = session.get(TraceRow, (collector.project_id, tid))

@@ -8,11 +8,12 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import httpx
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from collector.attributor import Attributor
 from db.models import TraceFailure, TraceRow
 from db.queries.forensics import attribute_pending
+from tests.claims import two_passes_at_once
 from tests.collector.conftest import collector  # noqa: F401 - the fixture
 from tests.otlp_payloads import request, span, span_id, trace_id
 
@@ -76,18 +77,9 @@ def test_claims_skip_locked_traces(collector, sessionmaker):  # noqa: F811
         root = span_id()
         post(collector, [span(tid, root, name="run", start=base, duration=30 * MS), tool_failure(tid, root, base)])
     later = datetime.now(timezone.utc) + timedelta(seconds=10)
-    first = sessionmaker()
-    second = sessionmaker()
-    try:
-        assert attribute_pending(first, now=later, delay=5, limit=1) == 1  # holds its row lock
-        # Waiting for that lock would fail this statement at once rather than be timed.
-        second.execute(text("SET LOCAL lock_timeout = '50ms'"))
-        assert attribute_pending(second, now=later, delay=5, limit=10) == 1  # skips it, takes the other
-        first.commit()
-        second.commit()
-    finally:
-        first.close()
-        second.close()
+    # The second pass skips the run the first holds and takes the other.
+    assert two_passes_at_once(sessionmaker, lambda s, limit: attribute_pending(s, now=later, delay=5, limit=limit),
+                              1, 10) == (1, 1)
     with sessionmaker() as session:
         assert all(len(rows(session, tid)) == 1 for tid in traces)
         assert all(r.recovered for tid in traces for r in rows(session, tid))  # handled by the unset root

@@ -17,6 +17,7 @@ from db.models import TraceFailure, TraceRow
 from db.queries import forensics
 from db.queries.failure_rollups import contribution_sql, fold
 from db.queries.forensics import attribute_pending, failure_rows, trace_attribution
+from tests.claims import two_passes_at_once
 from tests.collector.conftest import collector  # noqa: F401 - the fixture
 from tests.otlp_payloads import request, span, span_id, trace_id
 from tests.plans import statements_of
@@ -153,16 +154,8 @@ def test_two_attribution_passes_skip_each_others_runs(collector, sessionmaker): 
     for spans in runs:
         post(collector, spans)
     later = datetime.now(timezone.utc) + timedelta(seconds=10)
-    first, second = sessionmaker(), sessionmaker()
-    try:
-        assert attribute_pending(first, now=later, delay=5, limit=3) == 3
-        second.execute(text("SET LOCAL lock_timeout = '50ms'"))
-        assert attribute_pending(second, now=later, delay=5, limit=10) == 3
-        first.commit()
-        second.commit()
-    finally:
-        first.close()
-        second.close()
+    assert two_passes_at_once(sessionmaker, lambda s, limit: attribute_pending(s, now=later, delay=5, limit=limit),
+                              3, 10) == (3, 3)
     with sessionmaker() as session:
         for spans in runs:
             assert session.scalars(select(TraceFailure).where(TraceFailure.trace_id == spans[0].trace_id)).all()
