@@ -45,14 +45,22 @@ def test_overview_scores_per_model_agent_step_and_day(client, session, seeded):
     assert "score_name=relevance&model=gpt-4o-mini" in hrefs and "score_name=relevance&agent=triage" in hrefs
     # Every score was made today: no chart of lone dots, each score's day and mean in a sentence.
     day = session.execute(text("SELECT created_at FROM scores WHERE name = 'resolved'")).scalar_one()
-    assert "Mean score per day" not in section and f"resolved 1 on {day.astimezone(timezone.utc):%Y-%m-%d}" in section
-    # One score over two days: a chart.
-    session.execute(text("UPDATE scores SET created_at = created_at - interval '1 day' "
-                         "WHERE name = 'relevance' AND value = 0.1"))
+    assert "Mean score per day" not in section
+    assert f"All scores in this window were made on {day.astimezone(timezone.utc):%Y-%m-%d}" in section
+    # Two scores, each of another single day: each one's day and mean.
+    session.execute(text("UPDATE scores SET created_at = created_at - interval '1 day' WHERE name = 'resolved'"))
     session.commit()
     section = client.get("/overview?range=7d").text
     section = section[section.index('aria-labelledby="scores-h"'):]
-    assert "Mean score per day" in section and "too few for a daily chart" not in section
+    assert "Mean score per day" not in section and "resolved 1 on " in section and "relevance " in section
+    # One score over two days: a chart.
+    session.execute(text("UPDATE scores SET created_at = created_at - interval '1 day' "
+                         "WHERE name = 'relevance' AND value = 0.1"))
+    session.execute(text("UPDATE scores SET created_at = created_at + interval '1 day' WHERE name = 'resolved'"))
+    session.commit()
+    section = client.get("/overview?range=7d").text
+    section = section[section.index('aria-labelledby="scores-h"'):]
+    assert "Mean score per day" in section and "for a daily chart" not in section
 
 
 def test_overview_without_scores_says_so(client, session, seeded):

@@ -15,7 +15,7 @@ def test_routing_page_in_chromium(app, seeded, session):
         scores = page.locator("section.overview-scores")  # the scores panel
         # Every seeded score is of today: their means in a sentence, not a chart of lone dots.
         assert "classify-intent" in scores.inner_text() and scores.locator("svg.chart").count() == 0
-        assert "too few for a daily chart" in scores.inner_text()
+        assert "too few days for a daily chart" in scores.inner_text()
         serious = serious_accessibility_violations(page)
         assert serious == [], f"/overview: {serious}"
         page.locator("nav.mainnav a", has_text="Routing").click()
