@@ -82,14 +82,17 @@ def _score_view(data, form: WindowForm) -> dict | None:
             lines.append(Line(name, sorted(points), css=_SCORE_CSS[i]))
     since = scores.since.replace(hour=0, minute=0, second=0, microsecond=0)
     # A score with one day of means makes no line, only a lone dot: when no score has two days,
-    # each one's day and mean are said in a sentence instead.
+    # the day (or each score's day and mean) is said in a sentence instead.
+    chart = same_day = None
+    one_day: list = []
     if any(len(line.points) > 1 for line in lines):
         chart = line_chart(lines, label="Mean score per day", since=since, until=scores.until,
                            fmt=lambda v: f"{v:.2f}", height=130, ticks=3)
-        one_day = []
     else:
-        chart, one_day = None, [(line.name, *line.points[0]) for line in lines]
-    return {"rows": rows, "chart": chart, "one_day": one_day}
+        one_day = [(line.name, *line.points[0]) for line in lines]
+        days = {day for _, day, _ in one_day}
+        same_day = days.pop() if len(days) == 1 else None
+    return {"rows": rows, "chart": chart, "one_day": one_day, "same_day": same_day}
 
 
 def _usd(value: Decimal) -> str:

@@ -149,10 +149,8 @@ def attribute_pending(session: Session, *, now: datetime | None = None, delay: f
             if out_of_time():
                 break
             done += 1
-            if not together:
-                result, note = _within_budget(session, project_id, c.trace_id, c.span_count, depth=depth,
-                                              budget_s=budget_s, max_spans=max_spans)
-            elif (graph := graphs.get(c.trace_id)) is None:  # the run is gone
+            graph = graphs.get(c.trace_id) if together else None
+            if together and graph is None:  # the run is gone
                 result, note = None, None
             else:
                 result, note = _within_budget(session, project_id, c.trace_id, c.span_count, depth=depth,

@@ -52,6 +52,10 @@ _SPAN_COLUMNS = (
     SpanRow.cost_source, SpanRow.attributes, SpanRow.events, SpanRow.duplicate_of,
 )
 
+# An edge as EdgeView takes it; a graph's edges are read in this order.
+_EDGE_COLUMNS = (SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation, SpanEdge.linked_trace_id,
+                 SpanEdge.linked_span_id)
+
 
 @dataclass(frozen=True)
 class Loaded:
@@ -156,12 +160,10 @@ def load_trace_graph(session: Session, project_id: int, trace_id: bytes, *, max_
         rows = sorted([*own, *rows], key=lambda r: (r.start_ns, r.span_id))
     ids = list(depths)
     edges = session.execute(
-        select(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation, SpanEdge.linked_trace_id,
-               SpanEdge.linked_span_id)
+        select(*_EDGE_COLUMNS)
         .where(SpanEdge.project_id == project_id,
                or_(SpanEdge.trace_id.in_(ids), SpanEdge.linked_trace_id.in_(ids)))
-        .order_by(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation, SpanEdge.linked_trace_id,
-                  SpanEdge.linked_span_id)
+        .order_by(*_EDGE_COLUMNS)
     ).all()
     edge_views = [EdgeView(*row) for row in edges]
     # Every trace an edge names is reached unless a bound stopped the walk short of it.
@@ -191,11 +193,9 @@ def load_unlinked_graphs(session: Session, project_id: int, traces: Sequence[Tra
         spans[row.trace_id].append(row)
     edges: dict[bytes, list[EdgeView]] = {t.trace_id: [] for t in traces}
     for row in session.execute(
-        select(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation, SpanEdge.linked_trace_id,
-               SpanEdge.linked_span_id)
+        select(*_EDGE_COLUMNS)
         .where(SpanEdge.project_id == project_id, SpanEdge.trace_id.in_(ids))
-        .order_by(SpanEdge.trace_id, SpanEdge.span_id, SpanEdge.relation, SpanEdge.linked_trace_id,
-                  SpanEdge.linked_span_id)
+        .order_by(*_EDGE_COLUMNS)
     ):
         edges[row.trace_id].append(EdgeView(*row))
     cap = min(max_spans, MAX_SPANS)
