@@ -23,6 +23,7 @@ from starlette.requests import HTTPConnection
 
 from core.permissions import Permission, Principal, denial
 from core.settings import Settings
+from core.ttl_cache import MISSING
 from db.queries.auth import touch_key
 
 from access.credentials import KEY_HEADER, BadCredentials, api_key, from_request
@@ -70,10 +71,12 @@ async def key_principal_for(keys: KeyCache, authorization: str | None, x_key: st
         raise Denied(401, str(exc)) from None
     if secret is None:
         raise Denied(401, f"missing API key: send 'Authorization: Bearer <key>' or '{KEY_HEADER}: <key>'")
-    try:
-        record = await to_thread.run_sync(keys.find, secret)
-    except (SQLAlchemyError, psycopg.Error) as exc:  # the database's moment, not the client's fault
-        raise Denied(503, f"storage is unavailable ({type(exc).__name__}); retry later") from None
+    record = keys.cached(secret)
+    if record is MISSING:  # a query: in a worker thread, so the event loop never waits on the database
+        try:
+            record = await to_thread.run_sync(keys.find, secret)
+        except (SQLAlchemyError, psycopg.Error) as exc:  # the database's moment, not the client's fault
+            raise Denied(503, f"storage is unavailable ({type(exc).__name__}); retry later") from None
     if record is None:
         raise Denied(401, "unknown or revoked API key")
     return check(key_principal(record), permission)
@@ -81,8 +84,9 @@ async def key_principal_for(keys: KeyCache, authorization: str | None, x_key: st
 
 @functools.cache
 def requires_key(permission: Permission, deny: Deny) -> Callable[..., Awaitable[Principal]]:
-    """For the hot ingest path: keys only (no login), looked up through the app's KeyCache in a
-    worker thread, so the event loop never waits on the database."""
+    """For the hot ingest path: keys only (no login), through the app's KeyCache: a fresh entry
+    answers at once, a miss is looked up in a worker thread, so the event loop never waits on the
+    database."""
     async def dependency(request: Request) -> Principal:
         try:
             principal = await key_principal_for(request.app.state.keys, request.headers.get("authorization"),

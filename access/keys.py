@@ -37,5 +37,12 @@ class KeyCache:
                 return record
         return self._cache.get_or_load(hash_key(secret), load)
 
+    def cached(self, secret: str):
+        """find()'s answer when it needs no query (an implausible key, or one fresh in the cache),
+        else core.ttl_cache.MISSING; never blocks."""
+        if not plausible_key(secret):
+            return None
+        return self._cache.fresh(hash_key(secret))
+
     def __contains__(self, secret_hash: bytes) -> bool:
         return secret_hash in self._cache

@@ -122,4 +122,8 @@ async def read_inflated(request: Request, encoding: str, limit: int, timeout_s: 
                 chunks.append(chunk)
     except TimeoutError:
         raise BodyError(408, f"the request body did not arrive within {timeout_s:g} s") from None
-    return await to_thread.run_sync(inflate, b"".join(chunks), encoding, limit)
+    body = b"".join(chunks)
+    del chunks  # the body's memory once, not twice, while it waits for a decoder
+    if encoding == "identity":  # nothing to inflate: no thread hop
+        return body
+    return await to_thread.run_sync(inflate, body, encoding, limit)

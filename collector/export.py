@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from collector.body import JSON, PROTOBUF, BodyError, answer_media, envelope, read_inflated
 from collector.http import error, failure, refusal
-from collector.ingest import Refused, charged, check_budget
+from collector.ingest import Refused, charged, fit
 from collector.service import IngestService
 
 # (media, inflated body, project id) -> the answer
@@ -36,11 +36,11 @@ async def _receive(service: IngestService, request: Request, project_id: int, ha
     media = answer_media(request)
     try:
         media, encoding, declared = envelope(request, settings.max_body_bytes)
-        if declared is not None and encoding == "identity":
-            check_budget(service, media, declared)  # as for traces: an overload costs no body memory
-        body = await read_inflated(request, encoding, settings.max_body_bytes, settings.body_timeout_s)
-        # Charged like a trace export: its decoding cost, released when answered.
-        with charged(service, media, len(body)):
+        # Charged like a trace export: before the body is read, then its decoding cost, released
+        # when answered.
+        with charged(service, media, declared if encoding == "identity" else None) as charge:
+            body = await read_inflated(request, encoding, settings.max_body_bytes, settings.body_timeout_s)
+            fit(service, charge, media, len(body))
             return await handle(media, body, project_id)
     except BodyError as exc:
         return error(media, exc.status, exc.message)

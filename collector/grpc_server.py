@@ -27,7 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from access.credentials import KEY_HEADER
 
 from collector.body import PROTOBUF
-from collector.ingest import Refused, authorize, store, transient
+from collector.ingest import Refused, authorize, charged, store, transient
 from collector.service import IngestService
 
 log = logging.getLogger("causeline.collector")
@@ -104,7 +104,8 @@ class GrpcReceiver:
         try:
             metadata = {item.key: item.value for item in context.invocation_metadata() or ()}
             principal = await authorize(service, metadata.get("authorization"), metadata.get(KEY_HEADER))
-            stored = await store(service, request, PROTOBUF, principal.project_id, caller_keeps_body=True)
+            with charged(service, PROTOBUF, len(request)) as charge:
+                stored = await store(service, request, PROTOBUF, principal.project_id, charge, caller_keeps_body=True)
         except Refused as exc:
             code, message, retry = _CODES[exc.kind], exc.message, exc.retry
         except asyncio.CancelledError:  # the client gave up (deadline, disconnect); counted as such

@@ -26,7 +26,7 @@ from access.resolver import Denied
 from core.permissions import Permission, Principal
 
 from collector.body import JSON, BodyError, answer_media, envelope, read_inflated
-from collector.ingest import Refused, check_budget, store, transient
+from collector.ingest import Refused, charged, store, transient
 from collector.service import IngestService
 
 log = logging.getLogger("causeline.collector")
@@ -93,12 +93,11 @@ async def _export(service: IngestService, request: Request, project_id: int) -> 
     media = answer_media(request)
     try:
         media, encoding, declared = envelope(request, settings.max_body_bytes)
-        if declared is not None and encoding == "identity":
-            # Refused before reading it when it cannot fit now: an overload costs no body memory.
-            check_budget(service, media, declared)
-        # The body handed straight over: store() lets it go once decoded, before the commit.
-        stored = await store(service, await read_inflated(request, encoding, settings.max_body_bytes,
-                                                          settings.body_timeout_s), media, project_id)
+        # Charged before the body is read: an overload is refused before it costs body memory.
+        with charged(service, media, declared if encoding == "identity" else None) as charge:
+            # The body handed straight over: store() lets it go once decoded, before the commit.
+            stored = await store(service, await read_inflated(request, encoding, settings.max_body_bytes,
+                                                              settings.body_timeout_s), media, project_id, charge)
     except BodyError as exc:
         return error(media, exc.status, exc.message)
     except Refused as exc:

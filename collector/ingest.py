@@ -15,7 +15,6 @@ from typing import Iterator, Literal
 
 import psycopg
 import sqlalchemy.exc
-from anyio import to_thread
 
 from access.deps import key_principal_for
 from access.resolver import Denied
@@ -73,17 +72,11 @@ async def authorize(service: IngestService, authorization: str | None, x_key: st
         raise Refused(kind, refused.message) from None
 
 
-def check_budget(service: IngestService, media: str, size: int) -> None:
-    """Refused "too_large" when decoding a body of `size` bytes alone would exceed the in-flight
-    memory budget (it never fits), "unavailable" when it does not fit now."""
+def _too_large(service: IngestService, size: int, cost: int) -> Refused:
     budget = service.inflight
-    cost = decode_cost(size, media)
-    if cost > budget.max_bytes:
-        raise Refused("too_large", f"decoding this {size}-byte body would take about {cost >> 20} MiB, more than "
-                                   f"the collector's in-flight memory budget ({budget.max_bytes >> 20} MiB): "
-                                   f"send smaller batches")
-    if not budget.has_room(cost):
-        raise Refused("unavailable", _no_room(service))
+    return Refused("too_large", f"decoding this {size}-byte body would take about {cost >> 20} MiB, more than "
+                                f"the collector's in-flight memory budget ({budget.max_bytes >> 20} MiB): "
+                                f"send smaller batches")
 
 
 def _no_room(service: IngestService) -> str:
@@ -92,11 +85,17 @@ def _no_room(service: IngestService) -> str:
 
 
 @contextlib.contextmanager
-def charged(service: IngestService, media: str, size: int) -> Iterator[Charge]:
-    """Holds the decoding cost of a `size`-byte body against the in-flight budget while the body
-    is handled (every OTLP signal goes through here): refused as check_budget says otherwise."""
-    check_budget(service, media, size)
-    charge = service.inflight.try_acquire(decode_cost(size, media))
+def charged(service: IngestService, media: str, size: int | None) -> Iterator[Charge]:
+    """Holds a request's share of the in-flight budget while it is handled (every OTLP signal goes
+    through here). Taken before the body is read, for its declared `size` (None: not declared, or
+    compressed): an overload is refused before it costs any body memory, and requests arriving
+    together cannot all pass one check and read their bodies at once. fit() then charges the body
+    as received. Refused "too_large" when decoding it could never fit, "unavailable" when it does
+    not fit now."""
+    cost = decode_cost(size, media) if size else 0
+    if cost > service.inflight.max_bytes:
+        raise _too_large(service, size, cost)
+    charge = service.inflight.try_acquire(cost)
     if charge is None:
         raise Refused("unavailable", _no_room(service))
     try:
@@ -105,43 +104,53 @@ def charged(service: IngestService, media: str, size: int) -> Iterator[Charge]:
         charge.release()
 
 
-async def store(service: IngestService, body: bytes, media: str, project_id: int, *,
+def fit(service: IngestService, charge: Charge, media: str, size: int) -> None:
+    """Raise `charge` to the decoding cost of the `size` bytes received (an inflated or undeclared
+    body costs more than its declared length said); refused as charged() says otherwise."""
+    cost = decode_cost(size, media)
+    if cost > service.inflight.max_bytes:
+        raise _too_large(service, size, cost)
+    if cost > charge.nbytes and not charge.raise_to(cost):
+        raise Refused("unavailable", _no_room(service))
+
+
+async def store(service: IngestService, body: bytes, media: str, project_id: int, charge: Charge, *,
                 caller_keeps_body: bool = False) -> Stored:
-    """Decode an inflated body and return once its valid spans are committed. The body is charged
-    its decoding cost against the in-flight budget, then its encoded rows until commit.
+    """Decode an inflated body and return once its valid spans are committed. `charge` (from
+    charged()) is fitted to the body's decoding cost, then lowered to its encoded rows until commit.
 
     The body is let go once decoded: a caller that hands it over (keeps no reference) gets its
     memory back then, not at the commit; under overload hundreds of decoded requests wait for
     their commit, and the body is a third of what each holds. A caller that cannot let go
     (gRPC: the framework holds the request) says so, and the body stays charged until commit."""
-    with charged(service, media, len(body)) as charge:
-        overrides = await to_thread.run_sync(service.overrides, project_id)
-        prep_started = time.perf_counter()
-        service.writer.expect()
+    fit(service, charge, media, len(body))
+    overrides, redaction = await service.rules(project_id)
+    prep_started = time.perf_counter()
+    service.writer.expect()
+    try:
         try:
-            try:
-                ready = await service.prepare(body, media, project_id, overrides)
-            except DecodeError as exc:
-                raise Refused("invalid", str(exc)) from None
-            charge.lower(ready.data.nbytes + (len(body) if caller_keeps_body else 0))
-            del body
-            service.metrics.prepare_seconds.observe(time.perf_counter() - prep_started)
-            service.metrics.spans_rejected.inc(ready.rejected)
-            if not ready.data.count:
-                return Stored(ready.rejected, ready.error_message)
-            try:
-                future = service.writer.submit(ready.data)
-            except QueueFull as exc:
-                raise Refused("unavailable", f"ingest queue is full ({exc}); retry later") from None
-            except WriterUnavailable as exc:
-                raise Refused("unavailable", str(exc)) from None
-        finally:
-            service.writer.arrived()
+            ready = await service.prepare(body, media, project_id, overrides, redaction)
+        except DecodeError as exc:
+            raise Refused("invalid", str(exc)) from None
+        charge.lower(ready.data.nbytes + (len(body) if caller_keeps_body else 0))
+        del body
+        service.metrics.prepare_seconds.observe(time.perf_counter() - prep_started)
+        service.metrics.spans_rejected.inc(ready.rejected)
+        if not ready.data.count:
+            return Stored(ready.rejected, ready.error_message)
         try:
-            await asyncio.wrap_future(future)
+            future = service.writer.submit(ready.data)
+        except QueueFull as exc:
+            raise Refused("unavailable", f"ingest queue is full ({exc}); retry later") from None
         except WriterUnavailable as exc:
-            raise Refused("unavailable", f"{exc}; nothing from this request was stored, retry") from None
-        except StorageRefused as exc:
-            raise Refused("invalid", f"{exc}; nothing from this request was stored") from None
-        service.metrics.spans_received.inc(ready.data.count)
-        return Stored(ready.rejected, ready.error_message)
+            raise Refused("unavailable", str(exc)) from None
+    finally:
+        service.writer.arrived()
+    try:
+        await asyncio.wrap_future(future)
+    except WriterUnavailable as exc:
+        raise Refused("unavailable", f"{exc}; nothing from this request was stored, retry") from None
+    except StorageRefused as exc:
+        raise Refused("invalid", f"{exc}; nothing from this request was stored") from None
+    service.metrics.spans_received.inc(ready.data.count)
+    return Stored(ready.rejected, ready.error_message)

@@ -21,7 +21,8 @@ from access.keys import KeyCache
 from core.otlp import Limits
 from core.pricing import PriceOverride
 from core.settings import Settings
-from core.ttl_cache import TTLCache
+from core.redaction import RedactionPolicy
+from core.ttl_cache import MISSING, TTLCache
 from db.queries.prices import price_overrides
 from db.queries.redaction import redaction_policy
 
@@ -48,9 +49,10 @@ def decode_cost(nbytes: int, media: str) -> int:
 
 
 class InflightBudget:
-    """Memory held by requests in flight, in bytes, bounded: a body waiting for a decoder or being
-    decoded is charged decode_cost(); once decoded, until commit, its encoded rows (and its body
-    when the caller keeps it: collector/ingest.py store()).
+    """Memory held by requests in flight, in bytes, bounded: a request is charged before its body
+    is read (the decode_cost() of its declared length), then the decode_cost() of the body as
+    received while it waits for a decoder or is decoded; once decoded, until commit, its encoded
+    rows (and its body when the caller keeps it: collector/ingest.py store()).
 
     A request that could never fit (its charge alone exceeds the budget) is refused for good
     (413): letting it pass alone would break the bound."""
@@ -81,6 +83,15 @@ class Charge:
     def __init__(self, budget: InflightBudget, nbytes: int) -> None:
         self._budget = budget
         self.nbytes = nbytes
+
+    def raise_to(self, nbytes: int) -> bool:
+        """Charge `nbytes` from now on if the budget has room for the difference; False otherwise."""
+        with self._budget._lock:
+            if self._budget.used + nbytes - self.nbytes > self._budget.max_bytes:
+                return False
+            self._budget.used += nbytes - self.nbytes
+        self.nbytes = nbytes
+        return True
 
     def lower(self, nbytes: int) -> None:
         """Charge `nbytes` from now on (once decoded, a request holds far less than decoding took)."""
@@ -180,10 +191,18 @@ class IngestService:
                 return redaction_policy(session, project_id)
         return self._redaction.get_or_load(project_id, load)
 
-    async def prepare(self, body: bytes, media: str, project_id: int, overrides: list[PriceOverride]) -> Ready:
+    async def rules(self, project_id: int) -> tuple[list[PriceOverride], RedactionPolicy]:
+        """The project's price overrides and redaction policy: from the caches while fresh (no
+        thread hop: this runs for every request), else loaded in a worker thread."""
+        overrides, redaction = self._prices.fresh(project_id), self._redaction.fresh(project_id)
+        if overrides is MISSING or redaction is MISSING:
+            return await to_thread.run_sync(lambda: (self.overrides(project_id), self.redaction(project_id)))
+        return overrides, redaction
+
+    async def prepare(self, body: bytes, media: str, project_id: int, overrides: list[PriceOverride],
+                      redaction: RedactionPolicy) -> Ready:
         """Redact, decode, normalize, price and encode off the event loop: in a worker process (CPU
         parallelism beyond the GIL), or in a thread when there is no pool."""
-        redaction = await to_thread.run_sync(self.redaction, project_id)
         call = functools.partial(prepare_copy, body, media, project_id=project_id, limits=self.limits,
                                  overrides=overrides, redaction=redaction)
         pool = self._processes

@@ -8,6 +8,9 @@ from typing import Callable
 
 CACHE_MAX_ENTRIES = 10_000
 
+# fresh()'s answer when the cache holds no fresh value (None may be a cached value).
+MISSING = object()
+
 
 class TTLCache:
     """A small TTL cache; when full, the oldest entries go first (insertion order)."""
@@ -18,6 +21,13 @@ class TTLCache:
         self._max_entries = max_entries
         self._data: dict = {}
         self._lock = threading.Lock()
+
+    def fresh(self, key):
+        """The cached value while it is fresh, else MISSING; never loads, so an event loop may ask
+        without a thread hop (the ingest path's key check and project rules, on every request)."""
+        with self._lock:
+            hit = self._data.get(key)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else MISSING
 
     def get_or_load(self, key, load: Callable[[], object]):
         now = time.monotonic()

@@ -31,7 +31,6 @@ from db.queries.auth import create_api_key, revoke_key
 from collector.attributor import Attributor
 from collector.evaluator import Evaluator
 from judge.attribution import JudgeAttributor
-from collector.grpc_server import GrpcReceiver
 from collector.service import IngestService
 from collector.writer import BatchWriter
 from server.app import PARTS, create_app
@@ -158,7 +157,7 @@ def serve(settings: Settings, url: str, *, embedded: bool, parts: Iterable[str] 
         return create_app(settings, engine=engine, ingest=ingest, parts=served)
 
     servers = [
-        (GrpcReceiver(ingest, grpc_host(settings), grpc_port(settings)) if served == GRPC
+        (_grpc_receiver(ingest, settings) if served == GRPC
          else _Server(uvicorn_config(app_for(served), settings.host, sock)), sock)
         for served, sock in listeners
     ]
@@ -229,8 +228,15 @@ async def _run(servers, demo: _Demo | None, banner: Callable[[], None], attribut
     await asyncio.gather(*tasks)
 
 
+def _grpc_receiver(ingest, settings: Settings):
+    # grpcio is imported only when the gRPC listener is on: it is ~20 MB of the collector's memory.
+    from collector.grpc_server import GrpcReceiver
+
+    return GrpcReceiver(ingest, grpc_host(settings), grpc_port(settings))
+
+
 def _serve_on(server, sock: socket.socket):
-    if isinstance(server, GrpcReceiver):
+    if not isinstance(server, _Server):  # the gRPC receiver
         sock.close()  # grpcio binds the address itself: free the port it was held on
         return server.serve()
     return server.serve(sockets=[sock])

@@ -3,7 +3,9 @@ and nothing is acknowledged that was not committed."""
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 
 import httpx
 import psycopg
@@ -119,6 +121,54 @@ def test_inflight_memory_is_bounded_with_503_then_drain(database_url, engine, se
         assert conn.execute(text("select count(*) from spans")).scalar_one() == len(waiting) + 1
 
 
+def _start_upload(url: str, key: str, body: bytes, sent: int) -> socket.socket:
+    """An export whose headers (with its Content-Length) and first `sent` body bytes are sent."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    head = (f"POST /v1/traces HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-protobuf\r\n"
+            f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n")
+    sock.sendall(head.encode() + body[:sent])
+    return sock
+
+
+def _status(sock: socket.socket) -> int:
+    answer = b""
+    while b"\r\n" not in answer:
+        answer += sock.recv(4096)
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_a_request_is_charged_before_its_body_is_read(database_url, engine, sessionmaker, project):
+    """Requests arriving together cannot all pass one check and then all read their bodies: the
+    declared length's decoding cost is taken before the body is read (an overload of 256 clients
+    once grew the collector by the bodies of every refused request)."""
+    from collector.service import decode_cost
+
+    body = big_body(120_000)
+    cost = decode_cost(len(body), PB["content-type"])
+    settings = make_settings(database_url, max_inflight_bytes=cost + cost // 2, retry_after_s=5)
+    service, app = start_collector(database_url, engine, sessionmaker, project, settings=settings)
+    try:
+        with live_server(app) as url:
+            uploading = _start_upload(url, project[1], body, sent=10)
+            with uploading:
+                deadline = time.monotonic() + 10
+                while service.inflight.used != cost:  # charged while its body has not arrived
+                    assert time.monotonic() < deadline, f"charged {service.inflight.used} bytes, not {cost}"
+                    threading.Event().wait(0.01)
+                other = httpx.post(f"{url}/v1/traces", content=big_body(120_000),
+                                   headers={**PB, "authorization": f"Bearer {project[1]}"}, timeout=30)
+                assert other.status_code == 503 and other.headers["retry-after"] == "5"
+                assert "bytes in flight" in status_pb2.Status.FromString(other.content).message
+                uploading.sendall(body[10:])
+                assert _status(uploading) == 200
+            assert service.inflight.used == 0
+    finally:
+        service.stop()
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from spans")).scalar_one() == 1
+
+
 def test_a_body_too_large_to_decode_within_the_budget_is_a_413(database_url, engine, sessionmaker, project):
     settings = make_settings(database_url, max_inflight_bytes=1024 * 1024)
     service, app = start_collector(database_url, engine, sessionmaker, project, settings=settings)
@@ -134,6 +184,26 @@ def test_a_body_too_large_to_decode_within_the_budget_is_a_413(database_url, eng
         service.stop()
     with engine.connect() as conn:
         assert conn.execute(text("select count(*) from spans")).scalar_one() == 0
+
+
+def test_a_compressed_body_is_charged_as_inflated(database_url, engine, sessionmaker, project):
+    """A gzip body's declared length says little about its decoding cost: once inflated it is
+    charged for what it is (collector/ingest.py fit()), and refused when that could never fit."""
+    import gzip
+
+    settings = make_settings(database_url, max_inflight_bytes=1024 * 1024)
+    service, app = start_collector(database_url, engine, sessionmaker, project, settings=settings)
+    body = gzip.compress(big_body(120_000))
+    assert len(body) < 10_000  # its declared length alone would fit many times over
+    try:
+        with live_server(app) as url:
+            response = httpx.post(f"{url}/v1/traces", content=body, timeout=30, headers={
+                **PB, "content-encoding": "gzip", "authorization": f"Bearer {project[1]}"})
+            assert response.status_code == 413 and "retry-after" not in response.headers
+            assert "in-flight memory budget" in status_pb2.Status.FromString(response.content).message
+            assert service.inflight.used == 0
+    finally:
+        service.stop()
 
 
 def test_logs_and_metrics_bodies_that_can_never_fit_get_the_same_413(database_url, engine, sessionmaker, project):

@@ -11,7 +11,7 @@ from google.rpc import status_pb2
 
 from access.credentials import plausible_key
 from access.keys import KEY_MISS_CACHE_SECONDS, KeyCache
-from core.ttl_cache import TTLCache as _TTLCache
+from core.ttl_cache import MISSING, TTLCache as _TTLCache
 from core.security import hash_key
 from db.engine import make_engine, make_sessionmaker
 from tests import otlp_payloads as P
@@ -68,3 +68,27 @@ def test_full_cache_evicts_the_oldest_entries_only():
     for key in "abcd":
         cache.get_or_load(key, lambda: key)
     assert len(cache) == 3 and "a" not in cache and all(k in cache for k in "bcd")
+
+
+def test_fresh_answers_only_what_is_cached_and_fresh():
+    """What the ingest path asks on every request without a thread hop (collector/service.py
+    rules(), access/deps.py key_principal_for): a cached miss (None) is an answer too."""
+    cache = _TTLCache(60, miss_ttl=0.05)
+    assert cache.fresh("hit") is MISSING and cache.fresh("miss") is MISSING
+    cache.get_or_load("hit", lambda: "v")
+    cache.get_or_load("miss", lambda: None)
+    assert cache.fresh("hit") == "v" and cache.fresh("miss") is None
+    time.sleep(0.1)
+    assert cache.fresh("miss") is MISSING and cache.fresh("hit") == "v"
+
+
+def test_a_cached_key_is_checked_without_a_query(collector):
+    """After the first lookup a key is answered from the cache (no thread, no query) until it
+    expires; an unknown key's cached miss likewise, and a malformed key needs no cache at all."""
+    keys = KeyCache(make_sessionmaker(collector.engine))
+    assert keys.cached(collector.key) is MISSING
+    assert keys.find(collector.key).project_id == collector.project_id
+    assert keys.cached(collector.key).project_id == collector.project_id
+    unknown = "cl_" + "0" * 40
+    assert keys.find(unknown) is None and keys.cached(unknown) is None
+    assert keys.cached("k" * 300) is None
