@@ -36,9 +36,8 @@ async def _receive(service: IngestService, request: Request, project_id: int, ha
     media = answer_media(request)
     try:
         media, encoding, declared = envelope(request, settings.max_body_bytes)
-        # Charged like a trace export: before the body is read, then its decoding cost, released
-        # when answered.
-        with charged(service, media, declared if encoding == "identity" else None) as charge:
+        # Charged as a trace export is, until answered.
+        with charged(service, media, declared) as charge:
             body = await read_inflated(request, encoding, settings.max_body_bytes, settings.body_timeout_s)
             fit(service, charge, media, len(body))
             return await handle(media, body, project_id)

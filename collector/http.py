@@ -93,8 +93,8 @@ async def _export(service: IngestService, request: Request, project_id: int) -> 
     media = answer_media(request)
     try:
         media, encoding, declared = envelope(request, settings.max_body_bytes)
-        # Charged before the body is read: an overload is refused before it costs body memory.
-        with charged(service, media, declared if encoding == "identity" else None) as charge:
+        # An overload is refused before the body costs any memory.
+        with charged(service, media, declared) as charge:
             # The body handed straight over: store() lets it go once decoded, before the commit.
             stored = await store(service, await read_inflated(request, encoding, settings.max_body_bytes,
                                                               settings.body_timeout_s), media, project_id, charge)

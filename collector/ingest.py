@@ -1,7 +1,7 @@
 """One OTLP trace export, whatever the transport: key check, byte budget, decode, commit.
 
-The HTTP and gRPC receivers read the key and the body their own way, then call authorize() and
-store(). A refusal is a Refused with a transport-neutral kind that each receiver maps to its own
+The HTTP and gRPC receivers read the key and the body their own way, then call authorize(),
+charged() and store(). A refusal is a Refused with a transport-neutral kind that each receiver maps to its own
 answer (HTTP status / gRPC code); `retry` ones mean "nothing was stored, send it again later"."""
 
 from __future__ import annotations
@@ -87,11 +87,11 @@ def _no_room(service: IngestService) -> str:
 @contextlib.contextmanager
 def charged(service: IngestService, media: str, size: int | None) -> Iterator[Charge]:
     """Holds a request's share of the in-flight budget while it is handled (every OTLP signal goes
-    through here). Taken before the body is read, for its declared `size` (None: not declared, or
-    compressed): an overload is refused before it costs any body memory, and requests arriving
-    together cannot all pass one check and read their bodies at once. fit() then charges the body
-    as received. Refused "too_large" when decoding it could never fit, "unavailable" when it does
-    not fit now."""
+    through here), taken before its body is read: the decoding cost of its declared `size` (for a
+    compressed body, a lower bound; None, not declared: nothing yet). Taken, not only checked:
+    requests arriving together all passed a check, then all read their bodies (256 clients held
+    ~100 MB so). fit() then charges the body as received. Refused "too_large" when decoding it
+    could never fit, "unavailable" when it does not fit now."""
     cost = decode_cost(size, media) if size else 0
     if cost > service.inflight.max_bytes:
         raise _too_large(service, size, cost)
@@ -110,7 +110,7 @@ def fit(service: IngestService, charge: Charge, media: str, size: int) -> None:
     cost = decode_cost(size, media)
     if cost > service.inflight.max_bytes:
         raise _too_large(service, size, cost)
-    if cost > charge.nbytes and not charge.raise_to(cost):
+    if cost > charge.nbytes and not service.inflight.try_raise(charge, cost):
         raise Refused("unavailable", _no_room(service))
 
 

@@ -50,8 +50,8 @@ def decode_cost(nbytes: int, media: str) -> int:
 
 class InflightBudget:
     """Memory held by requests in flight, in bytes, bounded: a request is charged before its body
-    is read (the decode_cost() of its declared length), then the decode_cost() of the body as
-    received while it waits for a decoder or is decoded; once decoded, until commit, its encoded
+    is read (the decode_cost() of its declared length, when declared), then the decode_cost() of
+    the body as received while it waits for a decoder or is decoded; once decoded, until commit, its encoded
     rows (and its body when the caller keeps it: collector/ingest.py store()).
 
     A request that could never fit (its charge alone exceeds the budget) is refused for good
@@ -62,15 +62,21 @@ class InflightBudget:
         self.used = 0
         self._lock = threading.Lock()
 
-    def has_room(self, nbytes: int) -> bool:
-        return self.used + nbytes <= self.max_bytes
-
     def try_acquire(self, nbytes: int) -> Charge | None:
         with self._lock:
             if self.used + nbytes > self.max_bytes:
                 return None
             self.used += nbytes
             return Charge(self, nbytes)
+
+    def try_raise(self, charge: Charge, nbytes: int) -> bool:
+        """Charge `nbytes` from now on if the budget has room for the difference; False otherwise."""
+        with self._lock:
+            if self.used + nbytes - charge.nbytes > self.max_bytes:
+                return False
+            self.used += nbytes - charge.nbytes
+            charge.nbytes = nbytes
+        return True
 
     def _change(self, delta: int) -> None:
         with self._lock:
@@ -83,15 +89,6 @@ class Charge:
     def __init__(self, budget: InflightBudget, nbytes: int) -> None:
         self._budget = budget
         self.nbytes = nbytes
-
-    def raise_to(self, nbytes: int) -> bool:
-        """Charge `nbytes` from now on if the budget has room for the difference; False otherwise."""
-        with self._budget._lock:
-            if self._budget.used + nbytes - self.nbytes > self._budget.max_bytes:
-                return False
-            self._budget.used += nbytes - self.nbytes
-        self.nbytes = nbytes
-        return True
 
     def lower(self, nbytes: int) -> None:
         """Charge `nbytes` from now on (once decoded, a request holds far less than decoding took)."""

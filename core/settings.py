@@ -46,9 +46,10 @@ class Settings(BaseSettings):
     queue_max_spans: int = Field(default=200_000, ge=1, description="Spans accepted but not yet committed; beyond it ingest answers 503.")
     max_inflight_bytes: int = Field(
         default=512 * 1024 * 1024, ge=1024 * 1024,
-        description="Memory the requests in flight may hold: charged before a body is read (its declared length), "
-                    "then its decoding cost (17x protobuf, 24x JSON body), then encoded rows until commit; beyond it "
-                    "503; a body whose decoding cost alone exceeds it gets 413.",
+        description="Memory the requests in flight may hold: a body's decoding cost (17x protobuf, 24x JSON), charged "
+                    "before it is read for its declared length, then for the body as received; then its encoded rows "
+                    "(and the body over gRPC) until commit; beyond it 503; a body whose decoding cost alone exceeds "
+                    "it gets 413.",
     )
     batch_max_spans: int = Field(default=20_000, ge=1, description="Most spans the writer commits in one transaction.")
     batch_max_wait_ms: int = Field(default=20, ge=0, description="How long a writer waits for requests still being decoded to join its batch (it waits only while some are).")

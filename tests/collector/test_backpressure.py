@@ -3,6 +3,7 @@ and nothing is acknowledged that was not committed."""
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
 import time
@@ -134,7 +135,9 @@ def _start_upload(url: str, key: str, body: bytes, sent: int) -> socket.socket:
 def _status(sock: socket.socket) -> int:
     answer = b""
     while b"\r\n" not in answer:
-        answer += sock.recv(4096)
+        received = sock.recv(4096)
+        assert received, "the connection closed without an answer"
+        answer += received
     return int(answer.split(b" ", 2)[1])
 
 
@@ -189,8 +192,6 @@ def test_a_body_too_large_to_decode_within_the_budget_is_a_413(database_url, eng
 def test_a_compressed_body_is_charged_as_inflated(database_url, engine, sessionmaker, project):
     """A gzip body's declared length says little about its decoding cost: once inflated it is
     charged for what it is (collector/ingest.py fit()), and refused when that could never fit."""
-    import gzip
-
     settings = make_settings(database_url, max_inflight_bytes=1024 * 1024)
     service, app = start_collector(database_url, engine, sessionmaker, project, settings=settings)
     body = gzip.compress(big_body(120_000))
@@ -206,16 +207,44 @@ def test_a_compressed_body_is_charged_as_inflated(database_url, engine, sessionm
         service.stop()
 
 
+def test_a_compressed_body_that_does_not_fit_now_is_a_503_and_leaves_nothing_charged(
+        database_url, engine, sessionmaker, project):
+    """Its declared (compressed) length fits, the body as inflated does not while other requests
+    hold the rest of the budget: refused for now (fit()), and its share given back."""
+    from collector.service import decode_cost
+
+    raw = big_body(120_000)
+    cost = decode_cost(len(raw), PB["content-type"])
+    settings = make_settings(database_url, max_inflight_bytes=cost + cost // 2, retry_after_s=3)
+    service, app = start_collector(database_url, engine, sessionmaker, project, settings=settings)
+    others = service.inflight.try_acquire(cost)  # what requests in flight hold
+    try:
+        with live_server(app) as url:
+            response = httpx.post(f"{url}/v1/traces", content=gzip.compress(raw), timeout=30, headers={
+                **PB, "content-encoding": "gzip", "authorization": f"Bearer {project[1]}"})
+            assert response.status_code == 503 and response.headers["retry-after"] == "3"
+            assert "bytes in flight" in status_pb2.Status.FromString(response.content).message
+            assert service.inflight.used == cost
+    finally:
+        others.release()
+        service.stop()
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from spans")).scalar_one() == 0
+
+
 def test_logs_and_metrics_bodies_that_can_never_fit_get_the_same_413(database_url, engine, sessionmaker, project):
     settings = make_settings(database_url, max_inflight_bytes=1024 * 1024)
     service, app = start_collector(database_url, engine, sessionmaker, project, settings=settings)
     headers = {**PB, "authorization": f"Bearer {project[1]}"}
     try:
         with live_server(app) as url:
+            gzipped = {**headers, "content-encoding": "gzip"}
             for path in ("/v1/logs", "/v1/metrics"):
-                response = httpx.post(f"{url}{path}", content=b"\x0a" * 120_000, headers=headers, timeout=30)
-                assert response.status_code == 413 and "retry-after" not in response.headers, path
-                assert "in-flight memory budget" in status_pb2.Status.FromString(response.content).message
+                # Refused on its declared length, and (compressed) once inflated.
+                for body, sent in ((b"\x0a" * 120_000, headers), (gzip.compress(b"\x0a" * 120_000), gzipped)):
+                    response = httpx.post(f"{url}{path}", content=body, headers=sent, timeout=30)
+                    assert response.status_code == 413 and "retry-after" not in response.headers, path
+                    assert "in-flight memory budget" in status_pb2.Status.FromString(response.content).message
             assert service.inflight.used == 0
     finally:
         service.stop()

@@ -73,17 +73,17 @@ def test_full_cache_evicts_the_oldest_entries_only():
 def test_fresh_answers_only_what_is_cached_and_fresh():
     """What the ingest path asks on every request without a thread hop (collector/service.py
     rules(), access/deps.py key_principal_for): a cached miss (None) is an answer too."""
-    cache = _TTLCache(60, miss_ttl=0.05)
+    cache = _TTLCache(60, miss_ttl=1.0)
     assert cache.fresh("hit") is MISSING and cache.fresh("miss") is MISSING
     cache.get_or_load("hit", lambda: "v")
     cache.get_or_load("miss", lambda: None)
     assert cache.fresh("hit") == "v" and cache.fresh("miss") is None
-    time.sleep(0.1)
+    time.sleep(1.1)
     assert cache.fresh("miss") is MISSING and cache.fresh("hit") == "v"
 
 
-def test_a_cached_key_is_checked_without_a_query(collector):
-    """After the first lookup a key is answered from the cache (no thread, no query) until it
+def test_a_looked_up_key_is_answered_from_the_cache(collector):
+    """After the first lookup a key is answered by cached() (no thread, no query) until it
     expires; an unknown key's cached miss likewise, and a malformed key needs no cache at all."""
     keys = KeyCache(make_sessionmaker(collector.engine))
     assert keys.cached(collector.key) is MISSING
