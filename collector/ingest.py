@@ -1,8 +1,9 @@
 """One OTLP trace export, whatever the transport: key check, byte budget, decode, commit.
 
 The HTTP and gRPC receivers read the key and the body their own way, then call authorize(),
-charged() and store(). A refusal is a Refused with a transport-neutral kind that each receiver maps to its own
-answer (HTTP status / gRPC code); `retry` ones mean "nothing was stored, send it again later"."""
+charged() and store(). A refusal is a Refused with a transport-neutral kind that each receiver
+maps to its own answer (HTTP status / gRPC code); `retry` ones mean "nothing was stored, send it
+again later"."""
 
 from __future__ import annotations
 

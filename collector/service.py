@@ -51,8 +51,8 @@ def decode_cost(nbytes: int, media: str) -> int:
 class InflightBudget:
     """Memory held by requests in flight, in bytes, bounded: a request is charged before its body
     is read (the decode_cost() of its declared length, when declared), then the decode_cost() of
-    the body as received while it waits for a decoder or is decoded; once decoded, until commit, its encoded
-    rows (and its body when the caller keeps it: collector/ingest.py store()).
+    the body as received while it waits for a decoder or is decoded; once decoded, until commit,
+    its encoded rows (and its body when the caller keeps it: collector/ingest.py store()).
 
     A request that could never fit (its charge alone exceeds the budget) is refused for good
     (413): letting it pass alone would break the bound."""

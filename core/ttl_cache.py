@@ -31,10 +31,9 @@ class TTLCache:
 
     def get_or_load(self, key, load: Callable[[], object]):
         now = time.monotonic()
-        with self._lock:
-            hit = self._data.get(key)
-            if hit is not None and hit[0] > now:
-                return hit[1]
+        value = self.fresh(key)
+        if value is not MISSING:
+            return value
         value = load()
         ttl = self._ttl if value is not None else self._miss_ttl
         with self._lock:
